@@ -1,0 +1,273 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The embedded store's files in its directory:
+///
+/// - `LOCK`: held with flock while a process has the store open.
+/// - `snapshot`: every key and lease as of one revision, replaced atomically
+///   (write `snapshot.tmp`, fsync, rename, fsync the directory).
+/// - `wal`: the records after the snapshot. Each record is
+///   `[length u32][crc32c u32][payload]`; a torn or corrupt tail (a crash
+///   mid-append) is cut off at the last whole record when the store opens.
+///
+/// Not thread-safe: the store calls it under its mutex, except `sync()`.
+final class StoreFiles: @unchecked Sendable {
+    static let walMagic: [UInt8] = Array("HIVEWAL1".utf8)
+    static let snapshotMagic: [UInt8] = Array("HIVESNP1".utf8)
+
+    struct Snapshot {
+        var revision: Revision
+        var keyValues: [KeyValue]
+        var leases: [Lease]
+    }
+
+    let directory: String
+    private var lockDescriptor: Int32
+    /// The open log; -1 once closed. Read by the sync thread, which tolerates
+    /// EBADF after close.
+    private(set) var walDescriptor: Int32
+    private(set) var walSize: Int
+
+    /// Opens (creating if needed) the store directory and takes its lock.
+    init(directory: String) throws(StoreFileError) {
+        self.directory = directory
+        if mkdir(directory, 0o755) != 0 && errno != EEXIST {
+            throw StoreFileError(path: directory, operation: "create directory", code: errno)
+        }
+        let lockPath = directory + "/LOCK"
+        lockDescriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard lockDescriptor >= 0 else { throw StoreFileError(path: lockPath, operation: "open", code: errno) }
+        guard flock(lockDescriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            close(lockDescriptor)
+            throw StoreFileError(path: directory, operation: "lock (is another Hive process using this store?)", code: code)
+        }
+        walDescriptor = -1
+        walSize = 0
+    }
+
+    deinit {
+        closeFiles()
+    }
+
+    /// Closes the log and releases the directory lock; idempotent.
+    func closeFiles() {
+        if walDescriptor >= 0 {
+            close(walDescriptor)
+            walDescriptor = -1
+        }
+        if lockDescriptor >= 0 {
+            close(lockDescriptor)
+            lockDescriptor = -1
+        }
+    }
+
+    // MARK: Reading at open
+
+    func readSnapshot() throws(StoreFileError) -> Snapshot? {
+        let path = directory + "/snapshot"
+        guard let bytes = try readFile(path) else { return nil }
+        guard bytes.count >= Self.snapshotMagic.count + 4, bytes.starts(with: Self.snapshotMagic) else {
+            throw StoreFileError(path: path, operation: "read snapshot (bad header)", code: EINVAL)
+        }
+        let body = bytes[Self.snapshotMagic.count..<(bytes.count - 4)]
+        var trailer = BinaryReader(bytes[(bytes.count - 4)...])
+        guard let expected = try? trailer.readUInt32(), CRC32C.checksum(body) == expected else {
+            throw StoreFileError(path: path, operation: "read snapshot (checksum mismatch)", code: EINVAL)
+        }
+        do {
+            var reader = BinaryReader(body)
+            let revision = try reader.readInt64()
+            var keyValues: [KeyValue] = []
+            for _ in 0..<(try reader.readUInt32()) {
+                keyValues.append(KeyValue(
+                    key: try reader.readString(), value: try reader.readBytes(),
+                    createRevision: try reader.readInt64(), modRevision: try reader.readInt64(),
+                    version: try reader.readInt64(), lease: try reader.readInt64()))
+            }
+            var leases: [Lease] = []
+            for _ in 0..<(try reader.readUInt32()) {
+                leases.append(Lease(id: try reader.readInt64(), ttl: try reader.readInt64()))
+            }
+            return Snapshot(revision: revision, keyValues: keyValues, leases: leases)
+        } catch {
+            throw StoreFileError(path: path, operation: "read snapshot (truncated)", code: EINVAL)
+        }
+    }
+
+    /// Reads the log's whole records, cuts off a torn tail, and opens the log for appending.
+    func openLog() throws(StoreFileError) -> [LogRecord] {
+        let path = directory + "/wal"
+        var records: [LogRecord] = []
+        var validLength = Self.walMagic.count
+        if let bytes = try readFile(path), bytes.count >= Self.walMagic.count, bytes.starts(with: Self.walMagic) {
+            var offset = Self.walMagic.count
+            while bytes.count - offset >= 8 {
+                var header = BinaryReader(bytes[offset..<offset + 8])
+                let length = Int((try? header.readUInt32()) ?? 0)
+                let checksum = (try? header.readUInt32()) ?? 0
+                guard bytes.count - offset - 8 >= length else { break }
+                let payload = bytes[(offset + 8)..<(offset + 8 + length)]
+                guard CRC32C.checksum(payload) == checksum, let record = try? LogRecord(decoding: payload) else { break }
+                records.append(record)
+                offset += 8 + length
+                validLength = offset
+            }
+        }
+        walDescriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard walDescriptor >= 0 else { throw StoreFileError(path: path, operation: "open", code: errno) }
+        if validLength == Self.walMagic.count {
+            // New, empty or headerless log: start it afresh.
+            try truncateLog()
+        } else {
+            guard ftruncate(walDescriptor, off_t(validLength)) == 0 else {
+                throw StoreFileError(path: path, operation: "truncate torn tail", code: errno)
+            }
+            lseek(walDescriptor, off_t(validLength), SEEK_SET)
+            walSize = validLength
+        }
+        return records
+    }
+
+    // MARK: Writing
+
+    /// Appends one record (visible to a restarted process once this returns;
+    /// durable across power loss after `sync()`).
+    func append(_ record: LogRecord) throws(StoreFileError) {
+        let payload = record.encoded()
+        var framed = BinaryWriter()
+        framed.write(UInt32(payload.count))
+        framed.write(CRC32C.checksum(payload))
+        framed.bytes.append(contentsOf: payload)
+        do {
+            try writeAll(walDescriptor, framed.bytes)
+        } catch {
+            // Cut a partial record so the next append starts on a boundary.
+            _ = ftruncate(walDescriptor, off_t(walSize))
+            lseek(walDescriptor, off_t(walSize), SEEK_SET)
+            throw StoreFileError(path: directory + "/wal", operation: "append", code: error.code)
+        }
+        walSize += framed.bytes.count
+    }
+
+    /// fdatasync of the log; called from the sync thread only.
+    func sync() -> Int32 {
+        let descriptor = walDescriptor
+        guard descriptor >= 0 else { return EBADF }
+        return fdatasync(descriptor) == 0 ? 0 : errno
+    }
+
+    /// Writes a snapshot atomically, then empties the log it replaces.
+    func writeSnapshot(_ snapshot: Snapshot) throws(StoreFileError) {
+        var writer = BinaryWriter()
+        writer.write(snapshot.revision)
+        writer.write(UInt32(snapshot.keyValues.count))
+        for keyValue in snapshot.keyValues {
+            writer.write(string: keyValue.key)
+            writer.write(bytes: keyValue.value)
+            writer.write(keyValue.createRevision)
+            writer.write(keyValue.modRevision)
+            writer.write(keyValue.version)
+            writer.write(keyValue.lease)
+        }
+        writer.write(UInt32(snapshot.leases.count))
+        for lease in snapshot.leases {
+            writer.write(lease.id)
+            writer.write(lease.ttl)
+        }
+        var file = BinaryWriter(bytes: Self.snapshotMagic)
+        file.bytes.append(contentsOf: writer.bytes)
+        file.write(CRC32C.checksum(writer.bytes))
+
+        let temporary = directory + "/snapshot.tmp"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw StoreFileError(path: temporary, operation: "open", code: errno) }
+        defer { close(descriptor) }
+        do {
+            try writeAll(descriptor, file.bytes)
+        } catch {
+            throw StoreFileError(path: temporary, operation: "write", code: error.code)
+        }
+        guard fsync(descriptor) == 0 else { throw StoreFileError(path: temporary, operation: "fsync", code: errno) }
+        guard rename(temporary, directory + "/snapshot") == 0 else {
+            throw StoreFileError(path: temporary, operation: "rename", code: errno)
+        }
+        syncDirectory()
+        // A crash before this truncate replays records the snapshot already
+        // holds; replay skips revisions at or below the snapshot's.
+        try truncateLog()
+    }
+
+    private func truncateLog() throws(StoreFileError) {
+        let path = directory + "/wal"
+        guard ftruncate(walDescriptor, 0) == 0 else { throw StoreFileError(path: path, operation: "truncate", code: errno) }
+        lseek(walDescriptor, 0, SEEK_SET)
+        do {
+            try writeAll(walDescriptor, Self.walMagic)
+        } catch {
+            throw StoreFileError(path: path, operation: "write header", code: error.code)
+        }
+        guard fsync(walDescriptor) == 0 else { throw StoreFileError(path: path, operation: "fsync", code: errno) }
+        walSize = Self.walMagic.count
+        syncDirectory()
+    }
+
+    private func syncDirectory() {
+        let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if descriptor >= 0 {
+            _ = fsync(descriptor)
+            close(descriptor)
+        }
+    }
+
+    private struct WriteFailure: Error { var code: Int32 }
+
+    private func writeAll(_ descriptor: Int32, _ bytes: [UInt8]) throws(WriteFailure) {
+        var written = 0
+        while written < bytes.count {
+            let result = bytes.withUnsafeBytes { buffer in
+                write(descriptor, buffer.baseAddress! + written, buffer.count - written)
+            }
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw WriteFailure(code: errno)
+            }
+            written += result
+        }
+    }
+
+    private func readFile(_ path: String) throws(StoreFileError) -> [UInt8]? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        if descriptor < 0 {
+            if errno == ENOENT { return nil }
+            throw StoreFileError(path: path, operation: "open", code: errno)
+        }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress!, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw StoreFileError(path: path, operation: "read", code: errno)
+            }
+            if count == 0 { break }
+            bytes.append(contentsOf: chunk[0..<count])
+        }
+        return bytes
+    }
+}
+
+/// A file operation of the embedded store failed.
+public struct StoreFileError: Error, CustomStringConvertible {
+    public var path: String
+    public var operation: String
+    public var code: Int32
+
+    public var description: String {
+        "embedded store: \(operation) failed for \(path): \(String(cString: strerror(code)))"
+    }
+}

@@ -1,0 +1,9 @@
+import ArgumentParser
+
+@main
+struct Hive: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hive",
+        abstract: "Hive: distributed network virtualization.",
+        subcommands: [Debug.self])
+}
