@@ -5,5 +5,5 @@ struct Hive: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hive",
         abstract: "Hive: distributed network virtualization.",
-        subcommands: [Debug.self])
+        subcommands: [TopologyCommand.self, Debug.self])
 }

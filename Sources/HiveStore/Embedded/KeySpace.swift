@@ -99,3 +99,14 @@ extension Compare {
         }
     }
 }
+
+extension Compare {
+    /// Evaluates the compare on the keys a read of its range returned.
+    func holds(in keyValues: [KeyValue]) -> Bool {
+        if keyValues.isEmpty {
+            if case .value = target { return false }
+            return holds(for: KeyValue(key: "", value: [], createRevision: 0, modRevision: 0, version: 0, lease: 0))
+        }
+        return keyValues.allSatisfy(holds(for:))
+    }
+}

@@ -1,0 +1,139 @@
+import HiveModel
+
+/// The compares and writes of one topology change, with the reason behind
+/// each compare, so a failed transaction can say what went wrong.
+struct ChangePlan {
+    enum Reason {
+        /// A referenced object must exist.
+        case reference(field: String, kind: ObjectKind, id: String)
+        /// A unique key must be free (or still ours).
+        case unique(kind: ObjectKind, key: String)
+        /// The caller's revision must still be current.
+        case callerRevision(kind: ObjectKind, id: String, expected: Revision)
+        /// The object must be absent (a create).
+        case newObject(kind: ObjectKind, id: String)
+        /// Something read while planning changed: plan again.
+        case concurrent
+        /// A refusal to report as it is if the compare fails.
+        case refusal(RepositoryError)
+    }
+
+    private(set) var compares: [Compare] = []
+    private(set) var reasons: [Reason] = []
+    private(set) var operations: [Operation] = []
+    private var writtenKeys: Set<String> = []
+
+    mutating func require(_ compare: Compare, _ reason: Reason) {
+        compares.append(compare)
+        reasons.append(reason)
+    }
+
+    mutating func put(_ key: String, _ value: [UInt8]) {
+        writtenKeys.insert(key)
+        operations.append(.put(key: key, value: value, lease: 0))
+    }
+
+    mutating func delete(_ key: String) {
+        guard writtenKeys.insert(key).inserted else { return }
+        operations.append(.delete(.key(key)))
+    }
+
+    mutating func delete(prefix: String) {
+        operations.append(.delete(.prefix(prefix)))
+    }
+
+    /// Requires and records the references of `new` that `old` did not have,
+    /// and drops the index entries of those it no longer has.
+    mutating func updateReferences(
+        of kind: ObjectKind, _ id: String, old: [ObjectReference], new: [ObjectReference]
+    ) {
+        let oldSet = Set(old.map(IndexedReference.init))
+        let newSet = Set(new.map(IndexedReference.init))
+        for reference in new.uniqued(by: IndexedReference.init) where !oldSet.contains(IndexedReference(reference)) {
+            require(.present(TopologyKeys.object(reference.kind, reference.id.uuidString)),
+                    .reference(field: reference.field, kind: reference.kind, id: reference.id.uuidString.lowercased()))
+            put(TopologyKeys.reference(reference, from: kind, id),
+                Array((reference.onTargetDeletion == .cascade ? "cascade" : "refuse").utf8))
+        }
+        for reference in old.uniqued(by: IndexedReference.init) where !newSet.contains(IndexedReference(reference)) {
+            delete(TopologyKeys.reference(reference, from: kind, id))
+        }
+    }
+
+    /// Claims the unique keys `new` adds and frees those it drops.
+    mutating func updateUniqueKeys(of kind: ObjectKind, _ id: String, old: [String], new: [String]) {
+        for key in Set(new).subtracting(old).sorted() {
+            require(.absent(TopologyKeys.unique(kind, key)), .unique(kind: kind, key: key))
+            put(TopologyKeys.unique(kind, key), Array(id.utf8))
+        }
+        for key in Set(old).subtracting(new).sorted() {
+            delete(TopologyKeys.unique(kind, key))
+        }
+    }
+}
+
+/// A reference as the index knows it: target and field.
+struct IndexedReference: Hashable {
+    var target: String
+    var field: String
+    init(_ reference: ObjectReference) {
+        target = reference.id.uuidString.lowercased()
+        field = reference.field
+    }
+}
+
+extension Array {
+    func uniqued<Key: Hashable>(by key: (Element) -> Key) -> [Element] {
+        var seen: Set<Key> = []
+        return filter { seen.insert(key($0)).inserted }
+    }
+}
+
+extension TopologyRepository {
+    enum CommitOutcome {
+        case committed(Revision)
+        case retry
+    }
+
+    /// Runs the plan as one transaction. On failure, reads what every compare
+    /// covered (in the same transaction) and turns the first failed compare
+    /// into the caller's error, or into a retry when it was a race.
+    func commit(_ plan: ChangePlan) async throws -> CommitOutcome {
+        let result = try await store.transaction(Transaction(
+            compares: plan.compares,
+            success: plan.operations,
+            failure: plan.compares.map { .get($0.range) }))
+        if result.succeeded { return .committed(result.revision) }
+        var race = false
+        for (index, compare) in plan.compares.enumerated() {
+            guard case .get(let seen) = result.responses[index], !compare.holds(in: seen) else { continue }
+            switch plan.reasons[index] {
+            case .reference(let field, let kind, let id):
+                throw RepositoryError.missingReference(field: field, kind: kind, id: id)
+            case .unique(let kind, let key):
+                throw RepositoryError.duplicate(kind, key: key, existing: seen.first?.text ?? "?")
+            case .callerRevision(let kind, let id, let expected):
+                guard let current = seen.first else { throw RepositoryError.notFound(kind, id) }
+                throw RepositoryError.staleRevision(kind, id, expected: expected, actual: current.modRevision)
+            case .newObject(let kind, let id):
+                throw RepositoryError.duplicate(kind, key: "id \(id)", existing: id)
+            case .refusal(let error):
+                throw error
+            case .concurrent:
+                race = true
+            }
+        }
+        if race { return .retry }
+        throw RepositoryError.contention("transaction failed but every compare holds now")
+    }
+
+    /// Runs `attempt` until it commits; each attempt re-reads what it needs.
+    func retrying<Result>(_ what: String, _ attempt: () async throws -> Result?) async throws -> Result {
+        for round in 0..<maxAttempts {
+            if let result = try await attempt() { return result }
+            // Back off a little, randomly, so racing writers spread out.
+            try await Task.sleep(for: .microseconds(Int.random(in: 0...(200 << min(round, 6)))))
+        }
+        throw RepositoryError.contention(what)
+    }
+}

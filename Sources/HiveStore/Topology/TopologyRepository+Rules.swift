@@ -1,0 +1,209 @@
+import HiveModel
+
+/// Kind-specific rules: what a change of one kind needs from the others.
+extension TopologyRepository {
+    /// Fills the fields the repository manages and adds the compares and
+    /// writes that tie a change to the objects around it.
+    func applyTopologyRules<T: TopologyObject>(to object: inout T, previous: T?, plan: inout ChangePlan) async throws {
+        switch object {
+        case var port as Port:
+            try await portRules(&port, previous: previous as? Port, plan: &plan)
+            object = port as! T
+        case var bridge as Bridge:
+            if let previous = previous as? Bridge {
+                bridge.tunnelKey = previous.tunnelKey
+            } else {
+                bridge.tunnelKey = try await allocateTunnelKey(for: .bridge, bridge.id.description, plan: &plan)
+            }
+            object = bridge as! T
+        case var chain as Chain:
+            try chainRules(&chain, previous: previous as? Chain)
+            object = chain as! T
+        case let rule as Rule:
+            if let previous = previous as? Rule {
+                guard previous.chainId == rule.chainId else {
+                    throw RepositoryError.refused(field: "chainId", value: rule.chainId.description,
+                                                  reason: "cannot change; create the rule in the other chain and delete this one")
+                }
+            } else {
+                try await addRule(rule, at: nil, plan: &plan)
+            }
+        case let route as Route:
+            try await routeRules(route, plan: &plan)
+        case let binding as Binding:
+            try await bindingRules(binding, plan: &plan)
+        default:
+            break
+        }
+    }
+
+    private func portRules(_ port: inout Port, previous: Port?, plan: inout ChangePlan) async throws {
+        guard let previous else {
+            if let peer = port.peerId {
+                throw RepositoryError.refused(field: "peerId", value: peer.description,
+                                              reason: "is set by linking two ports, not at creation")
+            }
+            port.tunnelKey = try await allocateTunnelKey(for: .port, port.id.description, plan: &plan)
+            return
+        }
+        guard previous.deviceId == port.deviceId, previous.deviceKind == port.deviceKind else {
+            throw RepositoryError.refused(field: "deviceId", value: port.deviceId.uuidString.lowercased(),
+                                          reason: "cannot change; a port stays on the device it was created on")
+        }
+        port.tunnelKey = previous.tunnelKey
+        port.peerId = previous.peerId
+    }
+
+    private func chainRules(_ chain: inout Chain, previous: Chain?) throws {
+        guard let previous else {
+            guard chain.ruleIds.isEmpty else {
+                throw RepositoryError.refused(field: "ruleIds", value: "\(chain.ruleIds.count) rules",
+                                              reason: "must be empty when a chain is created; add rules by creating them")
+            }
+            return
+        }
+        guard Set(chain.ruleIds) == Set(previous.ruleIds), chain.ruleIds.count == previous.ruleIds.count else {
+            throw RepositoryError.refused(field: "ruleIds", value: chain.ruleIds.map(\.description).joined(separator: ","),
+                                          reason: "may only be reordered; rules are added and removed by creating and deleting them")
+        }
+    }
+
+    private func routeRules(_ route: Route, plan: inout ChangePlan) async throws {
+        guard let portID = route.egressPortId, let port = try await find(portID) else { return }
+        guard port.object.deviceKind == .router, port.object.deviceId == route.routerId.uuid else {
+            throw RepositoryError.refused(field: "egressPortId", value: portID.description,
+                                          reason: "is not a port of router \(route.routerId)")
+        }
+    }
+
+    private func bindingRules(_ binding: Binding, plan: inout ChangePlan) async throws {
+        guard let port = try await find(binding.portId) else {
+            throw RepositoryError.missingReference(field: "portId", kind: .port, id: binding.portId.description)
+        }
+        if let peer = port.object.peerId {
+            throw RepositoryError.refused(field: "portId", value: binding.portId.description,
+                                          reason: "is an interior port linked to port \(peer); only exterior ports can be bound")
+        }
+        // The port must stay unlinked until this binding is in.
+        plan.require(.unchanged(TopologyKeys.object(.port, binding.portId), since: port.revision), .concurrent)
+    }
+
+    // MARK: Rules in chains
+
+    /// Creates a rule at `position` in its chain (nil: at the end).
+    public func insertRule(_ rule: Rule, at position: Int?) async throws -> Stored<Rule> {
+        try check(rule)
+        return try await retrying("insert rule \(rule.id)") {
+            var plan = ChangePlan()
+            plan.require(.absent(TopologyKeys.object(.rule, rule.id)), .newObject(kind: .rule, id: rule.id.description))
+            try await addRule(rule, at: position, plan: &plan)
+            try addWrites(of: rule, previous: nil, plan: &plan)
+            switch try await commit(plan) {
+            case .committed(let revision): return Stored(object: rule, revision: revision)
+            case .retry: return nil
+            }
+        }
+    }
+
+    private func addRule(_ rule: Rule, at position: Int?, plan: inout ChangePlan) async throws {
+        guard let chain = try await find(rule.chainId) else {
+            throw RepositoryError.missingReference(field: "chainId", kind: .chain, id: rule.chainId.description)
+        }
+        var updated = chain.object
+        let index = position ?? updated.ruleIds.count
+        guard (0...updated.ruleIds.count).contains(index) else {
+            throw RepositoryError.refused(field: "position", value: "\(index)",
+                                          reason: "is outside the chain's rules; use 0...\(updated.ruleIds.count)")
+        }
+        updated.ruleIds.insert(rule.id, at: index)
+        try addUpdate(chain, to: updated, plan: &plan)
+    }
+
+    // MARK: Links
+
+    /// Links two ports into an interior link (router to bridge, router to router, ...).
+    public func link(_ first: PortID, _ second: PortID) async throws -> (Stored<Port>, Stored<Port>) {
+        guard first != second else {
+            throw RepositoryError.refused(field: "peerId", value: second.description, reason: "cannot link a port to itself")
+        }
+        return try await retrying("link \(first) and \(second)") {
+            let a = try await get(first)
+            let b = try await get(second)
+            for (port, other) in [(a, b), (b, a)] {
+                if let peer = port.object.peerId {
+                    throw RepositoryError.refused(field: "peerId", value: port.object.id.description,
+                                                  reason: "is already linked to port \(peer); unlink it first")
+                }
+                guard port.object.deviceId != other.object.deviceId else {
+                    throw RepositoryError.refused(field: "peerId", value: other.object.id.description,
+                                                  reason: "is on the same device as port \(port.object.id)")
+                }
+            }
+            var plan = ChangePlan()
+            for port in [a, b] {
+                plan.require(.absent(TopologyKeys.unique(.binding, "port/\(port.object.id)")),
+                             .refusal(.refused(field: "peerId", value: port.object.id.description,
+                                               reason: "is bound to a host interface; unbind it before linking")))
+            }
+            var newA = a.object
+            var newB = b.object
+            newA.peerId = second
+            newB.peerId = first
+            try addUpdate(a, to: newA, plan: &plan)
+            try addUpdate(b, to: newB, plan: &plan)
+            switch try await commit(plan) {
+            case .committed(let revision):
+                return (Stored(object: newA, revision: revision), Stored(object: newB, revision: revision))
+            case .retry: return nil
+            }
+        }
+    }
+
+    /// Unlinks a port from its peer; both become exterior.
+    public func unlink(_ port: PortID) async throws -> Stored<Port> {
+        try await retrying("unlink \(port)") {
+            let a = try await get(port)
+            guard let peerID = a.object.peerId else {
+                throw RepositoryError.refused(field: "peerId", value: port.description, reason: "is not linked")
+            }
+            var plan = ChangePlan()
+            var newA = a.object
+            newA.peerId = nil
+            try addUpdate(a, to: newA, plan: &plan)
+            if let b = try await find(peerID), b.object.peerId == port {
+                var newB = b.object
+                newB.peerId = nil
+                try addUpdate(b, to: newB, plan: &plan)
+            }
+            switch try await commit(plan) {
+            case .committed(let revision): return Stored(object: newA, revision: revision)
+            case .retry: return nil
+            }
+        }
+    }
+
+    // MARK: Tunnel keys
+
+    /// Keys Hive keeps for itself (flow-state messages and the like).
+    public static let reservedTunnelKeys: ClosedRange<UInt32> = 0xFFFF00...0xFFFFFF
+    static let allocatableTunnelKeys: ClosedRange<UInt32> = 1...0xFFFEFF
+
+    /// Picks a free tunnel key and claims it in the plan. A racing writer
+    /// that claims the same key makes the plan fail and run again.
+    func allocateTunnelKey(for kind: ObjectKind, _ id: String, plan: inout ChangePlan) async throws -> UInt32 {
+        let hint = try await store.get(TopologyKeys.tunnelKeyHint).flatMap { UInt32($0.text) } ?? 1
+        var candidate = Self.allocatableTunnelKeys.contains(hint) ? hint : 1
+        var probes = 0
+        while try await store.get(TopologyKeys.tunnelKey(candidate)) != nil {
+            probes += 1
+            // Walk on from the hint for a while, then jump at random.
+            candidate = probes < 64 ? candidate + 1 : UInt32.random(in: Self.allocatableTunnelKeys)
+            if !Self.allocatableTunnelKeys.contains(candidate) { candidate = 1 }
+            if probes > 4096 { throw RepositoryError.tunnelKeysExhausted }
+        }
+        plan.require(.absent(TopologyKeys.tunnelKey(candidate)), .concurrent)
+        plan.put(TopologyKeys.tunnelKey(candidate), Array("\(kind.rawValue)/\(id)".utf8))
+        plan.put(TopologyKeys.tunnelKeyHint, Array(String(candidate + 1).utf8))
+        return candidate
+    }
+}
