@@ -141,7 +141,7 @@ extension TopologyRepository {
             }
             var plan = ChangePlan()
             for port in [a, b] {
-                plan.require(.absent(TopologyKeys.unique(.binding, "port/\(port.object.id)")),
+                plan.require(.absent(TopologyKeys.unique(.binding, UniqueKey.boundPort(port.object.id))),
                              .refusal(.refused(field: "peerId", value: port.object.id.description,
                                                reason: "is bound to a host interface; unbind it before linking")))
             }

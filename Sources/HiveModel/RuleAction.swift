@@ -1,0 +1,82 @@
+/// What a rule does with a packet its conditions match.
+///
+/// Coded as an object tagged by `type` (`{"type": "jump", "chainId": "..."}`).
+/// To add an action (NAT's `snat`, `dnat`): add the case here and in
+/// `ActionType`, then the compiler points at each switch needing a branch.
+public enum RuleAction: Hashable, Sendable {
+    case accept
+    case drop
+    /// Drop and answer: TCP reset or ICMP unreachable.
+    case reject
+    /// Evaluate the rules of another chain; its `return` comes back here.
+    case jump(ChainID)
+    /// Stop this chain, resuming the chain that jumped here (or accept at top level).
+    case `return`
+    /// Ignore the match and go on to the next rule (for rules that only count or log).
+    case `continue`
+
+    /// The `type` tags; their raw values are the JSON contract.
+    public enum ActionType: String, Codable, CaseIterable, Sendable {
+        case accept, drop, reject, jump, `return`, `continue`
+    }
+
+    public var type: ActionType {
+        switch self {
+        case .accept: return .accept
+        case .drop: return .drop
+        case .reject: return .reject
+        case .jump: return .jump
+        case .return: return .return
+        case .continue: return .continue
+        }
+    }
+
+    /// The chain jumped to, for a `jump`.
+    public var jumpTarget: ChainID? {
+        if case .jump(let chainId) = self { return chainId }
+        return nil
+    }
+}
+
+extension RuleAction: Codable {
+    enum CodingKeys: String, CodingKey {
+        case type, chainId
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let text = try container.decode(String.self, forKey: .type)
+        guard let type = ActionType(rawValue: text) else {
+            let accepted = ActionType.allCases.map(\.rawValue).joined(separator: ", ")
+            throw DecodingError.dataCorruptedError(
+                forKey: .type, in: container,
+                debugDescription: "'\(text)' is not a rule action type (expected one of: \(accepted))")
+        }
+        switch type {
+        case .accept: self = .accept
+        case .drop: self = .drop
+        case .reject: self = .reject
+        case .jump: self = .jump(try container.decode(ChainID.self, forKey: .chainId))
+        case .return: self = .return
+        case .continue: self = .continue
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(type, forKey: .type)
+        switch self {
+        case .jump(let chainId): try container.encode(chainId, forKey: .chainId)
+        case .accept, .drop, .reject, .return, .continue: break
+        }
+    }
+}
+
+extension RuleAction: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .jump(let chainId): return "jump \(chainId)"
+        default: return type.rawValue
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import HivePacket
+
+/// The encapsulation hosts in a zone use to reach each other.
+public enum TunnelKind: String, Codable, CaseIterable, Sendable {
+    case geneve
+    case vxlan
+}
+
+/// One host's membership in a tunnel zone, with the address it tunnels from.
+public struct TunnelZoneMember: Codable, Hashable, Sendable {
+    public var hostId: HostID
+    public var address: IPv4.Address
+
+    public init(hostId: HostID, address: IPv4.Address) {
+        self.hostId = hostId
+        self.address = address
+    }
+}
+
+/// A set of hosts that reach each other with one encapsulation over one
+/// underlay. Admin-only.
+public struct TunnelZone: TopologyObject {
+    public static let kind = ObjectKind.tunnelZone
+
+    public var id: TunnelZoneID
+    /// Always nil: tunnel zones belong to no tenant.
+    public var tenantId: String?
+    /// Unique across all tunnel zones.
+    public var name: String
+    public var kind: TunnelKind
+    public var members: [TunnelZoneMember]
+
+    public init(id: TunnelZoneID = TunnelZoneID(), name: String, kind: TunnelKind = .geneve, members: [TunnelZoneMember] = []) {
+        self.id = id
+        self.tenantId = nil
+        self.name = name
+        self.kind = kind
+        self.members = members
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, tenantId, name, kind, members
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decode(TunnelZoneID.self, forKey: .id)
+        tenantId = try container.decodeIfPresent(String.self, forKey: .tenantId)
+        name = try container.decode(String.self, forKey: .name)
+        kind = try container.decode(TunnelKind.self, forKey: .kind, default: .geneve)
+        members = try container.decode([TunnelZoneMember].self, forKey: .members, default: [])
+    }
+
+    /// A host cannot be deleted while it is a member.
+    public var references: [ObjectReference] {
+        members.enumerated().map { index, member in
+            ObjectReference(member.hostId, field: "members[\(index)].hostId", onTargetDeletion: .refuse)
+        }
+    }
+
+    /// The bare name: tunnel zones have no other key.
+    public var uniqueKeys: [String] { [name] }
+
+    public func validate() throws(ModelError) {
+        var problems = ValidationProblems()
+        problems.checkAdminOnly(tenantId, kind: Self.kind)
+        problems.checkName(name)
+        for (index, member) in members.enumerated() {
+            problems.checkUnicast(member.address, field: "members[\(index)].address", role: "tunnel endpoint address")
+        }
+        problems.checkNoDuplicates(members.map(\.hostId), field: "members", suffix: ".hostId", what: "host")
+        problems.checkNoDuplicates(members.map(\.address), field: "members", suffix: ".address", what: "address")
+        try problems.check()
+    }
+}

@@ -1,0 +1,36 @@
+import Foundation
+import HivePacket
+
+/// Builders for `uniqueKeys`, public so a lookup by name (the CLI resolving
+/// "web" to a bridge) builds exactly the key the object registered.
+public enum UniqueKey {
+    /// The scope written for objects without a tenant; tenant ids may not be this.
+    public static let adminScope = "-"
+
+    /// "<tenant or ->/<name>": bridge, router, chain, port group and address
+    /// group names are unique per tenant. Tenant ids contain no '/', so the
+    /// first '/' always ends the scope.
+    public static func tenantScoped(tenantId: String?, name: String) -> String {
+        "\(tenantId ?? adminScope)/\(name)"
+    }
+
+    /// "<deviceId>/<name>": port names are unique per bridge or router.
+    public static func portName(deviceId: UUID, name: String) -> String {
+        "\(deviceId.uuidString.lowercased())/\(name)"
+    }
+
+    /// "host/<hostId>/interface/<name>": one binding per host interface.
+    public static func hostInterface(hostId: HostID, interfaceName: String) -> String {
+        "host/\(hostId)/interface/\(interfaceName)"
+    }
+
+    /// "port/<portId>": a port is bound at most once.
+    public static func boundPort(_ portId: PortID) -> String {
+        "port/\(portId)"
+    }
+
+    /// "bridge/<bridgeId>/subnet/<network>": one DHCP subnet per network per bridge.
+    public static func dhcpSubnet(bridgeId: BridgeID, subnet: IPv4.Prefix) -> String {
+        "bridge/\(bridgeId)/subnet/\(subnet.network)"
+    }
+}
