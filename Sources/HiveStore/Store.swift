@@ -253,8 +253,9 @@ public protocol Store: Sendable {
 
     /// Watches a key or range. With `fromRevision`, every change from that
     /// revision on is delivered first (or the stream throws
-    /// `StoreError.compacted`); without it, changes after the current revision.
-    func watch(_ range: KeyRange, fromRevision: Revision?) -> WatchStream
+    /// `StoreError.compacted`); without it, every change made after this call
+    /// returns. A batch with no events is a progress notice.
+    func watch(_ range: KeyRange, fromRevision: Revision?) async -> WatchStream
 
     func grantLease(ttl: Int64) async throws -> Lease
     /// Refreshes a lease; returns its TTL. Throws `leaseNotFound` if it lapsed.

@@ -88,7 +88,7 @@ struct EmbeddedStoreTests {
             try await store.put("/r/2", "two")
             await store.close()
             let reopened = try EmbeddedStore(directory: directory)
-            var iterator = reopened.watch(.prefix("/r/"), fromRevision: mark).makeAsyncIterator()
+            var iterator = await reopened.watch(.prefix("/r/"), fromRevision: mark).makeAsyncIterator()
             let batch = try #require(try await iterator.next())
             #expect(batch.events.map(\.keyValue.key) == ["/r/1", "/r/2"])
             await reopened.close()
@@ -100,7 +100,7 @@ struct EmbeddedStoreTests {
             let store = try EmbeddedStore(directory: directory, options: .init(historyLimit: 10))
             let first = try await store.put("/c/0", "0")
             for index in 1..<40 { try await store.put("/c/\(index)", "\(index)") }
-            var iterator = store.watch(.prefix("/c/"), fromRevision: first).makeAsyncIterator()
+            var iterator = await store.watch(.prefix("/c/"), fromRevision: first).makeAsyncIterator()
             await #expect {
                 _ = try await iterator.next()
             } throws: { error in
@@ -109,7 +109,7 @@ struct EmbeddedStoreTests {
             }
             // Recent history is still there.
             let current = try await store.range(.prefix("/c/")).revision
-            var recent = store.watch(.prefix("/c/"), fromRevision: current - 2).makeAsyncIterator()
+            var recent = await store.watch(.prefix("/c/"), fromRevision: current - 2).makeAsyncIterator()
             #expect(try await recent.next()?.events.count == 3)
             await store.close()
         }
@@ -118,7 +118,7 @@ struct EmbeddedStoreTests {
     @Test func closingEndsWatchesAndRefusesCalls() async throws {
         try await withTemporaryDirectory { directory in
             let store = try EmbeddedStore(directory: directory)
-            var iterator = store.watch(.prefix("/"), fromRevision: nil).makeAsyncIterator()
+            var iterator = await store.watch(.prefix("/"), fromRevision: nil).makeAsyncIterator()
             await store.close()
             await #expect(throws: StoreError.closed) { _ = try await iterator.next() }
             await #expect(throws: StoreError.closed) { try await store.put("/x", "y") }

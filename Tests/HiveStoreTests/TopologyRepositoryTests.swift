@@ -237,7 +237,7 @@ struct TopologyRepositoryTests {
             _ = try await repository.update(renamed)
             try await repository.delete(Router.self, id: created.object.id)
             var changes: [TopologyChange<Router>] = []
-            for try await batch in repository.watch(Router.self, fromRevision: start + 1) {
+            for try await batch in await repository.watch(Router.self, fromRevision: start + 1) {
                 changes += batch
                 if changes.count >= 3 { break }
             }

@@ -269,7 +269,7 @@ public final class EmbeddedStore: Store {
 
     // MARK: Watches
 
-    public func watch(_ range: KeyRange, fromRevision: Revision?) -> WatchStream {
+    public func watch(_ range: KeyRange, fromRevision: Revision?) async -> WatchStream {
         let (stream, continuation) = WatchStream.makeStream()
         let watcherID: Int? = state.withLock { state in
             guard !state.closed else {

@@ -25,7 +25,7 @@ extension TopologyRepository {
     /// rules, a bridge's DHCP subnets, a port's binding and routes). Refuses,
     /// naming the referrers, while other objects still name it.
     public func delete<T: TopologyObject>(_ type: T.Type, id: ObjectID<T>, expectedRevision: Revision? = nil) async throws {
-        try await retrying("delete \(T.kind.rawValue) \(id)") { () -> Bool? in
+        _ = try await retrying("delete \(T.kind.rawValue) \(id)") { () -> Bool? in
             guard let root = try await load(T.kind, id.description) else {
                 throw RepositoryError.notFound(T.kind, id.description)
             }

@@ -78,9 +78,9 @@ public final class TopologyRepository: Sendable {
     /// Changes to objects of a kind; from `fromRevision` on, or from now.
     public func watch<T: TopologyObject>(
         _ type: T.Type, fromRevision: Revision? = nil
-    ) -> some AsyncSequence<[TopologyChange<T>], any Error> {
+    ) async -> some AsyncSequence<[TopologyChange<T>], any Error> {
         let prefix = TopologyKeys.kindPrefix(T.kind)
-        return store.watch(.prefix(prefix), fromRevision: fromRevision).map { batch in
+        return await store.watch(.prefix(prefix), fromRevision: fromRevision).map { batch in
             try batch.events.map { event -> TopologyChange<T> in
                 switch event.kind {
                 case .put:

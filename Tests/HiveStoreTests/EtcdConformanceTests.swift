@@ -4,7 +4,7 @@ import Testing
 @Suite("Store conformance: etcd (3-member cluster)")
 struct EtcdConformanceTests {
     /// One cluster for all cases (starting one takes seconds); each case has its own prefix.
-    @Test func etcd() async throws {
+    @Test(.timeLimit(.minutes(5))) func etcd() async throws {
         try await withEtcdCluster(members: 3) { cluster in
             let store = EtcdStore(endpoints: cluster.endpoints)
             for (index, conformance) in ConformanceCase.all.enumerated() {
