@@ -24,7 +24,9 @@ struct StoreOptions: ParsableArguments {
         if let fromEnvironment = ProcessInfo.processInfo.environment["HIVE_DATA_DIR"], !fromEnvironment.isEmpty {
             return fromEnvironment
         }
-        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".hive/store").path
+        let home = ProcessInfo.processInfo.environment["HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? FileManager.default.homeDirectoryForCurrentUser.path
+        return home + "/.hive/store"
     }
 
     func validate() throws {
