@@ -8,11 +8,18 @@ let package = Package(
         .executable(name: "hive", targets: ["hive"]),
         .library(name: "HiveModel", targets: ["HiveModel"]),
         .library(name: "HiveStore", targets: ["HiveStore"]),
+        // For the separate Benchmarks/ package.
+        .library(name: "HivePacket", targets: ["HivePacket"]),
+        .library(name: "HiveSimulation", targets: ["HiveSimulation"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // Header and address value types. No I/O, no Foundation.
@@ -30,11 +37,33 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The simulation: a packet's whole path through the virtual topology. Pure: no I/O, no await.
+        .target(name: "HiveSimulation", dependencies: ["HivePacket", "HiveModel"]),
+        // The REST API on Hummingbird: validates intent and writes it to the NSDB.
+        .target(
+            name: "HiveAPI",
+            dependencies: [
+                "HiveModel",
+                "HiveStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("openapi.yaml")]
+        ),
+        // A typed client of the REST API, for the CLI and tests.
+        .target(name: "HiveClient", dependencies: ["HiveModel"]),
         .executableTarget(
             name: "hive",
             dependencies: [
                 "HiveModel",
                 "HiveStore",
+                "HiveAPI",
+                "HiveClient",
+                "HiveSimulation",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -42,5 +71,14 @@ let package = Package(
         .testTarget(name: "HivePacketTests", dependencies: ["HivePacket"]),
         .testTarget(name: "HiveModelTests", dependencies: ["HiveModel"]),
         .testTarget(name: "HiveStoreTests", dependencies: ["HiveStore", "HiveModel"]),
+        .testTarget(
+            name: "HiveAPITests",
+            dependencies: [
+                "HiveAPI", "HiveStore", "HiveModel", "HiveClient",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(name: "HiveSimulationTests", dependencies: ["HiveSimulation", "HivePacket", "HiveModel", "HiveStore"]),
+        .testTarget(name: "HiveCLITests", dependencies: ["HiveModel", "HiveClient"]),
     ]
 )

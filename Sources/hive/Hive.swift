@@ -5,5 +5,7 @@ struct Hive: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hive",
         abstract: "Hive: distributed network virtualization.",
-        subcommands: [TopologyCommand.self, Debug.self])
+        discussion: APIClientCommands.quickStart,
+        subcommands: [TopologyCommand.self, Debug.self, APICommand.self, TraceCommand.self],
+        groupedSubcommands: APIClientCommands.groups)
 }

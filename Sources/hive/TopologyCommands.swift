@@ -152,19 +152,3 @@ struct TopologyRow {
         }
     }
 }
-
-/// A plain text table with aligned columns.
-struct Table {
-    var headers: [String]
-    var rows: [[String]]
-
-    var rendered: String {
-        let all = [headers] + rows
-        let widths = headers.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
-        return all.map { row in
-            row.enumerated().map { index, cell in
-                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
-            }.joined(separator: "  ")
-        }.joined(separator: "\n")
-    }
-}

@@ -398,7 +398,8 @@ struct EtcdStoreUnreachableTests {
 
     @Test func writeWithLostAnswerIsOutcomeUnknownOnlyForTransactions() async throws {
         let server = try await HangUpServer.start()
-        try await withEtcdStore([server.endpoint], options: .init(retryWindow: .milliseconds(300))) { store in
+        // A window wide enough for several attempts (50, 100, 200, 400 ms backoff) even on a loaded machine.
+        try await withEtcdStore([server.endpoint], options: .init(retryWindow: .seconds(2))) { store in
             let transaction = await #expect(throws: StoreError.self) {
                 try await store.transaction(Transaction(success: [.put(key: "k", value: [])]))
             }

@@ -1,0 +1,103 @@
+import Benchmark
+import HiveModel
+import HivePacket
+import HiveSimulation
+
+// Hot paths of issue 4 §4. Each benchmark runs 1,000 operations per
+// measured iteration (`scalingFactor: .kilo`), so the figures printed with a
+// `*` are per operation: time per simulation, and mallocs per simulation
+// (which must read 0 in steady state).
+
+// Built once (global lets are lazy and thread-safe), not per measured iteration.
+let routedLab = Topologies.bridgeRouterBridge(rules: 100)
+let plainLab = Topologies.bridgeRouterBridge(rules: 1)
+let bigRouter = Topologies.bigRouter(routes: 10_000)
+
+let metrics: [BenchmarkMetric] = [.wallClock, .cpuTotal, .throughput, .mallocCountTotal, .peakMemoryResident]
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: metrics, timeUnits: .nanoseconds, warmupIterations: 3, scalingFactor: .kilo,
+        maxDuration: .seconds(3), maxIterations: 10_000)
+
+    Benchmark("Parse + flow key of a TCP frame") { benchmark in
+        let frame = Topologies.tcpFrame
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            blackHole(try? FlowKey(parsing: frame, inPort: 1))
+        }
+    }
+
+    Benchmark("Simulation bridge-router-bridge, 100-rule chain on egress port") { benchmark in
+        let lab = routedLab
+        let snapshot = lab.snapshot
+        let frame = Topologies.tcpFrame
+        let key = try FlowKey(parsing: frame, inPort: lab.inPort)
+        var context = SimulationContext()
+        context.simulate(frame: frame, key: key, in: snapshot, state: lab.state)
+        precondition(context.result.decision == .output(lab.vm3), "unexpected \(context.result.decision)")
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            context.simulate(frame: frame, key: key, in: snapshot, state: lab.state)
+            blackHole(context.result.decision)
+        }
+    }
+
+    Benchmark("Simulation bridge-router-bridge, one rule") { benchmark in
+        let lab = plainLab
+        let snapshot = lab.snapshot
+        let frame = Topologies.tcpFrame
+        let key = try FlowKey(parsing: frame, inPort: lab.inPort)
+        var context = SimulationContext()
+        context.simulate(frame: frame, key: key, in: snapshot, state: lab.state)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            context.simulate(frame: frame, key: key, in: snapshot, state: lab.state)
+            blackHole(context.result.decision)
+        }
+    }
+
+    Benchmark("Simulation bridge-router-bridge, one rule, with trace") { benchmark in
+        let lab = plainLab
+        let snapshot = lab.snapshot
+        let frame = Topologies.tcpFrame
+        let key = try FlowKey(parsing: frame, inPort: lab.inPort)
+        var context = SimulationContext()
+        let options = SimulationOptions(recordsTrace: true)
+        context.simulate(frame: frame, key: key, in: snapshot, state: lab.state, options: options)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            context.simulate(frame: frame, key: key, in: snapshot, state: lab.state, options: options)
+            blackHole(context.result.trace.steps.count)
+        }
+    }
+
+    Benchmark("Route lookup, router with 10,000 routes") { benchmark in
+        let big = bigRouter
+        let snapshot = big.snapshot
+        let destinations = big.destinations
+        precondition(snapshot.lookupRoute(in: big.router, destination: destinations[0]) != nil)
+        benchmark.startMeasurement()
+        var index = 0
+        for _ in benchmark.scaledIterations {
+            blackHole(snapshot.lookupRoute(in: big.router, destination: destinations[index]))
+            index = (index + 1) & 1023
+        }
+    }
+
+    Benchmark("Simulation through a router with 10,000 routes") { benchmark in
+        let big = bigRouter
+        let snapshot = big.snapshot
+        let keys = try big.frames.map { try FlowKey(parsing: $0, inPort: big.inPort) }
+        var context = SimulationContext()
+        context.simulate(frame: big.frames[0], key: keys[0], in: snapshot, state: big.state)
+        guard case .output = context.result.decision else { fatalError("unexpected \(context.result.decision)") }
+        benchmark.startMeasurement()
+        var index = 0
+        for _ in benchmark.scaledIterations {
+            context.simulate(frame: big.frames[index], key: keys[index], in: snapshot, state: big.state)
+            blackHole(context.result.decision)
+            index = (index + 1) & 1023
+        }
+    }
+}

@@ -1,0 +1,145 @@
+import HiveModel
+import HivePacket
+import HiveSimulation
+
+/// The benchmark topologies, built as plain values (no store): ids, links
+/// and tunnel keys set by hand as the repository would.
+enum Topologies {
+    static let vm1MAC = EthernetAddress(0x0200_0000_010A)
+    static let vm3MAC = EthernetAddress(0x0200_0000_020A)
+    static let leftGatewayMAC = EthernetAddress(0x0200_0000_0101)
+    static let rightGatewayMAC = EthernetAddress(0x0200_0000_0201)
+    static let vm1IP = IPv4.Address(10, 0, 1, 10)
+    static let vm3IP = IPv4.Address(10, 0, 2, 10)
+
+    /// A TCP SYN from vm1 to vm3's port 80, via the gateway.
+    static let tcpFrame = PacketDescription(
+        sourceMAC: vm1MAC, destinationMAC: leftGatewayMAC, sourceIP: vm1IP, destinationIP: vm3IP,
+        protocol: .tcp, sourcePort: 40000, destinationPort: 80).frame
+
+    struct Routed: Sendable {
+        var snapshot: TopologySnapshot
+        var state: SimulationState
+        var inPort: UInt32
+        var vm3: PortID
+    }
+
+    /// vm1 - bridge left - router - bridge right - vm3, with `rules` rules
+    /// on vm3's outbound chain: all but the last test a TCP port that the
+    /// packet does not use, the last accepts TCP 80.
+    static func bridgeRouterBridge(rules ruleCount: Int) -> Routed {
+        let left = Bridge(name: "left")
+        let right = Bridge(name: "right")
+        let router = Router(name: "edge")
+        var vm1 = Port(bridge: left.id, name: "vm1")
+        var leftUplink = Port(bridge: left.id, name: "uplink")
+        var vm3 = Port(bridge: right.id, name: "vm3")
+        var rightUplink = Port(bridge: right.id, name: "uplink")
+        var routerLeft = Port(router: router.id, name: "to-left", address: IPv4.Address(10, 0, 1, 1),
+                              subnet: IPv4.Prefix(parsing: "10.0.1.0/24")!, mac: leftGatewayMAC)
+        var routerRight = Port(router: router.id, name: "to-right", address: IPv4.Address(10, 0, 2, 1),
+                               subnet: IPv4.Prefix(parsing: "10.0.2.0/24")!, mac: rightGatewayMAC)
+        routerLeft.peerId = leftUplink.id
+        leftUplink.peerId = routerLeft.id
+        routerRight.peerId = rightUplink.id
+        rightUplink.peerId = routerRight.id
+        vm1.tunnelKey = 1
+        leftUplink.tunnelKey = 2
+        vm3.tunnelKey = 3
+        rightUplink.tunnelKey = 4
+        routerLeft.tunnelKey = 5
+        routerRight.tunnelKey = 6
+
+        let chain = Chain(name: "vm3-out")
+        var rules: [Rule] = []
+        for index in 0..<max(0, ruleCount - 1) {
+            rules.append(Rule(chainId: chain.id, conditions: RuleConditions(
+                ipProtocol: Match(6), destinationPorts: Match(PortRange(UInt16(1000 + index)))), action: .drop))
+        }
+        rules.append(Rule(chainId: chain.id, conditions: RuleConditions(
+            ipProtocol: Match(6), destinationPorts: Match(PortRange(80))), action: .accept))
+        var filter = chain
+        filter.ruleIds = rules.map(\.id)
+        vm3.outboundChainId = filter.id
+
+        let routes = [
+            Route(routerId: router.id, destination: IPv4.Prefix(parsing: "10.0.1.0/24")!, egressPortId: routerLeft.id),
+            Route(routerId: router.id, destination: IPv4.Prefix(parsing: "10.0.2.0/24")!, egressPortId: routerRight.id),
+        ]
+        let snapshot = TopologySnapshot(
+            bridges: [left, right], routers: [router], ports: [vm1, leftUplink, vm3, rightUplink, routerLeft, routerRight],
+            routes: routes, chains: [filter], rules: rules)
+        precondition(snapshot.problems.isEmpty, "\(snapshot.problems)")
+        var state = SimulationState()
+        state.learn(vm1MAC, on: vm1.id, in: left.id)
+        state.learn(vm3MAC, on: vm3.id, in: right.id)
+        state.learn(vm3IP, at: vm3MAC, in: router.id)
+        return Routed(snapshot: snapshot, state: state, inPort: vm1.tunnelKey, vm3: vm3.id)
+    }
+
+    struct BigRouter: Sendable {
+        var snapshot: TopologySnapshot
+        var state: SimulationState
+        var router: RouterID
+        var inPort: UInt32
+        /// Destinations spread over the table, each covered by a /24 and shorter routes.
+        var destinations: [IPv4.Address]
+        var frames: [[UInt8]]
+    }
+
+    /// One router with `count` routes: /24s under 10.0.0.0/8 spread over 4
+    /// ports, plus /16 and /8 covers and a default, and two exterior ports.
+    static func bigRouter(routes count: Int) -> BigRouter {
+        let router = Router(name: "core")
+        var outside = Port(router: router.id, name: "outside", address: IPv4.Address(192, 0, 2, 1),
+                           subnet: IPv4.Prefix(parsing: "192.0.2.0/24")!, mac: EthernetAddress(0x0200_0000_0901))
+        outside.tunnelKey = 1
+        var ports = [outside]
+        for index in 0..<4 {
+            var port = Port(router: router.id, name: "p\(index)", address: IPv4.Address(172, 16, UInt8(index), 1),
+                            subnet: IPv4.Prefix(parsing: "172.16.\(index).0/24")!, mac: EthernetAddress(0x0200_0000_0A00 | UInt64(index)))
+            port.tunnelKey = UInt32(10 + index)
+            ports.append(port)
+        }
+        var routes: [Route] = []
+        var generator = SplitMix64(state: 7)
+        var destinations: [IPv4.Address] = []
+        while routes.count < count - 300 {
+            let network = UInt32(10) << 24 | UInt32.random(in: 0...0xFFFF, using: &generator) << 8
+            let egress = ports[1 + routes.count % 4]
+            routes.append(Route(routerId: router.id, destination: IPv4.Prefix(address: IPv4.Address(network), length: 24),
+                                nextHopGateway: IPv4.Address(172, 16, UInt8(routes.count % 4), 254), egressPortId: egress.id))
+            if destinations.count < 1024 { destinations.append(IPv4.Address(network | 7)) }
+        }
+        for index in 0..<256 {
+            routes.append(Route(routerId: router.id, destination: IPv4.Prefix(address: IPv4.Address(10, UInt8(index), 0, 0), length: 16),
+                                kind: .blackhole))
+        }
+        while routes.count < count - 1 {
+            routes.append(Route(routerId: router.id, destination: IPv4.Prefix(address: IPv4.Address(UInt32(11 + routes.count % 100) << 24), length: 8),
+                                kind: .reject))
+        }
+        routes.append(Route(routerId: router.id, destination: IPv4.Prefix(address: .any, length: 0), egressPortId: outside.id))
+        let snapshot = TopologySnapshot(routers: [router], ports: ports, routes: routes)
+        precondition(snapshot.problems.isEmpty, "\(snapshot.problems)")
+        var state = SimulationState()
+        for index in 0..<4 { state.learn(IPv4.Address(172, 16, UInt8(index), 254), at: EthernetAddress(0x0200_0000_0B00 | UInt64(index)), in: router.id) }
+        let frames = destinations.map { destination in
+            PacketDescription(sourceMAC: EthernetAddress(0x0200_0000_0907), destinationMAC: outside.mac!,
+                              sourceIP: IPv4.Address(192, 0, 2, 7), destinationIP: destination,
+                              protocol: .udp, sourcePort: 5000, destinationPort: 53).frame
+        }
+        return BigRouter(snapshot: snapshot, state: state, router: router.id, inPort: outside.tunnelKey, destinations: destinations, frames: frames)
+    }
+}
+
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,1 @@
+../../Benchmarks/SimulationBenchmarks/Topologies.swift

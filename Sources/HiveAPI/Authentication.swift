@@ -1,0 +1,122 @@
+import Foundation
+import HiveModel
+import Hummingbird
+
+/// Who is making a request, as established from its bearer token.
+public enum Principal: Hashable, Sendable, CustomStringConvertible {
+    /// Sees and changes every object, including the admin-only hosts,
+    /// tunnel zones and bindings.
+    case admin
+    /// Sees and changes only objects whose `tenantId` is this tenant.
+    case tenant(String)
+
+    /// True when an object owned by `tenantId` (nil: admin-owned) is visible.
+    func mayAccess(tenantId: String?) -> Bool {
+        switch self {
+        case .admin: return true
+        case .tenant(let tenant): return tenantId == tenant
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .admin: return "admin"
+        case .tenant(let tenant): return "tenant \(tenant)"
+        }
+    }
+}
+
+/// The bearer tokens the API accepts and whom each stands for.
+public struct TokenTable: Sendable {
+    private var entries: [(token: [UInt8], principal: Principal)] = []
+
+    public init() {}
+
+    /// Adds a token; a later entry for the same token replaces an earlier one.
+    public mutating func add(token: String, for principal: Principal) {
+        entries.removeAll { $0.token == Array(token.utf8) }
+        entries.append((Array(token.utf8), principal))
+    }
+
+    public var isEmpty: Bool { entries.isEmpty }
+
+    /// The principals configured, for a start-up log line (never the tokens).
+    public var principals: [Principal] { entries.map(\.principal) }
+
+    /// The principal for `token`, or nil. Compares against every entry in
+    /// time independent of where the tokens differ, so response timing does
+    /// not reveal how much of a guess was right.
+    public func principal(for token: String) -> Principal? {
+        let presented = Array(token.utf8)
+        var found: Principal?
+        for entry in entries where Self.constantTimeEqual(entry.token, presented) {
+            found = entry.principal
+        }
+        return found
+    }
+
+    private static func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
+        guard lhs.count == rhs.count else { return false }
+        var difference: UInt8 = 0
+        for index in lhs.indices { difference |= lhs[index] ^ rhs[index] }
+        return difference == 0
+    }
+
+    /// Parses tenant tokens written as "acme=tok1,globex=tok2" (the form of
+    /// `HIVE_TENANT_TOKENS`) or one "acme=tok1" (the form of `--tenant-token`).
+    public static func parseTenantTokens(_ text: String) throws(TokenConfigurationError) -> [(tenant: String, token: String)] {
+        var pairs: [(tenant: String, token: String)] = []
+        for item in text.split(separator: ",", omittingEmptySubsequences: true) {
+            let entry = item.trimmingCharacters(in: .whitespaces)
+            guard let equals = entry.firstIndex(of: "="), equals != entry.startIndex,
+                  entry.index(after: equals) != entry.endIndex
+            else {
+                throw TokenConfigurationError(message: "tenant token '\(entry)' must look like TENANT=TOKEN (for example acme=s3cret)")
+            }
+            let tenant = String(entry[..<equals])
+            let token = String(entry[entry.index(after: equals)...])
+            if let problem = tenantProblem(tenant) {
+                throw TokenConfigurationError(message: "tenant token '\(entry)': \(problem)")
+            }
+            pairs.append((tenant, token))
+        }
+        return pairs
+    }
+
+    /// Why `tenant` cannot own objects, or nil. Asks the model, so the rule
+    /// stays the one `tenantId` fields are validated with.
+    static func tenantProblem(_ tenant: String) -> String? {
+        let probe = Bridge(tenantId: tenant, name: "probe")
+        return probe.validationErrors.first(where: { $0.field == "tenantId" })?.description
+    }
+}
+
+public struct TokenConfigurationError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var description: String { message }
+}
+
+/// Resolves the bearer token of every request under `/v1` to a `Principal`,
+/// or answers 401.
+struct AuthenticationMiddleware: RouterMiddleware {
+    typealias Context = APIRequestContext
+    let tokens: TokenTable
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization] else {
+            throw APIError.unauthorized("missing bearer token: send the header 'Authorization: Bearer <token>'")
+        }
+        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            let scheme = parts.first.map { String($0.prefix(20)) } ?? ""
+            throw APIError.unauthorized("the Authorization header uses scheme '\(scheme)' (expected 'Bearer <token>')")
+        }
+        let token = parts[1].trimmingCharacters(in: .whitespaces)
+        guard let principal = tokens.principal(for: token) else {
+            throw APIError.unauthorized("the bearer token is not recognised (check --token or HIVE_TOKEN)")
+        }
+        var context = context
+        context.principal = principal
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,89 @@
+// In-place rewrites of IPv4 packets that keep every checksum right without
+// recomputing it: the actions of routing (TTL), NAT (addresses) and port
+// translation. Each adjusts the checksums by RFC 1624 from the old and new
+// field values, so the cost does not depend on the packet's length.
+//
+// Each function validates the packet as the parsers do and throws on a
+// malformed one, so it is safe on any bytes. The transport checksum is only
+// touched where the transport header is present: a later fragment carries
+// none (its first fragment's checksum covers the pseudo-header), and an ICMP
+// checksum does not cover the addresses.
+
+extension IPv4 {
+    /// Decrements the TTL of the packet whose IPv4 header starts at `offset`
+    /// and updates the header checksum. Returns the new TTL; a TTL already
+    /// 0 is left alone and 0 returned (the router sends time exceeded).
+    /// - Complexity: O(1)
+    @discardableResult
+    public static func decrementTimeToLive(in buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(PacketError) -> UInt8 {
+        let packet = UnsafeRawBufferPointer(buffer).dropping(offset)
+        let header = try IPv4.Header(parsing: packet)
+        guard header.timeToLive > 0 else { return 0 }
+        let ttl = header.timeToLive - 1
+        let old = UInt16(header.timeToLive) << 8 | UInt16(header.protocol.rawValue)
+        let new = UInt16(ttl) << 8 | UInt16(header.protocol.rawValue)
+        buffer.store(ttl, at: offset + 8)
+        buffer.storeBigEndian(InternetChecksum.updated(header.checksum, replacing: old, with: new), at: offset + 10)
+        return ttl
+    }
+
+    /// Replaces the source address (`source: true`) or the destination of
+    /// the packet at `offset`, updating the header checksum and the TCP or
+    /// UDP checksum over the pseudo-header.
+    /// - Complexity: O(1)
+    public static func rewriteAddress(
+        source: Bool, to address: Address, in buffer: UnsafeMutableRawBufferPointer, at offset: Int
+    ) throws(PacketError) {
+        let packet = UnsafeRawBufferPointer(buffer).dropping(offset)
+        let header = try IPv4.Header(parsing: packet)
+        let old = source ? header.source : header.destination
+        buffer.store(address, at: offset + (source ? 12 : 16))
+        buffer.storeBigEndian(InternetChecksum.updated(header.checksum, replacing: old.value, with: address.value), at: offset + 10)
+        guard let checksumOffset = try transportChecksumOffset(header, packet) else { return }
+        let at = offset + header.headerLength + checksumOffset
+        let current = packet.bigEndianUInt16(at: header.headerLength + checksumOffset)
+        let updated = header.protocol == .udp
+            ? UDP.updatedChecksum(current, replacing: old.value, with: address.value)
+            : InternetChecksum.updated(current, replacing: old.value, with: address.value)
+        buffer.storeBigEndian(updated, at: at)
+    }
+
+    /// Replaces the TCP or UDP source port (`source: true`) or destination
+    /// port of the packet at `offset`, updating the transport checksum.
+    /// Packets that are not TCP or UDP, and later fragments, are left alone.
+    /// - Throws: the parse errors of the IPv4 or transport header.
+    /// - Complexity: O(1)
+    public static func rewritePort(
+        source: Bool, to port: UInt16, in buffer: UnsafeMutableRawBufferPointer, at offset: Int
+    ) throws(PacketError) {
+        let packet = UnsafeRawBufferPointer(buffer).dropping(offset)
+        let header = try IPv4.Header(parsing: packet)
+        guard let checksumOffset = try transportChecksumOffset(header, packet) else { return }
+        let transport = offset + header.headerLength
+        let portOffset = transport + (source ? 0 : 2)
+        let old = packet.bigEndianUInt16(at: portOffset - offset)
+        let current = packet.bigEndianUInt16(at: header.headerLength + checksumOffset)
+        buffer.storeBigEndian(port, at: portOffset)
+        let updated = header.protocol == .udp
+            ? UDP.updatedChecksum(current, replacing: old, with: port)
+            : InternetChecksum.updated(current, replacing: old, with: port)
+        buffer.storeBigEndian(updated, at: transport + checksumOffset)
+    }
+
+    /// Offset of the TCP or UDP checksum field within the transport header,
+    /// after checking the header is there; nil for other protocols and later
+    /// fragments.
+    private static func transportChecksumOffset(_ header: IPv4.Header, _ packet: UnsafeRawBufferPointer) throws(PacketError) -> Int? {
+        guard header.fragmentKind != .later else { return nil }
+        switch header.protocol {
+        case .tcp:
+            _ = try TCP.Header(parsing: header.payload(in: packet))
+            return 16
+        case .udp:
+            _ = try UDP.Header(parsing: header.payload(in: packet), wholeDatagram: header.fragmentKind == .none)
+            return 6
+        default:
+            return nil
+        }
+    }
+}

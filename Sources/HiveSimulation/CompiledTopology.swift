@@ -1,0 +1,183 @@
+import HiveModel
+import HivePacket
+
+// The snapshot's internal form, laid out for the simulation's hot path.
+//
+// Every object is replaced by a dense index (Int32) into a flat array, and
+// every element type is trivial (no references inside), so walking a packet
+// through the topology reads arrays without retain/release, and no lookup on
+// the path hashes a UUID except where the state tables hand back a `PortID`.
+// Lists inside objects (a bridge's ports, a rule's `inPorts`, a port's
+// groups) are `IndexRange`s into shared flat arrays for the same reason.
+
+/// A half-open range into one of the flat arrays.
+struct IndexRange: Hashable, Sendable {
+    var start: Int32
+    var end: Int32
+
+    static let empty = IndexRange(start: 0, end: 0)
+
+    @inline(__always) var isEmpty: Bool { start == end }
+    @inline(__always) var count: Int { Int(end - start) }
+    @inline(__always) var range: Range<Int> { Int(start)..<Int(end) }
+}
+
+/// "No object": an index that names nothing.
+let noIndex: Int32 = -1
+
+struct CompiledPort: Sendable {
+    var id: PortID
+    var deviceIndex: Int32
+    var isRouterPort: Bool
+    var adminStateUp: Bool
+    var inboundChain: Int32
+    var outboundChain: Int32
+    /// The linked peer's index; `noIndex` on exterior ports (and when the peer is missing).
+    var peer: Int32
+    var tunnelKey: UInt32
+    /// Into `CompiledTopology.portGroupMemberships` (port group indices).
+    var groups: IndexRange
+    /// Router ports: address, subnet and MAC (generated from the id when unset).
+    var address: IPv4.Address
+    var subnet: IPv4.Prefix
+    var mac: EthernetAddress
+    var hasAddress: Bool
+
+    @inline(__always) var isInterior: Bool { peer != noIndex }
+}
+
+struct CompiledBridge: Sendable {
+    var id: BridgeID
+    var adminStateUp: Bool
+    var inboundChain: Int32
+    var outboundChain: Int32
+    var arpSuppression: Bool
+    /// Into `CompiledTopology.bridgeFloodPorts`: the exterior ports, the flood set.
+    var floodPorts: IndexRange
+}
+
+struct CompiledRouter: Sendable {
+    var id: RouterID
+    var adminStateUp: Bool
+    var inboundChain: Int32
+    var outboundChain: Int32
+}
+
+struct CompiledChain: Sendable {
+    var id: ChainID
+    /// Into `CompiledTopology.rules`, in evaluation order.
+    var rules: IndexRange
+}
+
+enum CompiledAction: Hashable, Sendable {
+    case accept, drop, reject, `return`, `continue`
+    /// To a chain index; `noIndex` when the target chain is missing from the snapshot.
+    case jump(Int32)
+}
+
+struct CompiledRule: Sendable {
+    var id: RuleID
+    var chain: Int32
+    var conditions: CompiledConditions
+    var action: CompiledAction
+}
+
+/// A (bridge, MAC) key of the static MAC table: router port MACs behind the bridge's interior ports.
+struct BridgeMAC: Hashable, Sendable {
+    var bridge: Int32
+    var mac: EthernetAddress
+}
+
+/// A (device, IPv4 address) key: the bridges' ARP answers and the routers' own addresses.
+struct DeviceAddress: Hashable, Sendable {
+    var device: Int32
+    var address: IPv4.Address
+}
+
+/// What a bridge knows an IP address to be.
+struct ARPAnswer: Sendable {
+    var mac: EthernetAddress
+    /// The bridge's interior port linked to the router port owning the address;
+    /// `noIndex` for an address from a DHCP host entry.
+    var bridgePort: Int32
+}
+
+/// A prefix stored as value and mask, for one AND and one compare.
+struct MaskedPrefix: Hashable, Sendable {
+    var value: UInt32
+    var mask: UInt32
+
+    init(_ prefix: IPv4.Prefix) {
+        mask = prefix.mask
+        value = prefix.address.value & mask
+    }
+
+    @inline(__always) func contains(_ address: IPv4.Address) -> Bool { address.value & mask == value }
+}
+
+/// The compiled topology. A class so the snapshot and each simulation run
+/// hold it by one reference; immutable after `init`, hence `@unchecked
+/// Sendable`: `ruleStorage` is written once, in `init`, and freed in `deinit`.
+final class CompiledTopology: @unchecked Sendable {
+    let ports: [CompiledPort]
+    let bridges: [CompiledBridge]
+    let routers: [CompiledRouter]
+    let chains: [CompiledChain]
+    let rules: [CompiledRule]
+    let routeTables: [RouteTable]
+    /// `rules` again, in storage that never moves: the chain walk reads
+    /// conditions through a pointer instead of copying each rule out.
+    let ruleStorage: UnsafeMutableBufferPointer<CompiledRule>
+
+    let bridgeFloodPorts: [Int32]
+    let portGroupMemberships: [Int32]
+    /// Port lists of rule conditions (`inPorts`, `outPorts`).
+    let rulePortLists: [Int32]
+    /// Members of each IP address group, by group index.
+    let addressGroupMembers: [IndexRange]
+    let addressGroupPrefixes: [MaskedPrefix]
+
+    let portByTunnelKey: [UInt32: Int32]
+    let portIndex: [PortID: Int32]
+    let routerIndex: [RouterID: Int32]
+    let staticMACs: [BridgeMAC: Int32]
+    let bridgeARPAnswers: [DeviceAddress: ARPAnswer]
+    let routerAddresses: [DeviceAddress: Int32]
+
+    // IDs for tags of groups.
+    let addressGroupIDs: [IPAddressGroupID]
+
+    init(
+        ports: [CompiledPort], bridges: [CompiledBridge], routers: [CompiledRouter], chains: [CompiledChain],
+        rules: [CompiledRule], routeTables: [RouteTable], bridgeFloodPorts: [Int32], portGroupMemberships: [Int32],
+        rulePortLists: [Int32], addressGroupMembers: [IndexRange], addressGroupPrefixes: [MaskedPrefix],
+        portByTunnelKey: [UInt32: Int32], portIndex: [PortID: Int32], routerIndex: [RouterID: Int32], staticMACs: [BridgeMAC: Int32],
+        bridgeARPAnswers: [DeviceAddress: ARPAnswer], routerAddresses: [DeviceAddress: Int32],
+        addressGroupIDs: [IPAddressGroupID]
+    ) {
+        self.ports = ports
+        self.bridges = bridges
+        self.routers = routers
+        self.chains = chains
+        self.rules = rules
+        ruleStorage = .allocate(capacity: max(1, rules.count))
+        _ = ruleStorage.initialize(from: rules)
+        self.routeTables = routeTables
+        self.bridgeFloodPorts = bridgeFloodPorts
+        self.portGroupMemberships = portGroupMemberships
+        self.rulePortLists = rulePortLists
+        self.addressGroupMembers = addressGroupMembers
+        self.addressGroupPrefixes = addressGroupPrefixes
+        self.portByTunnelKey = portByTunnelKey
+        self.portIndex = portIndex
+        self.routerIndex = routerIndex
+        self.staticMACs = staticMACs
+        self.bridgeARPAnswers = bridgeARPAnswers
+        self.routerAddresses = routerAddresses
+        self.addressGroupIDs = addressGroupIDs
+    }
+
+    deinit {
+        ruleStorage.deallocate()
+    }
+}

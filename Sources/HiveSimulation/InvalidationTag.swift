@@ -1,0 +1,53 @@
+import HiveModel
+import HivePacket
+
+/// Something a simulation read, whose change may change the result. A cached
+/// flow carries the tags of its simulation; the agent turns each change it
+/// sees in the NSDB into tags and removes the flows that carry one of them.
+///
+/// Which change touches which tag (the agent's side of the contract):
+///
+/// | change | tags touched |
+/// |---|---|
+/// | bridge, router, port (incl. link, port groups), chain (rule order) | its own id |
+/// | rule created, updated or deleted | `.rule(id)` and `.chain(rule.chainId)` |
+/// | route created, updated or deleted | `.routeTable(route.routerId)` |
+/// | DHCP subnet (host entries answer ARP) | `.bridge(subnet.bridgeId)` |
+/// | IP address group | `.ipAddressGroup(id)` |
+/// | MAC table entry (bridge, mac) added, moved or removed | `.macEntry(bridge, mac)` |
+/// | ARP table entry (router, ip) added, changed or removed | `.arpEntry(router, ip)` |
+///
+/// A lookup that found nothing is tagged too (`.macEntry` for an unknown
+/// destination that was flooded, `.arpEntry` for a pending resolution), so
+/// learning the entry later invalidates the flow that flooded or waited.
+public enum InvalidationTag: Hashable, Sendable {
+    case bridge(BridgeID)
+    case router(RouterID)
+    case port(PortID)
+    case chain(ChainID)
+    case rule(RuleID)
+    /// The router's whole forwarding table: any route change may change a lookup.
+    case routeTable(RouterID)
+    /// The route a lookup chose (informational; route changes touch `.routeTable`).
+    case route(RouteID)
+    case ipAddressGroup(IPAddressGroupID)
+    case macEntry(BridgeID, EthernetAddress)
+    case arpEntry(RouterID, IPv4.Address)
+}
+
+extension InvalidationTag: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .bridge(let id): "bridge:\(id)"
+        case .router(let id): "router:\(id)"
+        case .port(let id): "port:\(id)"
+        case .chain(let id): "chain:\(id)"
+        case .rule(let id): "rule:\(id)"
+        case .routeTable(let id): "route-table:\(id)"
+        case .route(let id): "route:\(id)"
+        case .ipAddressGroup(let id): "ip-address-group:\(id)"
+        case .macEntry(let bridge, let mac): "mac:\(bridge)/\(mac)"
+        case .arpEntry(let router, let ip): "arp:\(router)/\(ip)"
+        }
+    }
+}

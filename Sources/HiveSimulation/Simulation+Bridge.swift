@@ -1,0 +1,132 @@
+import HiveModel
+import HivePacket
+
+// The bridge: a learning L2 switch.
+//
+// - Learning: a unicast source MAC not already known on the ingress port is
+//   reported in `macLearning` (the agent writes the MAC table).
+// - ARP requests (not gratuitous) for an address the bridge knows, that of
+//   a router port linked to it or a DHCP host entry, are answered by the
+//   bridge when ARP suppression is on. With suppression off, a request for
+//   a linked router port's address goes to that router port only (the router
+//   answers); any other request floods.
+// - Forwarding: a destination MAC of a linked router port goes to the
+//   interior port behind it (a static entry); otherwise the MAC table
+//   decides. Broadcast, multicast and unknown unicast flood.
+// - Flooding reaches the bridge's exterior ports (its flood set) but the
+//   ingress, each through its outbound chain. Interior ports are not
+//   flooded: behind a router link the router only takes frames to its port
+//   MAC (always a known static entry) and ARP for its address (sent to it
+//   directly, above); a frame flooded into a router would be dropped there.
+//   Links between two bridges therefore carry known unicast only: a flood
+//   does not cross them (a limit of this version, see docs/simulation.md).
+
+extension SimulationRun {
+    mutating func bridge(_ bridgeIndex: Int32, ingress: Int32) -> DeviceOutcome {
+        let bridge = topology.bridges[Int(bridgeIndex)]
+        if bridge.inboundChain != noIndex,
+           !passChain(bridge.inboundChain, hook: .deviceInbound, ingress: ingress, egress: noIndex) {
+            return .finished
+        }
+        let ingressPort = topology.ports[Int(ingress)]
+
+        // Learning.
+        read(.ethernetSource)
+        let source = key.ethernetSource
+        if !source.isMulticast, source != .zero,
+           topology.staticMACs[BridgeMAC(bridge: bridgeIndex, mac: source)] == nil {
+            result.tag(.macEntry(bridge.id, source))
+            if state.port(of: source, in: bridge.id) != ingressPort.id {
+                result.macLearning.append(MACLearning(bridge: bridge.id, mac: source, port: ingressPort.id))
+                trace(2, .learnMAC(source, ingressPort.id))
+            }
+        }
+
+        // ARP requests for addresses the bridge knows.
+        read(.etherType)
+        if key.etherType == .arp {
+            read([.arpOperation, .ipv4Source, .ipv4Destination])
+            if key.arpOperation == .request, key.ipv4Source != key.ipv4Destination,
+               let answer = topology.bridgeARPAnswers[DeviceAddress(device: bridgeIndex, address: key.ipv4Destination)] {
+                if bridge.arpSuppression {
+                    read(.arpSenderMAC)
+                    trace(2, .arpSuppressed(key.ipv4Destination, answer.mac))
+                    let request = ARP.Packet(
+                        operation: .request, senderMAC: key.arpSenderMAC, senderIP: key.ipv4Source,
+                        targetMAC: .zero, targetIP: key.ipv4Destination)
+                    emit(.arpReply, out: ingress, frame: ARP.replyFrame(to: request, answeringWith: answer.mac))
+                    finish(.consumed)
+                    return .finished
+                }
+                if answer.bridgePort != noIndex {
+                    trace(2, .arpToRouterPort(key.ipv4Destination, topology.ports[Int(answer.bridgePort)].id))
+                    return forward(bridge, to: answer.bridgePort, ingress: ingress)
+                }
+            }
+        }
+
+        // Forwarding.
+        read(.ethernetDestination)
+        let destination = key.ethernetDestination
+        if destination.isMulticast { return flood(bridge, ingress: ingress) }
+        if let port = topology.staticMACs[BridgeMAC(bridge: bridgeIndex, mac: destination)] {
+            trace(2, .macLookup(destination, port: topology.ports[Int(port)].id, isStatic: true))
+            return forward(bridge, to: port, ingress: ingress)
+        }
+        result.tag(.macEntry(bridge.id, destination))
+        if let id = state.port(of: destination, in: bridge.id), let port = topology.portIndex[id],
+           topology.ports[Int(port)].deviceIndex == bridgeIndex, !topology.ports[Int(port)].isRouterPort {
+            trace(2, .macLookup(destination, port: id, isStatic: false))
+            return forward(bridge, to: port, ingress: ingress)
+        }
+        trace(2, .macLookup(destination, port: nil, isStatic: false))
+        return flood(bridge, ingress: ingress)
+    }
+
+    /// Unicast out of `egress`: the bridge's and the port's outbound chains.
+    private mutating func forward(_ bridge: CompiledBridge, to egress: Int32, ingress: Int32) -> DeviceOutcome {
+        guard egress != ingress else {
+            finish(.drop(.sameIngressAndEgress(bridge.id, topology.ports[Int(ingress)].id)))
+            return .finished
+        }
+        if bridge.outboundChain != noIndex,
+           !passChain(bridge.outboundChain, hook: .deviceOutbound, ingress: ingress, egress: egress) {
+            return .finished
+        }
+        guard passPortOutbound(egress, ingress: ingress) else { return .finished }
+        return .leave(egress)
+    }
+
+    /// Out of every exterior port but the ingress whose outbound chain accepts.
+    /// The bridge's outbound chain runs once, with no egress port.
+    private mutating func flood(_ bridge: CompiledBridge, ingress: Int32) -> DeviceOutcome {
+        if bridge.outboundChain != noIndex,
+           !passChain(bridge.outboundChain, hook: .deviceOutbound, ingress: ingress, egress: noIndex) {
+            return .finished
+        }
+        for index in bridge.floodPorts.range {
+            let port = topology.bridgeFloodPorts[index]
+            guard port != ingress else { continue }
+            let compiled = topology.ports[Int(port)]
+            guard compiled.adminStateUp else {
+                result.tag(.port(compiled.id))
+                continue
+            }
+            if compiled.outboundChain != noIndex {
+                result.tag(.port(compiled.id))
+                // A port whose chain drops leaves the flood set; the drop is not the decision.
+                let generated = result.generatedPackets.count
+                if let reason = applyChain(compiled.outboundChain, hook: .portOutbound, ingress: ingress, egress: port) {
+                    // A reject's answer to a flooded frame would be one per port: send none.
+                    result.generatedPackets.removeSubrange(generated...)
+                    result.floodExclusions.append(FloodExclusion(port: compiled.id, reason: reason))
+                    continue
+                }
+            }
+            result.outputPorts.append(compiled.id)
+        }
+        trace(2, .flood(bridge.id, ports: result.outputPorts.count))
+        finish(.flood(bridge.id))
+        return .finished
+    }
+}

@@ -1,0 +1,265 @@
+// The simulation: a new flow's whole path through the virtual topology.
+//
+// What it is. A pure, synchronous function of (topology snapshot, state
+// tables, ingress port, packet) to a `SimulationResult`: where the packet
+// goes, the header rewrites on the way, the packets the agent must send in
+// its place (ARP and ICMP answers, resets), the MAC and ARP entries to learn,
+// the tags of everything read (to invalidate the flow when one changes), the
+// flow key fields read (to wildcard the flow), and, when asked, a trace.
+//
+// How it walks. One loop drives the packet from port to device to port:
+//
+//     port in-chain -> device in-chain -> device -> device out-chain
+//                   -> egress port out-chain -> peer port (interior link) ...
+//
+// until it leaves by an exterior port, is flooded, dropped or answered. This
+// is MidoNet's order (port inbound, device pre-routing, the device, device
+// post-routing, port outbound). A router runs its outbound chains before it
+// resolves the next hop's MAC, so a packet its filters drop never triggers
+// an ARP request. A hop limit (devices crossed) stops forwarding loops; a
+// jump stack with loop detection stops chain cycles.
+//
+// Invariants.
+// - No I/O, no await, no locks, no Foundation: callers on any thread may run
+//   simulations on one snapshot at once (it is immutable and `Sendable`).
+// - Steady state allocates nothing: the snapshot's compiled form is flat
+//   arrays of trivial values, and a `SimulationContext` reuses its result's
+//   buffers from run to run. Only generated packets (rare) and a recorded
+//   trace that outgrows its buffer allocate.
+// - The simulation never changes the state tables; it says what to learn.
+//
+// Who calls it. The agent's simulation workers, each with its own
+// `SimulationContext`; `hive trace`; tests and benchmarks.
+
+import HiveModel
+import HivePacket
+
+/// Knobs of one simulation.
+public struct SimulationOptions: Sendable {
+    /// The packet's connection-tracking state, matched by `connectionState`
+    /// conditions. Conntrack is not simulated yet: the caller says.
+    public var connectionState: ConnectionState
+    /// Record the trace (off on the agent's hot path).
+    public var recordsTrace: Bool
+    /// The most devices one packet may cross.
+    public var hopLimit: Int
+    /// The most chains one jump may nest.
+    public var jumpDepthLimit: Int
+
+    public init(connectionState: ConnectionState = .new, recordsTrace: Bool = false, hopLimit: Int = 16, jumpDepthLimit: Int = 16) {
+        self.connectionState = connectionState
+        self.recordsTrace = recordsTrace
+        self.hopLimit = hopLimit
+        self.jumpDepthLimit = jumpDepthLimit
+    }
+}
+
+/// Reusable buffers for simulations: one per worker thread. Each
+/// `simulate` overwrites `result`, reusing its arrays' storage, so a worker
+/// that reads the result in place and lets go of it before the next run
+/// allocates nothing per simulation.
+public struct SimulationContext: Sendable {
+    public private(set) var result = SimulationResult()
+    private var jumpStack: [JumpFrame] = []
+
+    /// - Parameter capacity: entries to reserve in each buffer up front.
+    public init(capacity: Int = 64) {
+        result.outputPorts.reserveCapacity(capacity)
+        result.actions.reserveCapacity(8)
+        result.macLearning.reserveCapacity(4)
+        result.arpLearning.reserveCapacity(2)
+        result.tags.reserveCapacity(capacity)
+        result.trace.steps.reserveCapacity(capacity * 4)
+        jumpStack.reserveCapacity(16)
+    }
+
+    /// Simulates `frame`, whose flow key is `key` (in-port: the ingress
+    /// port's tunnel key), through `snapshot`.
+    /// - Parameter frame: the whole Ethernet frame, read only to build
+    ///   generated packets (ICMP errors quote it, echo replies copy it).
+    /// - Complexity: O(devices crossed + rules evaluated), no allocation in
+    ///   steady state (see the type's discussion).
+    public mutating func simulate(
+        frame: [UInt8], key: FlowKey, in snapshot: TopologySnapshot, state: SimulationState,
+        options: SimulationOptions = SimulationOptions()
+    ) {
+        var run = SimulationRun(topology: snapshot.compiled, state: state, frame: frame, key: key, options: options)
+        swap(&run.result, &result)
+        swap(&run.jumpStack, &jumpStack)
+        run.result.reset(keepingCapacity: true)
+        run.run()
+        swap(&run.result, &result)
+        swap(&run.jumpStack, &jumpStack)
+    }
+}
+
+extension TopologySnapshot {
+    /// Parses `frame` and simulates it from the port whose tunnel key is
+    /// `inPort`, with a fresh context (allocates; for tools and tests).
+    /// - Throws: the `PacketError` of a malformed frame.
+    public func simulate(
+        frame: [UInt8], inPort: UInt32, state: SimulationState = .empty, options: SimulationOptions = SimulationOptions()
+    ) throws(PacketError) -> SimulationResult {
+        let key = try FlowKey(parsing: frame, inPort: inPort)
+        var context = SimulationContext(capacity: 16)
+        context.simulate(frame: frame, key: key, in: self, state: state, options: options)
+        return context.result
+    }
+}
+
+/// A caller's place on the jump stack: resume `chain` at rule `next`.
+struct JumpFrame: Sendable {
+    var chain: Int32
+    var next: Int32
+    var rule: Int32
+}
+
+/// What a device did with the packet.
+enum DeviceOutcome {
+    /// It leaves the device by this port (outbound chains passed).
+    case leave(Int32)
+    /// The decision is made (drop, flood, consumed, pending ARP).
+    case finished
+}
+
+/// One simulation in progress.
+struct SimulationRun {
+    let topology: CompiledTopology
+    let state: SimulationState
+    let frame: [UInt8]
+    let options: SimulationOptions
+    let tracing: Bool
+    var key: FlowKey
+    var result = SimulationResult()
+    var jumpStack: [JumpFrame] = []
+
+    init(topology: CompiledTopology, state: SimulationState, frame: [UInt8], key: FlowKey, options: SimulationOptions) {
+        self.topology = topology
+        self.state = state
+        self.frame = frame
+        self.key = key
+        self.options = options
+        self.tracing = options.recordsTrace
+    }
+
+    mutating func run() {
+        result.ingressKey = key
+        read(.inPort)
+        guard let ingress = topology.portByTunnelKey[key.inPort] else {
+            finish(.drop(.unknownInPort(key.inPort)))
+            return
+        }
+        var port = ingress
+        while true {
+            if result.hops >= options.hopLimit {
+                finish(.drop(.hopLimitExceeded(options.hopLimit)))
+                return
+            }
+            // Cannot overflow: bounded by the hop limit just checked.
+            result.hops &+= 1
+            switch enterDevice(through: port) {
+            case .finished:
+                return
+            case .leave(let egress):
+                let egressPort = topology.ports[Int(egress)]
+                trace(1, .leavePort(egressPort.id))
+                if egressPort.isInterior {
+                    let peer = topology.ports[Int(egressPort.peer)]
+                    trace(1, .link(from: egressPort.id, to: peer.id))
+                    port = egressPort.peer
+                } else {
+                    result.outputPorts.append(egressPort.id)
+                    finish(.output(egressPort.id))
+                    return
+                }
+            }
+        }
+    }
+
+    /// The packet enters the port's device: port state and inbound chain, then the device.
+    mutating func enterDevice(through portIndex: Int32) -> DeviceOutcome {
+        let port = topology.ports[Int(portIndex)]
+        result.tag(.port(port.id))
+        trace(1, .enterPort(port.id))
+        guard port.adminStateUp else {
+            finish(.drop(.portDown(port.id)))
+            return .finished
+        }
+        if port.isRouterPort {
+            let router = topology.routers[Int(port.deviceIndex)]
+            result.tag(.router(router.id))
+            trace(1, .router(router.id))
+            guard router.adminStateUp else {
+                finish(.drop(.routerDown(router.id)))
+                return .finished
+            }
+        } else {
+            let bridge = topology.bridges[Int(port.deviceIndex)]
+            result.tag(.bridge(bridge.id))
+            trace(1, .bridge(bridge.id))
+            guard bridge.adminStateUp else {
+                finish(.drop(.bridgeDown(bridge.id)))
+                return .finished
+            }
+        }
+        if port.inboundChain != noIndex,
+           !passChain(port.inboundChain, hook: .portInbound, ingress: portIndex, egress: noIndex) {
+            return .finished
+        }
+        if port.isRouterPort {
+            return router(port.deviceIndex, ingress: portIndex)
+        } else {
+            return bridge(port.deviceIndex, ingress: portIndex)
+        }
+    }
+
+    /// Runs the port's outbound chain for a packet leaving by `egress`.
+    mutating func passPortOutbound(_ egress: Int32, ingress: Int32) -> Bool {
+        let port = topology.ports[Int(egress)]
+        result.tag(.port(port.id))
+        guard port.adminStateUp else {
+            finish(.drop(.portDown(port.id)))
+            return false
+        }
+        guard port.outboundChain != noIndex else { return true }
+        return passChain(port.outboundChain, hook: .portOutbound, ingress: ingress, egress: egress)
+    }
+
+    // MARK: Recording
+
+    @inline(__always)
+    mutating func read(_ fields: FlowFields) {
+        result.fieldsRead.formUnion(fields)
+    }
+
+    @inline(__always)
+    mutating func trace(_ depth: Int, _ event: TraceEvent) {
+        if _slowPath(tracing) { result.trace.steps.append(TraceStep(depth: depth, event: event)) }
+    }
+
+    mutating func finish(_ decision: SimulationDecision) {
+        result.decision = decision
+        result.egressKey = key
+        trace(1, .decision(decision))
+    }
+
+    mutating func apply(_ action: HeaderAction) {
+        result.actions.append(action)
+        action.apply(to: &key)
+    }
+
+    /// The frame as it is now: the ingress frame with the actions so far
+    /// applied. Allocates; only for generated packets.
+    @inline(never)
+    func currentFrame() -> [UInt8] {
+        var bytes = frame
+        for action in result.actions { action.apply(to: &bytes) }
+        return bytes
+    }
+
+    mutating func emit(_ kind: GeneratedPacket.Kind, out port: Int32, frame bytes: [UInt8]) {
+        let id = topology.ports[Int(port)].id
+        result.generatedPackets.append(GeneratedPacket(kind: kind, port: id, frame: bytes))
+        trace(2, .generated(kind, id))
+    }
+}

@@ -1,0 +1,251 @@
+import HiveModel
+import HivePacket
+
+/// Where a simulated packet ends up.
+public enum SimulationDecision: Hashable, Sendable {
+    /// Out of one exterior port (`SimulationResult.outputPorts` holds it too).
+    /// Whether the port is local or behind a tunnel is the agent's to say,
+    /// from the port's binding; the tunnel key is the port's `tunnelKey`.
+    case output(PortID)
+    /// Out of the exterior ports of `bridge` listed in `outputPorts` (the
+    /// bridge's flood set less the ingress and any port whose outbound chain
+    /// dropped); empty when no port is left.
+    case flood(BridgeID)
+    /// Discarded; generated packets (an ICMP error, a TCP reset) may still go out.
+    case drop(DropReason)
+    /// Answered by the agent itself (ARP reply, ICMP echo reply, an ARP reply
+    /// learned): the generated packets are the whole output.
+    case consumed
+    /// Routed, but the next hop's MAC is unknown: `router` sent the generated
+    /// ARP request for `address` out of `port`; the packet waits on the answer.
+    case pendingARP(router: RouterID, address: IPv4.Address, port: PortID)
+}
+
+/// Why a packet was dropped.
+public enum DropReason: Hashable, Sendable {
+    /// No port has the frame's in-port number as its tunnel key.
+    case unknownInPort(UInt32)
+    case portDown(PortID)
+    case bridgeDown(BridgeID)
+    case routerDown(RouterID)
+    /// A rule's drop action.
+    case ruleDropped(chain: ChainID, rule: RuleID)
+    /// A rule's reject action (the reset or ICMP error is in the generated packets).
+    case ruleRejected(chain: ChainID, rule: RuleID)
+    /// A jump to a chain already being evaluated on the jump stack.
+    case jumpLoop(chain: ChainID, rule: RuleID, target: ChainID)
+    /// Jumps nested deeper than `SimulationOptions.jumpDepthLimit`.
+    case jumpTooDeep(chain: ChainID, rule: RuleID, limit: Int)
+    /// A jump to a chain the snapshot does not have.
+    case jumpToMissingChain(chain: ChainID, rule: RuleID)
+    /// The bridge would send the frame back out of the port it came in by.
+    case sameIngressAndEgress(BridgeID, PortID)
+    /// A router got a frame not addressed to its port's MAC (nor broadcast ARP).
+    case notForRouterMAC(RouterID, EthernetAddress)
+    /// An ARP packet a router does not answer (not for its port's address, or an unknown operation).
+    case arpNotForRouter(RouterID, IPv4.Address)
+    /// A router only routes IPv4.
+    case notIPv4(RouterID, etherType: UInt16)
+    /// For one of the router's own addresses, and not an echo request.
+    case addressedToRouter(RouterID, IPv4.Address)
+    case timeToLiveExpired(RouterID)
+    case noRoute(RouterID, IPv4.Address)
+    case blackholeRoute(RouteID)
+    case rejectRoute(RouteID)
+    /// A normal route whose egress port is missing or not on the router.
+    case routeWithoutPort(RouteID)
+    /// The packet crossed more devices than `SimulationOptions.hopLimit`.
+    case hopLimitExceeded(Int)
+}
+
+extension DropReason: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .unknownInPort(let key): "no port has in-port number (tunnel key) \(key)"
+        case .portDown(let port): "port \(port) is administratively down"
+        case .bridgeDown(let bridge): "bridge \(bridge) is administratively down"
+        case .routerDown(let router): "router \(router) is administratively down"
+        case .ruleDropped(let chain, let rule): "dropped by rule \(rule) in chain \(chain)"
+        case .ruleRejected(let chain, let rule): "rejected by rule \(rule) in chain \(chain)"
+        case .jumpLoop(let chain, let rule, let target): "rule \(rule) in chain \(chain) jumps to chain \(target), which is already being evaluated (a jump loop)"
+        case .jumpTooDeep(let chain, let rule, let limit): "rule \(rule) in chain \(chain) jumps deeper than \(limit) chains"
+        case .jumpToMissingChain(let chain, let rule): "rule \(rule) in chain \(chain) jumps to a chain that does not exist"
+        case .sameIngressAndEgress(let bridge, let port): "bridge \(bridge) would send the frame back out of its ingress port \(port)"
+        case .notForRouterMAC(let router, let mac): "router \(router) does not accept frames to \(mac) (not its port's MAC)"
+        case .arpNotForRouter(let router, let ip): "router \(router) does not answer ARP for \(ip)"
+        case .notIPv4(let router, let type): "router \(router) routes IPv4 only (ethertype 0x\(String(type, radix: 16)))"
+        case .addressedToRouter(let router, let ip): "addressed to router \(router)'s own address \(ip), and not an echo request"
+        case .timeToLiveExpired(let router): "TTL expired at router \(router)"
+        case .noRoute(let router, let ip): "router \(router) has no route to \(ip)"
+        case .blackholeRoute(let route): "blackhole route \(route)"
+        case .rejectRoute(let route): "reject route \(route)"
+        case .routeWithoutPort(let route): "route \(route) has no egress port on its router"
+        case .hopLimitExceeded(let limit): "crossed more than \(limit) devices (a forwarding loop?)"
+        }
+    }
+}
+
+/// A header rewrite, applied in order to the packet before it leaves.
+public enum HeaderAction: Hashable, Sendable {
+    case setEthernetSource(EthernetAddress)
+    case setEthernetDestination(EthernetAddress)
+    /// Decrement the IPv4 TTL, updating the header checksum.
+    case decrementTimeToLive
+
+    /// Applies the rewrite to a whole Ethernet frame; frames it does not fit
+    /// (no IPv4 header for a TTL) are left alone.
+    public func apply(to frame: inout [UInt8]) {
+        switch self {
+        case .setEthernetDestination(let mac):
+            guard frame.count >= 6 else { return }
+            for index in 0..<6 { frame[index] = UInt8(truncatingIfNeeded: mac.value >> UInt64(40 - 8 * index)) }
+        case .setEthernetSource(let mac):
+            guard frame.count >= 12 else { return }
+            for index in 0..<6 { frame[6 + index] = UInt8(truncatingIfNeeded: mac.value >> UInt64(40 - 8 * index)) }
+        case .decrementTimeToLive:
+            guard let ethernet = try? Ethernet.Header(parsing: frame), ethernet.etherType == .ipv4 else { return }
+            frame.withUnsafeMutableBytes { bytes in
+                _ = try? IPv4.decrementTimeToLive(in: bytes, at: ethernet.length)
+            }
+        }
+    }
+
+    /// Applies the rewrite to a flow key, as `apply(to:)` does to the frame.
+    public func apply(to key: inout FlowKey) {
+        switch self {
+        case .setEthernetSource(let mac): key.ethernetSource = mac
+        case .setEthernetDestination(let mac): key.ethernetDestination = mac
+        case .decrementTimeToLive: if key.isIPv4, key.timeToLive > 0 { key.timeToLive -= 1 }
+        }
+    }
+}
+
+extension HeaderAction: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .setEthernetSource(let mac): "set eth_src=\(mac)"
+        case .setEthernetDestination(let mac): "set eth_dst=\(mac)"
+        case .decrementTimeToLive: "dec_ttl"
+        }
+    }
+}
+
+/// A frame the simulation made: to be sent out of `port` (its device's
+/// side). For an exterior port that means delivering it to the port's
+/// interface; for an interior port, simulating it from the linked peer on.
+public struct GeneratedPacket: Hashable, Sendable {
+    public enum Kind: String, Hashable, Sendable {
+        case arpReply = "ARP reply"
+        case arpRequest = "ARP request"
+        case echoReply = "ICMP echo reply"
+        case timeExceeded = "ICMP time exceeded"
+        case destinationUnreachable = "ICMP destination unreachable"
+        case tcpReset = "TCP reset"
+    }
+
+    public var kind: Kind
+    public var port: PortID
+    public var frame: [UInt8]
+
+    public init(kind: Kind, port: PortID, frame: [UInt8]) {
+        self.kind = kind
+        self.port = port
+        self.frame = frame
+    }
+}
+
+/// A port a flood left out because its outbound chain did not accept.
+public struct FloodExclusion: Hashable, Sendable {
+    public var port: PortID
+    public var reason: DropReason
+
+    public init(port: PortID, reason: DropReason) {
+        self.port = port
+        self.reason = reason
+    }
+}
+
+/// A MAC table entry to learn: `mac` was seen entering `bridge` by `port`.
+public struct MACLearning: Hashable, Sendable {
+    public var bridge: BridgeID
+    public var mac: EthernetAddress
+    public var port: PortID
+
+    public init(bridge: BridgeID, mac: EthernetAddress, port: PortID) {
+        self.bridge = bridge
+        self.mac = mac
+        self.port = port
+    }
+}
+
+/// An ARP table entry to learn: `router` got an ARP reply saying `address` is at `mac`.
+public struct ARPLearning: Hashable, Sendable {
+    public var router: RouterID
+    public var address: IPv4.Address
+    public var mac: EthernetAddress
+
+    public init(router: RouterID, address: IPv4.Address, mac: EthernetAddress) {
+        self.router = router
+        self.address = address
+        self.mac = mac
+    }
+}
+
+/// Everything one simulation found. Its arrays belong to the
+/// `SimulationContext` that produced it and are reused by the next run;
+/// copy what must outlive that.
+public struct SimulationResult: Sendable {
+    public internal(set) var decision: SimulationDecision = .consumed
+    /// The exterior ports the packet leaves by (one for `.output`, the flood set for `.flood`).
+    public internal(set) var outputPorts: [PortID] = []
+    /// Flood-set ports left out by their outbound chains, and why.
+    public internal(set) var floodExclusions: [FloodExclusion] = []
+    /// Header rewrites in order, to apply before output.
+    public internal(set) var actions: [HeaderAction] = []
+    public internal(set) var generatedPackets: [GeneratedPacket] = []
+    public internal(set) var macLearning: [MACLearning] = []
+    public internal(set) var arpLearning: [ARPLearning] = []
+    /// Every object and table entry read, each once, in the order first read.
+    public internal(set) var tags: [InvalidationTag] = []
+    /// The flow key fields the result depends on.
+    public internal(set) var fieldsRead: FlowFields = []
+    /// The packet as simulated (in-port as given).
+    public internal(set) var ingressKey = FlowKey(inPort: 0)
+    /// The packet as it leaves: `ingressKey` with `actions` applied.
+    public internal(set) var egressKey = FlowKey(inPort: 0)
+    /// Devices crossed.
+    public internal(set) var hops = 0
+    /// Empty unless `SimulationOptions.recordsTrace`.
+    public internal(set) var trace = SimulationTrace()
+
+    public init() {}
+
+    /// Whether the agent may install a flow from this result: outputs, floods
+    /// and drops may be cached; answers and pending resolutions are per packet.
+    public var isCacheable: Bool {
+        switch decision {
+        case .output, .flood, .drop: generatedPackets.isEmpty && arpLearning.isEmpty
+        case .consumed, .pendingARP: false
+        }
+    }
+
+    mutating func reset(keepingCapacity: Bool) {
+        decision = .consumed
+        outputPorts.removeAll(keepingCapacity: keepingCapacity)
+        floodExclusions.removeAll(keepingCapacity: keepingCapacity)
+        actions.removeAll(keepingCapacity: keepingCapacity)
+        generatedPackets.removeAll(keepingCapacity: keepingCapacity)
+        macLearning.removeAll(keepingCapacity: keepingCapacity)
+        arpLearning.removeAll(keepingCapacity: keepingCapacity)
+        tags.removeAll(keepingCapacity: keepingCapacity)
+        fieldsRead = []
+        hops = 0
+        trace.steps.removeAll(keepingCapacity: keepingCapacity)
+    }
+
+    /// Adds `tag` unless present. Linear: a simulation reads a few dozen objects.
+    @inline(__always)
+    mutating func tag(_ tag: InvalidationTag) {
+        if !tags.contains(tag) { tags.append(tag) }
+    }
+}

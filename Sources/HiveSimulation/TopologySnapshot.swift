@@ -1,0 +1,384 @@
+import HiveModel
+import HivePacket
+
+/// The virtual topology as one immutable value: the model objects by id, and
+/// their compiled form for the simulation (dense indices, per-router
+/// longest-prefix-match tables, chains with their rules in order, ports by
+/// tunnel key).
+///
+/// Pure: the caller (the agent's topology cache, `hive trace`, tests) reads
+/// the arrays from the store and builds a snapshot; building costs
+/// O(objects + routes log routes) and allocates, simulating on it does not.
+///
+/// Inconsistent input (a port on a missing device, a chain listing a rule
+/// that does not exist) does not stop the build: the object or reference is
+/// left out and described in `problems`. The repository keeps the store
+/// consistent, so in practice this only shows a snapshot taken mid-change.
+public struct TopologySnapshot: Sendable {
+    /// Everything, behind one reference: copying a snapshot (handing it to a
+    /// worker, storing it in a run) is one retain.
+    final class Storage: Sendable {
+        let bridges: [BridgeID: Bridge]
+        let routers: [RouterID: Router]
+        let ports: [PortID: Port]
+        let routes: [RouteID: Route]
+        let chains: [ChainID: Chain]
+        let rules: [RuleID: Rule]
+        let portGroups: [PortGroupID: PortGroup]
+        let ipAddressGroups: [IPAddressGroupID: IPAddressGroup]
+        let dhcpSubnets: [DHCPSubnetID: DHCPSubnet]
+        let problems: [String]
+        let compiled: CompiledTopology
+
+        init(
+            bridges: [Bridge], routers: [Router], ports: [Port], routes: [Route], chains: [Chain], rules: [Rule],
+            portGroups: [PortGroup], ipAddressGroups: [IPAddressGroup], dhcpSubnets: [DHCPSubnet]
+        ) {
+            func byID<T: TopologyObject>(_ objects: [T]) -> [ObjectID<T>: T] {
+                Dictionary(objects.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last })
+            }
+            self.bridges = byID(bridges)
+            self.routers = byID(routers)
+            self.ports = byID(ports)
+            self.routes = byID(routes)
+            self.chains = byID(chains)
+            self.rules = byID(rules)
+            self.portGroups = byID(portGroups)
+            self.ipAddressGroups = byID(ipAddressGroups)
+            self.dhcpSubnets = byID(dhcpSubnets)
+            var builder = SnapshotBuilder(
+                bridges: bridges.sorted { $0.id < $1.id }, routers: routers.sorted { $0.id < $1.id },
+                ports: ports.sorted { $0.id < $1.id }, routes: routes, chains: chains.sorted { $0.id < $1.id },
+                rules: self.rules, portGroups: portGroups.sorted { $0.id < $1.id },
+                ipAddressGroups: ipAddressGroups.sorted { $0.id < $1.id }, dhcpSubnets: dhcpSubnets.sorted { $0.id < $1.id })
+            compiled = builder.build()
+            problems = builder.problems
+        }
+    }
+
+    let storage: Storage
+
+    public var bridges: [BridgeID: Bridge] { storage.bridges }
+    public var routers: [RouterID: Router] { storage.routers }
+    public var ports: [PortID: Port] { storage.ports }
+    public var routes: [RouteID: Route] { storage.routes }
+    public var chains: [ChainID: Chain] { storage.chains }
+    public var rules: [RuleID: Rule] { storage.rules }
+    public var portGroups: [PortGroupID: PortGroup] { storage.portGroups }
+    public var ipAddressGroups: [IPAddressGroupID: IPAddressGroup] { storage.ipAddressGroups }
+    public var dhcpSubnets: [DHCPSubnetID: DHCPSubnet] { storage.dhcpSubnets }
+    /// What the build left out, and why.
+    public var problems: [String] { storage.problems }
+
+    var compiled: CompiledTopology { storage.compiled }
+
+    /// Builds the snapshot: O(objects + routes log routes), allocates.
+    public init(
+        bridges: [Bridge] = [], routers: [Router] = [], ports: [Port] = [], routes: [Route] = [],
+        chains: [Chain] = [], rules: [Rule] = [], portGroups: [PortGroup] = [],
+        ipAddressGroups: [IPAddressGroup] = [], dhcpSubnets: [DHCPSubnet] = []
+    ) {
+        storage = Storage(
+            bridges: bridges, routers: routers, ports: ports, routes: routes, chains: chains, rules: rules,
+            portGroups: portGroups, ipAddressGroups: ipAddressGroups, dhcpSubnets: dhcpSubnets)
+    }
+
+    /// The port the datapath numbers `inPort`: a port's tunnel key is its
+    /// in-port number in `FlowKey`.
+    public func port(tunnelKey: UInt32) -> Port? {
+        guard let index = compiled.portByTunnelKey[tunnelKey] else { return nil }
+        return ports[compiled.ports[Int(index)].id]
+    }
+
+    /// The MAC a router port answers with: its `mac`, or one derived from its id when unset.
+    public func effectiveMAC(of port: PortID) -> EthernetAddress? {
+        guard let index = compiled.portIndex[port] else { return nil }
+        return compiled.ports[Int(index)].mac
+    }
+
+    /// A readable name for an object id: its name, or the first 8 digits of the id.
+    public func name(of port: PortID) -> String {
+        guard let port = ports[port] else { return String(port.description.prefix(8)) }
+        let device = port.bridgeId.flatMap { bridges[$0]?.name } ?? port.routerId.flatMap { routers[$0]?.name } ?? "?"
+        return "\(device)/\(port.name ?? String(port.id.description.prefix(8)))"
+    }
+
+    public func name(of bridge: BridgeID) -> String { bridges[bridge]?.name ?? String(bridge.description.prefix(8)) }
+    public func name(of router: RouterID) -> String { routers[router]?.name ?? String(router.description.prefix(8)) }
+    public func name(of chain: ChainID) -> String { chains[chain]?.name ?? String(chain.description.prefix(8)) }
+
+    /// A rule as "chain#position" (1-based), its position in its chain.
+    public func name(of rule: RuleID) -> String {
+        guard let rule = rules[rule], let chain = chains[rule.chainId],
+              let position = chain.ruleIds.firstIndex(of: rule.id)
+        else { return String(rule.description.prefix(8)) }
+        return "\(chain.name)#\(position + 1)"
+    }
+
+    /// The MAC derived for a router port without one: locally administered,
+    /// unicast, from the id's last five bytes, so it is stable across snapshots.
+    static func derivedMAC(for id: PortID) -> EthernetAddress {
+        let bytes = id.uuid.uuid
+        return EthernetAddress(0x02, bytes.11, bytes.12, bytes.13, bytes.14, bytes.15)
+    }
+}
+
+/// Builds the compiled form; collects what it left out.
+private struct SnapshotBuilder {
+    let bridges: [Bridge]
+    let routers: [Router]
+    let ports: [Port]
+    let routes: [Route]
+    let chains: [Chain]
+    let rules: [RuleID: Rule]
+    let portGroups: [PortGroup]
+    let ipAddressGroups: [IPAddressGroup]
+    let dhcpSubnets: [DHCPSubnet]
+    var problems: [String] = []
+
+    init(
+        bridges: [Bridge], routers: [Router], ports: [Port], routes: [Route], chains: [Chain], rules: [RuleID: Rule],
+        portGroups: [PortGroup], ipAddressGroups: [IPAddressGroup], dhcpSubnets: [DHCPSubnet]
+    ) {
+        self.bridges = bridges
+        self.routers = routers
+        self.ports = ports
+        self.routes = routes
+        self.chains = chains
+        self.rules = rules
+        self.portGroups = portGroups
+        self.ipAddressGroups = ipAddressGroups
+        self.dhcpSubnets = dhcpSubnets
+    }
+
+    mutating func build() -> CompiledTopology {
+        let bridgeIndex = Dictionary(uniqueKeysWithValues: bridges.enumerated().map { ($1.id, Int32($0)) })
+        let routerIndex = Dictionary(uniqueKeysWithValues: routers.enumerated().map { ($1.id, Int32($0)) })
+        let chainIndex = Dictionary(uniqueKeysWithValues: chains.enumerated().map { ($1.id, Int32($0)) })
+        let groupIndex = Dictionary(uniqueKeysWithValues: portGroups.enumerated().map { ($1.id, Int32($0)) })
+        let addressGroupIndex = Dictionary(uniqueKeysWithValues: ipAddressGroups.enumerated().map { ($1.id, Int32($0)) })
+
+        func chain(_ id: ChainID?, of owner: String) -> Int32 {
+            guard let id else { return noIndex }
+            if let index = chainIndex[id] { return index }
+            problems.append("\(owner) names chain \(id), which is missing: the chain is not applied")
+            return noIndex
+        }
+
+        // Ports: only those whose device exists.
+        var kept: [Port] = []
+        var portIndex: [PortID: Int32] = [:]
+        for port in ports {
+            let known = port.deviceKind == .bridge
+                ? bridgeIndex[BridgeID(port.deviceId)] != nil : routerIndex[RouterID(port.deviceId)] != nil
+            guard known else {
+                problems.append("port \(port.id) is on missing \(port.deviceKind.rawValue) \(port.deviceId): left out")
+                continue
+            }
+            portIndex[port.id] = Int32(kept.count)
+            kept.append(port)
+        }
+
+        var compiledPorts: [CompiledPort] = []
+        var memberships: [Int32] = []
+        var byTunnelKey: [UInt32: Int32] = [:]
+        for (index, port) in kept.enumerated() {
+            let start = Int32(memberships.count)
+            for group in port.portGroupIds {
+                if let found = groupIndex[group] { memberships.append(found) }
+            }
+            var peer = noIndex
+            if let peerId = port.peerId {
+                if let found = portIndex[peerId] { peer = found } else {
+                    problems.append("port \(port.id) is linked to missing port \(peerId): treated as exterior")
+                }
+            }
+            let isRouter = port.deviceKind == .router
+            let device = isRouter ? routerIndex[RouterID(port.deviceId)]! : bridgeIndex[BridgeID(port.deviceId)]!
+            compiledPorts.append(CompiledPort(
+                id: port.id, deviceIndex: device, isRouterPort: isRouter, adminStateUp: port.adminStateUp,
+                inboundChain: chain(port.inboundChainId, of: "port \(port.id)"),
+                outboundChain: chain(port.outboundChainId, of: "port \(port.id)"),
+                peer: peer, tunnelKey: port.tunnelKey,
+                groups: IndexRange(start: start, end: Int32(memberships.count)),
+                address: port.address ?? .any, subnet: port.subnet?.network ?? IPv4.Prefix(address: .any, length: 0),
+                mac: port.mac ?? (isRouter ? TopologySnapshot.derivedMAC(for: port.id) : .zero),
+                hasAddress: isRouter && port.address != nil && port.subnet != nil))
+            if port.tunnelKey != 0 {
+                if let other = byTunnelKey.updateValue(Int32(index), forKey: port.tunnelKey) {
+                    problems.append("ports \(kept[Int(other)].id) and \(port.id) share tunnel key \(port.tunnelKey): the last wins")
+                }
+            }
+        }
+
+        // Bridges: flood sets (exterior ports), static MACs and ARP answers
+        // from linked router ports, ARP answers from DHCP host entries.
+        var floodPorts: [Int32] = []
+        var compiledBridges: [CompiledBridge] = []
+        var staticMACs: [BridgeMAC: Int32] = [:]
+        var arpAnswers: [DeviceAddress: ARPAnswer] = [:]
+        var routerAddresses: [DeviceAddress: Int32] = [:]
+        var portsOfDevice: [Int32: [Int32]] = [:]
+        for (index, port) in compiledPorts.enumerated() where !port.isRouterPort {
+            portsOfDevice[port.deviceIndex, default: []].append(Int32(index))
+        }
+        for (index, bridge) in bridges.enumerated() {
+            let start = Int32(floodPorts.count)
+            for portIndex in portsOfDevice[Int32(index)] ?? [] {
+                let port = compiledPorts[Int(portIndex)]
+                if port.isInterior {
+                    let peer = compiledPorts[Int(port.peer)]
+                    if peer.isRouterPort {
+                        staticMACs[BridgeMAC(bridge: Int32(index), mac: peer.mac)] = portIndex
+                        if peer.hasAddress {
+                            arpAnswers[DeviceAddress(device: Int32(index), address: peer.address)] =
+                                ARPAnswer(mac: peer.mac, bridgePort: portIndex)
+                        }
+                    }
+                } else {
+                    floodPorts.append(portIndex)
+                }
+            }
+            compiledBridges.append(CompiledBridge(
+                id: bridge.id, adminStateUp: bridge.adminStateUp,
+                inboundChain: chain(bridge.inboundChainId, of: "bridge \(bridge.name)"),
+                outboundChain: chain(bridge.outboundChainId, of: "bridge \(bridge.name)"),
+                arpSuppression: bridge.arpSuppression,
+                floodPorts: IndexRange(start: start, end: Int32(floodPorts.count))))
+        }
+        for subnet in dhcpSubnets where subnet.enabled {
+            guard let bridge = bridgeIndex[subnet.bridgeId] else { continue }
+            for entry in subnet.hostEntries {
+                let key = DeviceAddress(device: bridge, address: entry.address)
+                if arpAnswers[key] == nil { arpAnswers[key] = ARPAnswer(mac: entry.mac, bridgePort: noIndex) }
+            }
+        }
+        for (index, port) in compiledPorts.enumerated() where port.isRouterPort && port.hasAddress {
+            routerAddresses[DeviceAddress(device: port.deviceIndex, address: port.address)] = Int32(index)
+        }
+
+        // Routers and their tables.
+        var compiledRouters: [CompiledRouter] = []
+        var routesOfRouter: [Int32: [CompiledRoute]] = [:]
+        for route in routes {
+            guard let router = routerIndex[route.routerId] else {
+                problems.append("route \(route.id) is on missing router \(route.routerId): left out")
+                continue
+            }
+            var egress = noIndex
+            if route.kind == .normal {
+                if let id = route.egressPortId, let index = portIndex[id],
+                   compiledPorts[Int(index)].isRouterPort, compiledPorts[Int(index)].deviceIndex == router {
+                    egress = index
+                } else {
+                    problems.append("route \(route.id) leaves by a port that is not on its router: the route drops")
+                }
+            }
+            routesOfRouter[router, default: []].append(CompiledRoute(
+                id: route.id, destination: MaskedPrefix(route.destination), destinationLength: route.destination.length,
+                source: MaskedPrefix(route.source), sourceLength: route.source.length, weight: route.weight,
+                kind: route.kind, egressPort: egress, gateway: route.nextHopGateway ?? .any,
+                hasGateway: route.nextHopGateway != nil))
+        }
+        var routeTables: [RouteTable] = []
+        for (index, router) in routers.enumerated() {
+            compiledRouters.append(CompiledRouter(
+                id: router.id, adminStateUp: router.adminStateUp,
+                inboundChain: chain(router.inboundChainId, of: "router \(router.name)"),
+                outboundChain: chain(router.outboundChainId, of: "router \(router.name)")))
+            routeTables.append(RouteTable(routes: routesOfRouter[Int32(index)] ?? []))
+        }
+
+        // Address groups.
+        var groupMembers: [IndexRange] = []
+        var groupPrefixes: [MaskedPrefix] = []
+        for group in ipAddressGroups {
+            let start = Int32(groupPrefixes.count)
+            groupPrefixes += group.addresses.map(MaskedPrefix.init)
+            groupMembers.append(IndexRange(start: start, end: Int32(groupPrefixes.count)))
+        }
+
+        // Chains and rules, in each chain's order.
+        var compiledChains: [CompiledChain] = []
+        var compiledRules: [CompiledRule] = []
+        var portLists: [Int32] = []
+        for (index, chain) in chains.enumerated() {
+            let start = Int32(compiledRules.count)
+            for ruleId in chain.ruleIds {
+                guard let rule = rules[ruleId] else {
+                    problems.append("chain \(chain.name) lists missing rule \(ruleId): skipped")
+                    continue
+                }
+                let action: CompiledAction
+                switch rule.action {
+                case .accept: action = .accept
+                case .drop: action = .drop
+                case .reject: action = .reject
+                case .return: action = .return
+                case .continue: action = .continue
+                case .jump(let target):
+                    action = .jump(chainIndex[target] ?? noIndex)
+                    if chainIndex[target] == nil {
+                        problems.append("rule \(rule.id) jumps to missing chain \(target): it drops")
+                    }
+                }
+                let conditions = compile(
+                    rule.conditions, portIndex: portIndex, groupIndex: groupIndex,
+                    addressGroupIndex: addressGroupIndex, portLists: &portLists)
+                compiledRules.append(CompiledRule(id: rule.id, chain: Int32(index), conditions: conditions, action: action))
+            }
+            compiledChains.append(CompiledChain(id: chain.id, rules: IndexRange(start: start, end: Int32(compiledRules.count))))
+        }
+
+        return CompiledTopology(
+            ports: compiledPorts, bridges: compiledBridges, routers: compiledRouters, chains: compiledChains,
+            rules: compiledRules, routeTables: routeTables, bridgeFloodPorts: floodPorts,
+            portGroupMemberships: memberships, rulePortLists: portLists, addressGroupMembers: groupMembers,
+            addressGroupPrefixes: groupPrefixes, portByTunnelKey: byTunnelKey, portIndex: portIndex, routerIndex: routerIndex,
+            staticMACs: staticMACs, bridgeARPAnswers: arpAnswers, routerAddresses: routerAddresses,
+            addressGroupIDs: ipAddressGroups.map(\.id))
+    }
+
+    /// Flattens conditions; a named port or group missing from the snapshot
+    /// is kept as an index that matches nothing.
+    private func compile(
+        _ conditions: RuleConditions, portIndex: [PortID: Int32], groupIndex: [PortGroupID: Int32],
+        addressGroupIndex: [IPAddressGroupID: Int32], portLists: inout [Int32]
+    ) -> CompiledConditions {
+        var compiled = CompiledConditions()
+        func list(_ ports: [PortID]) -> IndexRange {
+            let start = Int32(portLists.count)
+            portLists += ports.map { portIndex[$0] ?? noIndex }
+            return IndexRange(start: start, end: Int32(portLists.count))
+        }
+        if let match = conditions.inPorts {
+            compiled.present.insert(.inPorts)
+            if match.invert { compiled.inverted.insert(.inPorts) }
+            compiled.inPorts = list(match.value)
+        }
+        if let match = conditions.outPorts {
+            compiled.present.insert(.outPorts)
+            if match.invert { compiled.inverted.insert(.outPorts) }
+            compiled.outPorts = list(match.value)
+        }
+        compiled.set(.inPortGroup, conditions.inPortGroup) { $0.inPortGroup = groupIndex[$1] ?? noIndex }
+        compiled.set(.outPortGroup, conditions.outPortGroup) { $0.outPortGroup = groupIndex[$1] ?? noIndex }
+        compiled.set(.etherType, conditions.etherType) { $0.etherType = $1 }
+        compiled.set(.sourceMAC, conditions.sourceMAC) { $0.sourceMAC = $1 }
+        compiled.set(.destinationMAC, conditions.destinationMAC) { $0.destinationMAC = $1 }
+        compiled.set(.ipProtocol, conditions.ipProtocol) { $0.ipProtocol = $1 }
+        compiled.set(.sourcePrefix, conditions.sourcePrefix) { $0.sourcePrefix = MaskedPrefix($1) }
+        compiled.set(.destinationPrefix, conditions.destinationPrefix) { $0.destinationPrefix = MaskedPrefix($1) }
+        compiled.set(.sourceAddressGroup, conditions.sourceAddressGroup) { $0.sourceAddressGroup = addressGroupIndex[$1] ?? noIndex }
+        compiled.set(.destinationAddressGroup, conditions.destinationAddressGroup) {
+            $0.destinationAddressGroup = addressGroupIndex[$1] ?? noIndex
+        }
+        compiled.set(.sourcePorts, conditions.sourcePorts) { $0.sourcePorts = $1 }
+        compiled.set(.destinationPorts, conditions.destinationPorts) { $0.destinationPorts = $1 }
+        compiled.set(.icmpType, conditions.icmpType) { $0.icmpType = $1 }
+        compiled.set(.icmpCode, conditions.icmpCode) { $0.icmpCode = $1 }
+        compiled.set(.connectionState, conditions.connectionState) { $0.connectionState = $1 }
+        compiled.set(.fragments, conditions.fragments) { $0.fragments = $1 }
+        return compiled
+    }
+}

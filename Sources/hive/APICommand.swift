@@ -1,0 +1,128 @@
+import ArgumentParser
+import Foundation
+import HiveAPI
+import HiveStore
+import Logging
+import ServiceLifecycle
+
+/// `hive api`: serves the REST API on the chosen NSDB until SIGINT or SIGTERM.
+struct APICommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "api",
+        abstract: "Serve the Hive REST API.",
+        discussion: """
+            Every /v1 request needs 'Authorization: Bearer <token>'. Give at least one token: an admin token \
+            (sees everything) with --admin-token or $HIVE_ADMIN_TOKEN, and tenant tokens (see only their \
+            tenant's objects) with --tenant-token TENANT=TOKEN or $HIVE_TENANT_TOKENS ("acme=tok1,globex=tok2"). \
+            Flags take precedence over the environment.
+
+            The API is described by GET /openapi.yaml; /healthz and /metrics need no token.
+            """)
+
+    @Option(help: ArgumentHelp("Address to listen on, HOST:PORT; port 0 picks a free port.", valueName: "host:port"))
+    var listen = "127.0.0.1:9696"
+
+    @OptionGroup var store: StoreOptions
+
+    @Option(name: .customLong("admin-token"), help: ArgumentHelp("A token that grants admin access (repeatable).", valueName: "token"))
+    var adminTokens: [String] = []
+
+    @Option(name: .customLong("tenant-token"), help: ArgumentHelp("A tenant's token, TENANT=TOKEN (repeatable).", valueName: "tenant=token"))
+    var tenantTokens: [String] = []
+
+    @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error or critical.", valueName: "level"))
+    var logLevel = "info"
+
+    func validate() throws {
+        _ = try listenAddress()
+        _ = try tokenTable()
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level '\(logLevel)' is not a level (expected trace, debug, info, notice, warning, error or critical)")
+        }
+    }
+
+    func run() async throws {
+        let (host, port) = try listenAddress()
+        let tokens = try tokenTable()
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "hive.api")
+
+        let store = try self.store.open()
+        let server = HiveAPIServer(repository: TopologyRepository(store: store), tokens: tokens)
+        let summary = self.store.summary
+        let principals = tokens.principals.map(\.description).joined(separator: ", ")
+        let application = server.buildApplication(host: host, port: port, logger: logger) { boundPort in
+            let shownHost = host.contains(":") ? "[\(host)]" : host
+            // Unbuffered, so a script reading the URL sees it at once.
+            let line = "hive api listening on http://\(shownHost):\(boundPort) (\(summary); tokens for \(principals))\n"
+            FileHandle.standardOutput.write(Data(line.utf8))
+        }
+        // Shut down in reverse start order: the server stops taking requests, then the store closes.
+        let group = ServiceGroup(configuration: .init(
+            services: [StoreService(store: store), application],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+    }
+
+    /// "HOST:PORT", "[::1]:PORT" or ":PORT" (all interfaces).
+    func listenAddress() throws -> (host: String, port: Int) {
+        guard let colon = listen.lastIndex(of: ":") else {
+            throw ValidationError("--listen '\(listen)' must be HOST:PORT (for example 127.0.0.1:9696)")
+        }
+        var host = String(listen[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        if host.isEmpty { host = "0.0.0.0" }
+        guard let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ValidationError("--listen '\(listen)': the port must be a number from 0 to 65535")
+        }
+        return (host, port)
+    }
+
+    /// Tokens from the flags, else from the environment; at least one.
+    func tokenTable() throws -> TokenTable {
+        let environment = ProcessInfo.processInfo.environment
+        var table = TokenTable()
+        let admins = adminTokens.isEmpty ? [environment["HIVE_ADMIN_TOKEN"]].compactMap { $0 }.filter { !$0.isEmpty } : adminTokens
+        for token in admins {
+            guard !token.isEmpty, !token.contains(where: \.isWhitespace) else {
+                throw ValidationError("admin token '\(token)' must be non-empty and contain no whitespace")
+            }
+            table.add(token: token, for: .admin)
+        }
+        let tenantText = tenantTokens.isEmpty ? environment["HIVE_TENANT_TOKENS"] ?? "" : tenantTokens.joined(separator: ",")
+        do {
+            for (tenant, token) in try TokenTable.parseTenantTokens(tenantText) {
+                guard !token.contains(where: \.isWhitespace) else {
+                    throw ValidationError("the token of tenant '\(tenant)' must contain no whitespace")
+                }
+                table.add(token: token, for: .tenant(tenant))
+            }
+        } catch let error as TokenConfigurationError {
+            throw ValidationError(error.message)
+        }
+        if table.isEmpty {
+            throw ValidationError("""
+                no API token configured: every request needs one. Give --admin-token TOKEN (or set HIVE_ADMIN_TOKEN), \
+                and/or --tenant-token TENANT=TOKEN (or HIVE_TENANT_TOKENS="acme=tok1,globex=tok2")
+                """)
+        }
+        return table
+    }
+}
+
+/// Closes the store when the service group shuts down, after the server
+/// (services stop in reverse start order).
+private struct StoreService: Service {
+    let store: any Store
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await store.close()
+    }
+}

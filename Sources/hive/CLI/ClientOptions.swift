@@ -1,0 +1,58 @@
+// The API commands (`hive bridge`, `hive port`, ... `hive dhcp`) share one
+// shape: parse flags, build a `HiveClient` from --endpoint/--token, resolve
+// names to ids, make one or a few API calls, print a table or the API's JSON.
+// Every failure reaching `run()` is a `HiveClientError` or a `CLIError`
+// whose description tells the user what to change; argument-parser prints it
+// after "Error: " and exits 1.
+
+import ArgumentParser
+import Foundation
+import HiveClient
+
+/// Where the API is and who is asking. Included in every API command.
+struct ClientOptions: ParsableArguments {
+    static let defaultEndpoint = "http://127.0.0.1:9696"
+
+    @Option(help: ArgumentHelp(
+        "The Hive API's base URL.",
+        discussion: "Default: $HIVE_ENDPOINT, else \(ClientOptions.defaultEndpoint).",
+        valueName: "url"))
+    var endpoint: String?
+
+    @Option(help: ArgumentHelp(
+        "The API token: the admin token or a tenant's.",
+        discussion: "Default: $HIVE_TOKEN.",
+        valueName: "token"))
+    var token: String?
+
+    /// A client for the chosen endpoint and token, or an error naming what is missing.
+    func client() throws -> HiveClient {
+        let environment = ProcessInfo.processInfo.environment
+        let endpointText = endpoint ?? environment["HIVE_ENDPOINT"].flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultEndpoint
+        guard let url = URL(string: endpointText), let scheme = url.scheme?.lowercased(),
+              scheme == "http" || scheme == "https", url.host != nil else {
+            throw CLIError("the API endpoint '\(endpointText)' is not a URL like http://127.0.0.1:9696 "
+                + "(set it with --endpoint URL or HIVE_ENDPOINT)")
+        }
+        guard let token = token ?? environment["HIVE_TOKEN"], !token.isEmpty else {
+            throw CLIError("""
+                no API token: pass --token TOKEN or set HIVE_TOKEN (export HIVE_TOKEN=...). \
+                Use the admin token or a tenant token that `hive api` was started with \
+                (--admin-token TOKEN, --tenant-token TENANT=TOKEN).
+                """)
+        }
+        return HiveClient(endpoint: url, token: token)
+    }
+}
+
+/// `--json` for commands that print objects.
+struct OutputOptions: ParsableArguments {
+    @Flag(help: "Print the API's JSON instead of a table (for scripts).")
+    var json = false
+}
+
+/// A mistake the CLI catches before (or instead of) asking the API.
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,257 @@
+import ArgumentParser
+import HiveClient
+import HiveModel
+import HivePacket
+
+struct DHCPCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dhcp",
+        abstract: "DHCP service on bridges: create, list, show, update, delete.",
+        discussion: """
+            Hive answers DHCP requests from a bridge's ports itself, leasing from \
+            the range or handing fixed addresses to known MACs (--host-entry). \
+            A DHCP subnet is named by its id, or by its subnet with --bridge.
+
+            Examples:
+              hive dhcp create --bridge web --subnet 10.0.1.0/24 \\
+                  --range 10.0.1.100-10.0.1.199 --gateway 10.0.1.1 --dns 10.0.1.1
+              hive dhcp update 10.0.1.0/24 --bridge web \\
+                  --add-host-entry 02:00:00:00:01:10=10.0.1.10=vm1
+              hive dhcp list --bridge web
+              hive dhcp show 10.0.1.0/24 --bridge web
+              hive dhcp delete 10.0.1.0/24 --bridge web
+            """,
+        subcommands: [Create.self, List.self, Show.self, Update.self, Delete.self])
+
+    static let fieldFlags: [String: String] = [
+        "bridgeId": "--bridge", "subnet": "--subnet", "rangeStart": "--range", "rangeEnd": "--range",
+        "gateway": "--gateway", "dnsServers": "--dns", "hostEntries": "--host-entry", "mtu": "--mtu",
+        "leaseSeconds": "--lease-seconds", "enabled": "--enabled", "tenantId": "--tenant",
+    ]
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Serve DHCP for a subnet on a bridge.",
+            discussion: """
+                Examples:
+                  hive dhcp create --bridge web --subnet 10.0.1.0/24 \\
+                      --range 10.0.1.100-10.0.1.199 --gateway 10.0.1.1
+                  hive dhcp create --bridge db --subnet 10.0.2.0/24 \\
+                      --range 10.0.2.50-10.0.2.99 --gateway 10.0.2.1 \\
+                      --dns 9.9.9.9 --dns 1.1.1.1 --mtu 1450 \\
+                      --host-entry 02:00:00:00:02:10=10.0.2.10=db1
+                """)
+
+        @Option(help: ArgumentHelp("The bridge (name or id).", valueName: "bridge"))
+        var bridge: String
+        @Option(help: ArgumentHelp("The subnet, like 10.0.1.0/24.", valueName: "network"), transform: Parse.prefix)
+        var subnet: IPv4.Prefix
+        @Option(help: ArgumentHelp("The dynamic pool, FIRST-LAST inclusive, like 10.0.1.100-10.0.1.199.", valueName: "first-last"),
+                transform: Parse.addressRange)
+        var range: AddressRange
+        @OptionGroup var settings: DHCPSettings
+        @Option(help: "The owning tenant (admin token only).")
+        var tenant: String?
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            let client = try connection.client()
+            var subnet = DHCPSubnet(
+                tenantId: tenant, bridgeId: try await Resolver(client).id(bridge, Bridge.self), subnet: subnet,
+                rangeStart: range.first, rangeEnd: range.last)
+            try settings.apply(to: &subnet)
+            let created = try await explainingFields(DHCPCommand.fieldFlags) { try await client.create(subnet) }
+            try await Printer(output, client).object(created)
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List DHCP subnets, of one bridge or of all.",
+            discussion: """
+                Examples:
+                  hive dhcp list
+                  hive dhcp list --bridge web --json
+                """)
+
+        @Option(help: ArgumentHelp("Only this bridge's subnets (name or id).", valueName: "bridge"))
+        var bridge: String?
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            let client = try connection.client()
+            var subnets: [Revisioned<DHCPSubnet>] = []
+            if let bridge {
+                subnets = try await client.dhcpSubnets(of: try await Resolver(client).id(bridge, Bridge.self))
+            } else {
+                for bridge in try await client.list(Bridge.self) {
+                    subnets += try await client.dhcpSubnets(of: bridge.object.id)
+                }
+            }
+            await Printer(output, client).list(subnets, empty: "No DHCP subnets. Create one with: hive dhcp create --bridge BRIDGE --subnet NETWORK --range FIRST-LAST")
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a DHCP subnet with its host entries.")
+
+        @Argument(help: "The DHCP subnet's id, or its subnet (like 10.0.1.0/24) with --bridge.")
+        var subnet: String
+        @Option(help: ArgumentHelp("The bridge, to find the subnet by network (name or id).", valueName: "bridge"))
+        var bridge: String?
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            let client = try connection.client()
+            try await Printer(output, client).object(try await findSubnet(subnet, bridge: bridge, client))
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change a DHCP subnet's pool, options or host entries.",
+            discussion: """
+                Only the options given change. --dns replaces the DNS servers; \
+                `--gateway none` and `--mtu none` remove them.
+
+                Examples:
+                  hive dhcp update 10.0.1.0/24 --bridge web --range 10.0.1.50-10.0.1.199
+                  hive dhcp update 10.0.1.0/24 --bridge web \\
+                      --add-host-entry 02:00:00:00:01:10=10.0.1.10=vm1
+                  hive dhcp update 10.0.1.0/24 --bridge web \\
+                      --remove-host-entry 02:00:00:00:01:10
+                  hive dhcp update 10.0.1.0/24 --bridge web --enabled off
+                """)
+
+        @Argument(help: "The DHCP subnet's id, or its subnet (like 10.0.1.0/24) with --bridge.")
+        var subnet: String
+        @Option(help: ArgumentHelp("The bridge, to find the subnet by network (name or id).", valueName: "bridge"))
+        var bridge: String?
+        @Option(help: ArgumentHelp("A new dynamic pool, FIRST-LAST.", valueName: "first-last"), transform: Parse.addressRange)
+        var range: AddressRange?
+        @OptionGroup var settings: DHCPSettings
+        @Option(help: ArgumentHelp("Remove the fixed address of this MAC; repeatable.", valueName: "mac"), transform: Parse.mac)
+        var removeHostEntry: [EthernetAddress] = []
+        @Option(help: "Serve (on) or stop serving (off) without deleting.")
+        var enabled: Switch?
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            guard range != nil || settings.changesAnything || !removeHostEntry.isEmpty || enabled != nil else {
+                throw CLIError("""
+                    nothing to change: give --range, --gateway, --dns, --mtu, --lease-seconds, --add-host-entry, \
+                    --remove-host-entry or --enabled
+                    """)
+            }
+            let client = try connection.client()
+            let current = try await findSubnet(subnet, bridge: bridge, client)
+            var updated = current.object
+            if let range { (updated.rangeStart, updated.rangeEnd) = (range.first, range.last) }
+            for mac in removeHostEntry {
+                guard updated.hostEntries.contains(where: { $0.mac == mac }) else {
+                    throw CLIError("--remove-host-entry \(mac): the subnet has no host entry for that MAC")
+                }
+                updated.hostEntries.removeAll { $0.mac == mac }
+            }
+            try settings.apply(to: &updated)
+            if let enabled { updated.enabled = enabled.isOn }
+            var flags = DHCPCommand.fieldFlags
+            flags["hostEntries"] = "--add-host-entry"
+            let saved = try await explainingFields(flags) { try await client.update(updated, ifRevision: current.revision) }
+            try await Printer(output, client).object(saved)
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop DHCP for a subnet and delete its configuration.")
+
+        @Argument(help: "The DHCP subnet's id, or its subnet (like 10.0.1.0/24) with --bridge.")
+        var subnet: String
+        @Option(help: ArgumentHelp("The bridge, to find the subnet by network (name or id).", valueName: "bridge"))
+        var bridge: String?
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            let client = try connection.client()
+            let item = try await findSubnet(subnet, bridge: bridge, client)
+            try await client.delete(item.object.id, ifRevision: item.revision)
+            print("Deleted DHCP subnet \(item.object.subnet) (\(item.object.id)).")
+        }
+    }
+}
+
+/// Options shared by `dhcp create` and `dhcp update`.
+struct DHCPSettings: ParsableArguments {
+    @Option(help: ArgumentHelp("The default router offered to clients (outside the range; `none` on update removes it).", valueName: "address"))
+    var gateway: String?
+    @Option(help: ArgumentHelp("A DNS server offered to clients; repeatable (on update, replaces the list).", valueName: "address"),
+            transform: Parse.address)
+    var dns: [IPv4.Address] = []
+    @Option(help: ArgumentHelp("The MTU offered to clients, 68 to 9000 (`none` on update removes it).", valueName: "bytes"))
+    var mtu: String?
+    @Option(help: ArgumentHelp("Lease time in seconds (default 86400).", valueName: "seconds"), transform: Parse.leaseSeconds)
+    var leaseSeconds: UInt32?
+    @Option(name: [.customLong("host-entry"), .customLong("add-host-entry")],
+            help: ArgumentHelp("A fixed address for a MAC: MAC=IP or MAC=IP=HOSTNAME; repeatable.", valueName: "mac=ip[=name]"),
+            transform: Parse.hostEntry)
+    var hostEntries: [DHCPHostEntry] = []
+
+    var changesAnything: Bool {
+        gateway != nil || !dns.isEmpty || mtu != nil || leaseSeconds != nil || !hostEntries.isEmpty
+    }
+
+    func validate() throws {
+        if let gateway, gateway != noneKeyword, IPv4.Address(parsing: gateway) == nil {
+            throw ValidationError("--gateway '\(gateway)': expected an IPv4 address like 10.0.1.1 (or `none`)")
+        }
+        if let mtu, mtu != noneKeyword { _ = try mtuValue(mtu) }
+    }
+
+    func apply(to subnet: inout DHCPSubnet) throws {
+        if let gateway { subnet.gateway = gateway == noneKeyword ? nil : IPv4.Address(parsing: gateway) }
+        if !dns.isEmpty { subnet.dnsServers = dns }
+        if let mtu { subnet.mtu = mtu == noneKeyword ? nil : try mtuValue(mtu) }
+        if let leaseSeconds { subnet.leaseSeconds = leaseSeconds }
+        for entry in hostEntries {
+            subnet.hostEntries.removeAll { $0.mac == entry.mac }
+            subnet.hostEntries.append(entry)
+        }
+    }
+
+    private func mtuValue(_ text: String) throws -> UInt16 {
+        do {
+            return try Parse.mtu(text)
+        } catch {
+            throw ValidationError("--mtu '\(text)': \(error)")
+        }
+    }
+}
+
+/// A DHCP subnet by id, or by network on `bridge` (or on any bridge when unique).
+private func findSubnet(_ reference: String, bridge: String?, _ client: HiveClient) async throws -> Revisioned<DHCPSubnet> {
+    if let id = DHCPSubnetID(parsing: reference) { return try await client.get(id) }
+    guard let network = IPv4.Prefix(parsing: reference) else {
+        throw CLIError("'\(reference)' is neither a DHCP subnet id nor a network like 10.0.1.0/24")
+    }
+    var candidates: [Revisioned<DHCPSubnet>] = []
+    if let bridge {
+        candidates = try await client.dhcpSubnets(of: try await Resolver(client).id(bridge, Bridge.self))
+    } else {
+        for bridge in try await client.list(Bridge.self) { candidates += try await client.dhcpSubnets(of: bridge.object.id) }
+    }
+    let matches = candidates.filter { $0.object.subnet.network == network.network }
+    switch matches.count {
+    case 1:
+        return matches[0]
+    case 0:
+        let scope = bridge.map { " on bridge \($0)" } ?? ""
+        let existing = candidates.map(\.object.subnet.description)
+        throw CLIError("no DHCP subnet \(network)\(scope)" + (existing.isEmpty ? "" : " (there are: \(existing.joined(separator: ", ")))"))
+    default:
+        throw CLIError("\(matches.count) bridges serve DHCP for \(network): ids \(matches.map(\.object.id.description).joined(separator: ", ")); give --bridge or the id")
+    }
+}

@@ -1,0 +1,359 @@
+import ArgumentParser
+import HiveClient
+import HiveModel
+import HivePacket
+import struct HiveModel.Host
+
+// Hosts, tunnel zones and bindings place the virtual topology on machines.
+// They are admin-only: the API refuses them to tenant tokens (403).
+
+struct HostCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "host",
+        abstract: "Machines running the Hive agent (admin): list, show, create, delete.",
+        discussion: """
+            An agent registers its host itself; `create` is for preparing hosts \
+            ahead of their agents and for tests. ALIVE says whether the host's \
+            agent is currently connected.
+
+            Examples:
+              hive host list
+              hive host show compute-1
+              hive host create compute-1 --underlay-address 192.168.10.11
+            """,
+        subcommands: [List.self, Show.self, Create.self, Delete.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List hosts and whether their agents are alive.")
+
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            let client = try connection.client()
+            await Printer(output, client).list(try await client.list(Host.self),
+                                               empty: "No hosts. Hosts appear when their agents register (or: hive host create NAME).")
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a host and the ports bound on it.")
+
+        @Argument(help: "The host's name or id.")
+        var host: String
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            let client = try connection.client()
+            let item = try await Resolver(client).object(host, Host.self)
+            let printer = Printer(output, client)
+            try await printer.object(item) { _ in
+                [("Bindings:", await printer.section(try await client.bindings(host: item.object.id)))]
+            }
+        }
+    }
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Register a host ahead of its agent.",
+            discussion: """
+                Example:
+                  hive host create compute-1 --underlay-address 192.168.10.11
+                """)
+
+        @Argument(help: "The host's name, usually its hostname; unique.")
+        var name: String
+        @Option(name: .customLong("underlay-address"), help: ArgumentHelp("An address other hosts reach this one on; repeatable.", valueName: "address"),
+                transform: Parse.address)
+        var underlayAddresses: [IPv4.Address] = []
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            let client = try connection.client()
+            let host = Host(name: name, underlayAddresses: underlayAddresses)
+            let created = try await explainingFields(["name": "NAME", "underlayAddresses": "--underlay-address"]) {
+                try await client.create(host)
+            }
+            try await Printer(output, client).object(created)
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a host.",
+            discussion: "Refused while it has bindings or is in a tunnel zone.")
+
+        @Argument(help: "The host's name or id.")
+        var host: String
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            let client = try connection.client()
+            let item = try await Resolver(client).object(host, Host.self)
+            try await client.delete(item.object.id, ifRevision: item.revision)
+            print("Deleted host \(item.object.name) (\(item.object.id)).")
+        }
+    }
+}
+
+struct TunnelZoneCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tunnel-zone",
+        abstract: "Sets of hosts that tunnel to each other (admin): create, list, show, delete, add-member, remove-member.",
+        discussion: """
+            Hosts in one zone reach each other with one encapsulation (geneve or \
+            vxlan), each from its member address.
+
+            Examples:
+              hive tunnel-zone create underlay
+              hive tunnel-zone add-member underlay --host compute-1 --address 192.168.10.11
+              hive tunnel-zone add-member underlay --host compute-2
+              hive tunnel-zone show underlay
+              hive tunnel-zone remove-member underlay --host compute-2
+            """,
+        subcommands: [Create.self, List.self, Show.self, Delete.self, AddMember.self, RemoveMember.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a tunnel zone.",
+            discussion: """
+                Examples:
+                  hive tunnel-zone create underlay
+                  hive tunnel-zone create legacy --kind vxlan
+                """)
+
+        @Argument(help: "The zone's name, unique.")
+        var name: String
+        @Option(help: "The encapsulation (default geneve).")
+        var kind: TunnelKind = .geneve
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            let client = try connection.client()
+            let created = try await explainingFields(["name": "NAME", "kind": "--kind"]) {
+                try await client.create(TunnelZone(name: name, kind: kind))
+            }
+            try await Printer(output, client).object(created)
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List tunnel zones and their members.")
+
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            let client = try connection.client()
+            await Printer(output, client).list(try await client.list(TunnelZone.self),
+                                               empty: "No tunnel zones. Create one with: hive tunnel-zone create NAME")
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a tunnel zone and its members.")
+
+        @Argument(help: "The zone's name or id.")
+        var zone: String
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            let client = try connection.client()
+            let item = try await Resolver(client).object(zone, TunnelZone.self)
+            try await Printer(output, client).object(item) { names in
+                var rows: [[String]] = []
+                for member in item.object.members {
+                    rows.append([await names.name(member.hostId), member.hostId.description, member.address.description])
+                }
+                return [("Members:", rows.isEmpty ? "none" : Table(headers: ["HOST", "ID", "ADDRESS"], rows: rows).rendered)]
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a tunnel zone.")
+
+        @Argument(help: "The zone's name or id.")
+        var zone: String
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            let client = try connection.client()
+            let item = try await Resolver(client).object(zone, TunnelZone.self)
+            try await client.delete(item.object.id, ifRevision: item.revision)
+            print("Deleted tunnel zone \(item.object.name) (\(item.object.id)).")
+        }
+    }
+
+    struct AddMember: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "add-member",
+            abstract: "Add a host to a tunnel zone.",
+            discussion: """
+                Without --address, the host's first underlay address is used.
+
+                Examples:
+                  hive tunnel-zone add-member underlay --host compute-1 --address 192.168.10.11
+                  hive tunnel-zone add-member underlay --host compute-2
+                """)
+
+        @Argument(help: "The zone's name or id.")
+        var zone: String
+        @Option(help: ArgumentHelp("The host (name or id).", valueName: "host"))
+        var host: String
+        @Option(help: ArgumentHelp("The address the host tunnels from (default: its first underlay address).", valueName: "address"),
+                transform: Parse.address)
+        var address: IPv4.Address?
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            let client = try connection.client()
+            let resolver = Resolver(client)
+            let zoneID = try await resolver.id(zone, TunnelZone.self)
+            let hostItem = try await resolver.object(host, Host.self)
+            guard let address = address ?? hostItem.object.underlayAddresses.first else {
+                throw CLIError("host \(hostItem.object.name) has no underlay address to tunnel from; give one with --address")
+            }
+            let updated = try await explainingFields(["hostId": "--host", "address": "--address", "members": "--host/--address"]) {
+                try await client.addMember(hostItem.object.id, address: address, to: zoneID)
+            }
+            try await Printer(output, client).object(updated)
+        }
+    }
+
+    struct RemoveMember: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "remove-member",
+            abstract: "Remove a host from a tunnel zone.",
+            discussion: """
+                Example:
+                  hive tunnel-zone remove-member underlay --host compute-2
+                """)
+
+        @Argument(help: "The zone's name or id.")
+        var zone: String
+        @Option(help: ArgumentHelp("The host (name or id).", valueName: "host"))
+        var host: String
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            let client = try connection.client()
+            let resolver = Resolver(client)
+            let zoneID = try await resolver.id(zone, TunnelZone.self)
+            let hostID = try await resolver.id(host, Host.self)
+            try await Printer(output, client).object(try await client.removeMember(hostID, from: zoneID))
+        }
+    }
+}
+
+struct BindingCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "binding",
+        abstract: "Attach exterior ports to host interfaces (admin): create, list, show, delete.",
+        discussion: """
+            A binding says where a port's traffic enters and leaves: a tap or veth \
+            interface on a host. Only exterior (unlinked) ports can be bound.
+
+            Examples:
+              hive binding create --host compute-1 --port vm1 --interface tap-vm1
+              hive binding list --host compute-1
+              hive binding delete 7d3a0f52-...
+            """,
+        subcommands: [Create.self, List.self, Show.self, Delete.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Bind a port to an interface on a host.",
+            discussion: """
+                Examples:
+                  hive binding create --host compute-1 --port vm1 --interface tap-vm1
+                  hive binding create --host compute-2 --port vm1 --bridge db \\
+                      --interface tap-db1
+                """)
+
+        @Option(help: ArgumentHelp("The host (name or id).", valueName: "host"))
+        var host: String
+        @Option(help: ArgumentHelp("The exterior port (name or id).", valueName: "port"))
+        var port: String
+        @Option(help: ArgumentHelp("The Linux interface on the host, like tap-vm1 (at most 15 bytes).", valueName: "name"))
+        var interface: String
+        @OptionGroup var scope: PortScope
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            let client = try connection.client()
+            let resolver = Resolver(client)
+            let binding = Binding(
+                hostId: try await resolver.id(host, Host.self),
+                portId: try await resolver.portID(port, bridge: scope.bridge, router: scope.router),
+                interfaceName: interface)
+            let created = try await explainingFields(["hostId": "--host", "portId": "--port", "interfaceName": "--interface"]) {
+                try await client.create(binding)
+            }
+            try await Printer(output, client).object(created)
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List bindings, optionally of one host or one port.",
+            discussion: """
+                Examples:
+                  hive binding list
+                  hive binding list --host compute-1
+                """)
+
+        @Option(help: ArgumentHelp("Only this host's bindings (name or id).", valueName: "host"))
+        var host: String?
+        @Option(help: ArgumentHelp("Only this port's binding (name or id).", valueName: "port"))
+        var port: String?
+        @OptionGroup var scope: PortScope
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            let client = try connection.client()
+            let resolver = Resolver(client)
+            var portID: PortID?
+            if let port { portID = try await resolver.portID(port, bridge: scope.bridge, router: scope.router) }
+            let bindings = try await client.bindings(host: try await resolver.optionalID(host, Host.self), port: portID)
+            await Printer(output, client).list(bindings, empty: "No bindings. Create one with: hive binding create --host HOST --port PORT --interface NAME")
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a binding.")
+
+        @Argument(help: "The binding's id.")
+        var binding: String
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            let client = try connection.client()
+            try await Printer(output, client).object(try await client.get(try parseID(binding, Binding.self, list: "hive binding list")))
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a binding (unbind the port).")
+
+        @Argument(help: "The binding's id.")
+        var binding: String
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            let client = try connection.client()
+            let id = try parseID(binding, Binding.self, list: "hive binding list")
+            try await client.delete(id)
+            print("Deleted binding \(id).")
+        }
+    }
+}

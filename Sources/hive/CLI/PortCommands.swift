@@ -1,0 +1,300 @@
+import ArgumentParser
+import HiveClient
+import HiveModel
+import HivePacket
+import struct HiveModel.Port
+
+struct PortCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "port",
+        abstract: "Ports of bridges and routers: create, list, show, update, delete, link, unlink.",
+        discussion: """
+            A port belongs to one bridge or router. Linking two ports makes them \
+            interior (a wire between two devices); an unlinked port is exterior \
+            and can be bound to a VM's interface on a host (`hive binding`). \
+            Router ports have an address on their subnet.
+
+            A port is named by its id, or by its name: within --bridge/--router when \
+            given, else among all ports (if only one has that name).
+
+            Examples:
+              hive port create web-uplink --bridge web
+              hive port create to-web --router edge --address 10.0.1.1/24
+              hive port link to-web web-uplink
+              hive port create vm1 --bridge web
+              hive port update vm1 --inbound-chain web-in
+              hive port list --bridge web
+              hive port unlink to-web
+              hive port delete vm1 --bridge web
+            """,
+        subcommands: [Create.self, List.self, Show.self, Update.self, Delete.self, Link.self, Unlink.self])
+
+    static let fieldFlags: [String: String] = [
+        "name": "NAME", "tenantId": "--tenant", "deviceId": "--bridge/--router", "address": "--address",
+        "subnet": "--address", "mac": "--mac", "inboundChainId": "--inbound-chain", "outboundChainId": "--outbound-chain",
+        "portGroupIds": "--port-group", "peerId": "PEER", "adminStateUp": "--admin-state",
+    ]
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a port on a bridge, or on a router with its address.",
+            discussion: """
+                Router ports need --address, the router's own address with the subnet \
+                length. The API generates a MAC unless --mac is given.
+
+                Examples:
+                  hive port create vm1 --bridge web
+                  hive port create to-web --router edge --address 10.0.1.1/24
+                  hive port create to-db --router edge --address 10.0.2.1/24 \\
+                      --mac 02:00:00:00:02:01
+                """)
+
+        @Argument(help: "The port's name, unique on its device (optional).")
+        var name: String?
+        @Option(help: ArgumentHelp("The bridge to add the port to (name or id).", valueName: "bridge"))
+        var bridge: String?
+        @Option(help: ArgumentHelp("The router to add the port to (name or id).", valueName: "router"))
+        var router: String?
+        @Option(help: ArgumentHelp("Router ports: the router's address and subnet length, like 10.0.1.1/24.", valueName: "address/length"),
+                transform: Parse.interfaceAddress)
+        var address: IPv4.Prefix?
+        @Option(help: "The port's MAC (default: generated).", transform: Parse.mac)
+        var mac: EthernetAddress?
+        @Option(name: .customLong("port-group"), help: ArgumentHelp("A port group to join (name or id); repeatable.", valueName: "group"))
+        var portGroups: [String] = []
+        @OptionGroup var settings: DeviceSettings
+        @Option(help: "The owning tenant (admin token only; a tenant token always creates in its own tenant).")
+        var tenant: String?
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var connection: ClientOptions
+
+        func validate() throws {
+            switch (bridge, router) {
+            case (nil, nil): throw ValidationError("give the port's device: --bridge NAME or --router NAME --address 10.0.0.1/24")
+            case (.some, .some): throw ValidationError("give --bridge or --router, not both: a port belongs to one device")
+            case (.some, nil) where address != nil:
+                throw ValidationError("--address is for router ports; bridge ports have no address")
+            case (nil, .some) where address == nil:
+                throw ValidationError("a router port needs --address, the router's address on the subnet, like --address 10.0.1.1/24")
+            default: break
+            }
+        }
+
+        func run() async throws {
+            let client = try connection.client()
+            let resolver = Resolver(client)
+            var port: Port
+            if let bridge {
+                port = Port(tenantId: tenant, bridge: try await resolver.id(bridge, Bridge.self), name: name)
+                port.mac = mac
+            } else if let router, let address {
+                port = Port(tenantId: tenant, router: try await resolver.id(router, Router.self), name: name,
+                            address: address.address, subnet: address.network, mac: mac)
+            } else {
+                throw CLIError("give --bridge or --router")
+            }
+            for group in portGroups { port.portGroupIds.append(try await resolver.id(group, PortGroup.self)) }
+            try await settings.apply(to: &port, resolver)
+            let created = try await explainingFields(PortCommand.fieldFlags) { try await client.create(port) }
+            try await Printer(output, client).object(created)
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List ports, all or those of one bridge or router.",
+            discussion: """
+                Examples:
+                  hive port list
+                  hive port list --bridge web
+                  hive port list --router edge --json
+                """)
+
+        @Option(help: ArgumentHelp("Only this bridge's ports (name or id).", valueName: "bridge"))
+        var bridge: String?
+        @Option(help: ArgumentHelp("Only this router's ports (name or id).", valueName: "router"))
+        var router: String?
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var connection: ClientOptions
+
+        func validate() throws {
+            if bridge != nil && router != nil { throw ValidationError("give --bridge or --router, not both") }
+        }
+
+        func run() async throws {
+            let client = try connection.client()
+            let resolver = Resolver(client)
+            let ports: [Revisioned<Port>]
+            if let bridge {
+                ports = try await client.ports(onDevice: try await resolver.id(bridge, Bridge.self).uuid)
+            } else if let router {
+                ports = try await client.ports(onDevice: try await resolver.id(router, Router.self).uuid)
+            } else {
+                ports = try await client.list(Port.self)
+            }
+            await Printer(output, client).list(ports, empty: "No ports. Create one with: hive port create NAME --bridge BRIDGE")
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a port, its link and its binding.")
+
+        @Argument(help: "The port's name or id.")
+        var port: String
+        @OptionGroup var scope: PortScope
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            let client = try connection.client()
+            let item = try await Resolver(client).port(port, bridge: scope.bridge, router: scope.router)
+            try await Printer(output, client).object(item)
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change a port's name, chains, port groups, address or MAC.",
+            discussion: """
+                Only the options given change. `none` removes a chain.
+
+                Examples:
+                  hive port update vm1 --inbound-chain web-in --outbound-chain web-out
+                  hive port update vm1 --add-port-group web-servers
+                  hive port update to-web --router edge --address 10.0.1.254/24
+                  hive port update vm1 --inbound-chain none
+                """)
+
+        @Argument(help: "The port's name or id.")
+        var port: String
+        @OptionGroup var scope: PortScope
+        @Option(help: "A new name.")
+        var name: String?
+        @Option(help: ArgumentHelp("Router ports: a new address and subnet length.", valueName: "address/length"),
+                transform: Parse.interfaceAddress)
+        var address: IPv4.Prefix?
+        @Option(help: "A new MAC.", transform: Parse.mac)
+        var mac: EthernetAddress?
+        @Option(help: ArgumentHelp("Join a port group (name or id); repeatable.", valueName: "group"))
+        var addPortGroup: [String] = []
+        @Option(help: ArgumentHelp("Leave a port group (name or id); repeatable.", valueName: "group"))
+        var removePortGroup: [String] = []
+        @OptionGroup var settings: DeviceSettings
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            guard name != nil || address != nil || mac != nil || !addPortGroup.isEmpty || !removePortGroup.isEmpty
+                    || settings.changesAnything else {
+                throw CLIError("""
+                    nothing to change: give --name, --address, --mac, --add-port-group, --remove-port-group, \
+                    --admin-state, --inbound-chain or --outbound-chain
+                    """)
+            }
+            let client = try connection.client()
+            let resolver = Resolver(client)
+            let current = try await resolver.port(port, bridge: scope.bridge, router: scope.router)
+            var updated = current.object
+            if let name { updated.name = name }
+            if let address {
+                updated.address = address.address
+                updated.subnet = address.network
+            }
+            if let mac { updated.mac = mac }
+            for group in addPortGroup {
+                let id = try await resolver.id(group, PortGroup.self)
+                if !updated.portGroupIds.contains(id) { updated.portGroupIds.append(id) }
+            }
+            for group in removePortGroup {
+                let id = try await resolver.id(group, PortGroup.self)
+                updated.portGroupIds.removeAll { $0 == id }
+            }
+            try await settings.apply(to: &updated, resolver)
+            let saved = try await explainingFields(PortCommand.fieldFlags) {
+                try await client.update(updated, ifRevision: current.revision)
+            }
+            try await Printer(output, client).object(saved)
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a port.",
+            discussion: "Unlink it first if it is linked; its binding and the routes leaving by it go with it.")
+
+        @Argument(help: "The port's name or id.")
+        var port: String
+        @OptionGroup var scope: PortScope
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            let client = try connection.client()
+            let item = try await Resolver(client).port(port, bridge: scope.bridge, router: scope.router)
+            try await client.delete(item.object.id, ifRevision: item.revision)
+            print("Deleted port \(item.object.name ?? item.object.id.description) (\(item.object.id)).")
+        }
+    }
+
+    struct Link: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Link two ports of different devices with a virtual wire.",
+            discussion: """
+                Both ports become interior. Typical: a router port to a bridge port.
+
+                Examples:
+                  hive port link to-web web-uplink
+                  hive port link uplink uplink --router edge --peer-bridge web
+                """)
+
+        @Argument(help: "One port's name or id.")
+        var port: String
+        @Argument(help: "The other port's name or id.")
+        var peer: String
+        @OptionGroup var scope: PortScope
+        @Option(help: ArgumentHelp("The bridge the peer port is on, to find it by name.", valueName: "bridge"))
+        var peerBridge: String?
+        @Option(help: ArgumentHelp("The router the peer port is on, to find it by name.", valueName: "router"))
+        var peerRouter: String?
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            let client = try connection.client()
+            let resolver = Resolver(client)
+            let first = try await resolver.portID(port, bridge: scope.bridge, router: scope.router)
+            let second = try await resolver.portID(peer, bridge: peerBridge, router: peerRouter)
+            let linked = try await explainingFields(["peerId": "PEER"]) { try await client.link(first, to: second) }
+            try await Printer(output, client).object(linked)
+        }
+    }
+
+    struct Unlink: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Unlink a port from its peer; both become exterior.",
+            discussion: """
+                Example:
+                  hive port unlink to-web
+                """)
+
+        @Argument(help: "The port's name or id.")
+        var port: String
+        @OptionGroup var scope: PortScope
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            let client = try connection.client()
+            let id = try await Resolver(client).portID(port, bridge: scope.bridge, router: scope.router)
+            let unlinked = try await client.unlink(id)
+            try await Printer(output, client).object(unlinked)
+        }
+    }
+}
+
+/// `--bridge`/`--router` to find a port by name on one device.
+struct PortScope: ParsableArguments {
+    @Option(help: ArgumentHelp("Find the port by name on this bridge (name or id).", valueName: "bridge"))
+    var bridge: String?
+    @Option(help: ArgumentHelp("Find the port by name on this router (name or id).", valueName: "router"))
+    var router: String?
+}

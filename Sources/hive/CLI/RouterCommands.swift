@@ -1,0 +1,138 @@
+import ArgumentParser
+import HiveClient
+import HiveModel
+
+struct RouterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "router",
+        abstract: "Virtual L3 routers: create, list, show, update, delete.",
+        discussion: """
+            A router forwards between the subnets of its ports by its routes. Give \
+            it one port per subnet (`hive port create --router`), link each to a \
+            bridge port (`hive port link`), then add routes (`hive route create`).
+
+            Examples:
+              hive router create edge
+              hive router list
+              hive router show edge
+              hive router update edge --inbound-chain edge-in
+              hive router delete edge
+            """,
+        subcommands: [Create.self, List.self, Show.self, Update.self, Delete.self])
+
+    static let fieldFlags: [String: String] = [
+        "name": "NAME", "tenantId": "--tenant", "inboundChainId": "--inbound-chain",
+        "outboundChainId": "--outbound-chain", "adminStateUp": "--admin-state",
+    ]
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a router.",
+            discussion: """
+                Examples:
+                  hive router create edge
+                  hive router create edge --inbound-chain edge-in
+                """)
+
+        @Argument(help: "The router's name, unique within the tenant.")
+        var name: String
+        @OptionGroup var settings: DeviceSettings
+        @Option(help: "The owning tenant (admin token only; a tenant token always creates in its own tenant).")
+        var tenant: String?
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            let client = try connection.client()
+            var router = Router(tenantId: tenant, name: name)
+            try await settings.apply(to: &router, Resolver(client))
+            let created = try await explainingFields(RouterCommand.fieldFlags) { try await client.create(router) }
+            try await Printer(output, client).object(created)
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List routers.")
+
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            let client = try connection.client()
+            await Printer(output, client).list(try await client.list(Router.self),
+                                               empty: "No routers. Create one with: hive router create NAME")
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a router, its ports and its routes.")
+
+        @Argument(help: "The router's name or id.")
+        var router: String
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            let client = try connection.client()
+            let item = try await Resolver(client).object(router, Router.self)
+            let printer = Printer(output, client)
+            try await printer.object(item) { _ in
+                [("Ports:", await printer.section(try await client.ports(onDevice: item.object.id.uuid))),
+                 ("Routes:", await printer.section(try await client.routes(of: item.object.id)))]
+            }
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change a router's name or settings.",
+            discussion: """
+                Only the options given change. `none` removes a chain.
+
+                Examples:
+                  hive router update edge --inbound-chain edge-in
+                  hive router update edge --admin-state down
+                """)
+
+        @Argument(help: "The router's name or id.")
+        var router: String
+        @Option(help: "A new name.")
+        var name: String?
+        @OptionGroup var settings: DeviceSettings
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            guard name != nil || settings.changesAnything else {
+                throw CLIError("nothing to change: give --name, --admin-state, --inbound-chain or --outbound-chain")
+            }
+            let client = try connection.client()
+            let resolver = Resolver(client)
+            let current = try await resolver.object(router, Router.self)
+            var updated = current.object
+            if let name { updated.name = name }
+            try await settings.apply(to: &updated, resolver)
+            let saved = try await explainingFields(RouterCommand.fieldFlags) {
+                try await client.update(updated, ifRevision: current.revision)
+            }
+            try await Printer(output, client).object(saved)
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a router.",
+            discussion: "The router must have no ports left; its routes go with it.")
+
+        @Argument(help: "The router's name or id.")
+        var router: String
+        @OptionGroup var connection: ClientOptions
+
+        func run() async throws {
+            let client = try connection.client()
+            let item = try await Resolver(client).object(router, Router.self)
+            try await client.delete(item.object.id, ifRevision: item.revision)
+            print("Deleted router \(item.object.name) (\(item.object.id)).")
+        }
+    }
+}
