@@ -39,6 +39,21 @@ let package = Package(
         ),
         // The simulation: a packet's whole path through the virtual topology. Pure: no I/O, no await.
         .target(name: "HiveSimulation", dependencies: ["HivePacket", "HiveModel"]),
+        // The Linux calls of the datapath that Glibc does not expose (AF_PACKET, recvmmsg/sendmmsg, setns).
+        .target(name: "CHiveSystem"),
+        // Packet I/O, tunnels, the flow table, action execution. Knows nothing of devices.
+        .target(name: "HiveDatapath", dependencies: ["CHiveSystem", "HivePacket"]),
+        // The agent: NSDB mirror, bindings, simulation upcalls, learning, invalidation.
+        .target(
+            name: "HiveAgent",
+            dependencies: [
+                "HiveDatapath", "HiveSimulation", "HiveStore", "HiveModel", "HivePacket",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The sandbox's network of namespaces (iproute2).
+        .target(name: "HiveSandbox"),
         // The REST API on Hummingbird: validates intent and writes it to the NSDB.
         .target(
             name: "HiveAPI",
@@ -63,6 +78,8 @@ let package = Package(
                 "HiveAPI",
                 "HiveClient",
                 "HiveSimulation",
+                "HiveAgent",
+                "HiveSandbox",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -80,5 +97,8 @@ let package = Package(
         ),
         .testTarget(name: "HiveSimulationTests", dependencies: ["HiveSimulation", "HivePacket", "HiveModel", "HiveStore"]),
         .testTarget(name: "HiveCLITests", dependencies: ["HiveModel", "HiveClient"]),
+        .testTarget(name: "HiveDatapathTests", dependencies: ["HiveDatapath", "HivePacket", "HiveSandbox"]),
+        .testTarget(name: "HiveAgentTests", dependencies: ["HiveAgent", "HiveSandbox", "HiveStore", "HiveModel", "HivePacket", "HiveClient"]),
+        .testTarget(name: "HiveSandboxTests", dependencies: ["HiveSandbox"]),
     ]
 )

@@ -72,6 +72,10 @@ struct APICommand: AsyncParsableCommand {
 
     /// "HOST:PORT", "[::1]:PORT" or ":PORT" (all interfaces).
     func listenAddress() throws -> (host: String, port: Int) {
+        try Self.parseListen(listen)
+    }
+
+    static func parseListen(_ listen: String) throws -> (host: String, port: Int) {
         guard let colon = listen.lastIndex(of: ":") else {
             throw ValidationError("--listen '\(listen)' must be HOST:PORT (for example 127.0.0.1:9696)")
         }
@@ -118,7 +122,7 @@ struct APICommand: AsyncParsableCommand {
 
 /// Closes the store when the service group shuts down, after the server
 /// (services stop in reverse start order).
-private struct StoreService: Service {
+struct StoreService: Service {
     let store: any Store
 
     func run() async throws {

@@ -6,6 +6,6 @@ struct Hive: AsyncParsableCommand {
         commandName: "hive",
         abstract: "Hive: distributed network virtualization.",
         discussion: APIClientCommands.quickStart,
-        subcommands: [TopologyCommand.self, Debug.self, APICommand.self, TraceCommand.self],
+        subcommands: [SandboxCommand.self, TopologyCommand.self, Debug.self, APICommand.self, AgentCommand.self, TraceCommand.self],
         groupedSubcommands: APIClientCommands.groups)
 }

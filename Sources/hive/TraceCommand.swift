@@ -1,4 +1,5 @@
 import ArgumentParser
+import HiveClient
 import Foundation
 import HiveModel
 import HivePacket
@@ -21,9 +22,15 @@ struct TraceCommand: AsyncParsableCommand {
         discussion: """
             Describe the packet by its ingress port and headers; unset MACs and the source IP follow from the topology.
             Example: hive trace --in-port vm-blue --dst-ip 10.0.2.100 --protocol tcp --dst-port 80
+
+            The topology is read through the API when a token is given (--token or $HIVE_TOKEN, with \
+            --endpoint or $HIVE_ENDPOINT), for example from a running `hive sandbox`; otherwise straight \
+            from the NSDB (--data-dir or --etcd), which must not be held by another process.
             """)
 
     @OptionGroup var store: StoreOptions
+
+    @OptionGroup var api: ClientOptions
 
     @Option(name: .customLong("in-port"), help: "The ingress port: its name, device/name, or id.")
     var inPort: String
@@ -73,9 +80,21 @@ struct TraceCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON for scripts.")
     var json = false
 
+    /// Through the API when a token is at hand and no store was named.
+    var readsThroughAPI: Bool {
+        let environment = ProcessInfo.processInfo.environment
+        if store.dataDirectory != nil || store.etcd != nil { return false }
+        return api.token != nil || !(environment["HIVE_TOKEN"] ?? "").isEmpty
+    }
+
     func run() async throws {
-        let snapshot = try await withStore(store) { store in
-            try await TopologySnapshot.load(from: TopologyRepository(store: store))
+        let snapshot: TopologySnapshot
+        if readsThroughAPI {
+            snapshot = try await TopologySnapshot.load(from: try api.client())
+        } else {
+            snapshot = try await withStore(store) { store in
+                try await TopologySnapshot.load(from: TopologyRepository(store: store))
+            }
         }
         let request = try TraceRequest(command: self, snapshot: snapshot)
         var state = SimulationState()
@@ -213,6 +232,27 @@ extension TopologySnapshot {
             portGroups: try await repository.list(PortGroup.self).items.map(\.object),
             ipAddressGroups: try await repository.list(IPAddressGroup.self).items.map(\.object),
             dhcpSubnets: try await repository.list(DHCPSubnet.self).items.map(\.object))
+    }
+}
+
+extension TopologySnapshot {
+    /// The same, read through the API: what the token may see.
+    static func load(from client: HiveClient) async throws -> TopologySnapshot {
+        let bridges = try await client.list(Bridge.self).map(\.object)
+        let routers = try await client.list(Router.self).map(\.object)
+        let chains = try await client.list(Chain.self).map(\.object)
+        var routes: [Route] = []
+        for router in routers { routes += try await client.routes(of: router.id).map(\.object) }
+        var rules: [Rule] = []
+        for chain in chains { rules += try await client.rules(of: chain.id).map(\.object) }
+        var subnets: [DHCPSubnet] = []
+        for bridge in bridges { subnets += try await client.dhcpSubnets(of: bridge.id).map(\.object) }
+        return TopologySnapshot(
+            bridges: bridges, routers: routers, ports: try await client.list(Port.self).map(\.object),
+            routes: routes, chains: chains, rules: rules,
+            portGroups: try await client.list(PortGroup.self).map(\.object),
+            ipAddressGroups: try await client.list(IPAddressGroup.self).map(\.object),
+            dhcpSubnets: subnets)
     }
 }
 

@@ -1,0 +1,218 @@
+#define _GNU_SOURCE
+#include "CHiveSystem.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <poll.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#ifndef PACKET_IGNORE_OUTGOING
+#define PACKET_IGNORE_OUTGOING 23
+#endif
+
+static void set_buffers(int fd, int bytes) {
+    if (bytes <= 0) return;
+    // The FORCE variants pass net.core.[rw]mem_max as root; fall back quietly.
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) != 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof bytes) != 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+}
+
+int hive_packet_socket_open(const char *name, int buffer_bytes, int *interface_index) {
+    unsigned index = if_nametoindex(name);
+    if (index == 0) return -errno;
+    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    if (fd < 0) return -errno;
+    struct sockaddr_ll address;
+    memset(&address, 0, sizeof address);
+    address.sll_family = AF_PACKET;
+    address.sll_protocol = htons(ETH_P_ALL);
+    address.sll_ifindex = (int)index;
+    if (bind(fd, (struct sockaddr *)&address, sizeof address) != 0) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    int one = 1;
+    // Frames this socket sends must not come back to it as input.
+    setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+    set_buffers(fd, buffer_bytes);
+    *interface_index = (int)index;
+    return fd;
+}
+
+int hive_udp_socket_open(uint32_t address, uint16_t port, int buffer_bytes) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in local;
+    memset(&local, 0, sizeof local);
+    local.sin_family = AF_INET;
+    local.sin_addr.s_addr = address;
+    local.sin_port = port;
+    if (bind(fd, (struct sockaddr *)&local, sizeof local) != 0) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    set_buffers(fd, buffer_bytes);
+    return fd;
+}
+
+int hive_udp_socket_port(int fd) {
+    struct sockaddr_in local;
+    socklen_t length = sizeof local;
+    if (getsockname(fd, (struct sockaddr *)&local, &length) != 0) return -errno;
+    return ntohs(local.sin_port);
+}
+
+int hive_receive_batch(int fd, hive_frame *frames, int count) {
+    if (count > HIVE_BATCH_MAX) count = HIVE_BATCH_MAX;
+    struct mmsghdr messages[HIVE_BATCH_MAX];
+    struct iovec vectors[HIVE_BATCH_MAX];
+    struct sockaddr_in sources[HIVE_BATCH_MAX];
+    memset(messages, 0, sizeof(struct mmsghdr) * (size_t)count);
+    for (int i = 0; i < count; i++) {
+        vectors[i].iov_base = frames[i].base;
+        vectors[i].iov_len = frames[i].capacity;
+        messages[i].msg_hdr.msg_iov = &vectors[i];
+        messages[i].msg_hdr.msg_iovlen = 1;
+        messages[i].msg_hdr.msg_name = &sources[i];
+        messages[i].msg_hdr.msg_namelen = sizeof sources[i];
+    }
+    int received = recvmmsg(fd, messages, (unsigned)count, MSG_DONTWAIT, NULL);
+    if (received < 0) return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
+    for (int i = 0; i < received; i++) {
+        frames[i].length = messages[i].msg_len;
+        frames[i].truncated = (messages[i].msg_hdr.msg_flags & MSG_TRUNC) ? 1 : 0;
+        if (messages[i].msg_hdr.msg_namelen >= sizeof(struct sockaddr_in) && sources[i].sin_family == AF_INET) {
+            frames[i].address = sources[i].sin_addr.s_addr;
+            frames[i].port = sources[i].sin_port;
+        } else {
+            frames[i].address = 0;
+            frames[i].port = 0;
+        }
+    }
+    return received;
+}
+
+int hive_send_frames(int fd, const hive_frame *frames, int count) {
+    if (count > HIVE_BATCH_MAX) count = HIVE_BATCH_MAX;
+    struct mmsghdr messages[HIVE_BATCH_MAX];
+    struct iovec vectors[HIVE_BATCH_MAX];
+    memset(messages, 0, sizeof(struct mmsghdr) * (size_t)count);
+    for (int i = 0; i < count; i++) {
+        vectors[i].iov_base = frames[i].base;
+        vectors[i].iov_len = frames[i].length;
+        messages[i].msg_hdr.msg_iov = &vectors[i];
+        messages[i].msg_hdr.msg_iovlen = 1;
+    }
+    int sent = 0;
+    while (sent < count) {
+        int result = sendmmsg(fd, messages + sent, (unsigned)(count - sent), MSG_DONTWAIT);
+        if (result < 0) {
+            if (errno == EINTR) continue;
+            // A frame the device refuses (too long, ENOBUFS) is skipped, not retried forever.
+            if (sent < count) { sent++; continue; }
+            return -errno;
+        }
+        sent += result;
+    }
+    return sent;
+}
+
+int hive_send_datagrams(int fd, const hive_datagram *datagrams, int count) {
+    if (count > HIVE_BATCH_MAX) count = HIVE_BATCH_MAX;
+    struct mmsghdr messages[HIVE_BATCH_MAX];
+    struct iovec vectors[HIVE_BATCH_MAX * 2];
+    struct sockaddr_in destinations[HIVE_BATCH_MAX];
+    memset(messages, 0, sizeof(struct mmsghdr) * (size_t)count);
+    for (int i = 0; i < count; i++) {
+        vectors[2 * i].iov_base = (void *)datagrams[i].header;
+        vectors[2 * i].iov_len = datagrams[i].header_length;
+        vectors[2 * i + 1].iov_base = (void *)datagrams[i].payload;
+        vectors[2 * i + 1].iov_len = datagrams[i].payload_length;
+        memset(&destinations[i], 0, sizeof destinations[i]);
+        destinations[i].sin_family = AF_INET;
+        destinations[i].sin_addr.s_addr = datagrams[i].address;
+        destinations[i].sin_port = datagrams[i].port;
+        messages[i].msg_hdr.msg_iov = &vectors[2 * i];
+        messages[i].msg_hdr.msg_iovlen = 2;
+        messages[i].msg_hdr.msg_name = &destinations[i];
+        messages[i].msg_hdr.msg_namelen = sizeof destinations[i];
+    }
+    int sent = 0;
+    while (sent < count) {
+        int result = sendmmsg(fd, messages + sent, (unsigned)(count - sent), MSG_DONTWAIT);
+        if (result < 0) {
+            if (errno == EINTR) continue;
+            // One unreachable peer (ECONNREFUSED, EHOSTUNREACH) must not hold back the rest.
+            sent++;
+            continue;
+        }
+        sent += result;
+    }
+    return sent;
+}
+
+int hive_enter_network_namespace(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    int result = setns(fd, CLONE_NEWNET);
+    int error = errno;
+    close(fd);
+    return result == 0 ? 0 : -error;
+}
+
+int hive_current_network_namespace(void) {
+    int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+int hive_return_to_network_namespace(int fd) {
+    int result = setns(fd, CLONE_NEWNET);
+    int error = errno;
+    close(fd);
+    return result == 0 ? 0 : -error;
+}
+
+int hive_eventfd_open(void) {
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+int hive_eventfd_signal(int fd) {
+    uint64_t one = 1;
+    return write(fd, &one, sizeof one) == sizeof one ? 0 : -errno;
+}
+
+int hive_eventfd_drain(int fd) {
+    uint64_t value;
+    return read(fd, &value, sizeof value) == sizeof value ? 0 : -errno;
+}
+
+int hive_poll_input(const int *fds, uint8_t *ready, int count, int timeout_ms) {
+    struct pollfd polled[256];
+    if (count > 256) count = 256;
+    for (int i = 0; i < count; i++) {
+        polled[i].fd = fds[i];
+        polled[i].events = POLLIN;
+        polled[i].revents = 0;
+    }
+    int result = poll(polled, (nfds_t)count, timeout_ms);
+    if (result < 0) return errno == EINTR ? 0 : -errno;
+    for (int i = 0; i < count; i++) ready[i] = (polled[i].revents & (POLLIN | POLLERR | POLLHUP)) ? 1 : 0;
+    return result;
+}

@@ -1,0 +1,186 @@
+// The Hive agent: one per hypervisor or gateway host.
+//
+// What it does. Registers its host in the NSDB (a stable id kept on disk,
+// its name and underlay address; liveness under a lease), mirrors the NSDB
+// through one resumable watch, binds the interfaces of the ports bound to
+// this host, and runs the datapath: a poll thread that forwards cached flows
+// and asks the simulation (on that same thread, on an immutable view) about
+// new ones. Learned MAC and ARP entries go to the NSDB, under the agent's
+// lease, so every agent learns them and they vanish with the host.
+//
+// Who calls what. `run()` is a `Service`: it returns on graceful shutdown
+// after stopping the datapath and revoking the lease. The control state
+// lives in the `AgentControl` actor; the datapath thread reads only the
+// published `AgentView` and never waits on the control plane.
+//
+// Store outage. The agent keeps its last view and keeps forwarding and
+// simulating; the watch reconnects and resumes from the last revision it
+// applied, so no change is missed.
+
+import Foundation
+import HiveDatapath
+import HiveModel
+import HivePacket
+import HiveSimulation
+import HiveStore
+import Logging
+import ServiceLifecycle
+
+public struct AgentConfiguration: Sendable {
+    /// The host's name in the NSDB (unique among hosts).
+    public var hostName: String
+    /// The host's id; when nil it is read from (or first written to) `stateDirectory/host-id`.
+    public var hostID: HostID?
+    public var stateDirectory: String?
+    /// The address the tunnel socket binds to and peers send to.
+    public var underlayAddress: IPv4.Address
+    /// The network namespace (as `ip netns` names it) whose interfaces and
+    /// underlay the agent uses; nil for the agent's own.
+    public var networkNamespace: String?
+    /// A tunnel zone to join (created if missing).
+    public var tunnelZone: String?
+    public var leaseTTL: Int64 = 10
+    public var datapath = DatapathConfiguration()
+
+    public init(
+        hostName: String, hostID: HostID? = nil, stateDirectory: String? = nil, underlayAddress: IPv4.Address,
+        networkNamespace: String? = nil, tunnelZone: String? = nil
+    ) {
+        self.hostName = hostName
+        self.hostID = hostID
+        self.stateDirectory = stateDirectory
+        self.underlayAddress = underlayAddress
+        self.networkNamespace = networkNamespace
+        self.tunnelZone = tunnelZone
+    }
+}
+
+public struct AgentError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
+public final class Agent: Service, Sendable {
+    public let configuration: AgentConfiguration
+    let store: any Store
+    let logger: Logger
+    let control: AgentControl
+    private let events: AsyncStream<UpcallEvent>
+    let datapath: Datapath<SimulationUpcalls>
+
+    /// Opens the tunnel socket (in the host's namespace) and prepares the
+    /// datapath; nothing runs until `run()`.
+    public init(store: any Store, configuration: AgentConfiguration, logger: Logger) throws {
+        self.store = store
+        self.configuration = configuration
+        self.logger = logger
+        let (events, continuation) = AsyncStream<UpcallEvent>.makeStream(bufferingPolicy: .bufferingNewest(4096))
+        self.events = events
+        let shared = SharedView()
+        let upcalls = SimulationUpcalls(shared: shared, events: continuation)
+        let tunnelFD = try DatapathSockets.openUDPSocket(
+            address: configuration.underlayAddress, port: configuration.datapath.tunnelPort,
+            namespace: configuration.networkNamespace)
+        datapath = try Datapath(
+            handler: upcalls, tunnelFD: tunnelFD, underlayAddress: configuration.underlayAddress,
+            configuration: configuration.datapath)
+        control = AgentControl(
+            store: store, datapath: datapath, shared: shared, namespace: configuration.networkNamespace, logger: logger)
+    }
+
+    /// The host id, once registered.
+    public var hostID: HostID? { get async { await control.hostID } }
+
+    public var statistics: DatapathStatistics { datapath.statistics }
+
+    public func run() async throws {
+        let host = try await HostRegistration(store: store, configuration: configuration, logger: logger).register()
+        let lease = try await store.grantLease(ttl: configuration.leaseTTL)
+        try await TopologyRepository(store: store).markAlive(host, lease: lease.id)
+        await control.start(host: host, lease: lease.id)
+        try datapath.start()
+        logger.info("agent up", metadata: [
+            "host": "\(configuration.hostName)", "id": "\(host)", "underlay": "\(configuration.underlayAddress)",
+            "namespace": "\(configuration.networkNamespace ?? "-")",
+        ])
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.followNSDB() }
+                group.addTask { await self.handleEvents() }
+                group.addTask { await self.housekeeping() }
+                group.addTask {
+                    // Keep the lease; a lapsed one (a long outage) is replaced.
+                    let interval = Duration.seconds(max(1, Double(self.configuration.leaseTTL) / 3))
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: interval)
+                        if Task.isCancelled { break }
+                        let current = await self.control.lease
+                        do {
+                            try await self.store.keepAlive(current)
+                        } catch StoreError.leaseNotFound {
+                            if let renewed = try? await self.store.grantLease(ttl: self.configuration.leaseTTL) {
+                                try? await TopologyRepository(store: self.store).markAlive(host, lease: renewed.id)
+                                await self.control.leaseReplaced(renewed.id)
+                                self.logger.warning("host lease had lapsed; registered alive again")
+                            }
+                        } catch {
+                            self.logger.debug("lease keep-alive failed: \(error)")
+                        }
+                    }
+                }
+                await group.waitForAll()
+            }
+        }
+        datapath.stop()
+        await control.stopped()
+        try? await store.revokeLease(await control.lease)
+        logger.info("agent down", metadata: ["host": "\(configuration.hostName)"])
+    }
+
+    /// Mirrors `/hive/v1/` from one range read, then follows it by watch,
+    /// reconnecting and resuming after the last applied revision.
+    private func followNSDB() async {
+        var reload = true
+        var backoff = Duration.milliseconds(100)
+        while !Task.isCancelled {
+            do {
+                if reload {
+                    let read = try await store.range(.prefix(NSDBMirror.watchedPrefix))
+                    await control.load(read)
+                    reload = false
+                }
+                let from = await control.revision + 1
+                for try await batch in await store.watch(.prefix(NSDBMirror.watchedPrefix), fromRevision: from) {
+                    await control.apply(batch)
+                    backoff = .milliseconds(100)
+                }
+            } catch StoreError.compacted {
+                logger.warning("watch position was compacted; reloading the whole NSDB view")
+                reload = true
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("NSDB watch interrupted; forwarding with the last view: \(error)")
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(2))
+            }
+        }
+    }
+
+    private func handleEvents() async {
+        for await event in events {
+            await control.handle(event)
+        }
+    }
+
+    private func housekeeping() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            await control.housekeeping()
+        }
+    }
+
+    /// Prometheus text exposition of the agent's counters.
+    public func metricsText() async -> String {
+        await AgentMetrics.render(statistics: datapath.statistics, control: control.metrics, host: configuration.hostName)
+    }
+}

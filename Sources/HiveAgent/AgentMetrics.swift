@@ -1,0 +1,57 @@
+import Foundation
+import HiveDatapath
+
+/// The agent's Prometheus text exposition (format 0.0.4).
+enum AgentMetrics {
+    static func render(statistics: DatapathStatistics, control: ControlMetrics, host: String) -> String {
+        var out = ""
+        func family(_ name: String, _ type: String, _ help: String) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+        }
+        func sample(_ name: String, _ labels: [(String, String)], _ value: some BinaryInteger) {
+            let all = [("host", host)] + labels
+            let text = all.map { "\($0.0)=\"\(escape($0.1))\"" }.joined(separator: ",")
+            out += "\(name){\(text)} \(value)\n"
+        }
+        let ports = statistics.ports.sorted { $0.key < $1.key }
+        family("hive_port_received_packets_total", "counter", "Frames read from a bound port's interface.")
+        for (key, port) in ports { sample("hive_port_received_packets_total", [("port_key", "\(key)"), ("interface", port.name)], port.receivedPackets) }
+        family("hive_port_received_bytes_total", "counter", "Bytes read from a bound port's interface.")
+        for (key, port) in ports { sample("hive_port_received_bytes_total", [("port_key", "\(key)"), ("interface", port.name)], port.receivedBytes) }
+        family("hive_port_sent_packets_total", "counter", "Frames written to a bound port's interface.")
+        for (key, port) in ports { sample("hive_port_sent_packets_total", [("port_key", "\(key)"), ("interface", port.name)], port.sentPackets) }
+        family("hive_port_sent_bytes_total", "counter", "Bytes written to a bound port's interface.")
+        for (key, port) in ports { sample("hive_port_sent_bytes_total", [("port_key", "\(key)"), ("interface", port.name)], port.sentBytes) }
+        family("hive_tunnel_received_packets_total", "counter", "Geneve packets received from other hosts.")
+        sample("hive_tunnel_received_packets_total", [], statistics.tunnelReceivedPackets)
+        family("hive_tunnel_sent_packets_total", "counter", "Geneve packets sent to other hosts.")
+        sample("hive_tunnel_sent_packets_total", [], statistics.tunnelSentPackets)
+        family("hive_flows", "gauge", "Flows in the flow table.")
+        sample("hive_flows", [], statistics.flows)
+        family("hive_flow_hits_total", "counter", "Packets forwarded by a cached flow.")
+        sample("hive_flow_hits_total", [], statistics.flowHits)
+        family("hive_upcalls_total", "counter", "Packets that missed the flow table and were simulated.")
+        sample("hive_upcalls_total", [], statistics.upcalls)
+        family("hive_flows_installed_total", "counter", "Flows installed.")
+        sample("hive_flows_installed_total", [], statistics.flowsInstalled)
+        family("hive_flows_invalidated_total", "counter", "Flows removed because something they depended on changed.")
+        sample("hive_flows_invalidated_total", [], statistics.flowsInvalidated)
+        family("hive_flows_expired_total", "counter", "Flows removed after being idle.")
+        sample("hive_flows_expired_total", [], statistics.flowsExpired)
+        family("hive_invalidations_total", "counter", "Topology or state changes that invalidated flows.")
+        sample("hive_invalidations_total", [], control.invalidations)
+        family("hive_simulations_total", "counter", "Simulations, by outcome (drop_<reason> for drops).")
+        for (decision, count) in control.simulations.sorted(by: { $0.key < $1.key }) { sample("hive_simulations_total", [("outcome", decision)], count) }
+        family("hive_datapath_drops_total", "counter", "Packets the datapath dropped, by reason.")
+        for reason in DatapathStatistics.DropReason.allCases { sample("hive_datapath_drops_total", [("reason", reason.rawValue)], statistics.drops[reason] ?? 0) }
+        family("hive_mac_learned_total", "counter", "MAC table entries this agent learned.")
+        sample("hive_mac_learned_total", [], control.macLearned)
+        family("hive_arp_learned_total", "counter", "ARP table entries this agent learned.")
+        sample("hive_arp_learned_total", [], control.arpLearned)
+        return out
+    }
+
+    static func escape(_ value: String) -> String {
+        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+    }
+}

@@ -1,0 +1,42 @@
+import HiveDatapath
+import HiveModel
+import HivePacket
+import HiveSimulation
+import Synchronization
+
+/// Where an exterior port's traffic goes from this host.
+enum PortLocation: Hashable, Sendable {
+    case local
+    case remote(IPv4.Address)
+}
+
+/// One immutable version of what the datapath thread needs to simulate:
+/// the topology, the learned tables, and where each bound port is. The
+/// control plane publishes a new one after every change; the datapath takes
+/// the current one at the start of each batch (one lock, one copy of a few
+/// references) and never waits on the control plane otherwise.
+struct AgentView: Sendable {
+    var snapshot: TopologySnapshot
+    var state: SimulationState
+    var locations: [PortID: PortLocation]
+    var version: UInt64
+
+    static let empty = AgentView(snapshot: TopologySnapshot(), state: SimulationState(), locations: [:], version: 0)
+}
+
+/// The published view, shared between the control plane and the datapath thread.
+final class SharedView: Sendable {
+    private let current = Mutex(AgentView.empty)
+
+    var view: AgentView { current.withLock { $0 } }
+
+    func publish(_ view: AgentView) { current.withLock { $0 = view } }
+}
+
+/// The datapath's flow tag for a simulation tag: a stable hash within this process.
+@inline(__always)
+func flowTag(_ tag: InvalidationTag) -> FlowTag {
+    var hasher = Hasher()
+    hasher.combine(tag)
+    return FlowTag(UInt(bitPattern: hasher.finalize()))
+}

@@ -1,0 +1,182 @@
+import HiveModel
+import HivePacket
+import HiveSimulation
+import HiveStore
+
+/// The agent's copy of the NSDB: every topology object, the learned MAC and
+/// ARP tables, and which hosts are alive, kept current from one watch over
+/// `/hive/v1/` that resumes from the last revision it applied.
+///
+/// A plain value owned by the agent's control loop. `apply(_:)` returns the
+/// invalidation tags a batch of changes touched (the contract in
+/// `InvalidationTag`), so the datapath drops exactly the flows they affect.
+struct NSDBMirror: Sendable {
+    var bridges: [BridgeID: Bridge] = [:]
+    var routers: [RouterID: Router] = [:]
+    var ports: [PortID: Port] = [:]
+    var routes: [RouteID: Route] = [:]
+    var chains: [ChainID: Chain] = [:]
+    var rules: [RuleID: Rule] = [:]
+    var portGroups: [PortGroupID: PortGroup] = [:]
+    var ipAddressGroups: [IPAddressGroupID: IPAddressGroup] = [:]
+    var dhcpSubnets: [DHCPSubnetID: DHCPSubnet] = [:]
+    var hosts: [HostID: Host] = [:]
+    var tunnelZones: [TunnelZoneID: TunnelZone] = [:]
+    var bindings: [BindingID: Binding] = [:]
+    var aliveHosts: Set<HostID> = []
+    var state = SimulationState()
+    /// The last revision applied; the watch resumes after it.
+    var revision: Revision = 0
+
+    /// What one batch of changes touched.
+    struct Changes {
+        var tags: Set<InvalidationTag> = []
+        var topologyChanged = false
+        /// Hosts, tunnel zones, bindings or liveness: where ports are.
+        var placementChanged = false
+        var stateChanged = false
+        /// ARP entries that appeared (packets may be waiting on them).
+        var learnedARP: [(RouterID, IPv4.Address)] = []
+        var problems: [String] = []
+    }
+
+    static let watchedPrefix = TopologyKeys.root
+    static let macPrefix = TopologyKeys.root + "state/mac/"
+    static let arpPrefix = TopologyKeys.root + "state/arp/"
+
+    static func macKey(_ bridge: BridgeID, _ mac: EthernetAddress) -> String { macPrefix + bridge.description + "/" + mac.description }
+    static func arpKey(_ router: RouterID, _ address: IPv4.Address) -> String { arpPrefix + router.description + "/" + address.description }
+
+    /// Applies one put or delete; unknown keys (indexes) are ignored.
+    mutating func apply(_ event: WatchEvent, into changes: inout Changes) {
+        let key = event.keyValue.key
+        let deleted = event.kind == .delete
+        if key.hasPrefix(TopologyKeys.topology) {
+            applyTopology(key: key, value: event.keyValue.value, deleted: deleted, into: &changes)
+        } else if key.hasPrefix(Self.macPrefix) {
+            let parts = key.dropFirst(Self.macPrefix.count).split(separator: "/")
+            guard parts.count == 2, let bridge = BridgeID(parsing: String(parts[0])), let mac = EthernetAddress(parsing: parts[1]) else { return }
+            let port = deleted ? nil : PortID(parsing: event.keyValue.text)
+            if state.port(of: mac, in: bridge) != port {
+                if let port { state.learn(mac, on: port, in: bridge) } else { state.macTables[bridge]?[mac] = nil }
+                changes.tags.insert(.macEntry(bridge, mac))
+                changes.stateChanged = true
+            }
+        } else if key.hasPrefix(Self.arpPrefix) {
+            let parts = key.dropFirst(Self.arpPrefix.count).split(separator: "/")
+            guard parts.count == 2, let router = RouterID(parsing: String(parts[0])), let address = IPv4.Address(parsing: parts[1]) else { return }
+            let mac = deleted ? nil : EthernetAddress(parsing: event.keyValue.text)
+            if state.mac(of: address, in: router) != mac {
+                if let mac {
+                    state.learn(address, at: mac, in: router)
+                    changes.learnedARP.append((router, address))
+                } else {
+                    state.arpTables[router]?[address] = nil
+                }
+                changes.tags.insert(.arpEntry(router, address))
+                changes.stateChanged = true
+            }
+        } else if key.hasPrefix(TopologyKeys.hosts), key.hasSuffix("/alive") {
+            let text = key.dropFirst(TopologyKeys.hosts.count).dropLast("/alive".count)
+            guard let host = HostID(parsing: String(text)) else { return }
+            if deleted { aliveHosts.remove(host) } else { aliveHosts.insert(host) }
+            changes.placementChanged = true
+        }
+    }
+
+    private mutating func applyTopology(key: String, value: [UInt8], deleted: Bool, into changes: inout Changes) {
+        let rest = key.dropFirst(TopologyKeys.topology.count).split(separator: "/")
+        guard rest.count == 2, let kind = ObjectKind(rawValue: String(rest[0])) else { return }
+        let idText = String(rest[1])
+        func update<T: TopologyObject>(_ table: inout [ObjectID<T>: T], _ type: T.Type) -> (old: T?, new: T?) {
+            guard let id = ObjectID<T>(parsing: idText) else { return (nil, nil) }
+            let old = table[id]
+            if deleted {
+                table[id] = nil
+                return (old, nil)
+            }
+            do {
+                let object = try T.decode(jsonBytes: value)
+                table[id] = object
+                return (old, object)
+            } catch {
+                changes.problems.append("ignoring undecodable \(kind.rawValue) \(idText): \(error)")
+                return (old, old)
+            }
+        }
+        switch kind {
+        case .bridge:
+            let (old, new) = update(&bridges, Bridge.self)
+            if let id = (new ?? old)?.id { changes.tags.insert(.bridge(id)) }
+            changes.topologyChanged = true
+        case .router:
+            let (old, new) = update(&routers, Router.self)
+            if let id = (new ?? old)?.id { changes.tags.insert(.router(id)) }
+            changes.topologyChanged = true
+        case .port:
+            let (old, new) = update(&ports, Port.self)
+            if let id = (new ?? old)?.id { changes.tags.insert(.port(id)) }
+            // A port's device floods to it: a new or gone port changes the device's flood set.
+            for port in [old, new].compactMap({ $0 }) {
+                if let bridge = port.bridgeId { changes.tags.insert(.bridge(bridge)) }
+                if let router = port.routerId { changes.tags.insert(.router(router)) }
+            }
+            changes.topologyChanged = true
+        case .route:
+            let (old, new) = update(&routes, Route.self)
+            for route in [old, new].compactMap({ $0 }) { changes.tags.insert(.routeTable(route.routerId)) }
+            changes.topologyChanged = true
+        case .chain:
+            let (old, new) = update(&chains, Chain.self)
+            if let id = (new ?? old)?.id { changes.tags.insert(.chain(id)) }
+            changes.topologyChanged = true
+        case .rule:
+            let (old, new) = update(&rules, Rule.self)
+            for rule in [old, new].compactMap({ $0 }) {
+                changes.tags.insert(.rule(rule.id))
+                changes.tags.insert(.chain(rule.chainId))
+            }
+            changes.topologyChanged = true
+        case .portGroup:
+            let (old, new) = update(&portGroups, PortGroup.self)
+            // Rules match port groups through their ports' membership; a group's own change is rare.
+            if (new ?? old) != nil { changes.placementChanged = true }
+            changes.topologyChanged = true
+        case .ipAddressGroup:
+            let (old, new) = update(&ipAddressGroups, IPAddressGroup.self)
+            if let id = (new ?? old)?.id { changes.tags.insert(.ipAddressGroup(id)) }
+            changes.topologyChanged = true
+        case .dhcpSubnet:
+            let (old, new) = update(&dhcpSubnets, DHCPSubnet.self)
+            for subnet in [old, new].compactMap({ $0 }) { changes.tags.insert(.bridge(subnet.bridgeId)) }
+            changes.topologyChanged = true
+        case .host:
+            _ = update(&hosts, Host.self)
+            changes.placementChanged = true
+        case .tunnelZone:
+            _ = update(&tunnelZones, TunnelZone.self)
+            changes.placementChanged = true
+        case .binding:
+            let (old, new) = update(&bindings, Binding.self)
+            for binding in [old, new].compactMap({ $0 }) { changes.tags.insert(.port(binding.portId)) }
+            changes.placementChanged = true
+        }
+    }
+
+    func snapshot() -> TopologySnapshot {
+        TopologySnapshot(
+            bridges: Array(bridges.values), routers: Array(routers.values), ports: Array(ports.values),
+            routes: Array(routes.values), chains: Array(chains.values), rules: Array(rules.values),
+            portGroups: Array(portGroups.values), ipAddressGroups: Array(ipAddressGroups.values),
+            dhcpSubnets: Array(dhcpSubnets.values))
+    }
+
+    /// The underlay address of `host` as seen from `local`: its address in a
+    /// tunnel zone they share, else its first registered address.
+    func underlayAddress(of host: HostID, from local: HostID) -> IPv4.Address? {
+        for zone in tunnelZones.values.sorted(by: { $0.id < $1.id }) where zone.members.contains(where: { $0.hostId == local }) {
+            if let member = zone.members.first(where: { $0.hostId == host }) { return member.address }
+        }
+        return hosts[host]?.underlayAddresses.first
+    }
+}

@@ -1,0 +1,141 @@
+import HiveDatapath
+import HiveModel
+import HivePacket
+import HiveSimulation
+
+/// What a simulation asks of the control plane: learned entries to share
+/// through the NSDB, packets to hold until an ARP answer, drops to count.
+enum UpcallEvent: Sendable {
+    case learnMAC(MACLearning)
+    case learnARP(ARPLearning)
+    case waitForARP(router: RouterID, address: IPv4.Address, frame: [UInt8], inPort: UInt32)
+    case simulated(decision: String)
+}
+
+/// The agent's upcall handler: on the datapath thread, simulate a missed
+/// packet on the current view and translate the result into datapath
+/// actions (local output or tunnel to the port's host, with its tunnel key).
+///
+/// Runs on the datapath thread only; talks to the control plane through
+/// `events`, whose `yield` never blocks.
+final class SimulationUpcalls: UpcallHandler {
+    let shared: SharedView
+    let events: AsyncStream<UpcallEvent>.Continuation
+    private var view = AgentView.empty
+    /// One context per nesting depth: generated packets on interior ports are
+    /// simulated again from the peer while the outer result is still read.
+    private var contexts = [SimulationContext(), SimulationContext(), SimulationContext(), SimulationContext()]
+
+    init(shared: SharedView, events: AsyncStream<UpcallEvent>.Continuation) {
+        self.shared = shared
+        self.events = events
+    }
+
+    func beginBatch() {
+        view = shared.view
+    }
+
+    func handleMiss(frame: UnsafeRawBufferPointer, key: FlowKey, decision: inout UpcallDecision) {
+        let bytes = Array(frame)
+        var state = view.state
+        contexts[0].simulate(frame: bytes, key: key, in: view.snapshot, state: state, options: SimulationOptions())
+        let result = contexts[0].result
+        events.yield(.simulated(decision: Self.label(result.decision)))
+        for entry in result.macLearning { events.yield(.learnMAC(entry)) }
+        for entry in result.arpLearning { events.yield(.learnARP(entry)) }
+        state.apply(learningFrom: result)
+
+        decision.actions = FlowActions(rewrites: result.actions.map(Self.rewrite), outputs: outputs(for: result))
+        decision.cache = result.isCacheable
+        for tag in result.tags { decision.tags.append(flowTag(tag)) }
+        for port in result.outputPorts { decision.tags.append(flowTag(.port(port))) }
+        if case .pendingARP(let router, let address, _) = result.decision {
+            events.yield(.waitForARP(router: router, address: address, frame: bytes, inPort: key.inPort))
+        }
+        for generated in result.generatedPackets {
+            emit(generated, state: state, depth: 1, into: &decision)
+        }
+    }
+
+    /// Sends a generated packet: straight out of an exterior port, or through
+    /// the topology again from the peer of an interior one.
+    private func emit(_ packet: GeneratedPacket, state: SimulationState, depth: Int, into decision: inout UpcallDecision) {
+        guard let port = view.snapshot.ports[packet.port] else { return }
+        guard let peer = port.peerId.flatMap({ view.snapshot.ports[$0] }) else {
+            let outputs = outputs(forPorts: [packet.port])
+            if !outputs.isEmpty { decision.generated.append((packet.frame, outputs)) }
+            return
+        }
+        guard depth < contexts.count, let key = try? FlowKey(parsing: packet.frame, inPort: peer.tunnelKey) else { return }
+        contexts[depth].simulate(frame: packet.frame, key: key, in: view.snapshot, state: state, options: SimulationOptions())
+        let result = contexts[depth].result
+        for entry in result.macLearning { events.yield(.learnMAC(entry)) }
+        var frame = packet.frame
+        for action in result.actions { action.apply(to: &frame) }
+        let outputs = outputs(for: result)
+        if !outputs.isEmpty { decision.generated.append((frame, outputs)) }
+        if case .pendingARP(let router, let address, _) = result.decision {
+            events.yield(.waitForARP(router: router, address: address, frame: packet.frame, inPort: peer.tunnelKey))
+        }
+        var inner = state
+        inner.apply(learningFrom: result)
+        for generated in result.generatedPackets {
+            emit(generated, state: inner, depth: depth + 1, into: &decision)
+        }
+    }
+
+    private func outputs(for result: SimulationResult) -> [FlowOutput] {
+        switch result.decision {
+        case .output, .flood: outputs(forPorts: result.outputPorts)
+        case .drop, .consumed, .pendingARP: []
+        }
+    }
+
+    private func outputs(forPorts ports: [PortID]) -> [FlowOutput] {
+        var outputs: [FlowOutput] = []
+        for id in ports {
+            guard let port = view.snapshot.ports[id], let location = view.locations[id] else { continue }
+            switch location {
+            case .local: outputs.append(.local(portKey: port.tunnelKey))
+            case .remote(let host): outputs.append(.tunnel(host: host, portKey: port.tunnelKey))
+            }
+        }
+        return outputs
+    }
+
+    static func rewrite(_ action: HeaderAction) -> PacketRewrite {
+        switch action {
+        case .setEthernetSource(let mac): .setEthernetSource(mac)
+        case .setEthernetDestination(let mac): .setEthernetDestination(mac)
+        case .decrementTimeToLive: .decrementTimeToLive
+        }
+    }
+
+    /// The metric label of a decision: the drop reason's kind, or the outcome.
+    static func label(_ decision: SimulationDecision) -> String {
+        switch decision {
+        case .output: "output"
+        case .flood: "flood"
+        case .consumed: "consumed"
+        case .pendingARP: "pending_arp"
+        case .drop(let reason):
+            // Every reason carries a payload, so the mirror names the case.
+            "drop_" + (Mirror(reflecting: reason).children.first?.label ?? "other").snakeCased
+        }
+    }
+}
+
+extension String {
+    var snakeCased: String {
+        var out = ""
+        for character in self {
+            if character.isUppercase {
+                if !out.isEmpty { out.append("_") }
+                out.append(contentsOf: character.lowercased())
+            } else {
+                out.append(character)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,339 @@
+import CHiveSystem
+import HivePacket
+
+/// Which sockets had input after a poll.
+struct ReadySockets {
+    var wake = false
+    var tunnel = false
+    /// Indices into `DatapathLoop.ports`.
+    var ports: [Int] = []
+}
+
+/// A bound port as the loop keeps it, with its send queue.
+struct PortState {
+    var port: LocalPort
+    var queue: UnsafeMutablePointer<hive_frame>
+    var queued: Int32 = 0
+}
+
+/// The datapath thread's state and work: everything here is touched by that
+/// thread only.
+struct DatapathLoop<Handler: UpcallHandler> {
+    static var batchSize: Int32 { 64 }
+    /// Receive buffers hold jumbo frames; longer ones are counted as truncated.
+    static var frameCapacity: Int { 9216 }
+    /// Geneve fixed header plus Hive's 8-byte metadata option.
+    static var tunnelHeaderLength: Int { 16 }
+
+    let handler: Handler
+    let tunnelFD: Int32
+    let configuration: DatapathConfiguration
+    var flows: FlowTable
+    var ports: [PortState] = []
+    var portIndexByKey: [UInt32: Int] = [:]
+    var statistics = DatapathStatistics()
+    var decision = UpcallDecision()
+
+    // Receive slab: one batch of frames, reused for every socket.
+    let receiveSlab: UnsafeMutableRawPointer
+    let receiveFrames: UnsafeMutablePointer<hive_frame>
+    // Tunnel send queue and the headers its datagrams point at.
+    let tunnelQueue: UnsafeMutablePointer<hive_datagram>
+    let tunnelHeaders: UnsafeMutableRawPointer
+    var tunnelQueued: Int32 = 0
+    // poll() arguments, rebuilt when ports change.
+    var pollFDs: [Int32] = []
+    var pollReady: [UInt8] = []
+    var clock: UInt64 = 0
+
+    init(handler: Handler, tunnelFD: Int32, configuration: DatapathConfiguration) {
+        self.handler = handler
+        self.tunnelFD = tunnelFD
+        self.configuration = configuration
+        flows = FlowTable(capacity: configuration.flowCapacity)
+        let batch = Int(Self.batchSize)
+        receiveSlab = .allocate(byteCount: batch * Self.frameCapacity, alignment: 64)
+        receiveFrames = .allocate(capacity: batch)
+        for index in 0..<batch {
+            receiveFrames[index] = hive_frame(
+                base: receiveSlab + index * Self.frameCapacity, capacity: UInt32(Self.frameCapacity),
+                length: 0, address: 0, port: 0, truncated: 0, reserved: 0)
+        }
+        tunnelQueue = .allocate(capacity: batch)
+        tunnelHeaders = .allocate(byteCount: batch * Self.tunnelHeaderLength, alignment: 8)
+        decision.tags.reserveCapacity(32)
+        rebuildPollSet()
+    }
+
+    // MARK: Waiting
+
+    mutating func wait(wakeFD: Int32, timeoutMilliseconds: Int32) -> ReadySockets {
+        pollFDs[0] = wakeFD
+        let count = Int32(pollFDs.count)
+        let result = pollFDs.withUnsafeBufferPointer { fds in
+            pollReady.withUnsafeMutableBufferPointer { ready in
+                hive_poll_input(fds.baseAddress, ready.baseAddress, count, timeoutMilliseconds)
+            }
+        }
+        var ready = ReadySockets()
+        guard result > 0 else { return ready }
+        ready.wake = pollReady[0] != 0
+        ready.tunnel = pollReady[1] != 0
+        for index in ports.indices where pollReady[2 + index] != 0 { ready.ports.append(index) }
+        return ready
+    }
+
+    mutating func rebuildPollSet() {
+        pollFDs = [-1, tunnelFD] + ports.map(\.port.fd)
+        pollReady = Array(repeating: 0, count: pollFDs.count)
+    }
+
+    // MARK: One turn
+
+    mutating func turn(ready: ReadySockets) {
+        clock = monotonicNanoseconds()
+        handler.beginBatch()
+        if ready.tunnel {
+            // A few batches per turn, so a busy tunnel cannot starve the ports.
+            for _ in 0..<4 where receiveTunnelBatch() == Self.batchSize {}
+        }
+        for index in ready.ports where index < ports.count {
+            for _ in 0..<4 where receivePortBatch(index) == Self.batchSize {}
+        }
+    }
+
+    /// Reads and forwards one batch from a bound port; returns the frames read.
+    mutating func receivePortBatch(_ index: Int) -> Int32 {
+        let portKey = ports[index].port.portKey
+        let received = hive_receive_batch(ports[index].port.fd, receiveFrames, Self.batchSize)
+        guard received > 0 else { return 0 }
+        var bytesIn: UInt64 = 0
+        for slot in 0..<Int(received) {
+            let frame = receiveFrames[slot]
+            bytesIn &+= UInt64(frame.length)
+            if frame.truncated != 0 {
+                count(.truncated)
+                continue
+            }
+            let bytes = UnsafeMutableRawBufferPointer(start: frame.base, count: Int(frame.length))
+            guard let key = try? FlowKey(parsing: UnsafeRawBufferPointer(bytes), inPort: portKey) else {
+                count(.malformed)
+                continue
+            }
+            if let flow = flows.lookup(key) {
+                flows.touch(flow, bytes: bytes.count, now: clock)
+                statistics.flowHits &+= 1
+                execute(flows.actions(flow), on: bytes, ingressKey: portKey)
+            } else {
+                upcall(bytes, key: key)
+            }
+        }
+        statistics.ports[portKey, default: .init(name: ports[index].port.interfaceName)].receivedPackets &+= UInt64(received)
+        statistics.ports[portKey, default: .init(name: ports[index].port.interfaceName)].receivedBytes &+= bytesIn
+        flushQueues()
+        return received
+    }
+
+    /// The miss path: the handler decides, the flow is cached if it may be,
+    /// and the packet goes where the decision says.
+    @inline(never)
+    mutating func upcall(_ bytes: UnsafeMutableRawBufferPointer, key: FlowKey) {
+        statistics.upcalls &+= 1
+        decision.reset()
+        handler.handleMiss(frame: UnsafeRawBufferPointer(bytes), key: key, decision: &decision)
+        if decision.cache {
+            flows.install(key, actions: decision.actions, tags: decision.tags, now: clock)
+            statistics.flowsInstalled &+= 1
+        }
+        for generated in decision.generated {
+            sendNow(generated.frame, to: generated.outputs, ingressKey: key.inPort)
+        }
+        execute(decision.actions, on: bytes, ingressKey: key.inPort)
+    }
+
+    /// Reads one batch of tunnel packets and delivers each to its local port.
+    mutating func receiveTunnelBatch() -> Int32 {
+        let received = hive_receive_batch(tunnelFD, receiveFrames, Self.batchSize)
+        guard received > 0 else { return 0 }
+        statistics.tunnelReceivedPackets &+= UInt64(received)
+        for slot in 0..<Int(received) {
+            let frame = receiveFrames[slot]
+            if frame.truncated != 0 {
+                count(.truncated)
+                continue
+            }
+            let packet = UnsafeRawBufferPointer(start: frame.base, count: Int(frame.length))
+            guard let header = try? Geneve.Header(parsing: packet),
+                  header.protocolType == Geneve.Header.transparentEthernetBridging, !header.isOAM,
+                  packet.count - header.length >= 14
+            else {
+                count(.badTunnelPacket)
+                continue
+            }
+            guard let index = portIndexByKey[header.vni] else {
+                count(.unknownTunnelKey)
+                continue
+            }
+            let inner = UnsafeMutableRawBufferPointer(start: frame.base! + header.length, count: packet.count - header.length)
+            enqueue(inner, toPort: index)
+        }
+        flushQueues()
+        return received
+    }
+
+    // MARK: Executing
+
+    /// Rewrites the frame in place and queues it for every output.
+    mutating func execute(_ actions: FlowActions, on bytes: UnsafeMutableRawBufferPointer, ingressKey: UInt32) {
+        if actions.outputs.isEmpty {
+            count(.flowDrop)
+            return
+        }
+        for rewrite in actions.rewrites { rewrite.apply(to: bytes) }
+        for output in actions.outputs {
+            switch output {
+            case .local(let portKey):
+                guard let index = portIndexByKey[portKey] else {
+                    count(.portGone)
+                    continue
+                }
+                enqueue(bytes, toPort: index)
+            case .tunnel(let host, let portKey):
+                enqueueTunnel(bytes, host: host, portKey: portKey, ingressKey: ingressKey)
+            }
+        }
+    }
+
+    mutating func enqueue(_ bytes: UnsafeMutableRawBufferPointer, toPort index: Int) {
+        if ports[index].queued == Self.batchSize { flushPort(index) }
+        ports[index].queue[Int(ports[index].queued)] = hive_frame(
+            base: bytes.baseAddress, capacity: UInt32(bytes.count), length: UInt32(bytes.count),
+            address: 0, port: 0, truncated: 0, reserved: 0)
+        ports[index].queued += 1
+    }
+
+    mutating func enqueueTunnel(_ bytes: UnsafeMutableRawBufferPointer, host: IPv4.Address, portKey: UInt32, ingressKey: UInt32) {
+        if tunnelQueued == Self.batchSize { flushTunnel() }
+        let header = tunnelHeaders + Int(tunnelQueued) * Self.tunnelHeaderLength
+        Self.writeTunnelHeader(at: header, portKey: portKey, ingressKey: ingressKey)
+        tunnelQueue[Int(tunnelQueued)] = hive_datagram(
+            header: UnsafeRawPointer(header), header_length: UInt32(Self.tunnelHeaderLength),
+            payload_length: UInt32(bytes.count), payload: UnsafeRawPointer(bytes.baseAddress),
+            address: host.value.bigEndian, port: configuration.tunnelPort.bigEndian, reserved: 0)
+        tunnelQueued += 1
+    }
+
+    /// Geneve (RFC 8926) with VNI = the egress port's key and Hive's option
+    /// carrying the ingress port's key.
+    static func writeTunnelHeader(at pointer: UnsafeMutableRawPointer, portKey: UInt32, ingressKey: UInt32) {
+        let buffer = UnsafeMutableRawBufferPointer(start: pointer, count: tunnelHeaderLength)
+        Geneve.Header(optionsLength: 8, vni: portKey & 0xFF_FFFF).write(to: buffer, at: 0)
+        buffer.storeBytes(of: Geneve.HiveMetadata.optionClass.bigEndian, toByteOffset: 8, as: UInt16.self)
+        buffer[10] = Geneve.HiveMetadata.optionType
+        buffer[11] = 1  // one 4-byte word of data
+        buffer.storeBytes(of: (ingressKey & 0xFF_FFFF).bigEndian, toByteOffset: 12, as: UInt32.self)
+    }
+
+    mutating func flushQueues() {
+        for index in ports.indices where ports[index].queued > 0 { flushPort(index) }
+        if tunnelQueued > 0 { flushTunnel() }
+    }
+
+    mutating func flushPort(_ index: Int) {
+        let queued = ports[index].queued
+        var bytes: UInt64 = 0
+        for slot in 0..<Int(queued) { bytes &+= UInt64(ports[index].queue[slot].length) }
+        let sent = hive_send_frames(ports[index].port.fd, ports[index].queue, queued)
+        let portKey = ports[index].port.portKey
+        if sent > 0 {
+            statistics.ports[portKey, default: .init(name: ports[index].port.interfaceName)].sentPackets &+= UInt64(sent)
+            statistics.ports[portKey, default: .init(name: ports[index].port.interfaceName)].sentBytes &+= bytes
+        }
+        ports[index].queued = 0
+    }
+
+    mutating func flushTunnel() {
+        let sent = hive_send_datagrams(tunnelFD, tunnelQueue, tunnelQueued)
+        if sent > 0 { statistics.tunnelSentPackets &+= UInt64(sent) }
+        tunnelQueued = 0
+    }
+
+    /// Sends a frame the handler or the control plane made, at once (rare:
+    /// ARP and ICMP answers), after the frames already queued.
+    mutating func sendNow(_ frame: [UInt8], to outputs: [FlowOutput], ingressKey: UInt32) {
+        flushQueues()
+        var copy = frame
+        copy.withUnsafeMutableBytes { bytes in
+            execute(FlowActions(outputs: outputs), on: bytes, ingressKey: ingressKey)
+            flushQueues()
+        }
+    }
+
+    mutating func count(_ reason: DatapathStatistics.DropReason) {
+        statistics.drops[reason, default: 0] &+= 1
+    }
+
+    // MARK: Commands and housekeeping
+
+    mutating func apply(_ commands: [DatapathCommand]) {
+        var portsChanged = false
+        var tags: Set<FlowTag> = []
+        for command in commands {
+            switch command {
+            case .addPort(let port):
+                if let existing = portIndexByKey[port.portKey] { removePort(at: existing) }
+                let queue = UnsafeMutablePointer<hive_frame>.allocate(capacity: Int(Self.batchSize))
+                ports.append(PortState(port: port, queue: queue))
+                portIndexByKey[port.portKey] = ports.count - 1
+                statistics.ports[port.portKey] = .init(name: port.interfaceName)
+                portsChanged = true
+            case .removePort(let portKey):
+                if let index = portIndexByKey[portKey] {
+                    removePort(at: index)
+                    portsChanged = true
+                }
+            case .invalidate(let some):
+                tags.formUnion(some)
+            case .invalidateAll:
+                statistics.flowsInvalidated &+= UInt64(flows.count)
+                flows.removeAll()
+            case .send(let frame, let outputs, let ingressKey):
+                sendNow(frame, to: outputs, ingressKey: ingressKey)
+            case .simulate(let frame, let inPort):
+                var copy = frame
+                copy.withUnsafeMutableBytes { bytes in
+                    guard let key = try? FlowKey(parsing: UnsafeRawBufferPointer(bytes), inPort: inPort) else { return }
+                    upcall(bytes, key: key)
+                }
+                flushQueues()
+            }
+        }
+        if !tags.isEmpty { statistics.flowsInvalidated &+= UInt64(flows.invalidate(tags)) }
+        if portsChanged { rebuildPollSet() }
+        statistics.flows = flows.count
+    }
+
+    mutating func removePort(at index: Int) {
+        let state = ports.remove(at: index)
+        DatapathSockets.close(state.port.fd)
+        state.queue.deallocate()
+        statistics.ports[state.port.portKey] = nil
+        statistics.flowsInvalidated &+= UInt64(flows.removeFlows(touchingPort: state.port.portKey))
+        portIndexByKey = Dictionary(uniqueKeysWithValues: ports.enumerated().map { ($1.port.portKey, $0) })
+    }
+
+    mutating func expireFlows(now: UInt64) {
+        let idle = UInt64(configuration.flowIdleTimeout.components.seconds) &* 1_000_000_000
+        statistics.flowsExpired &+= UInt64(flows.expire(idleLongerThan: idle, now: now))
+        statistics.flows = flows.count
+    }
+
+    mutating func closeAll() {
+        while !ports.isEmpty { removePort(at: ports.count - 1) }
+        DatapathSockets.close(tunnelFD)
+        receiveSlab.deallocate()
+        receiveFrames.deallocate()
+        tunnelQueue.deallocate()
+        tunnelHeaders.deallocate()
+    }
+}

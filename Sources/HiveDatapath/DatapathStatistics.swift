@@ -1,0 +1,41 @@
+/// Counters of one datapath, published by its thread every few
+/// milliseconds; read from any thread through `Datapath.statistics`.
+public struct DatapathStatistics: Sendable {
+    public struct PortCounters: Sendable {
+        public var name: String
+        public var receivedPackets: UInt64 = 0
+        public var receivedBytes: UInt64 = 0
+        public var sentPackets: UInt64 = 0
+        public var sentBytes: UInt64 = 0
+    }
+
+    /// Why the datapath itself dropped a packet (the simulation's reasons
+    /// are the agent's to count).
+    public enum DropReason: String, Sendable, CaseIterable {
+        /// The flow's actions have no output (policy, no route, ...).
+        case flowDrop = "flow_drop"
+        /// A frame too short or inconsistent to key.
+        case malformed
+        /// Larger than the receive buffer.
+        case truncated
+        /// A tunnel packet that is not Geneve carrying Ethernet.
+        case badTunnelPacket = "bad_tunnel_packet"
+        /// A tunnel packet for a port not bound here.
+        case unknownTunnelKey = "unknown_tunnel_key"
+        /// An output to a local port that is gone.
+        case portGone = "port_gone"
+    }
+
+    public var ports: [UInt32: PortCounters] = [:]
+    public var tunnelReceivedPackets: UInt64 = 0
+    public var tunnelSentPackets: UInt64 = 0
+    public var flowHits: UInt64 = 0
+    public var upcalls: UInt64 = 0
+    public var flowsInstalled: UInt64 = 0
+    public var flowsInvalidated: UInt64 = 0
+    public var flowsExpired: UInt64 = 0
+    public var flows: Int = 0
+    public var drops: [DropReason: UInt64] = [:]
+
+    public init() {}
+}

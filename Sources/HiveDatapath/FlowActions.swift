@@ -1,0 +1,93 @@
+import HivePacket
+
+/// A header rewrite the datapath applies to a frame before it leaves. The
+/// agent translates the simulation's actions into these; the datapath knows
+/// nothing of devices.
+public enum PacketRewrite: Hashable, Sendable {
+    case setEthernetSource(EthernetAddress)
+    case setEthernetDestination(EthernetAddress)
+    /// Decrement the IPv4 TTL, updating the header checksum.
+    case decrementTimeToLive
+
+    /// Applies the rewrite in place; a frame it does not fit is left alone.
+    /// - Complexity: O(1), no allocation.
+    @inlinable
+    public func apply(to frame: UnsafeMutableRawBufferPointer) {
+        switch self {
+        case .setEthernetDestination(let mac):
+            guard frame.count >= 12 else { return }
+            Self.store(mac, in: frame, at: 0)
+        case .setEthernetSource(let mac):
+            guard frame.count >= 12 else { return }
+            Self.store(mac, in: frame, at: 6)
+        case .decrementTimeToLive:
+            guard let ethernet = try? Ethernet.Header(parsing: UnsafeRawBufferPointer(frame)), ethernet.etherType == .ipv4 else { return }
+            _ = try? IPv4.decrementTimeToLive(in: frame, at: ethernet.length)
+        }
+    }
+
+    @inlinable
+    static func store(_ mac: EthernetAddress, in frame: UnsafeMutableRawBufferPointer, at offset: Int) {
+        for index in 0..<6 {
+            frame[offset + index] = UInt8(truncatingIfNeeded: mac.value >> UInt64(40 - 8 * index))
+        }
+    }
+}
+
+/// Where a frame goes.
+public enum FlowOutput: Hashable, Sendable {
+    /// Out of a port bound on this host, named by its tunnel key.
+    case local(portKey: UInt32)
+    /// Through the tunnel to the host at `host`; `portKey` (the VNI) names
+    /// the egress port there.
+    case tunnel(host: IPv4.Address, portKey: UInt32)
+}
+
+/// What to do with the packets of a flow: rewrite, then send to every output.
+/// No outputs means drop.
+public struct FlowActions: Hashable, Sendable {
+    public var rewrites: [PacketRewrite]
+    public var outputs: [FlowOutput]
+
+    public init(rewrites: [PacketRewrite] = [], outputs: [FlowOutput] = []) {
+        self.rewrites = rewrites
+        self.outputs = outputs
+    }
+
+    public static let drop = FlowActions()
+
+    public var isDrop: Bool { outputs.isEmpty }
+}
+
+/// A tag of something a flow depended on; the agent derives them from the
+/// simulation's invalidation tags. Collisions only invalidate more than needed.
+public typealias FlowTag = UInt64
+
+/// What the upcall handler decided for a packet that missed the flow table.
+public struct UpcallDecision: Sendable {
+    /// Run on this packet (and, when `cache`, on the flow's later packets).
+    public var actions: FlowActions = .drop
+    /// Install a flow for the packet's key.
+    public var cache = false
+    public var tags: [FlowTag] = []
+    /// Frames the handler made (ARP and ICMP answers, generated requests), each with where it goes.
+    public var generated: [(frame: [UInt8], outputs: [FlowOutput])] = []
+
+    public init() {}
+
+    public mutating func reset() {
+        actions = .drop
+        cache = false
+        tags.removeAll(keepingCapacity: true)
+        generated.removeAll(keepingCapacity: true)
+    }
+}
+
+/// The agent's side of the datapath: called on the datapath thread only.
+public protocol UpcallHandler: AnyObject {
+    /// At the start of every batch: take the current topology version.
+    func beginBatch()
+    /// A frame from local port `key.inPort` missed the flow table: decide.
+    /// Pure computation: no blocking, no await.
+    func handleMiss(frame: UnsafeRawBufferPointer, key: FlowKey, decision: inout UpcallDecision)
+}

@@ -1,0 +1,141 @@
+import HivePacket
+
+/// The datapath's exact-match flow cache: a flow key to the actions its
+/// simulation decided, with the tags of what that simulation read.
+///
+/// Owned by one datapath thread; not thread-safe, and needs not be.
+/// Invariants: `index[key] == slot` iff `entries[slot].key == key` and the
+/// slot is live; free slots are on `freeSlots`. Entries never move, so a
+/// lookup result stays valid until the next install, removal or expiry.
+public struct FlowTable: Sendable {
+    public struct Entry: Sendable {
+        public var key: FlowKey
+        public var actions: FlowActions
+        public var tags: [FlowTag]
+        /// The table's clock when a packet last used the flow.
+        public var lastUsed: UInt64
+        public var packets: UInt64
+        public var bytes: UInt64
+        var live: Bool
+    }
+
+    public private(set) var entries: [Entry] = []
+    private var index: [FlowKey: Int32] = [:]
+    private var freeSlots: [Int32] = []
+    /// The most flows held; installs beyond it first expire, then evict.
+    public let capacity: Int
+
+    public init(capacity: Int = 65_536) {
+        precondition(capacity > 0, "a flow table holds at least one flow")
+        self.capacity = capacity
+        index.reserveCapacity(min(capacity, 4096))
+    }
+
+    public var count: Int { index.count }
+
+    /// The slot of the flow for `key`, if cached.
+    /// - Complexity: O(1), one hash of the key; no allocation.
+    @inlinable
+    public func lookup(_ key: FlowKey) -> Int32? { lookupSlot(key) }
+
+    @usableFromInline
+    func lookupSlot(_ key: FlowKey) -> Int32? { index[key] }
+
+    /// Records a packet of `bytes` on the flow in `slot` at time `now`.
+    public mutating func touch(_ slot: Int32, bytes: Int, now: UInt64) {
+        let position = Int(slot)
+        entries[position].lastUsed = now
+        entries[position].packets &+= 1  // wraps after 2^64 packets: a counter, not a check
+        entries[position].bytes &+= UInt64(bytes)
+    }
+
+    /// The actions of the flow in `slot`.
+    @inlinable
+    public func actions(_ slot: Int32) -> FlowActions { entries[Int(slot)].actions }
+
+    /// Caches `actions` for `key`, replacing any flow for it. When full, the
+    /// least recently used flow makes room.
+    /// - Complexity: O(1) amortized; O(n) when the table is full.
+    @discardableResult
+    public mutating func install(_ key: FlowKey, actions: FlowActions, tags: [FlowTag], now: UInt64) -> Int32 {
+        if let slot = index[key] { remove(slot: slot) }
+        if index.count >= capacity { evictLeastRecentlyUsed() }
+        let entry = Entry(key: key, actions: actions, tags: tags, lastUsed: now, packets: 0, bytes: 0, live: true)
+        let slot: Int32
+        if let free = freeSlots.popLast() {
+            slot = free
+            entries[Int(slot)] = entry
+        } else {
+            slot = Int32(entries.count)
+            entries.append(entry)
+        }
+        index[key] = slot
+        return slot
+    }
+
+    /// Removes every flow carrying one of `tags`; returns how many.
+    /// - Complexity: O(flows × tags per flow).
+    @discardableResult
+    public mutating func invalidate(_ tags: Set<FlowTag>) -> Int {
+        guard !tags.isEmpty else { return 0 }
+        var removed = 0
+        for slot in entries.indices where entries[slot].live && entries[slot].tags.contains(where: tags.contains) {
+            remove(slot: Int32(slot))
+            removed += 1
+        }
+        return removed
+    }
+
+    /// Removes every flow whose actions output to local port `portKey` or
+    /// that came in by it; returns how many.
+    @discardableResult
+    public mutating func removeFlows(touchingPort portKey: UInt32) -> Int {
+        var removed = 0
+        for slot in entries.indices where entries[slot].live {
+            let entry = entries[slot]
+            if entry.key.inPort == portKey || entry.actions.outputs.contains(.local(portKey: portKey)) {
+                remove(slot: Int32(slot))
+                removed += 1
+            }
+        }
+        return removed
+    }
+
+    /// Removes flows idle since before `now - idle`; returns how many.
+    @discardableResult
+    public mutating func expire(idleLongerThan idle: UInt64, now: UInt64) -> Int {
+        var removed = 0
+        for slot in entries.indices where entries[slot].live && now &- entries[slot].lastUsed > idle {
+            remove(slot: Int32(slot))
+            removed += 1
+        }
+        return removed
+    }
+
+    public mutating func removeAll() {
+        entries.removeAll()
+        index.removeAll()
+        freeSlots.removeAll()
+    }
+
+    private mutating func remove(slot: Int32) {
+        let position = Int(slot)
+        guard entries[position].live else { return }
+        index[entries[position].key] = nil
+        entries[position].live = false
+        entries[position].actions = .drop
+        entries[position].tags = []
+        freeSlots.append(slot)
+    }
+
+    @inline(never)
+    private mutating func evictLeastRecentlyUsed() {
+        var oldest: Int32?
+        var oldestTime = UInt64.max
+        for slot in entries.indices where entries[slot].live && entries[slot].lastUsed < oldestTime {
+            oldest = Int32(slot)
+            oldestTime = entries[slot].lastUsed
+        }
+        if let oldest { remove(slot: oldest) }
+    }
+}

@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import HiveAgent
+import HiveModel
+import HivePacket
+import HiveStore
+import Logging
+import ServiceLifecycle
+
+/// `hive agent`: runs the agent of one host until SIGINT or SIGTERM.
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Run the Hive agent of this host: bind its ports, simulate, tunnel.",
+        discussion: """
+            The agent registers this host in the NSDB (its id is kept in --state-dir), joins a tunnel zone \
+            when asked, binds the interfaces of the ports bound to this host (hive binding create), and \
+            forwards their traffic. Run it as root: it opens packet sockets.
+
+            Example, in a host's network namespace, on a shared etcd:
+              ip netns exec compute-1 hive agent --name compute-1 --underlay 100.64.0.1 \\
+                  --tunnel-zone underlay --etcd http://127.0.0.1:2379
+            """)
+
+    @Option(help: ArgumentHelp("This host's name in the NSDB.", valueName: "name"))
+    var name = ProcessInfo.processInfo.hostName
+
+    @Option(help: ArgumentHelp("This host's underlay IPv4 address: the tunnel socket binds here.", valueName: "address"))
+    var underlay: String
+
+    @Option(name: .customLong("host-id"), help: ArgumentHelp("Use this host id instead of the one kept in --state-dir.", valueName: "uuid"))
+    var hostID: String?
+
+    @Option(name: .customLong("state-dir"), help: ArgumentHelp("Where the agent keeps its host id.", discussion: "Default: ~/.hive/agent."))
+    var stateDirectory: String?
+
+    @Option(name: .customLong("tunnel-zone"), help: ArgumentHelp("Join this tunnel zone (created if missing).", valueName: "name"))
+    var tunnelZone: String?
+
+    @Option(name: .customLong("netns"), help: ArgumentHelp("Use the interfaces and underlay of this network namespace (as `ip netns` names it).", valueName: "name"))
+    var networkNamespace: String?
+
+    @Option(name: .customLong("tunnel-port"), help: "The Geneve UDP port of every host.")
+    var tunnelPort: UInt16 = 6081
+
+    @OptionGroup var store: StoreOptions
+
+    @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error or critical.", valueName: "level"))
+    var logLevel = "info"
+
+    func validate() throws {
+        guard IPv4.Address(parsing: underlay) != nil else {
+            throw ValidationError("--underlay '\(underlay)' is not an IPv4 address (expected like 100.64.0.1)")
+        }
+        if let hostID, HostID(parsing: hostID) == nil {
+            throw ValidationError("--host-id '\(hostID)' is not a UUID")
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level '\(logLevel)' is not a level (expected trace, debug, info, notice, warning, error or critical)")
+        }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "hive.agent")
+        var configuration = AgentConfiguration(
+            hostName: name, hostID: hostID.flatMap { HostID(parsing: $0) }, stateDirectory: stateDirectory,
+            underlayAddress: IPv4.Address(parsing: underlay)!, networkNamespace: networkNamespace, tunnelZone: tunnelZone)
+        configuration.datapath.tunnelPort = tunnelPort
+        let store = try self.store.open()
+        let agent: Agent
+        do {
+            agent = try Agent(store: store, configuration: configuration, logger: logger)
+        } catch {
+            await store.close()
+            throw ValidationError("cannot start the agent: \(error)")
+        }
+        let group = ServiceGroup(configuration: .init(
+            services: [StoreService(store: store), agent],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+    }
+}

@@ -1,0 +1,180 @@
+import ArgumentParser
+import Foundation
+import HiveAPI
+import HiveAgent
+import HiveModel
+import HivePacket
+import HiveSandbox
+import HiveStore
+import Logging
+import ServiceLifecycle
+
+/// `hive sandbox`: all of Hive on one machine, in network namespaces.
+struct SandboxCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sandbox",
+        abstract: "Run Hive on this machine: hosts and VMs in network namespaces, the store, the API and the agents.",
+        subcommands: [Up.self, Down.self],
+        defaultSubcommand: Up.self)
+
+    struct Up: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "up",
+            abstract: "Build the sandbox and run it until Ctrl-C (the default).",
+            discussion: """
+                Creates namespaces hive-underlay, hive-h1 and hive-h2 (hosts on a 100.64.0.0/24 underlay) and \
+                hive-vm1 ... hive-vm4 (VMs on veth pairs), starts the embedded store, the API and one agent per \
+                host in this process, stores a demo network (tenant blue: bridge blue with vm1 and vm2; tenant \
+                green: bridge green with vm3 and vm4; the provider router edge between them), checks that the \
+                VMs reach each other, and prints what to try. Ctrl-C, SIGTERM or `hive sandbox down` removes \
+                everything it made. Needs root.
+                """)
+
+        @Option(help: ArgumentHelp("Where the API listens, HOST:PORT.", valueName: "host:port"))
+        var listen = "127.0.0.1:9696"
+
+        @Option(name: .customLong("data-dir"), help: ArgumentHelp("The sandbox's embedded store (emptied on start).", discussion: "Default: ~/.hive/sandbox."))
+        var dataDirectory: String?
+
+        @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error or critical.", valueName: "level"))
+        var logLevel = "notice"
+
+        func run() async throws {
+            do {
+                try SandboxPrivileges.check()
+                try SandboxTools.check()
+            } catch {
+                throw CLIError("\(error)")
+            }
+            let level = Logger.Level(rawValue: logLevel) ?? .notice
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+            let logger = Logger(label: "hive.sandbox")
+            let lock = try SandboxLock.acquire()
+            defer { lock.release() }
+
+            let plan = SandboxPlan()
+            SandboxNetwork.destroyAll(prefix: plan.prefix)
+            let network = plan.network
+            print("Creating namespaces: \(network.namespaces.joined(separator: ", "))")
+            try network.create()
+            defer {
+                network.destroy()
+                print("Removed the sandbox's namespaces and interfaces.")
+            }
+
+            let directory = dataDirectory ?? (FileManager.default.homeDirectoryForCurrentUser.path + "/.hive/sandbox")
+            try? FileManager.default.removeItem(atPath: directory)
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let store = try EmbeddedStore(directory: directory + "/store")
+            let repository = TopologyRepository(store: store)
+            let hosts = try await SandboxTopology.create(plan, in: repository)
+
+            var agents: [Agent] = []
+            for number in 1...plan.hostCount {
+                var configuration = AgentConfiguration(
+                    hostName: plan.hostName(number), hostID: hosts[number], underlayAddress: plan.underlayAddress(number),
+                    networkNamespace: plan.hostName(number))
+                configuration.leaseTTL = 5
+                agents.append(try Agent(store: store, configuration: configuration, logger: Logger(label: "hive.agent.\(plan.hostName(number))")))
+            }
+
+            let tokens = SandboxTokens()
+            let (host, port) = try APICommand.parseListen(listen)
+            let urlBox = URLBox()
+            let server = HiveAPIServer(repository: repository, tokens: tokens.table)
+            let application = server.buildApplication(host: host, port: port, logger: Logger(label: "hive.api")) { boundPort in
+                urlBox.set("http://\(host):\(boundPort)")
+            }
+            let guide = SandboxGuide(plan: plan, agents: agents, tokens: tokens, url: urlBox)
+            let group = ServiceGroup(configuration: .init(
+                services: [StoreService(store: store), application] + agents.map { $0 as any Service } + [guide],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+            try await group.run()
+            print("\nStopping the sandbox.")
+        }
+    }
+
+    struct Down: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "down",
+            abstract: "Stop a running sandbox and remove every hive- namespace left behind.")
+
+        func run() async throws {
+            do { try SandboxPrivileges.check() } catch { throw CLIError("\(error)") }
+            if let pid = SandboxLock.runningPID() {
+                print("Stopping the sandbox (pid \(pid)).")
+                kill(pid, SIGTERM)
+                for _ in 0..<150 where kill(pid, 0) == 0 { try await Task.sleep(for: .milliseconds(100)) }
+                if kill(pid, 0) == 0 {
+                    print("It did not stop within 15 s; killing it.")
+                    kill(pid, SIGKILL)
+                }
+            }
+            let before = NetworkNamespace.list().filter { $0.hasPrefix(SandboxPlan().prefix) }
+            SandboxNetwork.destroyAll(prefix: SandboxPlan().prefix)
+            SandboxLock.removeStale()
+            print(before.isEmpty ? "No sandbox namespaces left." : "Removed: \(before.joined(separator: ", ")).")
+        }
+    }
+}
+
+/// The URL the API bound, once known.
+final class URLBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: String?
+    func set(_ url: String) { lock.withLock { value = url } }
+    var url: String? { lock.withLock { value } }
+}
+
+/// Random tokens for the admin and the two tenants.
+struct SandboxTokens: Sendable {
+    let admin = "admin-" + SandboxTokens.random()
+    let blue = "blue-" + SandboxTokens.random()
+    let green = "green-" + SandboxTokens.random()
+
+    var table: TokenTable {
+        var table = TokenTable()
+        table.add(token: admin, for: .admin)
+        table.add(token: blue, for: .tenant("blue"))
+        table.add(token: green, for: .tenant("green"))
+        return table
+    }
+
+    static func random() -> String {
+        (0..<8).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+    }
+}
+
+/// One sandbox at a time: a pid file under /run.
+struct SandboxLock {
+    static let path = "/run/hive-sandbox.pid"
+
+    static func runningPID() -> pid_t? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+              let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0, kill(pid, 0) == 0
+        else { return nil }
+        return pid
+    }
+
+    static func acquire() throws -> SandboxLock {
+        if let pid = runningPID(), pid != getpid() {
+            throw CLIError("a sandbox is already running (pid \(pid)); stop it with Ctrl-C there, or `hive sandbox down`")
+        }
+        try "\(getpid())\n".write(toFile: path, atomically: true, encoding: .utf8)
+        return SandboxLock()
+    }
+
+    static func removeStale() {
+        if runningPID() == nil { try? FileManager.default.removeItem(atPath: path) }
+    }
+
+    func release() {
+        try? FileManager.default.removeItem(atPath: Self.path)
+    }
+}

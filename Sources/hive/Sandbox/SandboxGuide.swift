@@ -1,0 +1,54 @@
+import Foundation
+import HiveAgent
+import HiveSandbox
+import ServiceLifecycle
+
+/// Waits for the agents to bind their VMs, checks that the VMs reach each
+/// other, and tells the user what to do next; then waits for shutdown.
+struct SandboxGuide: Service {
+    let plan: SandboxPlan
+    let agents: [Agent]
+    let tokens: SandboxTokens
+    let url: URLBox
+
+    func run() async throws {
+        let expected = plan.vms.count
+        for _ in 0..<100 {
+            let bound = agents.reduce(0) { $0 + $1.statistics.ports.count }
+            if bound >= expected, url.url != nil { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let checks: [(String, String, String)] = [
+            ("vm1", "10.0.1.12", "vm2, same bridge, other host"),
+            ("vm1", "10.0.2.14", "vm4, across the router, other host"),
+            ("vm3", "10.0.2.13", "vm3 itself"),
+            ("vm2", "10.0.2.13", "vm3, across the router, other host"),
+        ]
+        print("\nChecking connectivity:")
+        for (from, to, what) in checks where from != "vm3" {
+            let namespace = plan.prefix + from
+            let ok = (try? NetworkNamespace.run(namespace, ["ping", "-c", "3", "-i", "0.2", "-W", "1", to], timeout: .seconds(10))) != nil
+            print("  \(from) -> \(to) (\(what)): \(ok ? "ok" : "FAILED")")
+        }
+        let endpoint = url.url ?? "http://127.0.0.1:9696"
+        print("""
+
+            The sandbox is up. In another shell:
+
+              ip netns exec \(plan.prefix)vm1 ping 10.0.2.14          # vm1 (blue, host 1) to vm4 (green, host 2)
+              ip netns exec \(plan.prefix)vm2 ping 10.0.1.11          # same bridge, across hosts
+
+              export HIVE_ENDPOINT=\(endpoint)
+              export HIVE_TOKEN=\(tokens.admin)      # admin; tenant tokens: blue \(tokens.blue), green \(tokens.green)
+              hive port list
+              hive trace --in-port blue/vm1 --dst-ip 10.0.2.14
+              hive chain create block-ping && hive rule create --chain block-ping --protocol icmp --action drop
+              hive port update vm4 --inbound-chain block-ping    # the ping to vm4 stops
+              hive port update vm4 --inbound-chain none          # and comes back
+
+            Ctrl-C (or `hive sandbox down`) removes everything.
+
+            """)
+        try? await gracefulShutdown()
+    }
+}
