@@ -98,7 +98,11 @@ let package = Package(
         .testTarget(name: "HiveSimulationTests", dependencies: ["HiveSimulation", "HivePacket", "HiveModel", "HiveStore"]),
         .testTarget(name: "HiveCLITests", dependencies: ["HiveModel", "HiveClient"]),
         .testTarget(name: "HiveDatapathTests", dependencies: ["HiveDatapath", "HivePacket", "HiveSandbox"]),
-        .testTarget(name: "HiveAgentTests", dependencies: ["HiveAgent", "HiveSandbox", "HiveStore", "HiveModel", "HivePacket", "HiveClient"]),
+        .testTarget(name: "HiveAgentTests", dependencies: [
+            "HiveAgent", "HiveAPI", "HiveSandbox", "HiveStore", "HiveModel", "HivePacket", "HiveClient",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .testTarget(name: "HiveSandboxTests", dependencies: ["HiveSandbox"]),
     ]
 )

@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
 # Installs what Hive's tests need, when it is missing (Debian, as root):
-# etcd for the etcd backend's tests, schemathesis for the API fuzzing run.
+# etcd for the etcd backend's tests, iproute2, ethtool, ping, tshark and
+# python3 for the end-to-end tests in network namespaces, schemathesis for
+# the API fuzzing run.
 set -euo pipefail
 
 need=()
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
+command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
+command -v tshark >/dev/null 2>&1 || need+=(tshark)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 
 if ((${#need[@]})); then
     echo "installing: ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # tshark asks whether non-root users may capture; the tests capture as root.
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi

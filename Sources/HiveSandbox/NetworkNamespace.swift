@@ -12,6 +12,13 @@ public enum RootNamespace {
     public static func run(_ arguments: [String], timeout: Duration = .seconds(60)) throws -> String {
         try CommandRunner.run(CommandRunner.resolved(arguments), timeout: timeout)
     }
+
+    /// Starts a long-running command here (an agent, a server) without
+    /// waiting; the caller stops it. Signals are unblocked in the child, so
+    /// SIGTERM reaches it.
+    public static func start(_ arguments: [String], standardOutput: FileHandle? = nil, standardError: FileHandle? = nil) throws -> Process {
+        try CommandRunner.start(CommandRunner.resolved(arguments), standardOutput: standardOutput, standardError: standardError)
+    }
 }
 
 /// Named network namespaces, as `ip netns` manages them (in /run/netns).

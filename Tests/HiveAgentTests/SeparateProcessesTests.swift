@@ -1,0 +1,78 @@
+import Foundation
+import HiveClient
+import HiveModel
+import HivePacket
+import HiveSandbox
+import Testing
+import struct HiveModel.Port
+
+/// The deployment shape of a real cloud: a three-member etcd cluster, `hive
+/// api` and one `hive agent` per host as separate processes, the network
+/// built with the `hive` CLI.
+@Suite(.serialized) struct SeparateProcessesTests {
+    @Test func agentProcessesOnAnEtcdClusterConnectVMsAcrossHosts() async throws {
+        try OverlayLab.requireRoot()
+        let hive = try hiveExecutable().path
+        try await withEtcdCluster(members: 3) { cluster in
+            let endpoints = cluster.endpoints.joined(separator: ",")
+            let prefix = "hive-" + String(UInt32.random(in: 0..<0xFFFF), radix: 16) + "-"
+            let network = SandboxNetwork(
+                prefix: prefix,
+                hosts: [.init(name: prefix + "h1", underlayAddress: "100.64.0.1/24"), .init(name: prefix + "h2", underlayAddress: "100.64.0.2/24")],
+                vms: [
+                    .init(name: prefix + "vm1", host: prefix + "h1", hostInterface: prefix + "vm1", mac: "02:00:0a:00:01:0b", address: "10.0.1.11/24"),
+                    .init(name: prefix + "vm2", host: prefix + "h2", hostInterface: prefix + "vm2", mac: "02:00:0a:00:01:0c", address: "10.0.1.12/24"),
+                ])
+            try network.create()
+            let state = FileManager.default.temporaryDirectory.appendingPathComponent(prefix + UUID().uuidString).path
+            var processes: [Process] = []
+            defer {
+                for process in processes where process.isRunning { process.terminate() }
+                for process in processes { process.waitUntilExit() }
+                network.destroy()
+                try? FileManager.default.removeItem(atPath: state)
+            }
+            let api = try APIProcess(arguments: ["--listen", "127.0.0.1:0", "--etcd", endpoints, "--admin-token", "etcd-admin"])
+            processes.append(api.process)
+            let url = try await api.waitForURL()
+            for number in 1...2 {
+                let log = FileHandle(forWritingAtPath: "/dev/null")
+                processes.append(try RootNamespace.start([
+                    hive, "agent", "--name", "h\(number)", "--underlay", "100.64.0.\(number)", "--netns", prefix + "h\(number)",
+                    "--tunnel-zone", "lab", "--etcd", endpoints, "--state-dir", state + "/h\(number)", "--log-level", "warning",
+                ], standardError: log))
+            }
+
+            // The network, with the CLI as an operator would.
+            let cli = CLI(hive: hive, endpoint: url.absoluteString, token: "etcd-admin")
+            let client = HiveClient(endpoint: url, token: "etcd-admin")
+            let registered = try await eventually(within: 30) { try await client.list(Host.self).count == 2 }
+            #expect(registered, "both agents registered their hosts")
+            try cli.run("bridge", "create", "blue")
+            try cli.run("port", "create", "vm1", "--bridge", "blue")
+            try cli.run("port", "create", "vm2", "--bridge", "blue")
+            try cli.run("binding", "create", "--host", "h1", "--port", "vm1", "--interface", prefix + "vm1")
+            try cli.run("binding", "create", "--host", "h2", "--port", "vm2", "--interface", prefix + "vm2")
+
+            let reached = await eventually(within: 30) {
+                (try? NetworkNamespace.run(prefix + "vm1", ["ping", "-c", "1", "-W", "1", "10.0.1.12"])) != nil
+            }
+            #expect(reached, "vm1 reaches vm2 through two agent processes sharing etcd")
+            #expect((try? NetworkNamespace.run(prefix + "vm2", ["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.0.1.11"])) != nil)
+            let hosts = try cli.run("host", "list")
+            #expect(hosts.contains("h1") && hosts.contains("h2"), "hive host list shows both hosts: \(hosts)")
+        }
+    }
+}
+
+/// The built `hive` CLI, pointed at one API.
+struct CLI {
+    var hive: String
+    var endpoint: String
+    var token: String
+
+    @discardableResult
+    func run(_ arguments: String...) throws -> String {
+        try RootNamespace.run(["env", "HIVE_ENDPOINT=\(endpoint)", "HIVE_TOKEN=\(token)", hive] + arguments, timeout: .seconds(60))
+    }
+}

@@ -1,0 +1,1 @@
+../../HiveStoreTests/Support/EtcdCluster.swift

@@ -1,0 +1,1 @@
+../../HiveAPITests/Support/HiveProcess.swift

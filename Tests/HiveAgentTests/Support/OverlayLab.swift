@@ -1,0 +1,220 @@
+import Foundation
+import HiveAPI
+import HiveAgent
+import HiveClient
+import HiveModel
+import struct HiveModel.Port
+import HivePacket
+import HiveSandbox
+import HiveStore
+import Logging
+import ServiceLifecycle
+import Testing
+
+/// A whole Hive on real namespaces, in this process: hosts on an underlay,
+/// VMs on veth pairs, the embedded store, the REST API on a loopback port
+/// and one agent per host. Tests build the virtual network through the API
+/// (`client`, admin) as a user would, and send real traffic between VMs.
+final class OverlayLab: Sendable {
+    struct VM: Sendable {
+        var name: String
+        var host: Int
+        var address: String
+        var prefixLength: Int = 24
+        var gateway: String?
+        var mac: String
+    }
+
+    let prefix: String
+    let network: SandboxNetwork
+    let vms: [VM]
+    let client: HiveClient
+    let endpoint: URL
+    let agents: [Agent]
+
+    private init(prefix: String, network: SandboxNetwork, vms: [VM], client: HiveClient, endpoint: URL, agents: [Agent]) {
+        self.prefix = prefix
+        self.network = network
+        self.vms = vms
+        self.client = client
+        self.endpoint = endpoint
+        self.agents = agents
+    }
+
+    static let adminToken = "lab-admin"
+
+    /// Builds the lab, runs `body`, and always tears everything down.
+    static func run(hosts: Int = 2, vms: [VM], _ body: (OverlayLab) async throws -> Void) async throws {
+        try requireRoot()
+        let prefix = "hive-" + String(UInt32.random(in: 0..<0xFFFF), radix: 16) + "-"
+        let network = SandboxNetwork(
+            prefix: prefix,
+            hosts: (1...hosts).map { SandboxNetwork.Host(name: prefix + "h\($0)", underlayAddress: "100.64.0.\($0)/24") },
+            vms: vms.map { vm in
+                SandboxNetwork.VM(
+                    name: prefix + vm.name, host: prefix + "h\(vm.host)", hostInterface: prefix + vm.name,
+                    mac: vm.mac, address: "\(vm.address)/\(vm.prefixLength)", gateway: vm.gateway)
+            })
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(prefix + UUID().uuidString).path
+        try network.create()
+        defer {
+            network.destroy()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+        let store = try EmbeddedStore(directory: directory)
+        var logger = Logger(label: "hive.lab")
+        logger.logLevel = .warning
+        var agents: [Agent] = []
+        for number in 1...hosts {
+            var configuration = AgentConfiguration(
+                hostName: "h\(number)", hostID: HostID(), underlayAddress: IPv4.Address(100, 64, 0, UInt8(number)),
+                networkNamespace: prefix + "h\(number)", tunnelZone: "lab")
+            configuration.leaseTTL = 5
+            agents.append(try Agent(store: store, configuration: configuration, logger: logger))
+        }
+        var tokens = TokenTable()
+        tokens.add(token: adminToken, for: .admin)
+        let bound = PortBox()
+        let application = HiveAPIServer(repository: TopologyRepository(store: store), tokens: tokens)
+            .buildApplication(host: "127.0.0.1", port: 0, logger: logger) { port in bound.set(port) }
+        let group = ServiceGroup(configuration: .init(
+            services: [application] + agents.map { $0 as any Service }, logger: logger))
+        let running = Task { try await group.run() }
+        do {
+            let port = try await bound.wait()
+            let endpoint = URL(string: "http://127.0.0.1:\(port)")!
+            let client = HiveClient(endpoint: endpoint, token: adminToken)
+            let lab = OverlayLab(prefix: prefix, network: network, vms: vms, client: client, endpoint: endpoint, agents: agents)
+            try await lab.waitForHosts(hosts)
+            try await body(lab)
+        } catch {
+            await group.triggerGracefulShutdown()
+            _ = try? await running.value
+            await store.close()
+            throw error
+        }
+        await group.triggerGracefulShutdown()
+        _ = try? await running.value
+        await store.close()
+    }
+
+    static func requireRoot() throws {
+        guard getuid() == 0 else {
+            throw LabError("end-to-end tests need root (network namespaces, veth pairs, packet sockets)")
+        }
+    }
+
+    // MARK: Topology through the API
+
+    func waitForHosts(_ count: Int) async throws {
+        let ok = try await eventually(within: 20) { try await self.client.list(Host.self).count >= count }
+        guard ok else { throw LabError("the agents did not register \(count) hosts") }
+    }
+
+    func hostID(_ number: Int) async throws -> HostID {
+        guard let host = try await client.list(Host.self).first(where: { $0.object.name == "h\(number)" }) else {
+            throw LabError("host h\(number) is not registered")
+        }
+        return host.object.id
+    }
+
+    /// A bridge port for `vm`, bound to its host interface on its host.
+    @discardableResult
+    func plug(_ vm: String, into bridge: BridgeID) async throws -> (port: Port, binding: Binding) {
+        guard let spec = vms.first(where: { $0.name == vm }) else { throw LabError("no VM \(vm) in the lab") }
+        let port = try await client.create(Port(bridge: bridge, name: vm)).object
+        let binding = try await client.create(Binding(hostId: try await hostID(spec.host), portId: port.id, interfaceName: prefix + vm)).object
+        return (port, binding)
+    }
+
+    /// A router port with `address`/`subnet`, linked to a new port of `bridge`, and the route to the subnet.
+    func connect(_ router: RouterID, to bridge: BridgeID, address: String, subnet: String) async throws {
+        let routerPort = try await client.create(Port(
+            router: router, name: "to-\(bridge.description.prefix(8))",
+            address: IPv4.Address(parsing: address)!, subnet: IPv4.Prefix(parsing: subnet)!, mac: Port.generatedMAC())).object
+        let uplink = try await client.create(Port(bridge: bridge, name: "uplink")).object
+        _ = try await client.link(routerPort.id, to: uplink.id)
+        _ = try await client.create(Route(routerId: router, destination: IPv4.Prefix(parsing: subnet)!, egressPortId: routerPort.id))
+    }
+
+    /// Waits until every agent has opened the interfaces of its bindings.
+    func waitForBoundPorts(_ count: Int) async throws {
+        let ok = await eventually(within: 20) { self.agents.reduce(0) { $0 + $1.statistics.ports.count } >= count }
+        guard ok else { throw LabError("the agents did not bind \(count) ports") }
+    }
+
+    // MARK: Traffic
+
+    func namespace(_ vm: String) -> String { prefix + vm }
+
+    /// `ping -c count` from a VM; true when every echo was answered.
+    func ping(from vm: String, to address: String, count: Int = 3) -> Bool {
+        (try? NetworkNamespace.run(namespace(vm), ["ping", "-c", "\(count)", "-i", "0.2", "-W", "2", address], timeout: .seconds(30))) != nil
+    }
+
+    /// Pings until one answer comes back (the first packets resolve ARP and set up flows).
+    func pingEventually(from vm: String, to address: String, within seconds: Double = 15) async -> Bool {
+        await eventually(within: seconds) { self.ping(from: vm, to: address, count: 1) }
+    }
+}
+
+struct LabError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The API's port, once bound.
+final class PortBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var port: Int?
+    func set(_ value: Int) { lock.withLock { port = value } }
+    func wait() async throws -> Int {
+        for _ in 0..<600 {
+            if let port = lock.withLock({ port }) { return port }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw LabError("the API did not start listening")
+    }
+}
+
+func eventually(within seconds: Double, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(200))
+    }
+    return try await condition()
+}
+
+/// A `ping` left running in a VM, counting its answers.
+final class PingMonitor: @unchecked Sendable {
+    private let process: Process
+    private let pipe = Pipe()
+    private let lock = NSLock()
+    private var answered = 0
+    private var buffer = ""
+
+    init(namespace: String, address: String, interval: String = "0.1") throws {
+        let handle = pipe.fileHandleForWriting
+        process = try NetworkNamespace.start(namespace, ["ping", "-i", interval, "-W", "1", address], standardOutput: handle)
+        pipe.fileHandleForReading.readabilityHandler = { [weak self] reading in
+            let data = reading.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.withLock {
+                self.buffer += String(decoding: data, as: UTF8.self)
+                while let newline = self.buffer.firstIndex(of: "\n") {
+                    if self.buffer[..<newline].contains("bytes from") { self.answered += 1 }
+                    self.buffer.removeSubrange(...newline)
+                }
+            }
+        }
+    }
+
+    var answers: Int { lock.withLock { answered } }
+
+    func stop() {
+        process.terminate()
+        process.waitUntilExit()
+        pipe.fileHandleForReading.readabilityHandler = nil
+    }
+}

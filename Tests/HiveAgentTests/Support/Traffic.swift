@@ -1,0 +1,88 @@
+import Foundation
+import HiveSandbox
+
+/// A TCP transfer between two VMs with Python's standard library: the
+/// server hashes what it receives and answers with the digest.
+enum TCPTransfer {
+    static let server = """
+        import hashlib, socket, sys
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("0.0.0.0", 5001)); s.listen(1); s.settimeout(30)
+        c, _ = s.accept(); c.settimeout(30); h = hashlib.sha256()
+        while True:
+            b = c.recv(65536)
+            if not b: break
+            h.update(b)
+        print(h.hexdigest(), flush=True)
+        """
+
+    static let client = """
+        import hashlib, os, socket, sys, time
+        data = os.urandom(int(sys.argv[2])); deadline = time.time() + 15
+        while True:
+            try:
+                c = socket.create_connection((sys.argv[1], 5001), timeout=5); break
+            except OSError:
+                if time.time() > deadline: raise
+                time.sleep(0.2)
+        c.sendall(data); c.shutdown(socket.SHUT_WR); c.recv(1); c.close()
+        print(hashlib.sha256(data).hexdigest(), flush=True)
+        """
+
+    /// Returns the client's and the server's digests.
+    static func run(_ lab: OverlayLab, server: String, serverAddress: String, client: String, bytes: Int) throws -> (sent: String, received: String) {
+        let pipe = Pipe()
+        let listener = try NetworkNamespace.start(lab.namespace(server), ["python3", "-c", Self.server], standardOutput: pipe.fileHandleForWriting)
+        defer { if listener.isRunning { listener.terminate() } }
+        let sent = try NetworkNamespace.run(lab.namespace(client), ["python3", "-c", Self.client, serverAddress, "\(bytes)"], timeout: .seconds(60))
+        listener.waitUntilExit()
+        try pipe.fileHandleForWriting.close()
+        let received = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return (sent.trimmingCharacters(in: .whitespacesAndNewlines), received.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+}
+
+/// tshark on the underlay bridge, decoding Geneve.
+final class TunnelCapture {
+    struct Packet: CustomStringConvertible {
+        var source: String
+        var destination: String
+        var vni: UInt32
+        var innerProtocol: String
+        var description: String { "\(source)->\(destination) vni \(vni) \(innerProtocol)" }
+    }
+
+    private let process: Process
+    private let output = Pipe()
+
+    init(lab: OverlayLab, packets: Int) throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/tshark") else {
+            throw LabError("tshark is missing: run scripts/install-test-deps.sh (it installs Debian's tshark)")
+        }
+        process = try NetworkNamespace.start(
+            lab.network.underlayNamespace,
+            ["tshark", "-l", "-n", "-i", lab.network.underlayBridge, "-f", "udp port 6081", "-c", "\(packets)", "-a", "duration:20",
+             "-d", "udp.port==6081,geneve", "-T", "fields", "-E", "separator=|",
+             "-e", "ip.src", "-e", "ip.dst", "-e", "geneve.vni", "-e", "_ws.col.Protocol"],
+            standardOutput: output.fileHandleForWriting, standardError: FileHandle.nullDevice)
+        // tshark needs a moment before it captures.
+        Thread.sleep(forTimeInterval: 2)
+    }
+
+    func finish() throws -> [Packet] {
+        process.waitUntilExit()
+        try output.fileHandleForWriting.close()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return text.split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count >= 4 else { return nil }
+            // The outer and inner IP headers both fill ip.src: the first is the outer one.
+            let source = fields[0].split(separator: ",").first.map(String.init) ?? ""
+            let destination = fields[1].split(separator: ",").first.map(String.init) ?? ""
+            let vniText = fields[2]
+            let vni = vniText.hasPrefix("0x") ? UInt32(vniText.dropFirst(2), radix: 16) : UInt32(vniText)
+            guard let vni else { return nil }
+            return Packet(source: source, destination: destination, vni: vni, innerProtocol: fields[3])
+        }
+    }
+}

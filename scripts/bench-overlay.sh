@@ -1,0 +1,610 @@
+#!/usr/bin/env bash
+# Whole-system benchmark: VM to VM across two hosts, first through Linux's own
+# bridge + kernel vxlan (the baseline), then through Hive, on the same
+# namespaces and veths in one run (the rig of shared/ANCHORS.md):
+#
+#  ns vmA               ns hostA                      ns hostB               ns vmB
+#  eth0 100.65.0.10 -- hive-b-vmA [datapath] ul0 == ul0 [datapath] hive-b-vmB -- eth0 100.65.0.20
+#  MTU 1400              underlay 100.64.0.1/24 (veth, MTU 1500)  100.64.0.2/24     MTU 1400
+#                        (ul0 is hive-b-ul0; the two meet on a bridge in ns hive-bench-ul)
+#
+# Datapaths, in this order:
+#   1. Linux, offloads on: in each host a bridge with the VM's host-side veth
+#      and a vxlan device (VNI 42, dstport 4789, remote = the other host).
+#   2. Linux, tx-off: the same after `ethtool -K eth0 tx off` in both VMs
+#      (and on the host ends), so the VM stacks send MTU-sized frames.
+#   3. Hive, tx-off: the Linux bridges and vxlans removed; etcd, `hive api`
+#      and one `hive agent` per host started; one bridge with vmA bound on
+#      hostA and vmB on hostB, built with the CLI. Hive's datapath reads
+#      full frames from packet sockets, hence tx-off (the fair baseline is 2).
+#   4. Hive routed, tx-off: vmB's port moved to a second bridge, a router
+#      between the two; the VMs keep their addresses, in two /28s.
+# Each: ping RTT (median, p99), iperf3 TCP 1 and 4 streams, iperf3 UDP 64 B
+# (packets received per second, loss), and for Hive the CPU of each agent.
+#
+# Usage (root):  scripts/bench-overlay.sh
+#   HIVE_BIN=path     the hive binary (default: build it in release into .build-release)
+#   BENCH_SECONDS=N   seconds per iperf3 run (default 10)
+#   BENCH_QUICK=1     smoke run: 2 s iperf3 runs, 100 pings
+#   BENCH_ROUTED=0    skip Hive's routed variant (vmB behind a router on a second bridge)
+#   BENCH_LINUX_ONLY=1  measure only the Linux baseline (no hive binary needed)
+#   BENCH_LOG_DIR=dir keep the logs (etcd, api, agents, iperf3 JSON) there
+# The Markdown report goes to stdout, progress to stderr. Everything the
+# script creates (namespaces hive-bench-*, interfaces hive-b-* inside them)
+# and every process it starts is removed on exit, also on failure or Ctrl-C.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+COMMAND_LINE="$0${*:+ $*}"
+for variable in BENCH_LOG_DIR BENCH_LINUX_ONLY BENCH_QUICK BENCH_ROUTED BENCH_SECONDS HIVE_BIN; do
+    if [ -n "${!variable:-}" ]; then COMMAND_LINE="$variable=${!variable} $COMMAND_LINE"; fi
+done
+
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+    SECONDS_PER_RUN=${BENCH_SECONDS:-2}
+    PINGS=100
+else
+    SECONDS_PER_RUN=${BENCH_SECONDS:-10}
+    PINGS=500
+fi
+case "$SECONDS_PER_RUN" in '' | *[!0-9]* | 0) echo "BENCH_SECONDS must be a whole number of seconds >= 1, not '$SECONDS_PER_RUN'" >&2; exit 2 ;; esac
+LINUX_ONLY=${BENCH_LINUX_ONLY:-0}
+ROUTED=${BENCH_ROUTED:-1}
+
+# Names. Namespaces start with hive-bench- ("bench" is not hex, so no test's
+# random hive-XXXX- prefix matches it); interfaces with hive-b- (15 bytes max).
+NS_UNDERLAY=hive-bench-ul
+NS_HOST_A=hive-bench-hA
+NS_HOST_B=hive-bench-hB
+NS_VM_A=hive-bench-vmA
+NS_VM_B=hive-bench-vmB
+NAMESPACES=("$NS_UNDERLAY" "$NS_HOST_A" "$NS_HOST_B" "$NS_VM_A" "$NS_VM_B")
+UNDERLAY_BRIDGE=hive-b-ul
+UPLINK=hive-b-ul0
+VETH_A=hive-b-vmA
+VETH_B=hive-b-vmB
+LINUX_BRIDGE=hive-b-br
+VXLAN=hive-b-vx42
+UNDERLAY_A=100.64.0.1
+UNDERLAY_B=100.64.0.2
+VM_A_IP=100.65.0.10
+VM_B_IP=100.65.0.20
+VM_A_MAC=02:00:64:41:00:0a
+VM_B_MAC=02:00:64:41:00:14
+VM_MTU=1400
+UNDERLAY_MTU=1500
+IPERF_PORT=5201
+
+REPORTED=0
+declare -A RESULT  # RESULT[system.metric]
+PIDS=()         # every process started, in start order
+CREATED_NAMESPACES=()
+WORK=""
+KEEP_LOGS=0
+
+namespace_exists() { [ -e "/run/netns/$1" ]; }
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+FAILURE=""
+die() { FAILURE="$*"; log "ERROR: $*"; exit 1; }
+
+# --- cleanup -----------------------------------------------------------------
+
+stop_process() {
+    local pid=$1 waited=0
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null && [ $waited -lt 100 ]; do sleep 0.1; waited=$((waited + 1)); done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "pid $pid did not stop within 10 s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local status=$?
+    trap - EXIT INT TERM
+    set +eu
+    # What was measured before a failure is still worth a report.
+    if [ $status -ne 0 ] && [ "$REPORTED" = 0 ] && [ -n "${RESULT[linux-on.ping_median]:-}" ]; then
+        report
+        echo
+        echo "**The run failed${FAILURE:+: $FAILURE}** (exit status $status); the systems missing above were not measured."
+    fi
+    if [ $status -ne 0 ] && [ -n "$WORK" ] && [ $KEEP_LOGS = 0 ]; then
+        for file in "$WORK"/*.log; do
+            [ -s "$file" ] || continue
+            log "last lines of $(basename "$file"):"
+            tail -n 15 "$file" | sed 's/^/    /' >&2
+        done
+    fi
+    # Reverse start order: agents before the API before etcd (agents revoke their leases).
+    local index
+    for ((index = ${#PIDS[@]} - 1; index >= 0; index--)); do
+        stop_process "${PIDS[index]}"
+    done
+    for ((index = ${#CREATED_NAMESPACES[@]} - 1; index >= 0; index--)); do
+        local namespace=${CREATED_NAMESPACES[index]}
+        namespace_exists "$namespace" || continue
+        # Anything still inside one of our namespaces was started by this script.
+        for pid in $(ip netns pids "$namespace" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
+        ip netns delete "$namespace" 2>/dev/null || log "could not delete namespace $namespace"
+    done
+    if [ -n "$WORK" ]; then
+        if [ $KEEP_LOGS = 1 ]; then log "logs kept in $WORK"; else rm -rf "$WORK"; fi
+    fi
+    [ $status -eq 0 ] || log "failed (exit status $status); everything it created is removed"
+    exit $status
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- prerequisites -----------------------------------------------------------
+
+[ "$(id -u)" = 0 ] || die "run as root: it creates network namespaces and veth pairs"
+
+install_tools() {
+    local missing=()
+    command -v iperf3 >/dev/null || missing+=(iperf3)
+    command -v ip >/dev/null || missing+=(iproute2)
+    command -v ping >/dev/null || missing+=(iputils-ping)
+    command -v ethtool >/dev/null || missing+=(ethtool)
+    command -v jq >/dev/null || missing+=(jq)
+    if [ "$LINUX_ONLY" != 1 ]; then command -v etcd >/dev/null || missing+=(etcd-server); fi
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${missing[@]}" >&2
+}
+install_tools
+
+for namespace in "${NAMESPACES[@]}"; do
+    if namespace_exists "$namespace"; then
+        die "namespace $namespace already exists (another run, or one that was killed with SIGKILL); remove it with: ip netns delete $namespace"
+    fi
+done
+
+if [ -n "${BENCH_LOG_DIR:-}" ]; then
+    mkdir -p "$BENCH_LOG_DIR"
+    WORK=$(cd "$BENCH_LOG_DIR" && pwd)
+    KEEP_LOGS=1
+else
+    WORK=$(mktemp -d /tmp/hive-bench.XXXXXX)
+fi
+
+if [ "$LINUX_ONLY" != 1 ]; then
+    if [ -z "${HIVE_BIN:-}" ]; then
+        log "building hive in release (swift build -c release --product hive --scratch-path .build-release)"
+        (cd "$ROOT" && swift build -c release --product hive --scratch-path .build-release >&2)
+        HIVE_BIN="$ROOT/.build-release/release/hive"
+    fi
+    [ -x "$HIVE_BIN" ] || die "HIVE_BIN '$HIVE_BIN' is not an executable file"
+fi
+
+# --- the rig -----------------------------------------------------------------
+
+in_ns() { local namespace=$1; shift; ip netns exec "$namespace" "$@"; }
+
+add_namespace() {
+    ip netns add "$1"
+    CREATED_NAMESPACES+=("$1")
+    ip -n "$1" link set dev lo up
+}
+
+build_rig() {
+    log "creating namespaces ${NAMESPACES[*]}"
+    add_namespace "$NS_UNDERLAY"
+    ip -n "$NS_UNDERLAY" link add name "$UNDERLAY_BRIDGE" type bridge
+    ip -n "$NS_UNDERLAY" link set dev "$UNDERLAY_BRIDGE" up
+    local number=1 host address
+    for host in "$NS_HOST_A" "$NS_HOST_B"; do
+        address=$([ $number = 1 ] && echo $UNDERLAY_A || echo $UNDERLAY_B)
+        add_namespace "$host"
+        ip -n "$NS_UNDERLAY" link add name "hive-b-u$number" type veth peer name "$UPLINK" netns "$host"
+        ip -n "$NS_UNDERLAY" link set dev "hive-b-u$number" master "$UNDERLAY_BRIDGE" up
+        ip -n "$host" link set dev "$UPLINK" mtu $UNDERLAY_MTU
+        ip -n "$host" address add "$address/24" dev "$UPLINK"
+        ip -n "$host" link set dev "$UPLINK" up
+        number=$((number + 1))
+    done
+    add_vm "$NS_VM_A" "$NS_HOST_A" "$VETH_A" "$VM_A_MAC" "$VM_A_IP"
+    add_vm "$NS_VM_B" "$NS_HOST_B" "$VETH_B" "$VM_B_MAC" "$VM_B_IP"
+}
+
+add_vm() {
+    local vm=$1 host=$2 veth=$3 mac=$4 address=$5
+    add_namespace "$vm"
+    # IPv6 off in the VM: no router solicitations or ND in the measurements.
+    in_ns "$vm" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    ip -n "$vm" link add name eth0 type veth peer name "$veth" netns "$host"
+    ip -n "$vm" link set dev eth0 address "$mac" mtu $VM_MTU
+    ip -n "$vm" address add "$address/24" dev eth0
+    ip -n "$vm" link set dev eth0 up
+    ip -n "$host" link set dev "$veth" addrgenmode none
+    ip -n "$host" link set dev "$veth" mtu $VM_MTU up
+}
+
+# Offloads of both VMs' eth0 and their host ends: "on" (veth's defaults) or "off".
+set_tx_offload() {
+    in_ns "$NS_VM_A" ethtool -K eth0 tx "$1" >/dev/null
+    in_ns "$NS_VM_B" ethtool -K eth0 tx "$1" >/dev/null
+    in_ns "$NS_HOST_A" ethtool -K "$VETH_A" tx "$1" >/dev/null
+    in_ns "$NS_HOST_B" ethtool -K "$VETH_B" tx "$1" >/dev/null
+}
+
+linux_overlay_up() {
+    local host veth remote local_address
+    for host in "$NS_HOST_A" "$NS_HOST_B"; do
+        if [ "$host" = "$NS_HOST_A" ]; then veth=$VETH_A local_address=$UNDERLAY_A remote=$UNDERLAY_B
+        else veth=$VETH_B local_address=$UNDERLAY_B remote=$UNDERLAY_A; fi
+        ip -n "$host" link add name "$LINUX_BRIDGE" type bridge
+        ip -n "$host" link add name "$VXLAN" type vxlan id 42 dstport 4789 local "$local_address" remote "$remote" dev "$UPLINK"
+        ip -n "$host" link set dev "$VXLAN" addrgenmode none
+        ip -n "$host" link set dev "$LINUX_BRIDGE" addrgenmode none
+        ip -n "$host" link set dev "$VXLAN" master "$LINUX_BRIDGE" up
+        ip -n "$host" link set dev "$veth" master "$LINUX_BRIDGE"
+        ip -n "$host" link set dev "$LINUX_BRIDGE" up
+    done
+}
+
+linux_overlay_down() {
+    local host
+    for host in "$NS_HOST_A" "$NS_HOST_B"; do
+        ip -n "$host" link delete dev "$VXLAN"
+        ip -n "$host" link delete dev "$LINUX_BRIDGE"
+    done
+    ip -n "$NS_VM_A" neigh flush all
+    ip -n "$NS_VM_B" neigh flush all
+}
+
+check_rig() {
+    local namespace
+    for namespace in "${NAMESPACES[@]}"; do
+        namespace_exists "$namespace" || die "namespace $namespace vanished mid-run (did someone run 'hive sandbox up/down', which removes every hive-* namespace?)"
+    done
+}
+
+# Start a background process and remember its pid: start_process LOG COMMAND...
+start_process() {
+    local logfile=$1; shift
+    "$@" >"$logfile" 2>&1 &
+    PIDS+=($!)
+    LAST_PID=$!
+}
+
+wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
+    local seconds=$1 what=$2; shift 2
+    local deadline=$((SECONDS + seconds))
+    until "$@" >/dev/null 2>&1; do
+        [ $SECONDS -lt $deadline ] || die "timed out after ${seconds}s waiting for $what"
+        sleep 0.2
+    done
+}
+
+free_port() {
+    local port
+    while :; do
+        port=$((20000 + RANDOM % 30000))
+        ss -Htln "sport = :$port" | grep -q . || { echo $port; return; }
+    done
+}
+
+# --- measurements ------------------------------------------------------------
+
+
+
+iperf_server_up() { in_ns "$NS_VM_B" ss -Htln "sport = :$IPERF_PORT" | grep -q .; }
+
+start_iperf_server() {
+    start_process "$WORK/iperf3-server.log" ip netns exec "$NS_VM_B" iperf3 -s -p $IPERF_PORT
+    IPERF_SERVER_PID=$LAST_PID
+    wait_for 10 "the iperf3 server in $NS_VM_B" iperf_server_up
+}
+
+# Pings until one answer (ARP, first-packet setup), up to SECONDS.
+ping_until_answered() {
+    local seconds=$1 deadline=$((SECONDS + $1))
+    until in_ns "$NS_VM_A" ping -c 1 -W 1 -q $VM_B_IP >/dev/null 2>&1; do
+        [ $SECONDS -lt $deadline ] || return 1
+        sleep 0.1
+    done
+}
+
+measure_ping() {
+    local system=$1 out="$WORK/$1-ping.txt"
+    in_ns "$NS_VM_A" ping -c 5 -i 0.2 -W 1 -q $VM_B_IP >/dev/null 2>&1 || true
+    in_ns "$NS_VM_A" ping -i 0.01 -c $PINGS -W 1 $VM_B_IP >"$out" 2>&1 || true
+    local times
+    times=$(sed -n 's/.* time=\([0-9.]*\) ms.*/\1/p' "$out" | sort -g)
+    local count
+    count=$(printf '%s\n' "$times" | grep -c . || true)
+    RESULT[$system.ping_lost]=$((PINGS - count))
+    if [ "$count" -eq 0 ]; then
+        RESULT[$system.ping_median]=- RESULT[$system.ping_p99]=-
+        return
+    fi
+    RESULT[$system.ping_median]=$(printf '%s\n' "$times" | awk '{ v[NR] = $1 } END {
+        m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.0f", m * 1000 }')
+    RESULT[$system.ping_p99]=$(printf '%s\n' "$times" | awk '{ v[NR] = $1 } END {
+        i = int(NR * 0.99); if (i < NR * 0.99) i++; if (i < 1) i = 1; printf "%.0f", v[i] * 1000 }')
+}
+
+# utime + stime of a process, in clock ticks.
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+now_ns() { date +%s%N; }
+
+# measure_tcp SYSTEM STREAMS [PIDS to account CPU for...]
+measure_tcp() {
+    local system=$1 streams=$2; shift 2
+    local json="$WORK/$system-tcp$streams.json" pid before=() start end
+    for pid in "$@"; do before+=("$(cpu_ticks "$pid")"); done
+    start=$(now_ns)
+    in_ns "$NS_VM_A" timeout $((SECONDS_PER_RUN + 30)) iperf3 -c $VM_B_IP -p $IPERF_PORT -t "$SECONDS_PER_RUN" -P "$streams" -J >"$json" || true
+    end=$(now_ns)
+    local index=0 ticks_per_second
+    ticks_per_second=$(getconf CLK_TCK)
+    for pid in "$@"; do
+        RESULT[$system.cpu_tcp$streams.$index]=$(awk -v a="${before[index]}" -v b="$(cpu_ticks "$pid")" -v t="$ticks_per_second" \
+            -v ns=$((end - start)) 'BEGIN { printf "%.0f", (b - a) / t / (ns / 1e9) * 100 }')
+        index=$((index + 1))
+    done
+    if jq -e '.end.sum_received.bits_per_second' "$json" >/dev/null 2>&1; then
+        RESULT[$system.tcp$streams]=$(jq -r '.end.sum_received.bits_per_second / 1e9 | . * 100 | round / 100' "$json")
+        RESULT[$system.tcp${streams}_retransmits]=$(jq -r '.end.sum_sent.retransmits // "-"' "$json")
+    else
+        log "$system: iperf3 TCP $streams stream(s) failed: $(jq -r '.error // "no JSON"' "$json" 2>/dev/null || head -c 300 "$json")"
+        RESULT[$system.tcp$streams]=- RESULT[$system.tcp${streams}_retransmits]=-
+    fi
+}
+
+measure_udp() {
+    local system=$1; shift
+    local json="$WORK/$system-udp64.json" pid before=() start end
+    for pid in "$@"; do before+=("$(cpu_ticks "$pid")"); done
+    start=$(now_ns)
+    in_ns "$NS_VM_A" timeout $((SECONDS_PER_RUN + 30)) iperf3 -c $VM_B_IP -p $IPERF_PORT -u -l 64 -b 0 -t "$SECONDS_PER_RUN" -J >"$json" || true
+    end=$(now_ns)
+    local index=0 ticks_per_second
+    ticks_per_second=$(getconf CLK_TCK)
+    for pid in "$@"; do
+        RESULT[$system.cpu_udp.$index]=$(awk -v a="${before[index]}" -v b="$(cpu_ticks "$pid")" -v t="$ticks_per_second" \
+            -v ns=$((end - start)) 'BEGIN { printf "%.0f", (b - a) / t / (ns / 1e9) * 100 }')
+        index=$((index + 1))
+    done
+    if jq -e '.end.sum.packets' "$json" >/dev/null 2>&1; then
+        # The client's end.sum carries the server's (receiver's) counts for UDP.
+        RESULT[$system.udp_kpps]=$(jq -r '.end.sum | (.packets - .lost_packets) / .seconds / 1000 | . * 10 | round / 10' "$json")
+        RESULT[$system.udp_sent_kpps]=$(jq -r '.end.sum | .packets / .seconds / 1000 | . * 10 | round / 10' "$json")
+        RESULT[$system.udp_loss]=$(jq -r '.end.sum.lost_percent | . * 10 | round / 10' "$json")
+    else
+        log "$system: iperf3 UDP failed: $(jq -r '.error // "no JSON"' "$json" 2>/dev/null || head -c 300 "$json")"
+        RESULT[$system.udp_kpps]=- RESULT[$system.udp_sent_kpps]=- RESULT[$system.udp_loss]=-
+    fi
+}
+
+# measure SYSTEM [PIDS of its datapath processes...]
+measure() {
+    local system=$1; shift
+    check_rig
+    log "$system: ping ($PINGS at 10 ms)"
+    measure_ping "$system"
+    log "$system: TCP, 1 stream, ${SECONDS_PER_RUN}s"
+    measure_tcp "$system" 1 "$@"
+    log "$system: TCP, 4 streams, ${SECONDS_PER_RUN}s"
+    measure_tcp "$system" 4 "$@"
+    log "$system: UDP 64 B, ${SECONDS_PER_RUN}s"
+    measure_udp "$system" "$@"
+    check_rig
+    log "$system: RTT ${RESULT[$system.ping_median]} us, TCP ${RESULT[$system.tcp1]} / ${RESULT[$system.tcp4]} Gbit/s, UDP ${RESULT[$system.udp_kpps]} kpps received"
+}
+
+# --- Hive --------------------------------------------------------------------
+
+HIVE_TOKEN_VALUE="bench-admin-$RANDOM$RANDOM"
+hive_cli() { HIVE_ENDPOINT=$HIVE_API_URL HIVE_TOKEN=$HIVE_TOKEN_VALUE "$HIVE_BIN" "$@"; }
+
+etcd_healthy() { curl -fsS "$ETCD_URL/health" | grep -q true; }
+hosts_registered() { [ "$(hive_cli host list --json | jq 'if type == "array" then length else (.items | length) end')" -ge 2 ]; }
+
+hive_up() {
+    local client_port peer_port
+    client_port=$(free_port)
+    peer_port=$(free_port)
+    ETCD_URL="http://127.0.0.1:$client_port"
+    log "starting etcd on $ETCD_URL"
+    start_process "$WORK/etcd.log" etcd --name hive-bench --data-dir "$WORK/etcd" \
+        --listen-client-urls "$ETCD_URL" --advertise-client-urls "$ETCD_URL" \
+        --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+        --initial-cluster "hive-bench=http://127.0.0.1:$peer_port"
+    wait_for 30 "etcd at $ETCD_URL" etcd_healthy
+
+    log "starting hive api"
+    start_process "$WORK/api.log" "$HIVE_BIN" api --etcd "$ETCD_URL" --admin-token "$HIVE_TOKEN_VALUE" --listen 127.0.0.1:0
+    wait_for 30 "hive api to print its URL" grep -Eq 'http://127\.0\.0\.1:[0-9]+' "$WORK/api.log"
+    HIVE_API_URL=$(grep -Eo 'http://127\.0\.0\.1:[0-9]+' "$WORK/api.log" | sed -n 1p)
+    log "hive api at $HIVE_API_URL"
+
+    mkdir -p "$WORK/agent-a" "$WORK/agent-b"
+    log "starting the agents of $NS_HOST_A and $NS_HOST_B"
+    start_process "$WORK/agent-a.log" "$HIVE_BIN" agent --name "$NS_HOST_A" --underlay $UNDERLAY_A --netns "$NS_HOST_A" \
+        --tunnel-zone bench --etcd "$ETCD_URL" --state-dir "$WORK/agent-a" --host-id "$(cat /proc/sys/kernel/random/uuid)"
+    AGENT_A_PID=$LAST_PID
+    start_process "$WORK/agent-b.log" "$HIVE_BIN" agent --name "$NS_HOST_B" --underlay $UNDERLAY_B --netns "$NS_HOST_B" \
+        --tunnel-zone bench --etcd "$ETCD_URL" --state-dir "$WORK/agent-b" --host-id "$(cat /proc/sys/kernel/random/uuid)"
+    AGENT_B_PID=$LAST_PID
+    wait_for 30 "both agents to register their hosts" hosts_registered
+
+    log "building the virtual network: bridge bench, ports vmA and vmB, bindings"
+    {
+        hive_cli bridge create bench --tenant bench
+        hive_cli port create vmA --bridge bench --mac $VM_A_MAC --tenant bench
+        hive_cli port create vmB --bridge bench --mac $VM_B_MAC --tenant bench
+        hive_cli binding create --host "$NS_HOST_A" --port vmA --bridge bench --interface $VETH_A
+        hive_cli binding create --host "$NS_HOST_B" --port vmB --bridge bench --interface $VETH_B
+    } >>"$WORK/cli.log" 2>&1 || die "building the virtual network failed (see cli.log)"
+    local started=$SECONDS
+    ping_until_answered 30 || die "vmA cannot ping vmB through Hive within 30 s"
+    log "first answer through Hive $((SECONDS - started))s after the bindings"
+    kill -0 "$AGENT_A_PID" && kill -0 "$AGENT_B_PID" || die "an agent exited"
+}
+
+# The routed variant: vmB moves to a second bridge, a router joins the two.
+# The VMs keep their addresses, in two /28s: vmA 100.65.0.10/28 (gateway
+# .1), vmB 100.65.0.20/28 (gateway .17).
+hive_routed_up() {
+    log "routed variant: bridge bench (vmA) - router edge - bridge right (vmB)"
+    {
+        hive_cli port delete vmB --bridge bench
+        hive_cli bridge create right --tenant bench
+        hive_cli port create vmB --bridge right --mac $VM_B_MAC --tenant bench
+        hive_cli router create edge --tenant bench
+        hive_cli port create to-bench --router edge --address 100.65.0.1/28 --tenant bench
+        hive_cli port create to-right --router edge --address 100.65.0.17/28 --tenant bench
+        hive_cli port create uplink --bridge bench --tenant bench
+        hive_cli port create uplink --bridge right --tenant bench
+        hive_cli port link to-bench uplink --router edge --peer-bridge bench
+        hive_cli port link to-right uplink --router edge --peer-bridge right
+        hive_cli route create --router edge --destination 100.65.0.0/28 --port to-bench --tenant bench
+        hive_cli route create --router edge --destination 100.65.0.16/28 --port to-right --tenant bench
+        hive_cli binding create --host "$NS_HOST_B" --port vmB --bridge right --interface $VETH_B
+    } >>"$WORK/cli.log" 2>&1 || die "building the routed network failed (see cli.log)"
+    ip -n "$NS_VM_A" address del $VM_A_IP/24 dev eth0
+    ip -n "$NS_VM_A" address add $VM_A_IP/28 dev eth0
+    ip -n "$NS_VM_A" route add default via 100.65.0.1 dev eth0
+    ip -n "$NS_VM_B" address del $VM_B_IP/24 dev eth0
+    ip -n "$NS_VM_B" address add $VM_B_IP/28 dev eth0
+    ip -n "$NS_VM_B" route add default via 100.65.0.17 dev eth0
+    ip -n "$NS_VM_A" neigh flush all
+    ip -n "$NS_VM_B" neigh flush all
+    local started=$SECONDS
+    ping_until_answered 30 || die "vmA cannot ping vmB across Hive's router within 30 s"
+    log "first routed answer through Hive $((SECONDS - started))s after the change"
+    kill -0 "$AGENT_A_PID" && kill -0 "$AGENT_B_PID" || die "an agent exited"
+}
+
+# --- report ------------------------------------------------------------------
+
+# The systems measured, in column order, and their column headings.
+SYSTEMS=(linux-on)
+declare -A HEADING=([linux-on]="Linux bridge + vxlan, offloads on" [linux-txoff]="Linux bridge + vxlan, tx-off"
+    [hive]="Hive bridge, tx-off" [hive-routed]="Hive bridge - router - bridge, tx-off")
+
+value() { echo "${RESULT[$1]:--}"; }
+
+ratio() {  # ratio HIVE LINUX
+    awk -v h="$1" -v l="$2" 'BEGIN { if (h == "-" || l == "-" || l + 0 == 0) print "-"; else printf "%.2f\n", h / l }'
+}
+
+row() {  # row LABEL KEY [none]: one cell per system, then Hive / Linux tx-off per Hive system
+    local label=$1 key=$2 with_ratio=${3:-ratio} line system
+    line="| $label |"
+    for system in "${SYSTEMS[@]}"; do line+=" $(value "$system.$key") |"; done
+    for system in "${SYSTEMS[@]}"; do
+        case $system in hive*) ;; *) continue ;; esac
+        if [ "$with_ratio" = ratio ]; then line+=" $(ratio "$(value "$system.$key")" "$(value "linux-txoff.$key")") |"; else line+=" - |"; fi
+    done
+    echo "$line"
+}
+
+cpu_row() {  # cpu_row LABEL KEY
+    local line="| $1 |" system
+    for system in "${SYSTEMS[@]}"; do
+        case $system in
+            hive*) line+=" $(value "$system.$2.0") / $(value "$system.$2.1") |" ;;
+            *) line+=" in kernel |" ;;
+        esac
+    done
+    for system in "${SYSTEMS[@]}"; do case $system in hive*) line+=" - |" ;; esac; done
+    echo "$line"
+}
+
+report() {
+    local cpu_model kernel load system header separator
+    cpu_model=$(lscpu | sed -n 's/^Model name: *//p' | sed -n 1p)
+    kernel=$(uname -sr)
+    load=$(cut -d' ' -f1-3 /proc/loadavg)
+    header="| metric |"
+    separator="|---|"
+    for system in "${SYSTEMS[@]}"; do header+=" ${HEADING[$system]} |"; separator+="---|"; done
+    for system in "${SYSTEMS[@]}"; do
+        case $system in hive*) header+=" ${HEADING[$system]%, tx-off} / Linux tx-off |"; separator+="---|" ;; esac
+    done
+    cat <<EOF
+## VM to VM across two hosts: Linux bridge + kernel vxlan vs Hive
+
+- date: $(date -u '+%Y-%m-%d %H:%M UTC')
+- machine: $kernel; $cpu_model, $(nproc) cores; load average at start $LOAD_AT_START, at end $load
+- versions: hive ${HIVE_DESCRIPTION:-not run}; $(iperf3 --version | sed -n 1p)${ETCD_VERSION:+; $ETCD_VERSION}
+- command: \`$COMMAND_LINE\` (iperf3 runs of ${SECONDS_PER_RUN} s, $PINGS pings at 10 ms)
+- rig: vmA $VM_A_IP and vmB $VM_B_IP (MTU $VM_MTU) in VM namespaces, veth to host namespaces with underlays $UNDERLAY_A/24 and $UNDERLAY_B/24 (veth, MTU $UNDERLAY_MTU) on a Linux bridge in an underlay namespace.
+- tx-off: \`ethtool -K eth0 tx off\` in both VMs (and on the host ends), so the VM stacks send MTU-sized frames with full checksums. Hive's datapath reads whole frames from packet sockets, so Hive runs only tx-off, and the baseline to compare it with is Linux tx-off; "offloads on" is veth's default (checksum offload, TSO).
+- Linux: in each host a bridge with the VM's veth and a vxlan device (VNI 42, dstport 4789, remote = the other host), VMs in one /24. Hive: one \`hive agent\` per host (Geneve on UDP 6081), etcd and \`hive api\` on loopback; bridge: one bridge with port vmA bound on hostA and vmB on hostB, VMs in one /24; routed: vmB's port on a second bridge, a router between the two, VMs in two /28s with the router as gateway.
+
+$header
+$separator
+EOF
+    row "ping RTT median (us)" ping_median
+    row "ping RTT p99 (us)" ping_p99
+    row "pings lost (of $PINGS)" ping_lost none
+    row "TCP 1 stream (Gbit/s)" tcp1
+    row "TCP 1 stream, retransmits" tcp1_retransmits none
+    row "TCP 4 streams (Gbit/s)" tcp4
+    row "TCP 4 streams, retransmits" tcp4_retransmits none
+    row "UDP 64 B received (kpps)" udp_kpps
+    row "UDP 64 B sent (kpps)" udp_sent_kpps
+    row "UDP 64 B lost (%)" udp_loss none
+    if [ ${#SYSTEMS[@]} -gt 2 ]; then
+        cpu_row "datapath CPU, TCP 1 stream (% of a core, hostA / hostB)" cpu_tcp1
+        cpu_row "datapath CPU, UDP 64 B (% of a core, hostA / hostB)" cpu_udp
+        echo
+        echo "Datapath CPU for Hive is utime + stime of each \`hive agent\` process (all its threads) from /proc/PID/stat over the iperf3 run, as a percentage of one core."
+    fi
+}
+
+# --- the run -----------------------------------------------------------------
+
+LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
+if [ "$LINUX_ONLY" != 1 ]; then
+    HIVE_DESCRIPTION="$HIVE_BIN"
+    ETCD_VERSION=$(etcd --version 2>/dev/null | sed -n 's/^etcd Version: /etcd /p')
+    commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || true)
+    if [ -n "$commit" ]; then
+        if [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]; then commit="$commit + uncommitted changes"; fi
+        HIVE_DESCRIPTION="$HIVE_DESCRIPTION (tree at $commit)"
+    fi
+fi
+
+build_rig
+start_iperf_server
+
+log "Linux bridge + vxlan, offloads on"
+linux_overlay_up
+ping_until_answered 10 || die "vmA cannot ping vmB through the Linux bridge + vxlan"
+measure linux-on
+
+log "Linux bridge + vxlan, tx-off"
+set_tx_offload off
+SYSTEMS+=(linux-txoff)
+measure linux-txoff
+
+if [ "$LINUX_ONLY" != 1 ]; then
+    log "removing the Linux bridges and vxlans; starting Hive"
+    linux_overlay_down
+    hive_up
+    SYSTEMS+=(hive)
+    measure hive "$AGENT_A_PID" "$AGENT_B_PID"
+    if [ "$ROUTED" = 1 ]; then
+        hive_routed_up
+        SYSTEMS+=(hive-routed)
+        measure hive-routed "$AGENT_A_PID" "$AGENT_B_PID"
+    fi
+    kill -0 "$AGENT_A_PID" && kill -0 "$AGENT_B_PID" || die "an agent exited during the measurements"
+    if grep -Eiq 'error|critical' "$WORK/agent-a.log" "$WORK/agent-b.log"; then
+        log "the agents logged errors:"
+        grep -Eih 'error|critical' "$WORK/agent-a.log" "$WORK/agent-b.log" | sed -n 1,20p >&2
+    fi
+fi
+
+report
+REPORTED=1
