@@ -271,16 +271,24 @@ start_process() {
     "$@" >"$logfile" 2>&1 &
     PIDS+=($!)
     LAST_PID=$!
+    PROCESS_NAME[$!]=$(basename "$logfile" .log)
+    WATCHED_PIDS+=($!)
 }
 
-wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
+wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...; gives up early when a process in WATCHED_PIDS exits
     local seconds=$1 what=$2; shift 2
-    local deadline=$((SECONDS + seconds))
+    local deadline=$((SECONDS + seconds)) pid
     until "$@" >/dev/null 2>&1; do
+        for pid in "${WATCHED_PIDS[@]}"; do
+            kill -0 "$pid" 2>/dev/null || die "process $pid ($(process_name "$pid"), see $(process_name "$pid").log) exited while waiting for $what"
+        done
         [ $SECONDS -lt $deadline ] || die "timed out after ${seconds}s waiting for $what"
         sleep 0.2
     done
 }
+WATCHED_PIDS=()
+declare -A PROCESS_NAME
+process_name() { echo "${PROCESS_NAME[$1]:-?}"; }
 
 free_port() {
     local port
@@ -383,18 +391,34 @@ measure_udp() {
     fi
 }
 
+# Agents that serve Prometheus metrics (`hive agent --metrics-listen`, when
+# the binary has it): their counters are read after each test.
+METRICS_URLS=()
+scrape_metrics() {  # scrape_metrics SYSTEM TEST
+    local index
+    for index in "${!METRICS_URLS[@]}"; do
+        curl -fsS --max-time 5 "${METRICS_URLS[index]}" >"$WORK/$1-$2-metrics-$index.txt" 2>/dev/null \
+            || log "could not read the metrics of agent $index at ${METRICS_URLS[index]}"
+    done
+}
+
 # measure SYSTEM [PIDS of its datapath processes...]
 measure() {
     local system=$1; shift
     check_rig
+    scrape_metrics "$system" start
     log "$system: ping ($PINGS at 10 ms)"
     measure_ping "$system"
+    scrape_metrics "$system" ping
     log "$system: TCP, 1 stream, ${SECONDS_PER_RUN}s"
     measure_tcp "$system" 1 "$@"
+    scrape_metrics "$system" tcp1
     log "$system: TCP, 4 streams, ${SECONDS_PER_RUN}s"
     measure_tcp "$system" 4 "$@"
+    scrape_metrics "$system" tcp4
     log "$system: UDP 64 B, ${SECONDS_PER_RUN}s"
     measure_udp "$system" "$@"
+    scrape_metrics "$system" udp
     check_rig
     log "$system: RTT ${RESULT[$system.ping_median]} us, TCP ${RESULT[$system.tcp1]} / ${RESULT[$system.tcp4]} Gbit/s, UDP ${RESULT[$system.udp_kpps]} kpps received"
 }
@@ -426,12 +450,19 @@ hive_up() {
     log "hive api at $HIVE_API_URL"
 
     mkdir -p "$WORK/agent-a" "$WORK/agent-b"
-    log "starting the agents of $NS_HOST_A and $NS_HOST_B"
+    local metrics_a=() metrics_b=() port
+    if "$HIVE_BIN" agent --help 2>&1 | grep -q -- '--metrics-listen'; then
+        port=$(free_port); metrics_a=(--metrics-listen "127.0.0.1:$port"); METRICS_URLS+=("http://127.0.0.1:$port/metrics")
+        port=$(free_port); metrics_b=(--metrics-listen "127.0.0.1:$port"); METRICS_URLS+=("http://127.0.0.1:$port/metrics")
+    fi
+    log "starting the agents of $NS_HOST_A and $NS_HOST_B${METRICS_URLS[0]:+ (metrics at ${METRICS_URLS[*]})}"
     start_process "$WORK/agent-a.log" "$HIVE_BIN" agent --name "$NS_HOST_A" --underlay $UNDERLAY_A --netns "$NS_HOST_A" \
-        --tunnel-zone bench --etcd "$ETCD_URL" --state-dir "$WORK/agent-a" --host-id "$(cat /proc/sys/kernel/random/uuid)"
+        --tunnel-zone bench --etcd "$ETCD_URL" --state-dir "$WORK/agent-a" --host-id "$(cat /proc/sys/kernel/random/uuid)" \
+        "${metrics_a[@]}"
     AGENT_A_PID=$LAST_PID
     start_process "$WORK/agent-b.log" "$HIVE_BIN" agent --name "$NS_HOST_B" --underlay $UNDERLAY_B --netns "$NS_HOST_B" \
-        --tunnel-zone bench --etcd "$ETCD_URL" --state-dir "$WORK/agent-b" --host-id "$(cat /proc/sys/kernel/random/uuid)"
+        --tunnel-zone bench --etcd "$ETCD_URL" --state-dir "$WORK/agent-b" --host-id "$(cat /proc/sys/kernel/random/uuid)" \
+        "${metrics_b[@]}"
     AGENT_B_PID=$LAST_PID
     wait_for 30 "both agents to register their hosts" hosts_registered
 
@@ -560,6 +591,37 @@ EOF
         echo
         echo "Datapath CPU for Hive is utime + stime of each \`hive agent\` process (all its threads) from /proc/PID/stat over the iperf3 run, as a percentage of one core."
     fi
+    [ ${#METRICS_URLS[@]} -gt 0 ] && metrics_report
+    return 0
+}
+
+# The agents' counters that changed during each Hive test (hive_ prefix and
+# host label dropped; gauges as their value at the end of the test).
+metrics_report() {
+    local system test previous index host
+    echo
+    echo "### Agent counters during each Hive test (changes; gauges at the end)"
+    for system in "${SYSTEMS[@]}"; do
+        case $system in hive*) ;; *) continue ;; esac
+        previous=start
+        for test in ping tcp1 tcp4 udp; do
+            for index in "${!METRICS_URLS[@]}"; do
+                host=$([ "$index" = 0 ] && echo hostA || echo hostB)
+                local before="$WORK/$system-$previous-metrics-$index.txt" after="$WORK/$system-$test-metrics-$index.txt"
+                [ -s "$before" ] && [ -s "$after" ] || continue
+                echo "- $system $test, $host: $(awk '
+                    /^# TYPE / { type[$3] = $4; next }
+                    /^#/ || NF < 2 { next }
+                    { key = $1; sub(/host="[^"]*",?/, "", key); sub(/\{\}$/, "", key); sub(/^hive_/, "", key)
+                      name = $1; sub(/\{.*/, "", name)
+                      if (FILENAME == ARGV[1]) { old[key] = $2; next }
+                      if (type[name] == "gauge") { if ($2 != 0) out = out sprintf("%s %s, ", key, $2) }
+                      else if ($2 - old[key] != 0) out = out sprintf("%s +%d, ", key, $2 - old[key]) }
+                    END { sub(/, $/, "", out); print (out == "" ? "no change" : out) }' "$before" "$after")"
+            done
+            previous=$test
+        done
+    done
 }
 
 # --- the run -----------------------------------------------------------------

@@ -66,6 +66,7 @@ public final class Agent: Service, Sendable {
     let logger: Logger
     let control: AgentControl
     private let events: AsyncStream<UpcallEvent>
+    private let writes: AsyncStream<(key: String, value: String)>
     let datapath: Datapath<SimulationUpcalls>
 
     /// Opens the tunnel socket (in the host's namespace) and prepares the
@@ -84,8 +85,11 @@ public final class Agent: Service, Sendable {
         datapath = try Datapath(
             handler: upcalls, tunnelFD: tunnelFD, underlayAddress: configuration.underlayAddress,
             configuration: configuration.datapath)
+        let (writes, writer) = AsyncStream<(key: String, value: String)>.makeStream(bufferingPolicy: .bufferingNewest(4096))
+        self.writes = writes
         control = AgentControl(
-            store: store, datapath: datapath, shared: shared, namespace: configuration.networkNamespace, logger: logger)
+            store: store, datapath: datapath, shared: shared, namespace: configuration.networkNamespace, logger: logger,
+            writes: writer)
     }
 
     /// The host id, once registered.
@@ -107,6 +111,7 @@ public final class Agent: Service, Sendable {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.followNSDB() }
                 group.addTask { await self.handleEvents() }
+                group.addTask { await self.shareLearnedEntries() }
                 group.addTask { await self.housekeeping() }
                 group.addTask {
                     // Keep the lease; a lapsed one (a long outage) is replaced.
@@ -172,6 +177,19 @@ public final class Agent: Service, Sendable {
         }
     }
 
+    /// Writes learned MAC and ARP entries under the host's lease; a failure
+    /// (store outage) keeps the entry local and is retried every second.
+    private func shareLearnedEntries() async {
+        for await entry in writes {
+            do {
+                try await store.put(entry.key, entry.value, lease: await control.lease)
+            } catch {
+                logger.debug("could not share learned entry \(entry.key): \(error)")
+                await control.unshared(key: entry.key, value: entry.value)
+            }
+        }
+    }
+
     private func housekeeping() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(1))
@@ -179,8 +197,13 @@ public final class Agent: Service, Sendable {
         }
     }
 
-    /// Prometheus text exposition of the agent's counters.
-    public func metricsText() async -> String {
-        await AgentMetrics.render(statistics: datapath.statistics, control: control.metrics, host: configuration.hostName)
+    /// Prometheus text exposition of the counters of `agents`.
+    public static func metricsText(_ agents: [Agent]) async -> String {
+        var sources: [AgentMetrics.Source] = []
+        for agent in agents {
+            sources.append(AgentMetrics.Source(
+                statistics: agent.datapath.statistics, control: await agent.control.metrics, host: agent.configuration.hostName))
+        }
+        return AgentMetrics.render(sources)
     }
 }

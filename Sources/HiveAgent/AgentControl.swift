@@ -27,6 +27,12 @@ actor AgentControl {
     private var unopened: [PortID: String] = [:]
     private var waiting: [ARPWaitKey: [WaitingPacket]] = [:]
     private(set) var metrics = ControlMetrics()
+    /// Entries this agent learned (key -> value), to share again under a new lease.
+    private var learnedHere: [String: String] = [:]
+    private var retry: [String: String] = [:]
+    /// Learned entries to share, written by the agent's writer task so a
+    /// slow or unreachable store never holds up this actor.
+    let writes: AsyncStream<(key: String, value: String)>.Continuation
 
     struct ARPWaitKey: Hashable {
         var router: RouterID
@@ -43,7 +49,11 @@ actor AgentControl {
     static let waitingLimit = 16
     static let waitingTime = Duration.seconds(3)
 
-    init(store: any Store, datapath: Datapath<SimulationUpcalls>, shared: SharedView, namespace: String?, logger: Logger) {
+    init(
+        store: any Store, datapath: Datapath<SimulationUpcalls>, shared: SharedView, namespace: String?, logger: Logger,
+        writes: AsyncStream<(key: String, value: String)>.Continuation
+    ) {
+        self.writes = writes
         self.store = store
         self.datapath = datapath
         self.shared = shared
@@ -58,7 +68,17 @@ actor AgentControl {
         self.lease = lease
     }
 
-    func leaseReplaced(_ lease: LeaseID) { self.lease = lease }
+    /// A new lease (the old one lapsed in an outage, and with it the entries
+    /// written under it): share everything learned here again.
+    func leaseReplaced(_ lease: LeaseID) {
+        self.lease = lease
+        for (key, value) in learnedHere { writes.yield((key, value)) }
+    }
+
+    /// A write that failed; retried by `housekeeping`.
+    func unshared(key: String, value: String) {
+        retry[key] = value
+    }
 
     // MARK: NSDB changes
 
@@ -81,7 +101,13 @@ actor AgentControl {
 
     func apply(_ batch: WatchBatch) {
         var changes = NSDBMirror.Changes()
-        for event in batch.events { mirror.apply(event, into: &changes) }
+        for event in batch.events {
+            mirror.apply(event, into: &changes)
+            // Another agent learned the entry since: it is no longer ours to share.
+            if let mine = learnedHere[event.keyValue.key], event.kind == .put, event.keyValue.text != mine {
+                learnedHere[event.keyValue.key] = nil
+            }
+        }
         mirror.revision = max(mirror.revision, batch.revision)
         guard changes.topologyChanged || changes.placementChanged || changes.stateChanged else { return }
         if changes.topologyChanged { snapshot = mirror.snapshot() }
@@ -158,17 +184,24 @@ actor AgentControl {
 
     // MARK: Upcall events
 
-    func handle(_ event: UpcallEvent) async {
+    func handle(_ event: UpcallEvent) {
         switch event {
         case .simulated(let decision):
             metrics.simulations[decision, default: 0] += 1
+        case .portFailed(let portKey, let reason):
+            guard let (port, entry) = bound.first(where: { $0.value.portKey == portKey }) else { return }
+            bound[port] = nil
+            unopened[port] = reason
+            logger.warning("port \(port) lost its interface \(entry.interface): \(reason); binding it again when it is back")
+            publish()
+            datapath.invalidateAll()
         case .learnMAC(let entry):
             guard mirror.state.port(of: entry.mac, in: entry.bridge) != entry.port else { return }
             mirror.state.learn(entry.mac, on: entry.port, in: entry.bridge)
             publish()
             datapath.invalidate([flowTag(.macEntry(entry.bridge, entry.mac))])
             metrics.macLearned += 1
-            await write(NSDBMirror.macKey(entry.bridge, entry.mac), entry.port.description)
+            share(NSDBMirror.macKey(entry.bridge, entry.mac), entry.port.description)
         case .learnARP(let entry):
             guard mirror.state.mac(of: entry.address, in: entry.router) != entry.mac else { return }
             mirror.state.learn(entry.address, at: entry.mac, in: entry.router)
@@ -176,7 +209,7 @@ actor AgentControl {
             datapath.invalidate([flowTag(.arpEntry(entry.router, entry.address))])
             metrics.arpLearned += 1
             release(router: entry.router, address: entry.address)
-            await write(NSDBMirror.arpKey(entry.router, entry.address), entry.mac.description)
+            share(NSDBMirror.arpKey(entry.router, entry.address), entry.mac.description)
         case .waitForARP(let router, let address, let frame, let inPort):
             if mirror.state.mac(of: address, in: router) != nil {
                 datapath.simulate(frame: frame, inPort: inPort)
@@ -196,16 +229,14 @@ actor AgentControl {
         for packet in queue { datapath.simulate(frame: packet.frame, inPort: packet.inPort) }
     }
 
-    /// Shares a learned entry; a failure (store outage) keeps it local.
-    private func write(_ key: String, _ value: String) async {
-        do {
-            try await store.put(key, value, lease: lease)
-        } catch {
-            logger.debug("could not share learned entry \(key): \(error)")
-        }
+    private func share(_ key: String, _ value: String) {
+        learnedHere[key] = value
+        writes.yield((key, value))
     }
 
     func housekeeping() {
+        for (key, value) in retry where learnedHere[key] == value { writes.yield((key, value)) }
+        retry.removeAll()
         let now = ContinuousClock.now
         waiting = waiting.compactMapValues { queue in
             let live = queue.filter { $0.deadline > now }

@@ -3,15 +3,47 @@ import HiveDatapath
 
 /// The agent's Prometheus text exposition (format 0.0.4).
 enum AgentMetrics {
-    static func render(statistics: DatapathStatistics, control: ControlMetrics, host: String) -> String {
+    struct Source {
+        var statistics: DatapathStatistics
+        var control: ControlMetrics
+        var host: String
+    }
+
+    /// One exposition for several agents (the sandbox runs two in one
+    /// process): each family once, each sample labelled with its host.
+    static func render(_ sources: [Source]) -> String {
+        var families: [String: (type: String, help: String, samples: [String])] = [:]
+        var order: [String] = []
+        for source in sources {
+            render(source) { name, type, help, sample in
+                if families[name] == nil {
+                    families[name] = (type, help, [])
+                    order.append(name)
+                }
+                if let sample { families[name]!.samples.append(sample) }
+            }
+        }
         var out = ""
+        for name in order {
+            let family = families[name]!
+            out += "# HELP \(name) \(family.help)\n# TYPE \(name) \(family.type)\n"
+            for sample in family.samples { out += sample + "\n" }
+        }
+        return out
+    }
+
+    private static func render(_ source: Source, emit: (String, String, String, String?) -> Void) {
+        let statistics = source.statistics
+        let control = source.control
+        var current = (name: "", type: "", help: "")
         func family(_ name: String, _ type: String, _ help: String) {
-            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            current = (name, type, help)
+            emit(name, type, help, nil)
         }
         func sample(_ name: String, _ labels: [(String, String)], _ value: some BinaryInteger) {
-            let all = [("host", host)] + labels
+            let all = [("host", source.host)] + labels
             let text = all.map { "\($0.0)=\"\(escape($0.1))\"" }.joined(separator: ",")
-            out += "\(name){\(text)} \(value)\n"
+            emit(current.name, current.type, current.help, "\(name){\(text)} \(value)")
         }
         let ports = statistics.ports.sorted { $0.key < $1.key }
         family("hive_port_received_packets_total", "counter", "Frames read from a bound port's interface.")
@@ -48,7 +80,6 @@ enum AgentMetrics {
         sample("hive_mac_learned_total", [], control.macLearned)
         family("hive_arp_learned_total", "counter", "ARP table entries this agent learned.")
         sample("hive_arp_learned_total", [], control.arpLearned)
-        return out
     }
 
     static func escape(_ value: String) -> String {

@@ -10,6 +10,7 @@ enum UpcallEvent: Sendable {
     case learnARP(ARPLearning)
     case waitForARP(router: RouterID, address: IPv4.Address, frame: [UInt8], inPort: UInt32)
     case simulated(decision: String)
+    case portFailed(portKey: UInt32, reason: String)
 }
 
 /// The agent's upcall handler: on the datapath thread, simulate a missed
@@ -33,6 +34,10 @@ final class SimulationUpcalls: UpcallHandler {
 
     func beginBatch() {
         view = shared.view
+    }
+
+    func portFailed(portKey: UInt32, error: SystemError) {
+        events.yield(.portFailed(portKey: portKey, reason: "\(error)"))
     }
 
     func handleMiss(frame: UnsafeRawBufferPointer, key: FlowKey, decision: inout UpcallDecision) {

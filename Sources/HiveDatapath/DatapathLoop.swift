@@ -5,8 +5,6 @@ import HivePacket
 struct ReadySockets {
     var wake = false
     var tunnel = false
-    /// Indices into `DatapathLoop.ports`.
-    var ports: [Int] = []
 }
 
 /// A bound port as the loop keeps it, with its send queue.
@@ -44,6 +42,9 @@ struct DatapathLoop<Handler: UpcallHandler> {
     // poll() arguments, rebuilt when ports change.
     var pollFDs: [Int32] = []
     var pollReady: [UInt8] = []
+    /// Indices into `ports` that had input; reused from turn to turn.
+    var readyPorts: [Int] = []
+    var failedPorts: [(UInt32, SystemError)] = []
     var clock: UInt64 = 0
 
     init(handler: Handler, tunnelFD: Int32, configuration: DatapathConfiguration) {
@@ -76,10 +77,11 @@ struct DatapathLoop<Handler: UpcallHandler> {
             }
         }
         var ready = ReadySockets()
+        readyPorts.removeAll(keepingCapacity: true)
         guard result > 0 else { return ready }
         ready.wake = pollReady[0] != 0
         ready.tunnel = pollReady[1] != 0
-        for index in ports.indices where pollReady[2 + index] != 0 { ready.ports.append(index) }
+        for index in ports.indices where pollReady[2 + index] != 0 { readyPorts.append(index) }
         return ready
     }
 
@@ -97,16 +99,38 @@ struct DatapathLoop<Handler: UpcallHandler> {
             // A few batches per turn, so a busy tunnel cannot starve the ports.
             for _ in 0..<4 where receiveTunnelBatch() == Self.batchSize {}
         }
-        for index in ready.ports where index < ports.count {
+        for position in readyPorts.indices {
+            let index = readyPorts[position]
+            guard index < ports.count else { continue }
             for _ in 0..<4 where receivePortBatch(index) == Self.batchSize {}
         }
+        if !failedPorts.isEmpty { dropFailedPorts() }
+    }
+
+    /// Closes ports whose socket failed (the interface went away), after the
+    /// turn so indices stay valid during it, and tells the handler.
+    @inline(never)
+    mutating func dropFailedPorts() {
+        let failed = failedPorts
+        failedPorts.removeAll()
+        for (portKey, error) in failed {
+            guard let index = portIndexByKey[portKey] else { continue }
+            removePort(at: index)
+            handler.portFailed(portKey: portKey, error: error)
+        }
+        rebuildPollSet()
     }
 
     /// Reads and forwards one batch from a bound port; returns the frames read.
     mutating func receivePortBatch(_ index: Int) -> Int32 {
         let portKey = ports[index].port.portKey
         let received = hive_receive_batch(ports[index].port.fd, receiveFrames, Self.batchSize)
-        guard received > 0 else { return 0 }
+        guard received > 0 else {
+            if received < 0, !failedPorts.contains(where: { $0.0 == portKey }) {
+                failedPorts.append((portKey, SystemError("receive on", "interface \(ports[index].port.interfaceName)", code: -received)))
+            }
+            return 0
+        }
         var bytesIn: UInt64 = 0
         for slot in 0..<Int(received) {
             let frame = receiveFrames[slot]

@@ -90,4 +90,7 @@ public protocol UpcallHandler: AnyObject {
     /// A frame from local port `key.inPort` missed the flow table: decide.
     /// Pure computation: no blocking, no await.
     func handleMiss(frame: UnsafeRawBufferPointer, key: FlowKey, decision: inout UpcallDecision)
+    /// Reading port `portKey` failed (its interface went away): the datapath
+    /// closed it; the agent may bind it again later.
+    func portFailed(portKey: UInt32, error: SystemError)
 }

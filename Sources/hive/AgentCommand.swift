@@ -43,6 +43,9 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .customLong("tunnel-port"), help: "The Geneve UDP port of every host.")
     var tunnelPort: UInt16 = 6081
 
+    @Option(name: .customLong("metrics-listen"), help: ArgumentHelp("Serve Prometheus metrics at http://HOST:PORT/metrics.", valueName: "host:port"))
+    var metricsListen: String?
+
     @OptionGroup var store: StoreOptions
 
     @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error or critical.", valueName: "level"))
@@ -52,6 +55,7 @@ struct AgentCommand: AsyncParsableCommand {
         guard IPv4.Address(parsing: underlay) != nil else {
             throw ValidationError("--underlay '\(underlay)' is not an IPv4 address (expected like 100.64.0.1)")
         }
+        if let metricsListen { _ = try APICommand.parseListen(metricsListen) }
         if let hostID, HostID(parsing: hostID) == nil {
             throw ValidationError("--host-id '\(hostID)' is not a UUID")
         }
@@ -80,8 +84,13 @@ struct AgentCommand: AsyncParsableCommand {
             await store.close()
             throw ValidationError("cannot start the agent: \(error)")
         }
+        var services: [any Service] = [StoreService(store: store), agent]
+        if let metricsListen {
+            let (host, port) = try APICommand.parseListen(metricsListen)
+            services.append(AgentMetricsServer.application(agents: [agent], host: host, port: port, logger: logger))
+        }
         let group = ServiceGroup(configuration: .init(
-            services: [StoreService(store: store), agent],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()

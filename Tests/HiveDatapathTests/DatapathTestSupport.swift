@@ -5,6 +5,7 @@ import HiveDatapath
 import HivePacket
 import HiveSandbox
 import Synchronization
+import Testing
 
 // What the datapath tests share: a fixed-policy upcall handler, sandbox
 // topologies that are always torn down, datapaths that are always stopped,
@@ -28,6 +29,7 @@ final class PolicyHandler: UpcallHandler, Sendable {
     private struct State: Sendable {
         var routes: [UInt32: [FlowOutput]]
         var misses: [FlowKey] = []
+        var failedPorts: [UInt32] = []
     }
 
     private let state: Mutex<State>
@@ -48,7 +50,14 @@ final class PolicyHandler: UpcallHandler, Sendable {
         misses.filter(matches).count
     }
 
+    /// The ports the datapath reported failed and closed, in order.
+    var failedPorts: [UInt32] { state.withLock { $0.failedPorts } }
+
     func beginBatch() {}
+
+    func portFailed(portKey: UInt32, error: SystemError) {
+        state.withLock { $0.failedPorts.append(portKey) }
+    }
 
     func handleMiss(frame: UnsafeRawBufferPointer, key: FlowKey, decision: inout UpcallDecision) {
         let outputs = state.withLock { state in
@@ -184,6 +193,16 @@ func ping(from vm: String, _ address: String, count: Int = 3, interval: String =
     }
 }
 
+/// Pings as `ping(from:_:count:interval:)` and expects `expected` replies
+/// (nil: none at all).
+func expectPing(
+    from vm: String, to address: String, count: Int, interval: String = "1", replies expected: Int?, _ comment: Comment? = nil,
+    sourceLocation: SourceLocation = #_sourceLocation
+) throws {
+    let replies = try ping(from: vm, address, count: count, interval: interval)
+    #expect(replies == expected, comment, sourceLocation: sourceLocation)
+}
+
 /// "3 packets transmitted, 3 received, 0% packet loss" -> 3.
 private func receivedCount(in output: String) -> Int? {
     guard let line = output.split(separator: "\n").first(where: { $0.contains(" received") }) else { return nil }
@@ -210,6 +229,11 @@ final class BackgroundPing {
     }
 
     deinit { stop() }
+}
+
+/// Whether executable `name` is installed (on PATH or in sbin).
+func isInstalled(_ name: String) -> Bool {
+    (try? SandboxTools.check([name])) != nil
 }
 
 // MARK: - Raw sockets
@@ -321,6 +345,13 @@ enum TestFrames {
         Ethernet.Header(destination: destination, source: source, etherType: Ethernet.EtherType(0x88B5)).write(to: &bytes)
         bytes += Array(marker.utf8)
         if bytes.count < 60 { bytes += [UInt8](repeating: 0, count: 60 - bytes.count) }
+        return bytes
+    }
+
+    /// `marked(marker)` with an 802.1Q tag of VLAN `vlan` after the addresses.
+    static func marked(_ marker: String, vlan: UInt16) -> [UInt8] {
+        var bytes = marked(marker)
+        bytes.insert(contentsOf: [0x81, 0x00, UInt8(vlan >> 8), UInt8(vlan & 0xFF)], at: 12)
         return bytes
     }
 

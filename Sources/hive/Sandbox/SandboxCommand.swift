@@ -59,11 +59,11 @@ struct SandboxCommand: AsyncParsableCommand {
             let plan = SandboxPlan()
             SandboxNetwork.destroyAll(prefix: plan.prefix)
             let network = plan.network
-            print("Creating namespaces: \(network.namespaces.joined(separator: ", "))")
+            say("Creating namespaces: \(network.namespaces.joined(separator: ", "))")
             try network.create()
             defer {
                 network.destroy()
-                print("Removed the sandbox's namespaces and interfaces.")
+                say("Removed the sandbox's namespaces and interfaces.")
             }
 
             let directory = dataDirectory ?? (FileManager.default.homeDirectoryForCurrentUser.path + "/.hive/sandbox")
@@ -90,13 +90,14 @@ struct SandboxCommand: AsyncParsableCommand {
             let application = server.buildApplication(host: host, port: port, logger: Logger(label: "hive.api")) { boundPort in
                 urlBox.set("http://\(host):\(boundPort)")
             }
-            let guide = SandboxGuide(plan: plan, agents: agents, tokens: tokens, url: urlBox)
+            let metrics = AgentMetricsServer.application(agents: agents, host: host, port: port == 0 ? 0 : port + 1, logger: Logger(label: "hive.metrics"))
+            let guide = SandboxGuide(plan: plan, agents: agents, tokens: tokens, url: urlBox, metricsURL: "http://\(host):\(port == 0 ? 0 : port + 1)")
             let group = ServiceGroup(configuration: .init(
-                services: [StoreService(store: store), application] + agents.map { $0 as any Service } + [guide],
+                services: [StoreService(store: store), application, metrics] + agents.map { $0 as any Service } + [guide],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
             try await group.run()
-            print("\nStopping the sandbox.")
+            say("\nStopping the sandbox.")
         }
     }
 
@@ -108,18 +109,18 @@ struct SandboxCommand: AsyncParsableCommand {
         func run() async throws {
             do { try SandboxPrivileges.check() } catch { throw CLIError("\(error)") }
             if let pid = SandboxLock.runningPID() {
-                print("Stopping the sandbox (pid \(pid)).")
+                say("Stopping the sandbox (pid \(pid)).")
                 kill(pid, SIGTERM)
                 for _ in 0..<150 where kill(pid, 0) == 0 { try await Task.sleep(for: .milliseconds(100)) }
                 if kill(pid, 0) == 0 {
-                    print("It did not stop within 15 s; killing it.")
+                    say("It did not stop within 15 s; killing it.")
                     kill(pid, SIGKILL)
                 }
             }
             let before = NetworkNamespace.list().filter { $0.hasPrefix(SandboxPlan().prefix) }
             SandboxNetwork.destroyAll(prefix: SandboxPlan().prefix)
             SandboxLock.removeStale()
-            print(before.isEmpty ? "No sandbox namespaces left." : "Removed: \(before.joined(separator: ", ")).")
+            say(before.isEmpty ? "No sandbox namespaces left." : "Removed: \(before.joined(separator: ", ")).")
         }
     }
 }
@@ -177,4 +178,10 @@ struct SandboxLock {
     func release() {
         try? FileManager.default.removeItem(atPath: Self.path)
     }
+}
+
+/// Prints a line at once (unbuffered), so a script or a pipe reading the
+/// sandbox's output sees its progress as it happens.
+func say(_ text: String = "") {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
 }
