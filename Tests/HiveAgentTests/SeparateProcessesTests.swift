@@ -61,7 +61,33 @@ import struct HiveModel.Port
             #expect((try? NetworkNamespace.run(prefix + "vm2", ["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.0.1.11"])) != nil)
             let hosts = try cli.run("host", "list")
             #expect(hosts.contains("h1") && hosts.contains("h2"), "hive host list shows both hosts: \(hosts)")
+
+            // The whole NSDB goes down: the agents keep forwarding with what they know,
+            // for flows they cached and for new ones (a new ping is a new flow).
+            for member in 0..<3 { cluster.kill(member: member) }
+            try await Task.sleep(for: .seconds(1))
+            #expect((try? NSRun.ping(prefix + "vm1", "10.0.1.12")) != nil, "forwarding goes on while etcd is down")
+            #expect((try? NSRun.ping(prefix + "vm2", "10.0.1.11")) != nil, "and new flows are simulated on the last view")
+
+            // It comes back: the agents' watches resume, and a change made now takes effect.
+            // All at once: one member alone has no quorum, so is never healthy.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for member in 0..<3 { group.addTask { try await cluster.restart(member: member) } }
+                try await group.waitForAll()
+            }
+            try cli.run("chain", "create", "no-icmp")
+            try cli.run("rule", "create", "--chain", "no-icmp", "--protocol", "icmp", "--action", "drop")
+            try cli.run("port", "update", "vm2", "--bridge", "blue", "--inbound-chain", "no-icmp")
+            let blocked = await eventually(within: 20) { (try? NSRun.ping(prefix + "vm1", "10.0.1.12", count: 2)) == nil }
+            #expect(blocked, "a rule added after the outage reaches the agents")
         }
+    }
+}
+
+enum NSRun {
+    @discardableResult
+    static func ping(_ namespace: String, _ address: String, count: Int = 3) throws -> String {
+        try NetworkNamespace.run(namespace, ["ping", "-c", "\(count)", "-i", "0.2", "-W", "2", address], timeout: .seconds(30))
     }
 }
 
