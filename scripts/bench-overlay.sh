@@ -380,11 +380,13 @@ measure_udp() {
             -v ns=$((end - start)) 'BEGIN { printf "%.0f", (b - a) / t / (ns / 1e9) * 100 }')
         index=$((index + 1))
     done
-    if jq -e '.end.sum.packets' "$json" >/dev/null 2>&1; then
-        # The client's end.sum carries the server's (receiver's) counts for UDP.
-        RESULT[$system.udp_kpps]=$(jq -r '.end.sum | (.packets - .lost_packets) / .seconds / 1000 | . * 10 | round / 10' "$json")
-        RESULT[$system.udp_sent_kpps]=$(jq -r '.end.sum | .packets / .seconds / 1000 | . * 10 | round / 10' "$json")
-        RESULT[$system.udp_loss]=$(jq -r '.end.sum.lost_percent | . * 10 | round / 10' "$json")
+    if jq -e '.end.sum_received.packets' "$json" >/dev/null 2>&1; then
+        # sum_received is the server's count; rates are over the sender's duration
+        # (the server's also holds the wait for the end of the test).
+        RESULT[$system.udp_received]=$(jq -r '.end.sum_received | .packets - .lost_packets' "$json")
+        RESULT[$system.udp_kpps]=$(jq -r '(.end.sum_received | .packets - .lost_packets) / .end.sum_sent.seconds / 1000 | . * 10 | round / 10' "$json")
+        RESULT[$system.udp_sent_kpps]=$(jq -r '.end.sum_sent | .packets / .seconds / 1000 | . * 10 | round / 10' "$json")
+        RESULT[$system.udp_loss]=$(jq -r '.end.sum_received.lost_percent | . * 10 | round / 10' "$json")
     else
         log "$system: iperf3 UDP failed: $(jq -r '.error // "no JSON"' "$json" 2>/dev/null || head -c 300 "$json")"
         RESULT[$system.udp_kpps]=- RESULT[$system.udp_sent_kpps]=- RESULT[$system.udp_loss]=-
@@ -595,10 +597,31 @@ EOF
     return 0
 }
 
-# The agents' counters that changed during each Hive test (hive_ prefix and
-# host label dropped; gauges as their value at the end of the test).
+# metric_change SYSTEM TEST AGENT-INDEX NAME: how much counter NAME (summed
+# over its labels) grew during TEST, from the scrapes before and after it.
+metric_change() {
+    local system=$1 test=$2 index=$3 name=$4 previous
+    case $test in ping) previous=start ;; tcp1) previous=ping ;; tcp4) previous=tcp1 ;; udp) previous=tcp4 ;; esac
+    local before="$WORK/$system-$previous-metrics-$index.txt" after="$WORK/$system-$test-metrics-$index.txt"
+    [ -s "$before" ] && [ -s "$after" ] || { echo "-"; return; }
+    awk -v name="$name" '$1 ~ "^" name "({|$)" { if (FILENAME == ARGV[1]) old += $2; else new += $2 }
+        END { printf "%d\n", new - old }' "$before" "$after"
+}
+
+# The agents' counters that changed during each Hive test (hive_ prefix,
+# _total, the host and port_key labels and byte counters left out; gauges as
+# their value at the end of the test).
 metrics_report() {
     local system test previous index host
+    echo
+    echo "### Where the small UDP packets went"
+    for system in "${SYSTEMS[@]}"; do
+        case $system in hive*) ;; *) continue ;; esac
+        local json="$WORK/$system-udp64.json" sent received
+        sent=$(jq -r '.end.sum_sent.packets // "-"' "$json" 2>/dev/null || echo -)
+        received=$(value "$system.udp_received")
+        echo "- $system: vmA's iperf3 sent $sent datagrams; hostA's agent read $(metric_change "$system" udp 0 hive_port_received_packets_total) from vmA's interface and sent $(metric_change "$system" udp 0 hive_tunnel_sent_packets_total) into the tunnel; hostB's agent received $(metric_change "$system" udp 1 hive_tunnel_received_packets_total) from the tunnel and wrote $(metric_change "$system" udp 1 hive_port_sent_packets_total) to vmB's interface; vmB's iperf3 received $received."
+    done
     echo
     echo "### Agent counters during each Hive test (changes; gauges at the end)"
     for system in "${SYSTEMS[@]}"; do
@@ -612,7 +635,9 @@ metrics_report() {
                 echo "- $system $test, $host: $(awk '
                     /^# TYPE / { type[$3] = $4; next }
                     /^#/ || NF < 2 { next }
-                    { key = $1; sub(/host="[^"]*",?/, "", key); sub(/\{\}$/, "", key); sub(/^hive_/, "", key)
+                    $1 ~ /_bytes_total/ { next }
+                    { key = $1; sub(/host="[^"]*",?/, "", key); sub(/port_key="[^"]*",?/, "", key)
+                      sub(/\{\}$/, "", key); sub(/^hive_/, "", key); sub(/_total/, "", key)
                       name = $1; sub(/\{.*/, "", name)
                       if (FILENAME == ARGV[1]) { old[key] = $2; next }
                       if (type[name] == "gauge") { if ($2 != 0) out = out sprintf("%s %s, ", key, $2) }

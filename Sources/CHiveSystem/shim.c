@@ -47,6 +47,9 @@ int hive_packet_socket_open(const char *name, int buffer_bytes, int *interface_i
     int one = 1;
     // Frames this socket sends must not come back to it as input.
     setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+    // The kernel strips a VLAN tag into metadata (rx VLAN offload); the
+    // auxiliary data gives it back, and hive_receive_batch restores it.
+    setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one);
     set_buffers(fd, buffer_bytes);
     *interface_index = (int)index;
     return fd;
@@ -78,11 +81,35 @@ int hive_udp_socket_port(int fd) {
     return ntohs(local.sin_port);
 }
 
+/// Puts back the 802.1Q tag the kernel moved into `aux`, if any and if the
+/// frame has room (4 bytes after the MACs).
+static void restore_vlan_tag(hive_frame *frame, const struct msghdr *message) {
+    for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)message); c; c = CMSG_NXTHDR((struct msghdr *)message, c)) {
+        if (c->cmsg_level != SOL_PACKET || c->cmsg_type != PACKET_AUXDATA) continue;
+        if (c->cmsg_len < CMSG_LEN(sizeof(struct tpacket_auxdata))) continue;
+        struct tpacket_auxdata aux;
+        memcpy(&aux, CMSG_DATA(c), sizeof aux);
+        if (!(aux.tp_status & TP_STATUS_VLAN_VALID) && aux.tp_vlan_tci == 0) return;
+        if (frame->length < 12 || frame->length + 4 > frame->capacity) return;
+        uint8_t *bytes = frame->base;
+        memmove(bytes + 16, bytes + 12, frame->length - 12);
+        uint16_t tpid = (aux.tp_status & TP_STATUS_VLAN_TPID_VALID) ? aux.tp_vlan_tpid : ETH_P_8021Q;
+        bytes[12] = (uint8_t)(tpid >> 8);
+        bytes[13] = (uint8_t)tpid;
+        bytes[14] = (uint8_t)(aux.tp_vlan_tci >> 8);
+        bytes[15] = (uint8_t)aux.tp_vlan_tci;
+        frame->length += 4;
+        return;
+    }
+}
+
 int hive_receive_batch(int fd, hive_frame *frames, int count) {
     if (count > HIVE_BATCH_MAX) count = HIVE_BATCH_MAX;
     struct mmsghdr messages[HIVE_BATCH_MAX];
     struct iovec vectors[HIVE_BATCH_MAX];
-    struct sockaddr_in sources[HIVE_BATCH_MAX];
+    struct sockaddr_storage sources[HIVE_BATCH_MAX];
+    // Room for one struct tpacket_auxdata per frame (packet sockets only).
+    union { struct cmsghdr align; char bytes[CMSG_SPACE(sizeof(struct tpacket_auxdata))]; } controls[HIVE_BATCH_MAX];
     memset(messages, 0, sizeof(struct mmsghdr) * (size_t)count);
     for (int i = 0; i < count; i++) {
         vectors[i].iov_base = frames[i].base;
@@ -91,15 +118,19 @@ int hive_receive_batch(int fd, hive_frame *frames, int count) {
         messages[i].msg_hdr.msg_iovlen = 1;
         messages[i].msg_hdr.msg_name = &sources[i];
         messages[i].msg_hdr.msg_namelen = sizeof sources[i];
+        messages[i].msg_hdr.msg_control = controls[i].bytes;
+        messages[i].msg_hdr.msg_controllen = sizeof controls[i].bytes;
     }
     int received = recvmmsg(fd, messages, (unsigned)count, MSG_DONTWAIT, NULL);
     if (received < 0) return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
     for (int i = 0; i < received; i++) {
         frames[i].length = messages[i].msg_len;
         frames[i].truncated = (messages[i].msg_hdr.msg_flags & MSG_TRUNC) ? 1 : 0;
-        if (messages[i].msg_hdr.msg_namelen >= sizeof(struct sockaddr_in) && sources[i].sin_family == AF_INET) {
-            frames[i].address = sources[i].sin_addr.s_addr;
-            frames[i].port = sources[i].sin_port;
+        if (messages[i].msg_hdr.msg_controllen > 0 && !frames[i].truncated) restore_vlan_tag(&frames[i], &messages[i].msg_hdr);
+        const struct sockaddr_in *source = (const struct sockaddr_in *)&sources[i];
+        if (messages[i].msg_hdr.msg_namelen >= sizeof(struct sockaddr_in) && source->sin_family == AF_INET) {
+            frames[i].address = source->sin_addr.s_addr;
+            frames[i].port = source->sin_port;
         } else {
             frames[i].address = 0;
             frames[i].port = 0;

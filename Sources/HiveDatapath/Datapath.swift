@@ -78,6 +78,8 @@ public final class Datapath<Handler: UpcallHandler>: @unchecked Sendable {
     private let running = Atomic<Bool>(true)
     private let published = Mutex(DatapathStatistics())
     private var thread: pthread_t?
+    /// Set by `stop()`: the loop closed its sockets and freed its buffers.
+    private var stopped = false
 
     // Owned by the datapath thread from start() on.
     var loop: DatapathLoop<Handler>
@@ -122,6 +124,7 @@ public final class Datapath<Handler: UpcallHandler>: @unchecked Sendable {
     /// Starts the datapath thread.
     public func start() throws(SystemError) {
         precondition(thread == nil, "the datapath is already running")
+        precondition(!stopped, "a stopped datapath cannot start again: its sockets are closed; make a new one")
         do {
             thread = try startThread { [self] in self.run() }
         } catch let error as SystemError {
@@ -138,6 +141,7 @@ public final class Datapath<Handler: UpcallHandler>: @unchecked Sendable {
         _ = hive_eventfd_signal(wakeFD)
         joinThread(thread)
         self.thread = nil
+        stopped = true
     }
 
     private func run() {

@@ -97,12 +97,12 @@ struct DatapathLoop<Handler: UpcallHandler> {
         handler.beginBatch()
         if ready.tunnel {
             // A few batches per turn, so a busy tunnel cannot starve the ports.
-            for _ in 0..<4 where receiveTunnelBatch() == Self.batchSize {}
+            for _ in 0..<4 { if receiveTunnelBatch() < Self.batchSize { break } }
         }
         for position in readyPorts.indices {
             let index = readyPorts[position]
             guard index < ports.count else { continue }
-            for _ in 0..<4 where receivePortBatch(index) == Self.batchSize {}
+            for _ in 0..<4 { if receivePortBatch(index) < Self.batchSize { break } }
         }
         if !failedPorts.isEmpty { dropFailedPorts() }
     }
@@ -189,6 +189,8 @@ struct DatapathLoop<Handler: UpcallHandler> {
             let packet = UnsafeRawBufferPointer(start: frame.base, count: Int(frame.length))
             guard let header = try? Geneve.Header(parsing: packet),
                   header.protocolType == Geneve.Header.transparentEthernetBridging, !header.isOAM,
+                  // RFC 8926 §3.5: options marked critical that we do not know mean drop; Hive sets none.
+                  !header.hasCriticalOptions,
                   packet.count - header.length >= 14
             else {
                 count(.badTunnelPacket)
@@ -328,8 +330,9 @@ struct DatapathLoop<Handler: UpcallHandler> {
                 copy.withUnsafeMutableBytes { bytes in
                     guard let key = try? FlowKey(parsing: UnsafeRawBufferPointer(bytes), inPort: inPort) else { return }
                     upcall(bytes, key: key)
+                    // The queues point into `copy`: send before its bytes go.
+                    flushQueues()
                 }
-                flushQueues()
             }
         }
         if !tags.isEmpty { statistics.flowsInvalidated &+= UInt64(flows.invalidate(tags)) }

@@ -17,12 +17,20 @@ import Testing
     ]
 
     /// Bridge blue (vm1 on h1, vm2 on h2), bridge green (vm3 on h2), router edge between them.
-    static func buildNetwork(_ lab: OverlayLab) async throws -> (blue: Bridge, green: Bridge, ports: [String: Port], bindings: [String: Binding]) {
+    struct Network {
+        var blue: Bridge
+        var green: Bridge
+        var greenRoute: Route
+        var ports: [String: Port]
+        var bindings: [String: Binding]
+    }
+
+    static func buildNetwork(_ lab: OverlayLab) async throws -> Network {
         let blue = try await lab.client.create(Bridge(name: "blue")).object
         let green = try await lab.client.create(Bridge(name: "green")).object
         let edge = try await lab.client.create(Router(name: "edge")).object
         try await lab.connect(edge.id, to: blue.id, address: "10.0.1.1", subnet: "10.0.1.0/24")
-        try await lab.connect(edge.id, to: green.id, address: "10.0.2.1", subnet: "10.0.2.0/24")
+        let greenRoute = try await lab.connect(edge.id, to: green.id, address: "10.0.2.1", subnet: "10.0.2.0/24")
         var ports: [String: Port] = [:]
         var bindings: [String: Binding] = [:]
         for (vm, bridge) in [("vm1", blue), ("vm2", blue), ("vm3", green)] {
@@ -31,7 +39,7 @@ import Testing
             bindings[vm] = plugged.binding
         }
         try await lab.waitForBoundPorts(3)
-        return (blue, green, ports, bindings)
+        return Network(blue: blue, green: green, greenRoute: greenRoute, ports: ports, bindings: bindings)
     }
 
     @Test func vmsTalkAcrossHostsOnOneBridgeAndAcrossTheRouter() async throws {
@@ -79,6 +87,22 @@ import Testing
         }
     }
 
+    @Test func removingARouteStopsRoutedTrafficAlreadyFlowing() async throws {
+        try await OverlayLab.run(vms: Self.vms) { lab in
+            let network = try await Self.buildNetwork(lab)
+            #expect(await lab.pingEventually(from: "vm1", to: "10.0.2.13"))
+            let monitor = try PingMonitor(namespace: lab.namespace("vm1"), address: "10.0.2.13")
+            defer { monitor.stop() }
+            #expect(await eventually(within: 5) { monitor.answers >= 5 })
+            try await lab.client.delete(network.greenRoute.id)
+            try await Task.sleep(for: .seconds(1))
+            let afterOneSecond = monitor.answers
+            try await Task.sleep(for: .seconds(2))
+            #expect(monitor.answers == afterOneSecond, "no route to 10.0.2.0/24: the flowing ping stops")
+            #expect(lab.ping(from: "vm1", to: "10.0.1.12", count: 1), "the same bridge still works")
+        }
+    }
+
     @Test func unbindingAPortStopsItsTrafficAndBindingRestoresIt() async throws {
         try await OverlayLab.run(vms: Self.vms) { lab in
             let network = try await Self.buildNetwork(lab)
@@ -95,7 +119,7 @@ import Testing
         try await OverlayLab.run(vms: Self.vms) { lab in
             let network = try await Self.buildNetwork(lab)
             #expect(await lab.pingEventually(from: "vm1", to: "10.0.1.12"))
-            let capture = try TunnelCapture(lab: lab, packets: 6)
+            let capture = try TunnelCapture(lab: lab, seconds: 6)
             #expect(lab.ping(from: "vm1", to: "10.0.1.12", count: 3))
             let packets = try capture.finish()
             let vm1Key = network.ports["vm1"]!.tunnelKey

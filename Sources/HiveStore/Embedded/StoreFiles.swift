@@ -40,7 +40,16 @@ final class StoreFiles: @unchecked Sendable {
         let lockPath = directory + "/LOCK"
         lockDescriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard lockDescriptor >= 0 else { throw StoreFileError(path: lockPath, operation: "open", code: errno) }
-        guard flock(lockDescriptor, LOCK_EX | LOCK_NB) == 0 else {
+        // A child being spawned by this process holds a copy of the lock's
+        // descriptor until it execs (close-on-exec acts only then), so a
+        // store closed and reopened while a process starts can find the lock
+        // held for a moment: try for up to a second before giving up.
+        var locked = flock(lockDescriptor, LOCK_EX | LOCK_NB) == 0
+        for _ in 0..<100 where !locked && errno == EWOULDBLOCK {
+            usleep(10_000)
+            locked = flock(lockDescriptor, LOCK_EX | LOCK_NB) == 0
+        }
+        guard locked else {
             let code = errno
             close(lockDescriptor)
             throw StoreFileError(path: directory, operation: "lock (is another Hive process using this store?)", code: code)

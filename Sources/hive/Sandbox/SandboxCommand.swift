@@ -57,8 +57,10 @@ struct SandboxCommand: AsyncParsableCommand {
             defer { lock.release() }
 
             let plan = SandboxPlan()
-            SandboxNetwork.destroyAll(prefix: plan.prefix)
             let network = plan.network
+            // Leftovers of a crashed run have exactly these names; other hive-
+            // namespaces (a test's, a benchmark's) are not ours to remove.
+            network.destroy()
             say("Creating namespaces: \(network.namespaces.joined(separator: ", "))")
             try network.create()
             defer {
@@ -117,8 +119,9 @@ struct SandboxCommand: AsyncParsableCommand {
                     kill(pid, SIGKILL)
                 }
             }
-            let before = NetworkNamespace.list().filter { $0.hasPrefix(SandboxPlan().prefix) }
-            SandboxNetwork.destroyAll(prefix: SandboxPlan().prefix)
+            let network = SandboxPlan().network
+            let before = NetworkNamespace.list().filter(network.namespaces.contains)
+            network.destroy()
             SandboxLock.removeStale()
             say(before.isEmpty ? "No sandbox namespaces left." : "Removed: \(before.joined(separator: ", ")).")
         }

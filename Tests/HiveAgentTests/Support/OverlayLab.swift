@@ -128,13 +128,14 @@ final class OverlayLab: Sendable {
     }
 
     /// A router port with `address`/`subnet`, linked to a new port of `bridge`, and the route to the subnet.
-    func connect(_ router: RouterID, to bridge: BridgeID, address: String, subnet: String) async throws {
+    @discardableResult
+    func connect(_ router: RouterID, to bridge: BridgeID, address: String, subnet: String) async throws -> Route {
         let routerPort = try await client.create(Port(
             router: router, name: "to-\(bridge.description.prefix(8))",
             address: IPv4.Address(parsing: address)!, subnet: IPv4.Prefix(parsing: subnet)!, mac: Port.generatedMAC())).object
         let uplink = try await client.create(Port(bridge: bridge, name: "uplink")).object
         _ = try await client.link(routerPort.id, to: uplink.id)
-        _ = try await client.create(Route(routerId: router, destination: IPv4.Prefix(parsing: subnet)!, egressPortId: routerPort.id))
+        return try await client.create(Route(routerId: router, destination: IPv4.Prefix(parsing: subnet)!, egressPortId: routerPort.id)).object
     }
 
     /// Waits until every agent has opened the interfaces of its bindings.

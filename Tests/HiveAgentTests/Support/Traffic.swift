@@ -54,19 +54,27 @@ final class TunnelCapture {
 
     private let process: Process
     private let output = Pipe()
+    private let errors = Pipe()
 
-    init(lab: OverlayLab, packets: Int) throws {
+    /// Captures for `seconds` (the VMs' own IPv6 and ARP chatter comes too).
+    init(lab: OverlayLab, seconds: Int) throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/tshark") else {
             throw LabError("tshark is missing: run scripts/install-test-deps.sh (it installs Debian's tshark)")
         }
         process = try NetworkNamespace.start(
             lab.network.underlayNamespace,
-            ["tshark", "-l", "-n", "-i", lab.network.underlayBridge, "-f", "udp port 6081", "-c", "\(packets)", "-a", "duration:20",
+            ["tshark", "-l", "-n", "-i", lab.network.underlayBridge, "-f", "udp port 6081", "-a", "duration:\(seconds)",
              "-d", "udp.port==6081,geneve", "-T", "fields", "-E", "separator=|",
              "-e", "ip.src", "-e", "ip.dst", "-e", "geneve.vni", "-e", "_ws.col.Protocol"],
-            standardOutput: output.fileHandleForWriting, standardError: FileHandle.nullDevice)
-        // tshark needs a moment before it captures.
-        Thread.sleep(forTimeInterval: 2)
+            standardOutput: output.fileHandleForWriting, standardError: errors.fileHandleForWriting)
+        // Traffic sent before tshark says it is capturing would be missed.
+        let deadline = Date().addingTimeInterval(30)
+        var said = ""
+        while Date() < deadline, process.isRunning, !said.contains("Capturing on") {
+            let data = errors.fileHandleForReading.availableData
+            said += String(decoding: data, as: UTF8.self)
+        }
+        guard said.contains("Capturing on") else { throw LabError("tshark did not start capturing: \(said)") }
     }
 
     func finish() throws -> [Packet] {

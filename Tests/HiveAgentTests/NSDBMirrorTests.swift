@@ -1,0 +1,101 @@
+import HiveModel
+import HivePacket
+import HiveSimulation
+import HiveStore
+import Testing
+@testable import HiveAgent
+
+/// Which invalidation tags each kind of NSDB change touches (the contract
+/// in `InvalidationTag`), on watch events as the store delivers them.
+@Suite struct NSDBMirrorTests {
+    var revision: Revision = 0
+
+    mutating func put(_ key: String, _ value: [UInt8]) -> WatchEvent {
+        revision += 1
+        return WatchEvent(kind: .put, keyValue: KeyValue(key: key, value: value, createRevision: revision, modRevision: revision, version: 1, lease: 0))
+    }
+
+    mutating func delete(_ key: String) -> WatchEvent {
+        revision += 1
+        return WatchEvent(kind: .delete, keyValue: KeyValue(key: key, value: [], createRevision: 0, modRevision: revision, version: 0, lease: 0))
+    }
+
+    mutating func put<T: TopologyObject>(_ object: T) throws -> WatchEvent {
+        put(TopologyKeys.object(T.kind, object.id), try object.jsonBytes())
+    }
+
+    @Test mutating func topologyChangesTouchTheirTags() throws {
+        var mirror = NSDBMirror()
+        var changes = NSDBMirror.Changes()
+        let bridge = Bridge(name: "b")
+        let router = Router(name: "r")
+        let chain = Chain(name: "c")
+        let rule = Rule(chainId: chain.id, action: .drop)
+        let route = Route(routerId: router.id, destination: IPv4.Prefix(parsing: "10.0.0.0/8")!)
+        let port = Port(bridge: bridge.id, name: "p")
+        for event in [try put(bridge), try put(router), try put(chain), try put(rule), try put(route), try put(port)] {
+            mirror.apply(event, into: &changes)
+        }
+        #expect(changes.topologyChanged)
+        #expect(changes.tags.isSuperset(of: [.bridge(bridge.id), .router(router.id), .chain(chain.id), .rule(rule.id), .routeTable(router.id), .port(port.id)]))
+
+        // A route removed touches its router's table; a rule removed, its chain.
+        var removal = NSDBMirror.Changes()
+        mirror.apply(delete(TopologyKeys.object(.route, route.id)), into: &removal)
+        mirror.apply(delete(TopologyKeys.object(.rule, rule.id)), into: &removal)
+        #expect(removal.tags == [.routeTable(router.id), .rule(rule.id), .chain(chain.id)])
+        #expect(mirror.routes.isEmpty && mirror.rules.isEmpty)
+    }
+
+    @Test mutating func bindingsChangePlacementAndTouchThePort() throws {
+        var mirror = NSDBMirror()
+        var changes = NSDBMirror.Changes()
+        let binding = Binding(hostId: HostID(), portId: PortID(), interfaceName: "tap0")
+        mirror.apply(try put(binding), into: &changes)
+        #expect(changes.placementChanged)
+        #expect(changes.tags == [.port(binding.portId)])
+    }
+
+    @Test mutating func aMACMoveTouchesItsEntryButARepeatDoesNot() {
+        var mirror = NSDBMirror()
+        let bridge = BridgeID()
+        let mac = EthernetAddress(0x02, 0, 0, 0, 0, 1)
+        let first = PortID(), second = PortID()
+        var learned = NSDBMirror.Changes()
+        mirror.apply(put(NSDBMirror.macKey(bridge, mac), Array(first.description.utf8)), into: &learned)
+        #expect(learned.tags == [.macEntry(bridge, mac)])
+        #expect(mirror.state.port(of: mac, in: bridge) == first)
+
+        var repeated = NSDBMirror.Changes()
+        mirror.apply(put(NSDBMirror.macKey(bridge, mac), Array(first.description.utf8)), into: &repeated)
+        #expect(repeated.tags.isEmpty && !repeated.stateChanged, "the same entry again changes nothing")
+
+        var moved = NSDBMirror.Changes()
+        mirror.apply(put(NSDBMirror.macKey(bridge, mac), Array(second.description.utf8)), into: &moved)
+        #expect(moved.tags == [.macEntry(bridge, mac)])
+        #expect(mirror.state.port(of: mac, in: bridge) == second)
+
+        var gone = NSDBMirror.Changes()
+        mirror.apply(delete(NSDBMirror.macKey(bridge, mac)), into: &gone)
+        #expect(gone.tags == [.macEntry(bridge, mac)])
+        #expect(mirror.state.port(of: mac, in: bridge) == nil)
+    }
+
+    @Test mutating func anARPEntryThatAppearsIsReportedForWaitingPackets() {
+        var mirror = NSDBMirror()
+        let router = RouterID()
+        let address = IPv4.Address(10, 0, 0, 5)
+        var changes = NSDBMirror.Changes()
+        mirror.apply(put(NSDBMirror.arpKey(router, address), Array("02:00:00:00:00:05".utf8)), into: &changes)
+        #expect(changes.tags == [.arpEntry(router, address)])
+        #expect(changes.learnedARP.count == 1 && changes.learnedARP.first?.1 == address)
+    }
+
+    @Test mutating func undecodableDocumentsAreReportedAndIgnored() {
+        var mirror = NSDBMirror()
+        var changes = NSDBMirror.Changes()
+        mirror.apply(put(TopologyKeys.object(.bridge, BridgeID()), Array("{not json".utf8)), into: &changes)
+        #expect(mirror.bridges.isEmpty)
+        #expect(changes.problems.count == 1)
+    }
+}
