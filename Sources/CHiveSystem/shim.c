@@ -150,15 +150,16 @@ int hive_send_frames(int fd, const hive_frame *frames, int count) {
         messages[i].msg_hdr.msg_iov = &vectors[i];
         messages[i].msg_hdr.msg_iovlen = 1;
     }
-    int sent = 0;
-    while (sent < count) {
-        int result = sendmmsg(fd, messages + sent, (unsigned)(count - sent), MSG_DONTWAIT);
+    int done = 0, sent = 0;
+    while (done < count) {
+        int result = sendmmsg(fd, messages + done, (unsigned)(count - done), MSG_DONTWAIT);
         if (result < 0) {
             if (errno == EINTR) continue;
             // A frame the device refuses (too long, ENOBUFS) is skipped, not retried forever.
-            if (sent < count) { sent++; continue; }
-            return -errno;
+            done++;
+            continue;
         }
+        done += result;
         sent += result;
     }
     return sent;
@@ -184,15 +185,16 @@ int hive_send_datagrams(int fd, const hive_datagram *datagrams, int count) {
         messages[i].msg_hdr.msg_name = &destinations[i];
         messages[i].msg_hdr.msg_namelen = sizeof destinations[i];
     }
-    int sent = 0;
-    while (sent < count) {
-        int result = sendmmsg(fd, messages + sent, (unsigned)(count - sent), MSG_DONTWAIT);
+    int done = 0, sent = 0;
+    while (done < count) {
+        int result = sendmmsg(fd, messages + done, (unsigned)(count - done), MSG_DONTWAIT);
         if (result < 0) {
             if (errno == EINTR) continue;
             // One unreachable peer (ECONNREFUSED, EHOSTUNREACH) must not hold back the rest.
-            sent++;
+            done++;
             continue;
         }
+        done += result;
         sent += result;
     }
     return sent;
@@ -235,8 +237,9 @@ int hive_eventfd_drain(int fd) {
 }
 
 int hive_poll_input(const int *fds, uint8_t *ready, int count, int timeout_ms) {
-    struct pollfd polled[256];
-    if (count > 256) count = 256;
+    if (count <= 0) return 0;
+    // On the stack: one entry per socket, a few thousand at most.
+    struct pollfd polled[count];
     for (int i = 0; i < count; i++) {
         polled[i].fd = fds[i];
         polled[i].events = POLLIN;

@@ -30,6 +30,7 @@ actor AgentControl {
     /// Entries this agent learned (key -> value), to share again under a new lease.
     private var learnedHere: [String: String] = [:]
     private var retry: [String: String] = [:]
+    private var tunnelPeers: Set<IPv4.Address>?
     /// Learned entries to share, written by the agent's writer task so a
     /// slow or unreachable store never holds up this actor.
     let writes: AsyncStream<(key: String, value: String)>.Continuation
@@ -141,6 +142,13 @@ actor AgentControl {
             }
         }
         shared.publish(AgentView(snapshot: snapshot, state: mirror.state, locations: locations, version: version))
+        if let hostID {
+            let peers = mirror.peerAddresses(of: hostID)
+            if peers != tunnelPeers {
+                tunnelPeers = peers
+                datapath.setTunnelPeers(peers)
+            }
+        }
     }
 
     // MARK: Bindings

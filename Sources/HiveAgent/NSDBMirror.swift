@@ -171,6 +171,17 @@ struct NSDBMirror: Sendable {
             dhcpSubnets: Array(dhcpSubnets.values))
     }
 
+    /// Every address another host may tunnel from: the members of the zones
+    /// `local` is in, and every other host's registered addresses.
+    func peerAddresses(of local: HostID) -> Set<IPv4.Address> {
+        var addresses: Set<IPv4.Address> = []
+        for zone in tunnelZones.values where zone.members.contains(where: { $0.hostId == local }) {
+            for member in zone.members where member.hostId != local { addresses.insert(member.address) }
+        }
+        for host in hosts.values where host.id != local { addresses.formUnion(host.underlayAddresses) }
+        return addresses
+    }
+
     /// The underlay address of `host` as seen from `local`: its address in a
     /// tunnel zone they share, else its first registered address.
     func underlayAddress(of host: HostID, from local: HostID) -> IPv4.Address? {

@@ -64,6 +64,7 @@ enum DatapathCommand: Sendable {
     case invalidateAll
     case send(frame: [UInt8], outputs: [FlowOutput], ingressKey: UInt32)
     case simulate(frame: [UInt8], inPort: UInt32)
+    case setPeers(Set<IPv4.Address>?)
 }
 
 public final class Datapath<Handler: UpcallHandler>: @unchecked Sendable {
@@ -113,6 +114,10 @@ public final class Datapath<Handler: UpcallHandler>: @unchecked Sendable {
     /// Runs a frame through the miss path again as if it came in by `inPort`
     /// (a packet that waited for an ARP answer).
     public func simulate(frame: [UInt8], inPort: UInt32) { post(.simulate(frame: frame, inPort: inPort)) }
+
+    /// Accept tunnel packets only from these underlay addresses (the other
+    /// hosts); nil accepts any sender.
+    public func setTunnelPeers(_ peers: Set<IPv4.Address>?) { post(.setPeers(peers)) }
 
     public var statistics: DatapathStatistics { published.withLock { $0 } }
 

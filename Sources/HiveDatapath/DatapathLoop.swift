@@ -45,6 +45,8 @@ struct DatapathLoop<Handler: UpcallHandler> {
     /// Indices into `ports` that had input; reused from turn to turn.
     var readyPorts: [Int] = []
     var failedPorts: [(UInt32, SystemError)] = []
+    /// Tunnel senders accepted (addresses in network byte order); nil: any.
+    var peers: Set<UInt32>?
     var clock: UInt64 = 0
 
     init(handler: Handler, tunnelFD: Int32, configuration: DatapathConfiguration) {
@@ -186,6 +188,10 @@ struct DatapathLoop<Handler: UpcallHandler> {
                 count(.truncated)
                 continue
             }
+            if let peers, !peers.contains(frame.address) {
+                count(.unknownPeer)
+                continue
+            }
             let packet = UnsafeRawBufferPointer(start: frame.base, count: Int(frame.length))
             guard let header = try? Geneve.Header(parsing: packet),
                   header.protocolType == Geneve.Header.transparentEthernetBridging, !header.isOAM,
@@ -325,6 +331,8 @@ struct DatapathLoop<Handler: UpcallHandler> {
                 flows.removeAll()
             case .send(let frame, let outputs, let ingressKey):
                 sendNow(frame, to: outputs, ingressKey: ingressKey)
+            case .setPeers(let addresses):
+                peers = addresses.map { Set($0.map(\.value.bigEndian)) }
             case .simulate(let frame, let inPort):
                 var copy = frame
                 copy.withUnsafeMutableBytes { bytes in

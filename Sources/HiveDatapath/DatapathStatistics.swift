@@ -22,6 +22,8 @@ public struct DatapathStatistics: Sendable {
         case badTunnelPacket = "bad_tunnel_packet"
         /// A tunnel packet for a port not bound here.
         case unknownTunnelKey = "unknown_tunnel_key"
+        /// A tunnel packet from an address that is not a known host.
+        case unknownPeer = "unknown_peer"
         /// An output to a local port that is gone.
         case portGone = "port_gone"
     }

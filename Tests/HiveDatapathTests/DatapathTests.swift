@@ -137,6 +137,31 @@ struct DatapathTests {
         }
     }
 
+    @Test func tunnelPacketsFromUnknownSendersAreDroppedOnceThePeersAreSet() throws {
+        let network = Topology.network(prefix: uniqueDatapathPrefix(), twoHosts: true)
+        try withNetwork(network) { network in
+            let vm1 = network.vms[0]
+            let handler = PolicyHandler(routes: [:])
+            let peer = try UDPPeer(address: Topology.underlay2, port: 6081, namespace: network.hosts[1].name)
+            let nic = try RawPort(interface: "eth0", namespace: vm1.name)
+            try withDatapath(host: vm1.host, underlay: Topology.underlay1, handler: handler, ports: [(Topology.vm1Key, vm1.hostInterface)]) { datapath in
+                func deliver(_ marker: String) -> Bool {
+                    let inbound = TestFrames.marked(marker, from: Topology.vm2MAC, to: Topology.vm1MAC)
+                    var packet: [UInt8] = []
+                    Geneve.Header(vni: Topology.vm1Key).write(to: &packet)
+                    _ = peer.send(packet + inbound, to: Topology.underlay1, port: 6081)
+                    return nic.receive(within: .seconds(2)) { $0 == inbound } != nil
+                }
+                #expect(deliver("from-h2-any"), "with no peer set, any sender is accepted")
+                datapath.setTunnelPeers([IPv4.Address(100, 64, 0, 77)])
+                #expect(eventually { !deliver("from-h2-stranger") }, "h2 is not a known peer: its packets are dropped")
+                #expect(eventually { (datapath.statistics.drops[.unknownPeer] ?? 0) >= 1 })
+                datapath.setTunnelPeers([Topology.underlay2])
+                #expect(eventually { deliver("from-h2-peer") }, "h2 is a peer again")
+            }
+        }
+    }
+
     // MARK: 3. Invalidation
 
     @Test func invalidatingATagMakesOnlyItsFlowsMissAgain() throws {
