@@ -338,8 +338,18 @@ measure_ping() {
         i = int(NR * 0.99); if (i < NR * 0.99) i++; if (i < 1) i = 1; printf "%.0f", v[i] * 1000 }')
 }
 
-# utime + stime of a process, in clock ticks.
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+# "utime stime" of a process, in clock ticks.
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12, $13 }' "/proc/$1/stat"; }
+
+# record_cpu KEY "UTIME STIME"-BEFORE PID ELAPSED_NS: the process's CPU since
+# BEFORE as % of one core, in RESULT[KEY] (user + system), KEY_user, KEY_sys.
+record_cpu() {
+    local key=$1 before=$2 pid=$3 elapsed=$4 total user system
+    read -r total user system < <(awk -v a="$before" -v b="$(cpu_ticks "$pid")" -v t="$(getconf CLK_TCK)" -v ns="$elapsed" 'BEGIN {
+        split(a, x, " "); split(b, y, " "); f = 100 / t / (ns / 1e9)
+        printf "%.0f %.0f %.0f\n", (y[1] - x[1] + y[2] - x[2]) * f, (y[1] - x[1]) * f, (y[2] - x[2]) * f }')
+    RESULT[$key]=$total RESULT[${key}_user]=$user RESULT[${key}_sys]=$system
+}
 now_ns() { date +%s%N; }
 
 # measure_tcp SYSTEM STREAMS [PIDS to account CPU for...]
@@ -350,11 +360,9 @@ measure_tcp() {
     start=$(now_ns)
     in_ns "$NS_VM_A" timeout $((SECONDS_PER_RUN + 30)) iperf3 -c $VM_B_IP -p $IPERF_PORT -t "$SECONDS_PER_RUN" -P "$streams" -J >"$json" || true
     end=$(now_ns)
-    local index=0 ticks_per_second
-    ticks_per_second=$(getconf CLK_TCK)
+    local index=0
     for pid in "$@"; do
-        RESULT[$system.cpu_tcp$streams.$index]=$(awk -v a="${before[index]}" -v b="$(cpu_ticks "$pid")" -v t="$ticks_per_second" \
-            -v ns=$((end - start)) 'BEGIN { printf "%.0f", (b - a) / t / (ns / 1e9) * 100 }')
+        record_cpu "$system.cpu_tcp$streams.$index" "${before[index]}" "$pid" $((end - start))
         index=$((index + 1))
     done
     if jq -e '.end.sum_received.bits_per_second' "$json" >/dev/null 2>&1; then
@@ -373,11 +381,9 @@ measure_udp() {
     start=$(now_ns)
     in_ns "$NS_VM_A" timeout $((SECONDS_PER_RUN + 30)) iperf3 -c $VM_B_IP -p $IPERF_PORT -u -l 64 -b 0 -t "$SECONDS_PER_RUN" -J >"$json" || true
     end=$(now_ns)
-    local index=0 ticks_per_second
-    ticks_per_second=$(getconf CLK_TCK)
+    local index=0
     for pid in "$@"; do
-        RESULT[$system.cpu_udp.$index]=$(awk -v a="${before[index]}" -v b="$(cpu_ticks "$pid")" -v t="$ticks_per_second" \
-            -v ns=$((end - start)) 'BEGIN { printf "%.0f", (b - a) / t / (ns / 1e9) * 100 }')
+        record_cpu "$system.cpu_udp.$index" "${before[index]}" "$pid" $((end - start))
         index=$((index + 1))
     done
     if jq -e '.end.sum_received.packets' "$json" >/dev/null 2>&1; then
@@ -540,11 +546,13 @@ row() {  # row LABEL KEY [none]: one cell per system, then Hive / Linux tx-off p
     echo "$line"
 }
 
+cpu_cell() { echo "$(value "$1") (user $(value "$1_user"), sys $(value "$1_sys"))"; }
+
 cpu_row() {  # cpu_row LABEL KEY
     local line="| $1 |" system
     for system in "${SYSTEMS[@]}"; do
         case $system in
-            hive*) line+=" $(value "$system.$2.0") / $(value "$system.$2.1") |" ;;
+            hive*) line+=" $(cpu_cell "$system.$2.0") / $(cpu_cell "$system.$2.1") |" ;;
             *) line+=" in kernel |" ;;
         esac
     done
@@ -591,7 +599,7 @@ EOF
         cpu_row "datapath CPU, TCP 1 stream (% of a core, hostA / hostB)" cpu_tcp1
         cpu_row "datapath CPU, UDP 64 B (% of a core, hostA / hostB)" cpu_udp
         echo
-        echo "Datapath CPU for Hive is utime + stime of each \`hive agent\` process (all its threads) from /proc/PID/stat over the iperf3 run, as a percentage of one core."
+        echo "Datapath CPU for Hive is utime + stime of each \`hive agent\` process (all its threads) from /proc/PID/stat over the iperf3 run, as a percentage of one core; sys includes the kernel work done in the agent's system calls (packet socket and UDP sends, and what the kernel runs in their context)."
     fi
     [ ${#METRICS_URLS[@]} -gt 0 ] && metrics_report
     return 0
@@ -657,8 +665,8 @@ if [ "$LINUX_ONLY" != 1 ]; then
     ETCD_VERSION=$(etcd --version 2>/dev/null | sed -n 's/^etcd Version: /etcd /p')
     commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || true)
     if [ -n "$commit" ]; then
-        if [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]; then commit="$commit + uncommitted changes"; fi
-        HIVE_DESCRIPTION="$HIVE_DESCRIPTION (tree at $commit)"
+        if [ -n "$(git -C "$ROOT" status --porcelain -- Sources Package.swift 2>/dev/null)" ]; then commit="$commit + uncommitted changes"; else commit="$commit, clean"; fi
+        HIVE_DESCRIPTION="$HIVE_DESCRIPTION (sources at run time: $commit)"
     fi
 fi
 

@@ -46,16 +46,16 @@ import Testing
         try await OverlayLab.run(vms: Self.vms) { lab in
             _ = try await Self.buildNetwork(lab)
             #expect(await lab.pingEventually(from: "vm1", to: "10.0.1.12"), "vm1 -> vm2: same bridge, other host")
-            #expect(lab.ping(from: "vm1", to: "10.0.1.12", count: 5), "every echo answered once flows are set up")
+            #expect(await lab.ping(from: "vm1", to: "10.0.1.12", count: 5), "every echo answered once flows are set up")
             // The first echo across the router waits at the router for vm3's ARP answer, which
             // vm3's host learns and shares through the NSDB: it must still be answered.
-            #expect(lab.ping(from: "vm1", to: "10.0.2.13", count: 1), "the first routed packet, held for ARP, is delivered")
+            #expect(await lab.ping(from: "vm1", to: "10.0.2.13", count: 1), "the first routed packet, held for ARP, is delivered")
             #expect(await lab.pingEventually(from: "vm1", to: "10.0.2.13"), "vm1 -> vm3: across the router, other host")
-            #expect(lab.ping(from: "vm3", to: "10.0.1.11", count: 5), "vm3 -> vm1: the way back")
-            #expect(lab.ping(from: "vm1", to: "10.0.1.1", count: 2), "the router answers pings to its own port")
+            #expect(await lab.ping(from: "vm3", to: "10.0.1.11", count: 5), "vm3 -> vm1: the way back")
+            #expect(await lab.ping(from: "vm1", to: "10.0.1.1", count: 2), "the router answers pings to its own port")
 
             // A TCP transfer across the router: 2 MB, checked by digest on both sides.
-            let digest = try TCPTransfer.run(lab, server: "vm3", serverAddress: "10.0.2.13", client: "vm1", bytes: 2_000_000)
+            let digest = try await TCPTransfer.run(lab, server: "vm3", serverAddress: "10.0.2.13", client: "vm1", bytes: 2_000_000)
             #expect(digest.sent == digest.received, "the server got exactly what the client sent")
 
             let hits = lab.agents.reduce(0) { $0 + $1.statistics.flowHits }
@@ -102,7 +102,7 @@ import Testing
             let afterOneSecond = monitor.answers
             try await Task.sleep(for: .seconds(2))
             #expect(monitor.answers == afterOneSecond, "no route to 10.0.2.0/24: the flowing ping stops")
-            #expect(lab.ping(from: "vm1", to: "10.0.1.12", count: 1), "the same bridge still works")
+            #expect(await lab.ping(from: "vm1", to: "10.0.1.12", count: 1), "the same bridge still works")
         }
     }
 
@@ -112,7 +112,7 @@ import Testing
             #expect(await lab.pingEventually(from: "vm1", to: "10.0.1.12"))
             try await lab.client.delete(network.bindings["vm2"]!.id)
             try await Task.sleep(for: .seconds(1))
-            #expect(!lab.ping(from: "vm1", to: "10.0.1.12", count: 3), "vm2's port is unbound: nothing reaches it")
+            #expect(await !lab.ping(from: "vm1", to: "10.0.1.12", count: 3), "vm2's port is unbound: nothing reaches it")
             _ = try await lab.client.create(Binding(hostId: try await lab.hostID(2), portId: network.ports["vm2"]!.id, interfaceName: lab.prefix + "vm2"))
             #expect(await lab.pingEventually(from: "vm1", to: "10.0.1.12"), "bound again, it answers")
         }
@@ -122,9 +122,9 @@ import Testing
         try await OverlayLab.run(vms: Self.vms) { lab in
             let network = try await Self.buildNetwork(lab)
             #expect(await lab.pingEventually(from: "vm1", to: "10.0.1.12"))
-            let capture = try TunnelCapture(lab: lab, seconds: 6)
-            #expect(lab.ping(from: "vm1", to: "10.0.1.12", count: 3))
-            let packets = try capture.finish()
+            let capture = try await blocking { try TunnelCapture(lab: lab, seconds: 6) }
+            #expect(await lab.ping(from: "vm1", to: "10.0.1.12", count: 3))
+            let packets = try await blocking { try capture.finish() }
             let vm1Key = network.ports["vm1"]!.tunnelKey
             let vm2Key = network.ports["vm2"]!.tunnelKey
             let toHost2 = packets.filter { $0.source == "100.64.0.1" && $0.destination == "100.64.0.2" }

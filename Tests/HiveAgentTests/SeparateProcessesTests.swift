@@ -48,26 +48,26 @@ import struct HiveModel.Port
             let client = HiveClient(endpoint: url, token: "etcd-admin")
             let registered = try await eventually(within: 30) { try await client.list(Host.self).count == 2 }
             #expect(registered, "both agents registered their hosts")
-            try cli.run("bridge", "create", "blue")
-            try cli.run("port", "create", "vm1", "--bridge", "blue")
-            try cli.run("port", "create", "vm2", "--bridge", "blue")
-            try cli.run("binding", "create", "--host", "h1", "--port", "vm1", "--interface", prefix + "vm1")
-            try cli.run("binding", "create", "--host", "h2", "--port", "vm2", "--interface", prefix + "vm2")
+            try await cli.run("bridge", "create", "blue")
+            try await cli.run("port", "create", "vm1", "--bridge", "blue")
+            try await cli.run("port", "create", "vm2", "--bridge", "blue")
+            try await cli.run("binding", "create", "--host", "h1", "--port", "vm1", "--interface", prefix + "vm1")
+            try await cli.run("binding", "create", "--host", "h2", "--port", "vm2", "--interface", prefix + "vm2")
 
             let reached = await eventually(within: 30) {
-                (try? NetworkNamespace.run(prefix + "vm1", ["ping", "-c", "1", "-W", "1", "10.0.1.12"])) != nil
+                (try? await NSRun.ping(prefix + "vm1", "10.0.1.12", count: 1)) != nil
             }
             #expect(reached, "vm1 reaches vm2 through two agent processes sharing etcd")
-            #expect((try? NetworkNamespace.run(prefix + "vm2", ["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.0.1.11"])) != nil)
-            let hosts = try cli.run("host", "list")
+            #expect((try? await NSRun.ping(prefix + "vm2", "10.0.1.11")) != nil)
+            let hosts = try await cli.run("host", "list")
             #expect(hosts.contains("h1") && hosts.contains("h2"), "hive host list shows both hosts: \(hosts)")
 
             // The whole NSDB goes down: the agents keep forwarding with what they know,
             // for flows they cached and for new ones (a new ping is a new flow).
             for member in 0..<3 { cluster.kill(member: member) }
             try await Task.sleep(for: .seconds(1))
-            #expect((try? NSRun.ping(prefix + "vm1", "10.0.1.12")) != nil, "forwarding goes on while etcd is down")
-            #expect((try? NSRun.ping(prefix + "vm2", "10.0.1.11")) != nil, "and new flows are simulated on the last view")
+            #expect((try? await NSRun.ping(prefix + "vm1", "10.0.1.12")) != nil, "forwarding goes on while etcd is down")
+            #expect((try? await NSRun.ping(prefix + "vm2", "10.0.1.11")) != nil, "and new flows are simulated on the last view")
 
             // It comes back: the agents' watches resume, and a change made now takes effect.
             // All at once: one member alone has no quorum, so is never healthy.
@@ -75,10 +75,10 @@ import struct HiveModel.Port
                 for member in 0..<3 { group.addTask { try await cluster.restart(member: member) } }
                 try await group.waitForAll()
             }
-            try cli.run("chain", "create", "no-icmp")
-            try cli.run("rule", "create", "--chain", "no-icmp", "--protocol", "icmp", "--action", "drop")
-            try cli.run("port", "update", "vm2", "--bridge", "blue", "--inbound-chain", "no-icmp")
-            let blocked = await eventually(within: 20) { (try? NSRun.ping(prefix + "vm1", "10.0.1.12", count: 2)) == nil }
+            try await cli.run("chain", "create", "no-icmp")
+            try await cli.run("rule", "create", "--chain", "no-icmp", "--protocol", "icmp", "--action", "drop")
+            try await cli.run("port", "update", "vm2", "--bridge", "blue", "--inbound-chain", "no-icmp")
+            let blocked = await eventually(within: 20) { (try? await NSRun.ping(prefix + "vm1", "10.0.1.12", count: 2)) == nil }
             #expect(blocked, "a rule added after the outage reaches the agents")
         }
     }
@@ -86,8 +86,8 @@ import struct HiveModel.Port
 
 enum NSRun {
     @discardableResult
-    static func ping(_ namespace: String, _ address: String, count: Int = 3) throws -> String {
-        try NetworkNamespace.run(namespace, ["ping", "-c", "\(count)", "-i", "0.2", "-W", "2", address], timeout: .seconds(30))
+    static func ping(_ namespace: String, _ address: String, count: Int = 3) async throws -> String {
+        try await blocking { try NetworkNamespace.run(namespace, ["ping", "-c", "\(count)", "-i", "0.2", "-W", "2", address], timeout: .seconds(30)) }
     }
 }
 
@@ -98,7 +98,8 @@ struct CLI {
     var token: String
 
     @discardableResult
-    func run(_ arguments: String...) throws -> String {
-        try RootNamespace.run(["env", "HIVE_ENDPOINT=\(endpoint)", "HIVE_TOKEN=\(token)", hive] + arguments, timeout: .seconds(60))
+    func run(_ arguments: String...) async throws -> String {
+        let command = ["env", "HIVE_ENDPOINT=\(endpoint)", "HIVE_TOKEN=\(token)", hive] + arguments
+        return try await blocking { try RootNamespace.run(command, timeout: .seconds(60)) }
     }
 }

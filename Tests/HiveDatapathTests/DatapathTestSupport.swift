@@ -377,3 +377,4 @@ struct SeededGenerator: RandomNumberGenerator {
     }
 }
 #endif
+

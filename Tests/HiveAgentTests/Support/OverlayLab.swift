@@ -149,13 +149,16 @@ final class OverlayLab: Sendable {
     func namespace(_ vm: String) -> String { prefix + vm }
 
     /// `ping -c count` from a VM; true when every echo was answered.
-    func ping(from vm: String, to address: String, count: Int = 3) -> Bool {
-        (try? NetworkNamespace.run(namespace(vm), ["ping", "-c", "\(count)", "-i", "0.2", "-W", "2", address], timeout: .seconds(30))) != nil
+    func ping(from vm: String, to address: String, count: Int = 3) async -> Bool {
+        let namespace = namespace(vm)
+        return (try? await blocking {
+            try NetworkNamespace.run(namespace, ["ping", "-c", "\(count)", "-i", "0.2", "-W", "2", address], timeout: .seconds(30))
+        }) != nil
     }
 
     /// Pings until one answer comes back (the first packets resolve ARP and set up flows).
     func pingEventually(from vm: String, to address: String, within seconds: Double = 15) async -> Bool {
-        await eventually(within: seconds) { self.ping(from: vm, to: address, count: 1) }
+        await eventually(within: seconds) { await self.ping(from: vm, to: address, count: 1) }
     }
 }
 

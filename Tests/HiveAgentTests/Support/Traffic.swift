@@ -30,7 +30,11 @@ enum TCPTransfer {
         """
 
     /// Returns the client's and the server's digests.
-    static func run(_ lab: OverlayLab, server: String, serverAddress: String, client: String, bytes: Int) throws -> (sent: String, received: String) {
+    static func run(_ lab: OverlayLab, server: String, serverAddress: String, client: String, bytes: Int) async throws -> (sent: String, received: String) {
+        try await blocking { try runBlocking(lab, server: server, serverAddress: serverAddress, client: client, bytes: bytes) }
+    }
+
+    private static func runBlocking(_ lab: OverlayLab, server: String, serverAddress: String, client: String, bytes: Int) throws -> (sent: String, received: String) {
         let pipe = Pipe()
         let listener = try NetworkNamespace.start(lab.namespace(server), ["python3", "-c", Self.server], standardOutput: pipe.fileHandleForWriting)
         defer { if listener.isRunning { listener.terminate() } }
@@ -43,7 +47,7 @@ enum TCPTransfer {
 }
 
 /// tshark on the underlay bridge, decoding Geneve.
-final class TunnelCapture {
+final class TunnelCapture: @unchecked Sendable {
     struct Packet: CustomStringConvertible {
         var source: String
         var destination: String
