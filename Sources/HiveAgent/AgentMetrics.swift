@@ -64,6 +64,8 @@ enum AgentMetrics {
         sample("hive_flow_hits_total", [], statistics.flowHits)
         family("hive_upcalls_total", "counter", "Packets that missed the flow table and were simulated.")
         sample("hive_upcalls_total", [], statistics.upcalls)
+        family("hive_upcalls_held_total", "counter", "Missed packets held until an ARP answer, then simulated again.")
+        sample("hive_upcalls_held_total", [], statistics.held)
         family("hive_flows_installed_total", "counter", "Flows installed.")
         sample("hive_flows_installed_total", [], statistics.flowsInstalled)
         family("hive_flows_invalidated_total", "counter", "Flows removed because something they depended on changed.")

@@ -56,6 +56,7 @@ final class SimulationUpcalls: UpcallHandler {
         for port in result.outputPorts { decision.tags.append(flowTag(.port(port))) }
         if case .pendingARP(let router, let address, _) = result.decision {
             events.yield(.waitForARP(router: router, address: address, frame: bytes, inPort: key.inPort))
+            decision.held = true
         }
         for generated in result.generatedPackets {
             emit(generated, state: state, depth: 1, into: &decision)

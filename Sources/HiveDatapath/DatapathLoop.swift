@@ -174,6 +174,10 @@ struct DatapathLoop<Handler: UpcallHandler> {
         for generated in decision.generated {
             sendNow(generated.frame, to: generated.outputs, ingressKey: key.inPort)
         }
+        if decision.held {
+            statistics.held &+= 1
+            return
+        }
         execute(decision.actions, on: bytes, ingressKey: key.inPort)
     }
 

@@ -33,6 +33,8 @@ public struct DatapathStatistics: Sendable {
     public var tunnelSentPackets: UInt64 = 0
     public var flowHits: UInt64 = 0
     public var upcalls: UInt64 = 0
+    /// Missed packets the handler kept (waiting for ARP), to simulate again.
+    public var held: UInt64 = 0
     public var flowsInstalled: UInt64 = 0
     public var flowsInvalidated: UInt64 = 0
     public var flowsExpired: UInt64 = 0

@@ -70,6 +70,9 @@ public struct UpcallDecision: Sendable {
     /// Install a flow for the packet's key.
     public var cache = false
     public var tags: [FlowTag] = []
+    /// The handler keeps the packet (it waits for an ARP answer and will be
+    /// simulated again): not a drop.
+    public var held = false
     /// Frames the handler made (ARP and ICMP answers, generated requests), each with where it goes.
     public var generated: [(frame: [UInt8], outputs: [FlowOutput])] = []
 
@@ -78,6 +81,7 @@ public struct UpcallDecision: Sendable {
     public mutating func reset() {
         actions = .drop
         cache = false
+        held = false
         tags.removeAll(keepingCapacity: true)
         generated.removeAll(keepingCapacity: true)
     }

@@ -65,6 +65,9 @@ struct AgentCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        guard geteuid() == 0 else {
+            throw ValidationError("hive agent must run as root: it opens packet sockets on the bound interfaces")
+        }
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

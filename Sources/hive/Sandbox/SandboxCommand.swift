@@ -92,8 +92,11 @@ struct SandboxCommand: AsyncParsableCommand {
             let application = server.buildApplication(host: host, port: port, logger: Logger(label: "hive.api")) { boundPort in
                 urlBox.set("http://\(host):\(boundPort)")
             }
-            let metrics = AgentMetricsServer.application(agents: agents, host: host, port: port == 0 ? 0 : port + 1, logger: Logger(label: "hive.metrics"))
-            let guide = SandboxGuide(plan: plan, agents: agents, tokens: tokens, url: urlBox, metricsURL: "http://\(host):\(port == 0 ? 0 : port + 1)")
+            let metricsBox = URLBox()
+            let metrics = AgentMetricsServer.application(
+                agents: agents, host: host, port: port == 0 ? 0 : port + 1, logger: Logger(label: "hive.metrics")
+            ) { boundPort in metricsBox.set("http://\(host):\(boundPort)") }
+            let guide = SandboxGuide(plan: plan, agents: agents, tokens: tokens, url: urlBox, metrics: metricsBox)
             let group = ServiceGroup(configuration: .init(
                 services: [StoreService(store: store), application, metrics] + agents.map { $0 as any Service } + [guide],
                 gracefulShutdownSignals: [.sigterm, .sigint],

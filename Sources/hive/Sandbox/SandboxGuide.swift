@@ -10,13 +10,13 @@ struct SandboxGuide: Service {
     let agents: [Agent]
     let tokens: SandboxTokens
     let url: URLBox
-    let metricsURL: String
+    let metrics: URLBox
 
     func run() async throws {
         let expected = plan.vms.count
         for _ in 0..<100 {
             let bound = agents.reduce(0) { $0 + $1.statistics.ports.count }
-            if bound >= expected, url.url != nil { break }
+            if bound >= expected, url.url != nil, metrics.url != nil { break }
             try await Task.sleep(for: .milliseconds(100))
         }
         let checks: [(String, String, String)] = [
@@ -31,6 +31,7 @@ struct SandboxGuide: Service {
             say("  \(from) -> \(to) (\(what)): \(ok ? "ok" : "FAILED")")
         }
         let endpoint = url.url ?? "http://127.0.0.1:9696"
+        let metricsURL = metrics.url ?? "http://127.0.0.1:9697"
         say("""
 
             The sandbox is up. In another shell:
