@@ -23,21 +23,24 @@ import struct HiveModel.Port
                     .init(name: prefix + "vm1", host: prefix + "h1", hostInterface: prefix + "vm1", mac: "02:00:0a:00:01:0b", address: "10.0.1.11/24"),
                     .init(name: prefix + "vm2", host: prefix + "h2", hostInterface: prefix + "vm2", mac: "02:00:0a:00:01:0c", address: "10.0.1.12/24"),
                 ])
-            try network.create()
+            try await blocking { try network.create() }
             let state = FileManager.default.temporaryDirectory.appendingPathComponent(prefix + UUID().uuidString).path
-            var processes: [Process] = []
+            let processes = ProcessList()
             defer {
-                for process in processes where process.isRunning { process.terminate() }
-                for process in processes { process.waitUntilExit() }
-                network.destroy()
-                try? FileManager.default.removeItem(atPath: state)
+                // Stopped and removed without waiting here; `ip netns delete` kills what is left inside.
+                processes.terminateAll()
+                DispatchQueue.global().async {
+                    processes.waitAll()
+                    network.destroy()
+                    try? FileManager.default.removeItem(atPath: state)
+                }
             }
             let api = try APIProcess(arguments: ["--listen", "127.0.0.1:0", "--etcd", endpoints, "--admin-token", "etcd-admin"])
-            processes.append(api.process)
+            processes.add(api.process)
             let url = try await api.waitForURL()
             for number in 1...2 {
                 let log = FileHandle(forWritingAtPath: "/dev/null")
-                processes.append(try RootNamespace.start([
+                processes.add(try RootNamespace.start([
                     hive, "agent", "--name", "h\(number)", "--underlay", "100.64.0.\(number)", "--netns", prefix + "h\(number)",
                     "--tunnel-zone", "lab", "--etcd", endpoints, "--state-dir", state + "/h\(number)", "--log-level", "warning",
                 ], standardError: log))
@@ -89,6 +92,15 @@ enum NSRun {
     static func ping(_ namespace: String, _ address: String, count: Int = 3) async throws -> String {
         try await blocking { try NetworkNamespace.run(namespace, ["ping", "-c", "\(count)", "-i", "0.2", "-W", "2", address], timeout: .seconds(30)) }
     }
+}
+
+/// Processes a test started, to stop however it ends.
+final class ProcessList: @unchecked Sendable {
+    private let lock = NSLock()
+    private var processes: [Process] = []
+    func add(_ process: Process) { lock.withLock { processes.append(process) } }
+    func terminateAll() { for process in lock.withLock({ processes }) where process.isRunning { process.terminate() } }
+    func waitAll() { for process in lock.withLock({ processes }) { process.waitUntilExit() } }
 }
 
 /// The built `hive` CLI, pointed at one API.

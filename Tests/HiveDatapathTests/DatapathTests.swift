@@ -8,11 +8,12 @@ import Testing
 // The datapath against real kernels: namespaces for hosts and VMs, veth
 // pairs whose host ends the datapath binds, a UDP tunnel over a bridged
 // underlay, and real `ping`. Each test has its own prefix, stops its
-// datapaths and removes its namespaces however it ends, so the tests may
-// run in parallel. Nothing waits a fixed time: conditions are polled with a
+// datapaths and removes its namespaces however it ends. The suite is
+// serialized all the same: a dozen tests making and deleting namespaces at
+// once queue on the kernel's rtnl lock until `ip` commands time out. Nothing waits a fixed time: conditions are polled with a
 // generous deadline, and pings use `-W 2`.
 @Suite(
-    "Datapath on namespaces and veths",
+    "Datapath on namespaces and veths", .serialized,
     .enabled(if: SandboxPrivileges.isRoot, "needs root: it creates network namespaces, veth pairs and AF_PACKET sockets"))
 struct DatapathTests {
     init() throws {

@@ -11,10 +11,12 @@ private func flaggedFields(_ network: SandboxNetwork) -> [String] {
 struct SandboxValidationTests {
     let network = twoHostNetwork(prefix: "hive-ab12-")
 
-    @Test func theTestNetworkIsValid() throws {
-        #expect(flaggedFields(network) == [])
-        try network.validate()
-        #expect(SandboxNetwork(hosts: []).validationProblems() == [])
+    @Test func theTestNetworkIsValid() async throws {
+        try await onOwnThread {
+            #expect(flaggedFields(network) == [])
+            try network.validate()
+            #expect(SandboxNetwork(hosts: []).validationProblems() == [])
+        }
     }
 
     @Test(arguments: ["", "hive/", "hive x", "hivé-", "hive-toolong"])
@@ -105,39 +107,50 @@ struct SandboxValidationTests {
 
 @Suite("Running commands")
 struct CommandTests {
-    @Test func returnsStandardOutput() throws {
-        #expect(try RootNamespace.run(["printf", "a b\n"]) == "a b\n")
-    }
-
-    @Test func failureCarriesStatusAndStandardError() throws {
-        let failure = try #require(throws: CommandFailure.self) {
-            try RootNamespace.run(["sh", "-c", "echo partial; echo oops >&2; exit 3"])
+    @Test func returnsStandardOutput() async throws {
+        try await onOwnThread {
+            let output = try RootNamespace.run(["printf", "a b\n"])
+            #expect(output == "a b\n")
         }
-        #expect(failure.outcome == .exited(3))
-        #expect(failure.standardError == "oops")
-        #expect(failure.description.hasSuffix("exited with status 3: oops"))
     }
 
-    @Test func missingExecutableIsNamed() throws {
-        let failure = try #require(throws: CommandFailure.self) { try RootNamespace.run(["hive-no-such-tool", "x"]) }
-        guard case .couldNotStart(let reason) = failure.outcome else {
-            Issue.record("expected couldNotStart, got \(failure.outcome)")
-            return
+    @Test func failureCarriesStatusAndStandardError() async throws {
+        try await onOwnThread {
+            let failure = try #require(throws: CommandFailure.self) {
+                try RootNamespace.run(["sh", "-c", "echo partial; echo oops >&2; exit 3"])
+            }
+            #expect(failure.outcome == .exited(3))
+            #expect(failure.standardError == "oops")
+            #expect(failure.description.hasSuffix("exited with status 3: oops"))
         }
-        #expect(reason.contains("`hive-no-such-tool` was not found"))
     }
 
-    @Test func slowCommandIsKilledAtItsTimeout() throws {
-        let started = ContinuousClock.now
-        let failure = try #require(throws: CommandFailure.self) {
-            try RootNamespace.run(["sleep", "10"], timeout: .milliseconds(200))
+    @Test func missingExecutableIsNamed() async throws {
+        try await onOwnThread {
+            let failure = try #require(throws: CommandFailure.self) { try RootNamespace.run(["hive-no-such-tool", "x"]) }
+            guard case .couldNotStart(let reason) = failure.outcome else {
+                Issue.record("expected couldNotStart, got \(failure.outcome)")
+                return
+            }
+            #expect(reason.contains("`hive-no-such-tool` was not found"))
         }
-        #expect(failure.outcome == .timedOut(after: .milliseconds(200)))
-        #expect(ContinuousClock.now - started < .seconds(5))
     }
 
-    @Test func largeOutputDoesNotBlock() throws {
-        let output = try RootNamespace.run(["sh", "-c", "head -c 1000000 /dev/zero | tr '\\0' x; head -c 200000 /dev/zero >&2"])
-        #expect(output.count == 1_000_000)
+    @Test func slowCommandIsKilledAtItsTimeout() async throws {
+        try await onOwnThread {
+            let started = ContinuousClock.now
+            let failure = try #require(throws: CommandFailure.self) {
+                try RootNamespace.run(["sleep", "10"], timeout: .milliseconds(200))
+            }
+            #expect(failure.outcome == .timedOut(after: .milliseconds(200)))
+            #expect(ContinuousClock.now - started < .seconds(5))
+        }
+    }
+
+    @Test func largeOutputDoesNotBlock() async throws {
+        try await onOwnThread {
+            let output = try RootNamespace.run(["sh", "-c", "head -c 1000000 /dev/zero | tr '\\0' x; head -c 200000 /dev/zero >&2"])
+            #expect(output.count == 1_000_000)
+        }
     }
 }

@@ -318,6 +318,14 @@ public final class EmbeddedStore: Store {
             return (lease, try append(LogRecord(grantedLeases: [lease]), to: &state))
         }
         try await syncer.waitDurable(sequence)
+        // The TTL counts from the grant the caller sees, not from before a
+        // slow fsync: a short lease must not lapse before it is returned.
+        state.withLock { state in
+            if var current = state.leases[lease.id] {
+                current.deadline = .now + .seconds(ttl)
+                state.leases[lease.id] = current
+            }
+        }
         return lease
     }
 

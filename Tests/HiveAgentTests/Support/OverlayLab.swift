@@ -56,11 +56,22 @@ final class OverlayLab: Sendable {
                     mac: vm.mac, address: "\(vm.address)/\(vm.prefixLength)", gateway: vm.gateway)
             })
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(prefix + UUID().uuidString).path
-        try network.create()
-        defer {
-            network.destroy()
+        // Making and removing namespaces runs `ip` to completion: off the cooperative pool.
+        try await blocking { try network.create() }
+        do {
+            try await runServices(network: network, vms: vms, hosts: hosts, prefix: prefix, directory: directory, body)
+        } catch {
+            try? await blocking { network.destroy() }
             try? FileManager.default.removeItem(atPath: directory)
+            throw error
         }
+        try? await blocking { network.destroy() }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    private static func runServices(
+        network: SandboxNetwork, vms: [VM], hosts: Int, prefix: String, directory: String, _ body: (OverlayLab) async throws -> Void
+    ) async throws {
         let store = try EmbeddedStore(directory: directory)
         var logger = Logger(label: "hive.lab")
         logger.logLevel = .warning
@@ -217,8 +228,8 @@ final class PingMonitor: @unchecked Sendable {
     var answers: Int { lock.withLock { answered } }
 
     func stop() {
+        // SIGTERM ends ping at once; no wait for it on a cooperative thread.
         process.terminate()
-        process.waitUntilExit()
         pipe.fileHandleForReading.readabilityHandler = nil
     }
 }
