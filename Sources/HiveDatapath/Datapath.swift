@@ -48,11 +48,20 @@ public struct DatapathConfiguration: Sendable {
     /// Flows unused this long are removed.
     public var flowIdleTimeout: Duration = .seconds(30)
     public var flowCapacity = 65_536
+    /// Upcalls each port may cause per second, and in one burst: a VM that
+    /// floods new flows must not starve the simulation of the others.
+    public var upcallsPerSecondPerPort = 5_000
+    public var upcallBurstPerPort = 500
 
-    public init(tunnelPort: UInt16 = 6081, flowIdleTimeout: Duration = .seconds(30), flowCapacity: Int = 65_536) {
+    public init(
+        tunnelPort: UInt16 = 6081, flowIdleTimeout: Duration = .seconds(30), flowCapacity: Int = 65_536,
+        upcallsPerSecondPerPort: Int = 5_000, upcallBurstPerPort: Int = 500
+    ) {
         self.tunnelPort = tunnelPort
         self.flowIdleTimeout = flowIdleTimeout
         self.flowCapacity = flowCapacity
+        self.upcallsPerSecondPerPort = upcallsPerSecondPerPort
+        self.upcallBurstPerPort = upcallBurstPerPort
     }
 }
 

@@ -12,6 +12,9 @@ struct PortState {
     var port: LocalPort
     var queue: UnsafeMutablePointer<hive_frame>
     var queued: Int32 = 0
+    /// Upcall token bucket: tokens left, and when it was last refilled.
+    var upcallTokens: Int
+    var refilled: UInt64 = 0
 }
 
 /// The datapath thread's state and work: everything here is touched by that
@@ -150,14 +153,32 @@ struct DatapathLoop<Handler: UpcallHandler> {
                 flows.touch(flow, bytes: bytes.count, now: clock)
                 statistics.flowHits &+= 1
                 execute(flows.actions(flow), on: bytes, ingressKey: portKey)
-            } else {
+            } else if takeUpcallToken(index) {
                 upcall(bytes, key: key)
+            } else {
+                count(.upcallLimited)
             }
         }
         statistics.ports[portKey, default: .init(name: ports[index].port.interfaceName)].receivedPackets &+= UInt64(received)
         statistics.ports[portKey, default: .init(name: ports[index].port.interfaceName)].receivedBytes &+= bytesIn
         flushQueues()
         return received
+    }
+
+    /// Whether port `index` may cause one more upcall now (a token bucket
+    /// refilled at the configured rate; its burst is the bucket's size).
+    @inline(__always)
+    mutating func takeUpcallToken(_ index: Int) -> Bool {
+        if ports[index].upcallTokens == 0 {
+            // Whole tokens earned since the last refill; the remainder of the interval carries over.
+            let interval = 1_000_000_000 / UInt64(max(1, configuration.upcallsPerSecondPerPort))
+            let earned = (clock &- ports[index].refilled) / interval
+            guard earned > 0 else { return false }
+            ports[index].upcallTokens = Int(min(earned, UInt64(configuration.upcallBurstPerPort)))
+            ports[index].refilled = earned >= UInt64(configuration.upcallBurstPerPort) ? clock : ports[index].refilled &+ earned &* interval
+        }
+        ports[index].upcallTokens -= 1
+        return true
     }
 
     /// The miss path: the handler decides, the flow is cached if it may be,
@@ -319,7 +340,7 @@ struct DatapathLoop<Handler: UpcallHandler> {
             case .addPort(let port):
                 if let existing = portIndexByKey[port.portKey] { removePort(at: existing) }
                 let queue = UnsafeMutablePointer<hive_frame>.allocate(capacity: Int(Self.batchSize))
-                ports.append(PortState(port: port, queue: queue))
+                ports.append(PortState(port: port, queue: queue, upcallTokens: configuration.upcallBurstPerPort, refilled: monotonicNanoseconds()))
                 portIndexByKey[port.portKey] = ports.count - 1
                 statistics.ports[port.portKey] = .init(name: port.interfaceName)
                 portsChanged = true

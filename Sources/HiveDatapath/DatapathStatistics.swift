@@ -26,6 +26,8 @@ public struct DatapathStatistics: Sendable {
         case unknownPeer = "unknown_peer"
         /// An output to a local port that is gone.
         case portGone = "port_gone"
+        /// A miss beyond its port's upcall rate.
+        case upcallLimited = "upcall_limited"
     }
 
     public var ports: [UInt32: PortCounters] = [:]

@@ -129,12 +129,13 @@ func withNetwork<T>(_ network: SandboxNetwork, _ body: (SandboxNetwork) throws -
 /// `body`, and stops it (closing every socket) however `body` ends.
 func withDatapath<T>(
     host: String, underlay: IPv4.Address, handler: PolicyHandler, ports: [(key: UInt32, interface: String)],
+    configuration: DatapathConfiguration = DatapathConfiguration(),
     _ body: (Datapath<PolicyHandler>) throws -> T
 ) throws -> T {
     let tunnelFD = try DatapathSockets.openUDPSocket(address: underlay, port: 6081, namespace: host)
     let datapath: Datapath<PolicyHandler>
     do {
-        datapath = try Datapath(handler: handler, tunnelFD: tunnelFD, underlayAddress: underlay)
+        datapath = try Datapath(handler: handler, tunnelFD: tunnelFD, underlayAddress: underlay, configuration: configuration)
     } catch {
         DatapathSockets.close(tunnelFD)
         throw error

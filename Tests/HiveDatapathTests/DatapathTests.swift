@@ -171,6 +171,29 @@ struct DatapathTests {
         }
     }
 
+    @Test func aPortFloodingNewFlowsIsRateLimitedAndTheOthersStillGetThrough() async throws {
+        try await onOwnThread {
+            let network = Topology.network(prefix: uniqueDatapathPrefix(), twoHosts: false)
+            try withNetwork(network) { network in
+                let handler = PolicyHandler(routes: Self.crossConnect)
+                let limits = DatapathConfiguration(upcallsPerSecondPerPort: 50, upcallBurstPerPort: 20)
+                let nic = try RawPort(interface: "eth0", namespace: network.vms[0].name)
+                try withDatapath(host: network.hosts[0].name, underlay: Topology.underlay1, handler: handler, ports: Self.localPorts(network), configuration: limits) { datapath in
+                    // 2,000 frames from vm1, each to another MAC: 2,000 new flows.
+                    let flood = 2_000
+                    for n in 0..<flood {
+                        _ = nic.send(TestFrames.marked("flood", to: EthernetAddress(0x02_00_00_10_00_00 | UInt64(n))))
+                    }
+                    #expect(eventually { (datapath.statistics.drops[.upcallLimited] ?? 0) > 0 }, "misses beyond the rate are refused")
+                    let fromVM1 = handler.misses(where: { $0.inPort == Topology.vm1Key && $0.etherType == Ethernet.EtherType(0x88B5) })
+                    #expect(fromVM1 < flood / 2, "vm1 got \(fromVM1) simulations for \(flood) new flows")
+                    // vm2's own misses are not held back by vm1's flood.
+                    try expectPing(from: network.vms[1].name, to: Topology.vm1Address, count: 3, interval: "0.3", replies: 3)
+                }
+            }
+        }
+    }
+
     // MARK: 3. Invalidation
 
     @Test func invalidatingATagMakesOnlyItsFlowsMissAgain() async throws {
