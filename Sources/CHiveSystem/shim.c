@@ -55,6 +55,13 @@ int hive_packet_socket_open(const char *name, int buffer_bytes, int *interface_i
     return fd;
 }
 
+int64_t hive_packet_socket_drops(int fd) {
+    struct tpacket_stats stats;
+    socklen_t length = sizeof stats;
+    if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &stats, &length) != 0) return -errno;
+    return (int64_t)stats.tp_drops;
+}
+
 int hive_udp_socket_open(uint32_t address, uint16_t port, int buffer_bytes) {
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;

@@ -54,6 +54,8 @@ enum AgentMetrics {
         for (key, port) in ports { sample("hive_port_sent_packets_total", [("port_key", "\(key)"), ("interface", port.name)], port.sentPackets) }
         family("hive_port_sent_bytes_total", "counter", "Bytes written to a bound port's interface.")
         for (key, port) in ports { sample("hive_port_sent_bytes_total", [("port_key", "\(key)"), ("interface", port.name)], port.sentBytes) }
+        family("hive_port_kernel_drops_total", "counter", "Frames the kernel dropped on a port's socket before the agent read them (queue full).")
+        for (key, port) in ports { sample("hive_port_kernel_drops_total", [("port_key", "\(key)"), ("interface", port.name)], port.kernelDrops) }
         family("hive_tunnel_received_packets_total", "counter", "Geneve packets received from other hosts.")
         sample("hive_tunnel_received_packets_total", [], statistics.tunnelReceivedPackets)
         family("hive_tunnel_sent_packets_total", "counter", "Geneve packets sent to other hosts.")

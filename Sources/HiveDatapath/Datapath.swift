@@ -173,6 +173,7 @@ public final class Datapath<Handler: UpcallHandler>: @unchecked Sendable {
             let now = monotonicNanoseconds()
             if now &- lastPublish > 50_000_000 {
                 loop.expireFlows(now: now)
+                loop.collectKernelDrops()
                 let current = loop.statistics
                 published.withLock { $0 = current }
                 lastPublish = now

@@ -382,6 +382,16 @@ struct DatapathLoop<Handler: UpcallHandler> {
         portIndexByKey = Dictionary(uniqueKeysWithValues: ports.enumerated().map { ($1.port.portKey, $0) })
     }
 
+    /// Adds what the kernel dropped on each port's socket since the last look.
+    mutating func collectKernelDrops() {
+        for index in ports.indices {
+            let dropped = hive_packet_socket_drops(ports[index].port.fd)
+            if dropped > 0 {
+                statistics.ports[ports[index].port.portKey, default: .init(name: ports[index].port.interfaceName)].kernelDrops &+= UInt64(dropped)
+            }
+        }
+    }
+
     mutating func expireFlows(now: UInt64) {
         let idle = UInt64(configuration.flowIdleTimeout.components.seconds) &* 1_000_000_000
         statistics.flowsExpired &+= UInt64(flows.expire(idleLongerThan: idle, now: now))

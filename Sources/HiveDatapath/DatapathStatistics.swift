@@ -7,6 +7,9 @@ public struct DatapathStatistics: Sendable {
         public var receivedBytes: UInt64 = 0
         public var sentPackets: UInt64 = 0
         public var sentBytes: UInt64 = 0
+        /// Frames the kernel dropped before the datapath read them (the
+        /// socket's receive queue was full).
+        public var kernelDrops: UInt64 = 0
     }
 
     /// Why the datapath itself dropped a packet (the simulation's reasons
