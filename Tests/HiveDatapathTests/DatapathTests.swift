@@ -187,7 +187,15 @@ struct DatapathTests {
                     #expect(eventually { (datapath.statistics.drops[.upcallLimited] ?? 0) > 0 }, "misses beyond the rate are refused")
                     let fromVM1 = handler.misses(where: { $0.inPort == Topology.vm1Key && $0.etherType == Ethernet.EtherType(0x88B5) })
                     #expect(fromVM1 < flood / 2, "vm1 got \(fromVM1) simulations for \(flood) new flows")
-                    // vm2's own misses are not held back by vm1's flood.
+                    // Once the flood is read (the refusals stop growing) and vm1's bucket has
+                    // refilled (20 tokens at 50/s), ordinary traffic through both ports flows again.
+                    var refused = datapath.statistics.drops[.upcallLimited] ?? 0
+                    #expect(eventually {
+                        Thread.sleep(forTimeInterval: 0.5)
+                        let now = datapath.statistics.drops[.upcallLimited] ?? 0
+                        defer { refused = now }
+                        return now == refused
+                    })
                     try expectPing(from: network.vms[1].name, to: Topology.vm1Address, count: 3, interval: "0.3", replies: 3)
                 }
             }
