@@ -22,11 +22,11 @@ if ((${#need[@]})); then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-etcd --version | head -1
+etcd --version | sed -n 1p  # sed reads it all: no SIGPIPE under pipefail
 
 # Pinned so the fuzzing run's checks do not change under us.
 schemathesis_version=4.32.5
-if ! schemathesis --version 2>/dev/null | grep -q "$schemathesis_version"; then
+if ! schemathesis --version 2>/dev/null | grep -F "$schemathesis_version" >/dev/null; then
     echo "installing: schemathesis $schemathesis_version"
     python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "schemathesis==$schemathesis_version"
 fi
