@@ -5,6 +5,8 @@ import Testing
 struct EtcdConformanceTests {
     /// One cluster for all cases (starting one takes seconds); each case has its own prefix.
     @Test(.timeLimit(.minutes(5))) func etcd() async throws {
+        // An executor of its own, as for the embedded cases: leases kept alive on a schedule.
+        try await withTaskExecutorPreference(BlockingExecutor()) {
         try await withEtcdCluster(members: 3) { cluster in
             let store = EtcdStore(endpoints: cluster.endpoints)
             for (index, conformance) in ConformanceCase.all.enumerated() {
@@ -15,6 +17,7 @@ struct EtcdConformanceTests {
                 }
             }
             await store.close()
+        }
         }
     }
 }

@@ -397,6 +397,11 @@ struct EtcdStoreUnreachableTests {
     }
 
     @Test func writeWithLostAnswerIsOutcomeUnknownOnlyForTransactions() async throws {
+        // The retry loop runs in this task: on an executor of its own it keeps its schedule.
+        try await withTaskExecutorPreference(BlockingExecutor()) { try await writeWithLostAnswer() }
+    }
+
+    private func writeWithLostAnswer() async throws {
         let server = try await HangUpServer.start()
         // A window wide enough for several attempts (50, 100, 200, 400 ms backoff) even on a loaded machine.
         try await withEtcdStore([server.endpoint], options: .init(retryWindow: .seconds(2))) { store in

@@ -1,0 +1,1 @@
+../../HiveDatapathTests/BlockingExecutor.swift
