@@ -403,8 +403,9 @@ struct EtcdStoreUnreachableTests {
 
     private func writeWithLostAnswer() async throws {
         let server = try await HangUpServer.start()
-        // A window wide enough for several attempts (50, 100, 200, 400 ms backoff) even on a loaded machine.
-        try await withEtcdStore([server.endpoint], options: .init(retryWindow: .seconds(2))) { store in
+        // A window wide enough for several attempts (backoff 50 ms doubling to 1 s) even when
+        // each attempt takes a second on a loaded machine (seen on CI with 2 s: only 2 attempts).
+        try await withEtcdStore([server.endpoint], options: .init(retryWindow: .seconds(10))) { store in
             let transaction = await #expect(throws: StoreError.self) {
                 try await store.transaction(Transaction(success: [.put(key: "k", value: [])]))
             }
