@@ -527,10 +527,12 @@ struct DatapathTests {
                     let fields = ["geneve.version", "geneve.vni", "geneve.proto_type", "geneve.option.class", "geneve.option.type", "geneve.option.unknown.data", "eth.type"]
                     let tshark = try NetworkNamespace.start(
                         network.hosts[1].name,
-                        ["tshark", "-n", "-l", "-i", "ul0", "-c", "1", "-f", "udp dst port 6081", "-T", "fields", "-E", "separator=;", "-E", "aggregator=/"]
+                        ["tshark", "-n", "-l", "-i", "ul0", "-c", "1", "-f", "udp dst port 6081 and udp[36:2] = 0x88b5", "-T", "fields", "-E", "separator=;", "-E", "aggregator=/"]
                             + fields.flatMap { ["-e", $0] },
                         standardOutput: handle)
                     defer { if tshark.isRunning { tshark.terminate(); tshark.waitUntilExit() } }
+                    // The filter takes only the test's frames (inner EtherType 0x88b5 after the UDP
+                    // header, 16 bytes of Geneve and the inner MACs), not the VM's own IPv6 chatter.
                     // Frames until tshark has captured one: it starts capturing at a time of its own.
                     let frame = TestFrames.marked("hive-tshark")
                     #expect(eventually(within: .seconds(30)) {
