@@ -35,6 +35,7 @@ enum AgentMetrics {
     private static func render(_ source: Source, emit: (String, String, String, String?) -> Void) {
         let statistics = source.statistics
         let control = source.control
+        let ports = statistics.ports.sorted { $0.key < $1.key }
         var current = (name: "", type: "", help: "")
         func family(_ name: String, _ type: String, _ help: String) {
             current = (name, type, help)
@@ -45,45 +46,37 @@ enum AgentMetrics {
             let text = all.map { "\($0.0)=\"\(escape($0.1))\"" }.joined(separator: ",")
             emit(current.name, current.type, current.help, "\(name){\(text)} \(value)")
         }
-        let ports = statistics.ports.sorted { $0.key < $1.key }
-        family("hive_port_received_packets_total", "counter", "Frames read from a bound port's interface.")
-        for (key, port) in ports { sample("hive_port_received_packets_total", [("port_key", "\(key)"), ("interface", port.name)], port.receivedPackets) }
-        family("hive_port_received_bytes_total", "counter", "Bytes read from a bound port's interface.")
-        for (key, port) in ports { sample("hive_port_received_bytes_total", [("port_key", "\(key)"), ("interface", port.name)], port.receivedBytes) }
-        family("hive_port_sent_packets_total", "counter", "Frames written to a bound port's interface.")
-        for (key, port) in ports { sample("hive_port_sent_packets_total", [("port_key", "\(key)"), ("interface", port.name)], port.sentPackets) }
-        family("hive_port_sent_bytes_total", "counter", "Bytes written to a bound port's interface.")
-        for (key, port) in ports { sample("hive_port_sent_bytes_total", [("port_key", "\(key)"), ("interface", port.name)], port.sentBytes) }
-        family("hive_port_kernel_drops_total", "counter", "Frames the kernel dropped on a port's socket before the agent read them (queue full).")
-        for (key, port) in ports { sample("hive_port_kernel_drops_total", [("port_key", "\(key)"), ("interface", port.name)], port.kernelDrops) }
-        family("hive_tunnel_received_packets_total", "counter", "Geneve packets received from other hosts.")
-        sample("hive_tunnel_received_packets_total", [], statistics.tunnelReceivedPackets)
-        family("hive_tunnel_sent_packets_total", "counter", "Geneve packets sent to other hosts.")
-        sample("hive_tunnel_sent_packets_total", [], statistics.tunnelSentPackets)
-        family("hive_flows", "gauge", "Flows in the flow table.")
-        sample("hive_flows", [], statistics.flows)
-        family("hive_flow_hits_total", "counter", "Packets forwarded by a cached flow.")
-        sample("hive_flow_hits_total", [], statistics.flowHits)
-        family("hive_upcalls_total", "counter", "Packets that missed the flow table and were simulated.")
-        sample("hive_upcalls_total", [], statistics.upcalls)
-        family("hive_upcalls_held_total", "counter", "Missed packets held until an ARP answer, then simulated again.")
-        sample("hive_upcalls_held_total", [], statistics.held)
-        family("hive_flows_installed_total", "counter", "Flows installed.")
-        sample("hive_flows_installed_total", [], statistics.flowsInstalled)
-        family("hive_flows_invalidated_total", "counter", "Flows removed because something they depended on changed.")
-        sample("hive_flows_invalidated_total", [], statistics.flowsInvalidated)
-        family("hive_flows_expired_total", "counter", "Flows removed after being idle.")
-        sample("hive_flows_expired_total", [], statistics.flowsExpired)
-        family("hive_invalidations_total", "counter", "Topology or state changes that invalidated flows.")
-        sample("hive_invalidations_total", [], control.invalidations)
+        /// A family with one sample per bound port.
+        func portFamily(_ name: String, _ help: String, _ counter: KeyPath<DatapathStatistics.PortCounters, UInt64>) {
+            family(name, "counter", help)
+            for (key, port) in ports { sample(name, [("port_key", "\(key)"), ("interface", port.name)], port[keyPath: counter]) }
+        }
+        /// A family with the host's one sample.
+        func scalar(_ name: String, _ type: String, _ help: String, _ value: some BinaryInteger) {
+            family(name, type, help)
+            sample(name, [], value)
+        }
+        portFamily("hive_port_received_packets_total", "Frames read from a bound port's interface.", \.receivedPackets)
+        portFamily("hive_port_received_bytes_total", "Bytes read from a bound port's interface.", \.receivedBytes)
+        portFamily("hive_port_sent_packets_total", "Frames written to a bound port's interface.", \.sentPackets)
+        portFamily("hive_port_sent_bytes_total", "Bytes written to a bound port's interface.", \.sentBytes)
+        portFamily("hive_port_kernel_drops_total", "Frames the kernel dropped on a port's socket before the agent read them (queue full).", \.kernelDrops)
+        scalar("hive_tunnel_received_packets_total", "counter", "Geneve packets received from other hosts.", statistics.tunnelReceivedPackets)
+        scalar("hive_tunnel_sent_packets_total", "counter", "Geneve packets sent to other hosts.", statistics.tunnelSentPackets)
+        scalar("hive_flows", "gauge", "Flows in the flow table.", statistics.flows)
+        scalar("hive_flow_hits_total", "counter", "Packets forwarded by a cached flow.", statistics.flowHits)
+        scalar("hive_upcalls_total", "counter", "Packets that missed the flow table and were simulated.", statistics.upcalls)
+        scalar("hive_upcalls_held_total", "counter", "Missed packets held until an ARP answer, then simulated again.", statistics.held)
+        scalar("hive_flows_installed_total", "counter", "Flows installed.", statistics.flowsInstalled)
+        scalar("hive_flows_invalidated_total", "counter", "Flows removed because something they depended on changed.", statistics.flowsInvalidated)
+        scalar("hive_flows_expired_total", "counter", "Flows removed after being idle.", statistics.flowsExpired)
+        scalar("hive_invalidations_total", "counter", "Topology or state changes that invalidated flows.", control.invalidations)
         family("hive_simulations_total", "counter", "Simulations, by outcome (drop_<reason> for drops).")
         for (decision, count) in control.simulations.sorted(by: { $0.key < $1.key }) { sample("hive_simulations_total", [("outcome", decision)], count) }
         family("hive_datapath_drops_total", "counter", "Packets the datapath dropped, by reason.")
         for reason in DatapathStatistics.DropReason.allCases { sample("hive_datapath_drops_total", [("reason", reason.rawValue)], statistics.drops[reason] ?? 0) }
-        family("hive_mac_learned_total", "counter", "MAC table entries this agent learned.")
-        sample("hive_mac_learned_total", [], control.macLearned)
-        family("hive_arp_learned_total", "counter", "ARP table entries this agent learned.")
-        sample("hive_arp_learned_total", [], control.arpLearned)
+        scalar("hive_mac_learned_total", "counter", "MAC table entries this agent learned.", control.macLearned)
+        scalar("hive_arp_learned_total", "counter", "ARP table entries this agent learned.", control.arpLearned)
     }
 
     static func escape(_ value: String) -> String {
