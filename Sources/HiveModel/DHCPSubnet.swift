@@ -14,6 +14,17 @@ public struct DHCPHostEntry: Codable, Hashable, Sendable {
     }
 }
 
+/// A route handed to DHCP clients (option 121, RFC 3442).
+public struct DHCPHostRoute: Codable, Hashable, Sendable {
+    public var destination: IPv4.Prefix
+    public var nextHop: IPv4.Address
+
+    public init(destination: IPv4.Prefix, nextHop: IPv4.Address) {
+        self.destination = destination
+        self.nextHop = nextHop
+    }
+}
+
 /// DHCP service on a bridge for one subnet: the agent answers DHCP requests
 /// from the bridge's ports, leasing from the range or from the host entries.
 public struct DHCPSubnet: TopologyObject {
@@ -31,8 +42,13 @@ public struct DHCPSubnet: TopologyObject {
     public var gateway: IPv4.Address?
     public var dnsServers: [IPv4.Address]
     public var hostEntries: [DHCPHostEntry]
-    /// Interface MTU offered to clients (option 26); 68...9000.
+    /// Interface MTU offered to clients (option 26); 68...9000. Unset, the
+    /// agent offers the tunnel path's MTU (the underlay's less the tunnel overhead).
     public var mtu: UInt16?
+    /// Extra routes offered with the default route (option 121).
+    public var hostRoutes: [DHCPHostRoute]
+    /// Offered as option 15; dot-separated DNS labels.
+    public var domainName: String?
     /// At least 60.
     public var leaseSeconds: UInt32
     /// False stops answering without deleting the configuration.
@@ -46,7 +62,8 @@ public struct DHCPSubnet: TopologyObject {
         id: DHCPSubnetID = DHCPSubnetID(), tenantId: String? = nil, bridgeId: BridgeID, subnet: IPv4.Prefix,
         rangeStart: IPv4.Address, rangeEnd: IPv4.Address, gateway: IPv4.Address? = nil,
         dnsServers: [IPv4.Address] = [], hostEntries: [DHCPHostEntry] = [], mtu: UInt16? = nil,
-        leaseSeconds: UInt32 = DHCPSubnet.defaultLeaseSeconds, enabled: Bool = true
+        leaseSeconds: UInt32 = DHCPSubnet.defaultLeaseSeconds, enabled: Bool = true,
+        hostRoutes: [DHCPHostRoute] = [], domainName: String? = nil
     ) {
         self.id = id
         self.tenantId = tenantId
@@ -60,11 +77,13 @@ public struct DHCPSubnet: TopologyObject {
         self.mtu = mtu
         self.leaseSeconds = leaseSeconds
         self.enabled = enabled
+        self.hostRoutes = hostRoutes
+        self.domainName = domainName
     }
 
     enum CodingKeys: String, CodingKey {
         case id, tenantId, bridgeId, subnet, rangeStart, rangeEnd, gateway, dnsServers, hostEntries
-        case mtu, leaseSeconds, enabled
+        case mtu, leaseSeconds, enabled, hostRoutes, domainName
     }
 
     public init(from decoder: any Decoder) throws {
@@ -81,6 +100,8 @@ public struct DHCPSubnet: TopologyObject {
         mtu = try container.decodeFieldIfPresent(UInt16.self, forKey: .mtu)
         leaseSeconds = try container.decode(UInt32.self, forKey: .leaseSeconds, default: DHCPSubnet.defaultLeaseSeconds)
         enabled = try container.decode(Bool.self, forKey: .enabled, default: true)
+        hostRoutes = try container.decode([DHCPHostRoute].self, forKey: .hostRoutes, default: [])
+        domainName = try container.decodeIfPresent(String.self, forKey: .domainName)
     }
 
     /// The dynamic pool as a range, when start <= end.
@@ -127,6 +148,21 @@ public struct DHCPSubnet: TopologyObject {
             problems.add("leaseSeconds", leaseSeconds, "is too short (expected at least \(Self.minimumLeaseSeconds) seconds)")
         }
         validateHostEntries(&problems)
+        for (index, route) in hostRoutes.enumerated() {
+            problems.checkNetworkForm(route.destination, field: "hostRoutes[\(index)].destination")
+            problems.checkHostAddress(route.nextHop, in: subnet, field: "hostRoutes[\(index)].nextHop", subnetRole: "the subnet")
+        }
+        if hostRoutes.count > 24 {
+            problems.add("hostRoutes", "\(hostRoutes.count) routes", "has too many entries (expected at most 24: option 121 holds 255 bytes)")
+        }
+        if let domainName {
+            let labels = domainName.split(separator: ".", omittingEmptySubsequences: false)
+            if domainName.utf8.count > 253 {
+                problems.add("domainName", domainName, "is longer than 253 bytes")
+            } else if let problem = labels.lazy.compactMap({ dnsLabelProblem(String($0)) }).first {
+                problems.add("domainName", domainName, problem)
+            }
+        }
         try problems.check()
     }
 

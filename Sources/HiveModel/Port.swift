@@ -41,15 +41,30 @@ public struct Port: TopologyObject {
     public var address: IPv4.Address?
     /// Router ports only: the directly connected network, in network form.
     public var subnet: IPv4.Prefix?
-    /// The port's MAC; router ports answer ARP with it. See `generatedMAC()`.
+    /// The port's MAC: router ports answer ARP with it; on a bridge port it
+    /// is the VM's MAC (a static entry of the bridge, enforced by port
+    /// security). See `generatedMAC()`.
     public var mac: EthernetAddress?
+    /// Bridge ports: the VM's IPv4 addresses, each inside a subnet of the
+    /// bridge and unique on it. `automaticAddress` asks the repository for one.
+    public var fixedIPs: [IPv4.Address]
+    /// Bridge ports: extra addresses (and MACs) the VM may use.
+    public var allowedAddressPairs: [AllowedAddressPair]
+    /// Bridge ports: drop frames whose source MAC, IP or ARP sender is not the
+    /// port's (anti-spoofing). Off, the port learns MACs, up to `macLimit`.
+    public var portSecurity: Bool
+    /// Bridge ports without port security: the most MACs learned on the port
+    /// at once; nil means `defaultMACLimit`.
+    public var macLimit: Int?
 
     public init(
         id: PortID = PortID(), tenantId: String? = nil, deviceId: UUID, deviceKind: DeviceKind,
         name: String? = nil, adminStateUp: Bool = true,
         inboundChainId: ChainID? = nil, outboundChainId: ChainID? = nil, tunnelKey: UInt32 = 0,
         peerId: PortID? = nil, portGroupIds: [PortGroupID] = [],
-        address: IPv4.Address? = nil, subnet: IPv4.Prefix? = nil, mac: EthernetAddress? = nil
+        address: IPv4.Address? = nil, subnet: IPv4.Prefix? = nil, mac: EthernetAddress? = nil,
+        fixedIPs: [IPv4.Address] = [], allowedAddressPairs: [AllowedAddressPair] = [], portSecurity: Bool = true,
+        macLimit: Int? = nil
     ) {
         self.id = id
         self.tenantId = tenantId
@@ -65,11 +80,20 @@ public struct Port: TopologyObject {
         self.address = address
         self.subnet = subnet
         self.mac = mac
+        self.fixedIPs = fixedIPs
+        self.allowedAddressPairs = allowedAddressPairs
+        self.portSecurity = portSecurity
+        self.macLimit = macLimit
     }
 
     /// A port on `bridge`.
-    public init(id: PortID = PortID(), tenantId: String? = nil, bridge: BridgeID, name: String? = nil) {
-        self.init(id: id, tenantId: tenantId, deviceId: bridge.uuid, deviceKind: .bridge, name: name)
+    public init(
+        id: PortID = PortID(), tenantId: String? = nil, bridge: BridgeID, name: String? = nil, mac: EthernetAddress? = nil,
+        fixedIPs: [IPv4.Address] = [], allowedAddressPairs: [AllowedAddressPair] = [], portSecurity: Bool = true
+    ) {
+        self.init(
+            id: id, tenantId: tenantId, deviceId: bridge.uuid, deviceKind: .bridge, name: name, mac: mac,
+            fixedIPs: fixedIPs, allowedAddressPairs: allowedAddressPairs, portSecurity: portSecurity)
     }
 
     /// A port on `router` with its address and connected subnet.
@@ -105,6 +129,7 @@ public struct Port: TopologyObject {
     enum CodingKeys: String, CodingKey {
         case id, tenantId, deviceId, deviceKind, name, adminStateUp, inboundChainId, outboundChainId
         case tunnelKey, peerId, portGroupIds, address, subnet, mac
+        case fixedIPs, allowedAddressPairs, portSecurity, macLimit
     }
 
     public init(from decoder: any Decoder) throws {
@@ -123,6 +148,10 @@ public struct Port: TopologyObject {
         address = try container.decodeIfPresent(IPv4.Address.self, forKey: .address)
         subnet = try container.decodeIfPresent(IPv4.Prefix.self, forKey: .subnet)
         mac = try container.decodeIfPresent(EthernetAddress.self, forKey: .mac)
+        fixedIPs = try container.decode(FixedIPList.self, forKey: .fixedIPs, default: FixedIPList([])).addresses
+        allowedAddressPairs = try container.decode([AllowedAddressPair].self, forKey: .allowedAddressPairs, default: [])
+        portSecurity = try container.decode(Bool.self, forKey: .portSecurity, default: true)
+        macLimit = try container.decodeFieldIfPresent(Int.self, forKey: .macLimit)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -141,6 +170,12 @@ public struct Port: TopologyObject {
         try container.encodeIfPresent(address, forKey: .address)
         try container.encodeIfPresent(subnet, forKey: .subnet)
         try container.encodeIfPresent(mac, forKey: .mac)
+        if deviceKind == .bridge {
+            try container.encode(FixedIPList(fixedIPs), forKey: .fixedIPs)
+            try container.encode(allowedAddressPairs, forKey: .allowedAddressPairs)
+            try container.encode(portSecurity, forKey: .portSecurity)
+            try container.encodeIfPresent(macLimit, forKey: .macLimit)
+        }
     }
 
     public var references: [ObjectReference] {
@@ -158,8 +193,14 @@ public struct Port: TopologyObject {
     }
 
     public var uniqueKeys: [String] {
-        guard let name else { return [] }
-        return [UniqueKey.portName(deviceId: deviceId, name: name)]
+        var keys: [String] = []
+        if let name { keys.append(UniqueKey.portName(deviceId: deviceId, name: name)) }
+        if deviceKind == .bridge {
+            for address in fixedIPs where address != Self.automaticAddress {
+                keys.append(UniqueKey.portAddress(deviceId: deviceId, address: address))
+            }
+        }
+        return keys
     }
 
     public func validate() throws(ModelError) {
@@ -176,6 +217,7 @@ public struct Port: TopologyObject {
         case .bridge: validateBridgeAddressing(&problems)
         }
         if let mac { problems.checkUnicastMAC(mac, field: "mac") }
+        validatePortAddresses(&problems)
         try problems.check()
     }
 

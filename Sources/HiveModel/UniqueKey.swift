@@ -19,6 +19,12 @@ public enum UniqueKey {
         "\(deviceId.uuidString.lowercased())/\(name)"
     }
 
+    /// "address/<deviceId>/<address>": a fixed IP belongs to one port of its
+    /// bridge. Cannot collide with a port name's key, which starts with a UUID.
+    public static func portAddress(deviceId: UUID, address: IPv4.Address) -> String {
+        "address/\(deviceId.uuidString.lowercased())/\(address)"
+    }
+
     /// "host/<hostId>/interface/<name>": one binding per host interface.
     public static func hostInterface(hostId: HostID, interfaceName: String) -> String {
         "host/\(hostId)/interface/\(interfaceName)"

@@ -14,12 +14,23 @@ extension DHCPv4 {
         public var leaseTime: UInt32
         public var interfaceMTU: UInt16?
         public var domainName: String?
+        /// Option 12: the name the client should take.
+        public var hostName: String?
+        /// Option 28.
+        public var broadcastAddress: IPv4.Address?
+        /// Option 121 (RFC 3442). A client that gets it ignores option 3, so
+        /// the caller includes the default route here too.
+        public var classlessRoutes: [ClasslessRoute]
 
         public init(
             serverIdentifier: IPv4.Address, subnetMask: IPv4.Address, routers: [IPv4.Address] = [],
             domainNameServers: [IPv4.Address] = [], leaseTime: UInt32 = 86_400, interfaceMTU: UInt16? = nil,
-            domainName: String? = nil
+            domainName: String? = nil, hostName: String? = nil, broadcastAddress: IPv4.Address? = nil,
+            classlessRoutes: [ClasslessRoute] = []
         ) {
+            self.hostName = hostName
+            self.broadcastAddress = broadcastAddress
+            self.classlessRoutes = classlessRoutes
             self.serverIdentifier = serverIdentifier
             self.subnetMask = subnetMask
             self.routers = routers
@@ -28,6 +39,33 @@ extension DHCPv4 {
             self.interfaceMTU = interfaceMTU
             self.domainName = domainName
         }
+    }
+}
+
+extension DHCPv4 {
+    /// One route of option 121.
+    public struct ClasslessRoute: Hashable, Sendable {
+        public var destination: IPv4.Prefix
+        public var router: IPv4.Address
+
+        public init(destination: IPv4.Prefix, router: IPv4.Address) {
+            self.destination = destination
+            self.router = router
+        }
+    }
+
+    /// Option 121's data (RFC 3442 §3): per route, the prefix length, the
+    /// destination's significant octets, then the router.
+    public static func classlessRoutesData(_ routes: [ClasslessRoute]) -> [UInt8] {
+        var data: [UInt8] = []
+        for route in routes {
+            let length = route.destination.length
+            data.append(length)
+            let value = route.destination.network.address.value
+            for index in 0..<((Int(length) + 7) / 8) { data.append(UInt8(truncatingIfNeeded: value >> (24 - 8 * index))) }
+            for index in 0..<4 { data.append(UInt8(truncatingIfNeeded: route.router.value >> (24 - 8 * index))) }
+        }
+        return data
     }
 }
 
@@ -53,9 +91,27 @@ extension DHCPv4.Message {
         if !lease.domainNameServers.isEmpty { options.append(.domainNameServers(lease.domainNameServers)) }
         if let mtu = lease.interfaceMTU { options.append(.interfaceMTU(mtu)) }
         if let domainName = lease.domainName, !domainName.isEmpty { options.append(.domainName(domainName)) }
+        if let hostName = lease.hostName, !hostName.isEmpty { options.append(.hostName(hostName)) }
+        if let broadcast = lease.broadcastAddress { options.append(.other(code: 28, data: DHCPv4.bytes(of: broadcast))) }
+        if !lease.classlessRoutes.isEmpty {
+            options.append(.other(code: 121, data: DHCPv4.classlessRoutesData(lease.classlessRoutes)))
+        }
         return DHCPv4.Message(
             opcode: .reply, transactionID: request.transactionID, flags: request.flags, clientAddress: request.clientAddress,
             yourAddress: address, relayAddress: request.relayAddress, clientMAC: request.clientMAC, options: options)
+    }
+
+    /// The ack of an INFORM (RFC 2131 §3.4): the configuration without an
+    /// address or lease times, to the client's own address.
+    public static func informAck(to request: DHCPv4.Message, lease: DHCPv4.LeaseParameters) -> DHCPv4.Message {
+        var reply = DHCPv4.Message.reply(to: request, type: .ack, yourAddress: .any, lease: lease)
+        reply.options.removeAll {
+            switch $0 {
+            case .leaseTime, .renewalTime, .rebindingTime: true
+            default: false
+            }
+        }
+        return reply
     }
 
     /// A nak refusing `request`, from `serverIdentifier`.
@@ -67,6 +123,10 @@ extension DHCPv4.Message {
 }
 
 extension DHCPv4 {
+    static func bytes(of address: IPv4.Address) -> [UInt8] {
+        (0..<4).map { UInt8(truncatingIfNeeded: address.value >> (24 - 8 * $0)) }
+    }
+
     /// The Ethernet + IPv4 + UDP frame carrying server `reply` from port 67
     /// to 68, addressed as RFC 2131 §4.1 says for a server on the client's
     /// link: a nak, or a reply to a client that set the broadcast flag, goes

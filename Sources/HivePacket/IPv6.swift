@@ -17,6 +17,17 @@ extension IPv6 {
         }
 
         public static let any = Address(high: 0, low: 0)
+
+        /// The link-local address an interface with `mac` forms by modified
+        /// EUI-64 (RFC 4291 appendix A): fe80::, the MAC with ff:fe in the
+        /// middle and the universal/local bit flipped.
+        @inlinable
+        public static func linkLocal(eui64 mac: EthernetAddress) -> Address {
+            let value = mac.value
+            let upper = (value >> 24) ^ 0x02_0000
+            let lower = value & 0xFF_FFFF
+            return Address(high: 0xFE80_0000_0000_0000, low: upper << 40 | 0xFF_FE00_0000 | lower)
+        }
         public static let loopback = Address(high: 0, low: 1)
         /// ff02::1, every node on the link.
         public static let allNodes = Address(high: 0xFF02_0000_0000_0000, low: 1)

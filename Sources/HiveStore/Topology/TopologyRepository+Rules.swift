@@ -1,4 +1,5 @@
 import HiveModel
+import HivePacket
 
 /// Kind-specific rules: what a change of one kind needs from the others.
 extension TopologyRepository {
@@ -44,6 +45,7 @@ extension TopologyRepository {
                                               reason: "is set by linking two ports, not at creation")
             }
             port.tunnelKey = try await allocateTunnelKey(for: .port, port.id.description, plan: &plan)
+            if port.deviceKind == .bridge { try await portAddressRules(&port, plan: &plan) }
             return
         }
         guard previous.deviceId == port.deviceId, previous.deviceKind == port.deviceKind else {
@@ -52,6 +54,66 @@ extension TopologyRepository {
         }
         port.tunnelKey = previous.tunnelKey
         port.peerId = previous.peerId
+        if port.deviceKind == .bridge, port.fixedIPs != previous.fixedIPs {
+            try await portAddressRules(&port, plan: &plan)
+        }
+    }
+
+    /// A bridge port's fixed IPs: each inside a subnet of its bridge and not
+    /// the subnet's gateway; "auto" becomes the first free address of a
+    /// subnet's pool. Uniqueness on the bridge is the unique key's job; a
+    /// freshly allocated address is claimed with a compare that plans again
+    /// if another writer took it meanwhile.
+    private func portAddressRules(_ port: inout Port, plan: inout ChangePlan) async throws {
+        guard !port.fixedIPs.isEmpty else { return }
+        let bridge = BridgeID(port.deviceId)
+        let subnets = try await list(DHCPSubnet.self).items.map(\.object).filter { $0.bridgeId == bridge }
+            .sorted { $0.subnet.address < $1.subnet.address }
+        for (index, address) in port.fixedIPs.enumerated() where address != Port.automaticAddress {
+            guard let subnet = subnets.first(where: { $0.subnet.contains(address) }) else {
+                let known = subnets.isEmpty ? "the bridge has none; create one with 'hive dhcp create'"
+                    : "its subnets are " + subnets.map(\.subnet.description).joined(separator: ", ")
+                throw RepositoryError.refused(field: "fixedIPs[\(index)]", value: address.description,
+                                              reason: "is not inside a subnet of the bridge (\(known))")
+            }
+            if address == subnet.gateway {
+                throw RepositoryError.refused(field: "fixedIPs[\(index)]", value: address.description,
+                                              reason: "is the gateway of subnet \(subnet.subnet) (expected a free host address)")
+            }
+        }
+        guard port.fixedIPs.contains(Port.automaticAddress) else { return }
+        let prefix = TopologyKeys.unique(.port, "address/\(port.deviceId.uuidString.lowercased())/")
+        var taken = Set(try await store.range(.prefix(prefix)).keyValues.compactMap {
+            IPv4.Address(parsing: String($0.key.dropFirst(prefix.count)))
+        })
+        taken.formUnion(port.fixedIPs)
+        for (index, address) in port.fixedIPs.enumerated() where address == Port.automaticAddress {
+            var found: IPv4.Address?
+            search: for subnet in subnets {
+                guard let pool = subnet.range else { continue }
+                let reserved = Set(subnet.hostEntries.map(\.address)).union(subnet.gateway.map { [$0] } ?? [])
+                var candidate = pool.lowerBound.value
+                while candidate <= pool.upperBound.value {
+                    let address = IPv4.Address(candidate)
+                    if !taken.contains(address), !reserved.contains(address) {
+                        found = address
+                        break search
+                    }
+                    if candidate == UInt32.max { break }
+                    candidate += 1
+                }
+            }
+            guard let found else {
+                throw RepositoryError.refused(
+                    field: "fixedIPs[\(index)]", value: "auto",
+                    reason: subnets.isEmpty ? "the bridge has no subnet to allocate from; create one with 'hive dhcp create'"
+                        : "every address of the bridge's pools is taken (" + subnets.map(\.subnet.description).joined(separator: ", ") + ")")
+            }
+            port.fixedIPs[index] = found
+            taken.insert(found)
+            // Lost to a concurrent writer: plan again with a fresh read.
+            plan.require(.absent(TopologyKeys.unique(.port, UniqueKey.portAddress(deviceId: port.deviceId, address: found))), .concurrent)
+        }
     }
 
     private func chainRules(_ chain: inout Chain, previous: Chain?) throws {
