@@ -41,6 +41,11 @@ public struct AgentConfiguration: Sendable {
     public var tunnelZone: String?
     public var leaseTTL: Int64 = 10
     public var datapath = DatapathConfiguration()
+    /// Learned MAC and ARP entries unconfirmed by traffic this long are
+    /// removed (Linux's bridge ages MACs after 300 s; its neighbour table
+    /// expires stale entries after minutes).
+    public var macAgeingTime: Duration = .seconds(300)
+    public var arpAgeingTime: Duration = .seconds(300)
 
     public init(
         hostName: String, hostID: HostID? = nil, stateDirectory: String? = nil, underlayAddress: IPv4.Address,
@@ -66,7 +71,6 @@ public final class Agent: Service, Sendable {
     let logger: Logger
     let control: AgentControl
     private let events: AsyncStream<UpcallEvent>
-    private let writes: AsyncStream<(key: String, value: String)>
     let datapath: Datapath<SimulationUpcalls>
 
     /// Opens the tunnel socket (in the host's namespace) and prepares the
@@ -85,11 +89,9 @@ public final class Agent: Service, Sendable {
         datapath = try Datapath(
             handler: upcalls, tunnelFD: tunnelFD, underlayAddress: configuration.underlayAddress,
             configuration: configuration.datapath)
-        let (writes, writer) = AsyncStream<(key: String, value: String)>.makeStream(bufferingPolicy: .bufferingNewest(4096))
-        self.writes = writes
         control = AgentControl(
             store: store, datapath: datapath, shared: shared, namespace: configuration.networkNamespace, logger: logger,
-            writes: writer)
+            ageing: (mac: configuration.macAgeingTime, arp: configuration.arpAgeingTime))
     }
 
     /// The host id, once registered.
@@ -177,16 +179,34 @@ public final class Agent: Service, Sendable {
         }
     }
 
-    /// Writes learned MAC and ARP entries under the host's lease; a failure
-    /// (store outage) keeps the entry local and is retried every second.
+    /// Writes learned MAC and ARP entries under the host's lease (and
+    /// deletes aged ones), in batches: every 50 ms, what accumulated goes in
+    /// transactions of up to 100 operations, a key written many times once.
+    /// A failure (store outage) requeues the batch for the next round.
     private func shareLearnedEntries() async {
-        for await entry in writes {
-            do {
-                try await store.put(entry.key, entry.value, lease: await control.lease)
-            } catch {
-                logger.debug("could not share learned entry \(entry.key): \(error)")
-                await control.unshared(key: entry.key, value: entry.value)
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(50))
+            let batch = await control.takePendingWrites()
+            guard !batch.isEmpty else { continue }
+            let lease = await control.lease
+            var failed: [(key: String, value: String?)] = []
+            var start = batch.startIndex
+            while start < batch.endIndex {
+                let chunk = batch[start..<min(start + 100, batch.endIndex)]
+                start = chunk.endIndex
+                let operations: [HiveStore.Operation] = chunk.map { write -> HiveStore.Operation in
+                    if let value = write.value { return .put(key: write.key, value: Array(value.utf8), lease: lease) }
+                    return .delete(KeyRange.key(write.key))
+                }
+                do {
+                    _ = try await store.transaction(Transaction(compares: [], success: operations, failure: []))
+                    await control.sharedBatch()
+                } catch {
+                    logger.debug("could not share \(chunk.count) learned entries: \(error)")
+                    failed += chunk
+                }
             }
+            if !failed.isEmpty { await control.requeue(failed) }
         }
     }
 

@@ -27,13 +27,27 @@ actor AgentControl {
     private var unopened: [PortID: String] = [:]
     private var waiting: [ARPWaitKey: [WaitingPacket]] = [:]
     private(set) var metrics = ControlMetrics()
-    /// Entries this agent learned (key -> value), to share again under a new lease.
-    private var learnedHere: [String: String] = [:]
-    private var retry: [String: String] = [:]
-    private var tunnelPeers: Set<IPv4.Address>?
-    /// Learned entries to share, written by the agent's writer task so a
+    /// Entries this agent learned and shares, by NSDB key: to age them, to
+    /// cap each port's MACs, and to share them again under a new lease.
+    private var learnedHere: [String: LearnedEntry] = [:]
+    /// MACs learned here per port (the cap's count).
+    private var macCount: [PortID: Int] = [:]
+    /// Writes for the agent's writer task (key -> value; nil deletes), so a
     /// slow or unreachable store never holds up this actor.
-    let writes: AsyncStream<(key: String, value: String)>.Continuation
+    private var pendingWrites: [String: String?] = [:]
+    private var tunnelPeers: Set<IPv4.Address>?
+    let ageing: (mac: Duration, arp: Duration)
+
+    struct LearnedEntry {
+        enum Kind {
+            case mac(BridgeID, EthernetAddress, port: PortID)
+            case arp(RouterID, IPv4.Address)
+        }
+        var kind: Kind
+        var value: String
+        /// When traffic last confirmed the entry.
+        var lastSeen: ContinuousClock.Instant
+    }
 
     struct ARPWaitKey: Hashable {
         var router: RouterID
@@ -52,9 +66,9 @@ actor AgentControl {
 
     init(
         store: any Store, datapath: Datapath<SimulationUpcalls>, shared: SharedView, namespace: String?, logger: Logger,
-        writes: AsyncStream<(key: String, value: String)>.Continuation
+        ageing: (mac: Duration, arp: Duration) = (.seconds(300), .seconds(300))
     ) {
-        self.writes = writes
+        self.ageing = ageing
         self.store = store
         self.datapath = datapath
         self.shared = shared
@@ -73,13 +87,26 @@ actor AgentControl {
     /// written under it): share everything learned here again.
     func leaseReplaced(_ lease: LeaseID) {
         self.lease = lease
-        for (key, value) in learnedHere { writes.yield((key, value)) }
+        for (key, entry) in learnedHere { pendingWrites[key] = entry.value }
     }
 
-    /// A write that failed; retried by `housekeeping`.
-    func unshared(key: String, value: String) {
-        retry[key] = value
+    /// What to write now, in key order; the writer task commits it.
+    func takePendingWrites() -> [(key: String, value: String?)] {
+        guard !pendingWrites.isEmpty else { return [] }
+        let batch = pendingWrites.sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value) }
+        pendingWrites.removeAll(keepingCapacity: true)
+        return batch
     }
+
+    /// Writes that failed: tried again next round, unless superseded meanwhile.
+    func requeue(_ writes: [(key: String, value: String?)]) {
+        for write in writes where pendingWrites[write.key] == nil {
+            // Only what is still true: an entry forgotten since is not put back.
+            if write.value == nil || learnedHere[write.key]?.value == write.value { pendingWrites[write.key] = write.value }
+        }
+    }
+
+    func sharedBatch() { metrics.learnedWriteBatches += 1 }
 
     // MARK: NSDB changes
 
@@ -105,8 +132,8 @@ actor AgentControl {
         for event in batch.events {
             mirror.apply(event, into: &changes)
             // Another agent learned the entry since: it is no longer ours to share.
-            if let mine = learnedHere[event.keyValue.key], event.kind == .put, event.keyValue.text != mine {
-                learnedHere[event.keyValue.key] = nil
+            if let mine = learnedHere[event.keyValue.key], event.kind == .put, event.keyValue.text != mine.value {
+                forget(event.keyValue.key)
             }
         }
         mirror.revision = max(mirror.revision, batch.revision)
@@ -141,7 +168,12 @@ actor AgentControl {
                 }
             }
         }
-        shared.publish(AgentView(snapshot: snapshot, state: mirror.state, locations: locations, version: version))
+        var view = AgentView(snapshot: snapshot, state: mirror.state, locations: locations, version: version)
+        if let hostID {
+            let zones = mirror.tunnelZones.values.filter { $0.members.contains { $0.hostId == hostID } }
+            if let smallest = zones.map(\.networkMTU).min() { view.networkMTU = smallest }
+        }
+        shared.publish(view)
         if let hostID {
             let peers = mirror.peerAddresses(of: hostID)
             if peers != tunnelPeers {
@@ -185,6 +217,7 @@ actor AgentControl {
             }
         }
         if changed {
+            metrics.portNames = Dictionary(bound.map { ($0.value.portKey, snapshot.name(of: $0.key)) }, uniquingKeysWith: { first, _ in first })
             publish()
             datapath.invalidateAll()
         }
@@ -204,20 +237,40 @@ actor AgentControl {
             publish()
             datapath.invalidateAll()
         case .learnMAC(let entry):
-            guard mirror.state.port(of: entry.mac, in: entry.bridge) != entry.port else { return }
+            let key = NSDBMirror.macKey(entry.bridge, entry.mac)
+            guard mirror.state.port(of: entry.mac, in: entry.bridge) != entry.port else {
+                learnedHere[key]?.lastSeen = .now
+                return
+            }
+            let limit = mirror.ports[entry.port]?.effectiveMACLimit ?? Port.defaultMACLimit
+            if macCount[entry.port, default: 0] >= limit {
+                metrics.macLimitRefused += 1
+                return
+            }
+            forget(key)
             mirror.state.learn(entry.mac, on: entry.port, in: entry.bridge)
             publish()
             datapath.invalidate([flowTag(.macEntry(entry.bridge, entry.mac))])
             metrics.macLearned += 1
-            share(NSDBMirror.macKey(entry.bridge, entry.mac), entry.port.description)
+            macCount[entry.port, default: 0] += 1
+            share(key, LearnedEntry(kind: .mac(entry.bridge, entry.mac, port: entry.port), value: entry.port.description, lastSeen: .now))
         case .learnARP(let entry):
-            guard mirror.state.mac(of: entry.address, in: entry.router) != entry.mac else { return }
+            let key = NSDBMirror.arpKey(entry.router, entry.address)
+            guard mirror.state.mac(of: entry.address, in: entry.router) != entry.mac else {
+                learnedHere[key]?.lastSeen = .now
+                return
+            }
+            forget(key)
             mirror.state.learn(entry.address, at: entry.mac, in: entry.router)
             publish()
             datapath.invalidate([flowTag(.arpEntry(entry.router, entry.address))])
             metrics.arpLearned += 1
             release(router: entry.router, address: entry.address)
-            share(NSDBMirror.arpKey(entry.router, entry.address), entry.mac.description)
+            share(key, LearnedEntry(kind: .arp(entry.router, entry.address), value: entry.mac.description, lastSeen: .now))
+        case .refreshed(let macs, let arps):
+            let now = ContinuousClock.now
+            for entry in macs { learnedHere[NSDBMirror.macKey(entry.bridge, entry.mac)]?.lastSeen = now }
+            for entry in arps { learnedHere[NSDBMirror.arpKey(entry.router, entry.address)]?.lastSeen = now }
         case .waitForARP(let router, let address, let frame, let inPort):
             if mirror.state.mac(of: address, in: router) != nil {
                 datapath.simulate(frame: frame, inPort: inPort)
@@ -237,15 +290,48 @@ actor AgentControl {
         for packet in queue { datapath.simulate(frame: packet.frame, inPort: packet.inPort) }
     }
 
-    private func share(_ key: String, _ value: String) {
-        learnedHere[key] = value
-        writes.yield((key, value))
+    private func share(_ key: String, _ entry: LearnedEntry) {
+        learnedHere[key] = entry
+        pendingWrites[key] = entry.value
+    }
+
+    /// Stops tracking an entry learned here (moved, taken over, or aged).
+    private func forget(_ key: String) {
+        guard let entry = learnedHere.removeValue(forKey: key) else { return }
+        if case .mac(_, _, let port) = entry.kind {
+            macCount[port, default: 1] -= 1
+            if macCount[port] == 0 { macCount[port] = nil }
+        }
+    }
+
+    /// Removes entries learned here that traffic has not confirmed within
+    /// their ageing time: from the view, the flows that used them, and the NSDB.
+    private func ageLearnedEntries(now: ContinuousClock.Instant) {
+        var tags: [FlowTag] = []
+        for (key, entry) in learnedHere {
+            switch entry.kind {
+            case .mac(let bridge, let mac, let port):
+                guard now - entry.lastSeen > ageing.mac else { continue }
+                if mirror.state.port(of: mac, in: bridge) == port { mirror.state.macTables[bridge]?[mac] = nil }
+                tags.append(flowTag(.macEntry(bridge, mac)))
+                metrics.macAged += 1
+            case .arp(let router, let address):
+                guard now - entry.lastSeen > ageing.arp else { continue }
+                mirror.state.arpTables[router]?[address] = nil
+                tags.append(flowTag(.arpEntry(router, address)))
+                metrics.arpAged += 1
+            }
+            forget(key)
+            pendingWrites[key] = .some(nil)
+        }
+        guard !tags.isEmpty else { return }
+        publish()
+        datapath.invalidate(tags)
     }
 
     func housekeeping() {
-        for (key, value) in retry where learnedHere[key] == value { writes.yield((key, value)) }
-        retry.removeAll()
         let now = ContinuousClock.now
+        ageLearnedEntries(now: now)
         waiting = waiting.compactMapValues { queue in
             let live = queue.filter { $0.deadline > now }
             return live.isEmpty ? nil : live
@@ -265,4 +351,10 @@ struct ControlMetrics: Sendable {
     var invalidations: UInt64 = 0
     var macLearned: UInt64 = 0
     var arpLearned: UInt64 = 0
+    var macLimitRefused: UInt64 = 0
+    var macAged: UInt64 = 0
+    var arpAged: UInt64 = 0
+    var learnedWriteBatches: UInt64 = 0
+    /// Port tunnel key -> "device/port", for metric labels.
+    var portNames: [UInt32: String] = [:]
 }

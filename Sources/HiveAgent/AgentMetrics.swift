@@ -60,6 +60,14 @@ enum AgentMetrics {
         portFamily("hive_port_received_bytes_total", "Bytes read from a bound port's interface.", \.receivedBytes)
         portFamily("hive_port_sent_packets_total", "Frames written to a bound port's interface.", \.sentPackets)
         portFamily("hive_port_sent_bytes_total", "Bytes written to a bound port's interface.", \.sentBytes)
+        family("hive_port_drops_total", "counter", "Frames from a bound port that were dropped, by reason (port security, too big for the tunnel, policy).")
+        for (key, port) in ports {
+            let labels = [("port_key", "\(key)"), ("interface", port.name), ("port", control.portNames[key] ?? "")]
+            for code in DropCode.allCases {
+                sample("hive_port_drops_total", labels + [("reason", code.label)], port.drops[Int(code.rawValue)])
+            }
+            sample("hive_port_drops_total", labels + [("reason", "too_big")], port.tooBig)
+        }
         portFamily("hive_port_kernel_drops_total", "Frames the kernel dropped on a port's socket before the agent read them (queue full).", \.kernelDrops)
         scalar("hive_tunnel_received_packets_total", "counter", "Geneve packets received from other hosts.", statistics.tunnelReceivedPackets)
         scalar("hive_tunnel_sent_packets_total", "counter", "Geneve packets sent to other hosts.", statistics.tunnelSentPackets)
@@ -77,6 +85,10 @@ enum AgentMetrics {
         for reason in DatapathStatistics.DropReason.allCases { sample("hive_datapath_drops_total", [("reason", reason.rawValue)], statistics.drops[reason] ?? 0) }
         scalar("hive_mac_learned_total", "counter", "MAC table entries this agent learned.", control.macLearned)
         scalar("hive_arp_learned_total", "counter", "ARP table entries this agent learned.", control.arpLearned)
+        scalar("hive_mac_limit_refused_total", "counter", "MACs not learned because their port had reached its MAC limit.", control.macLimitRefused)
+        scalar("hive_mac_aged_total", "counter", "Learned MAC entries removed after 300 s without traffic.", control.macAged)
+        scalar("hive_arp_aged_total", "counter", "Learned ARP entries removed after 300 s without traffic.", control.arpAged)
+        scalar("hive_learned_writes_total", "counter", "Batched NSDB transactions that shared learned entries.", control.learnedWriteBatches)
     }
 
     static func escape(_ value: String) -> String {

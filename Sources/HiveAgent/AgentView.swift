@@ -20,6 +20,9 @@ struct AgentView: Sendable {
     var state: SimulationState
     var locations: [PortID: PortLocation]
     var version: UInt64
+    /// The largest IP packet the tunnels carry from this host (the smallest
+    /// of its zones' `networkMTU`): offered by DHCP, enforced on tunnel outputs.
+    var networkMTU: UInt16 = TunnelZone.defaultUnderlayMTU - TunnelZone.overhead(of: .geneve)
 
     static let empty = AgentView(snapshot: TopologySnapshot(), state: SimulationState(), locations: [:], version: 0)
 }

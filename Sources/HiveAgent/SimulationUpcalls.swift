@@ -8,6 +8,8 @@ import HiveSimulation
 enum UpcallEvent: Sendable {
     case learnMAC(MACLearning)
     case learnARP(ARPLearning)
+    /// Known entries the traffic confirmed: they must not age out.
+    case refreshed(macs: [MACLearning], arps: [ARPLearning])
     case waitForARP(router: RouterID, address: IPv4.Address, frame: [UInt8], inPort: UInt32)
     case simulated(decision: String)
     case portFailed(portKey: UInt32, reason: String)
@@ -43,14 +45,22 @@ final class SimulationUpcalls: UpcallHandler {
     func handleMiss(frame: UnsafeRawBufferPointer, key: FlowKey, decision: inout UpcallDecision) {
         let bytes = Array(frame)
         var state = view.state
-        contexts[0].simulate(frame: bytes, key: key, in: view.snapshot, state: state, options: SimulationOptions())
+        contexts[0].simulate(frame: bytes, key: key, in: view.snapshot, state: state, options: options)
         let result = contexts[0].result
         events.yield(.simulated(decision: Self.label(result.decision)))
         for entry in result.macLearning { events.yield(.learnMAC(entry)) }
         for entry in result.arpLearning { events.yield(.learnARP(entry)) }
+        if !result.macRefreshes.isEmpty || !result.arpRefreshes.isEmpty {
+            events.yield(.refreshed(macs: result.macRefreshes, arps: result.arpRefreshes))
+        }
         state.apply(learningFrom: result)
 
         decision.actions = FlowActions(rewrites: result.actions.map(Self.rewrite), outputs: outputs(for: result))
+        if case .drop(let reason) = result.decision { decision.actions.dropCode = DropCode(reason).rawValue }
+        if decision.actions.outputs.contains(where: \.isTunnel) {
+            decision.actions.tunnelMTU = view.networkMTU
+            decision.actions.tooBigSource = result.routerHop.map { ICMPErrorSource(mac: $0.mac, address: $0.address) }
+        }
         decision.cache = result.isCacheable
         for tag in result.tags { decision.tags.append(flowTag(tag)) }
         for port in result.outputPorts { decision.tags.append(flowTag(.port(port))) }
@@ -73,7 +83,7 @@ final class SimulationUpcalls: UpcallHandler {
             return
         }
         guard depth < contexts.count, let key = try? FlowKey(parsing: packet.frame, inPort: peer.tunnelKey) else { return }
-        contexts[depth].simulate(frame: packet.frame, key: key, in: view.snapshot, state: state, options: SimulationOptions())
+        contexts[depth].simulate(frame: packet.frame, key: key, in: view.snapshot, state: state, options: options)
         let result = contexts[depth].result
         for entry in result.macLearning { events.yield(.learnMAC(entry)) }
         var frame = packet.frame
@@ -89,6 +99,8 @@ final class SimulationUpcalls: UpcallHandler {
             emit(generated, state: inner, depth: depth + 1, into: &decision)
         }
     }
+
+    private var options: SimulationOptions { SimulationOptions(networkMTU: view.networkMTU) }
 
     private func outputs(for result: SimulationResult) -> [FlowOutput] {
         switch result.decision {
@@ -128,6 +140,46 @@ final class SimulationUpcalls: UpcallHandler {
             // Every reason carries a payload, so the mirror names the case.
             "drop_" + (Mirror(reflecting: reason).children.first?.label ?? "other").snakeCased
         }
+    }
+}
+
+/// The datapath's drop codes: which drops each port counts apart.
+enum DropCode: UInt8, CaseIterable {
+    case policy = 0
+    case spoofedMAC, spoofedIP, spoofedARP, spoofedIPv6, routerAdvertisement, etherTypeNotAllowed
+
+    init(_ reason: DropReason) {
+        guard case .spoofed(_, let kind) = reason else {
+            self = .policy
+            return
+        }
+        switch kind {
+        case .sourceMAC: self = .spoofedMAC
+        case .sourceIP: self = .spoofedIP
+        case .arp: self = .spoofedARP
+        case .ipv6Source: self = .spoofedIPv6
+        case .routerAdvertisement: self = .routerAdvertisement
+        case .etherType: self = .etherTypeNotAllowed
+        }
+    }
+
+    /// The `reason` label of `hive_port_drops_total`.
+    var label: String {
+        switch self {
+        case .policy: "policy"
+        case .spoofedMAC: SpoofKind.sourceMAC.rawValue
+        case .spoofedIP: SpoofKind.sourceIP.rawValue
+        case .spoofedARP: SpoofKind.arp.rawValue
+        case .spoofedIPv6: SpoofKind.ipv6Source.rawValue
+        case .routerAdvertisement: SpoofKind.routerAdvertisement.rawValue
+        case .etherTypeNotAllowed: SpoofKind.etherType.rawValue
+        }
+    }
+}
+
+extension FlowOutput {
+    var isTunnel: Bool {
+        if case .tunnel = self { true } else { false }
     }
 }
 

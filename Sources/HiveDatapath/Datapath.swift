@@ -47,6 +47,9 @@ public struct DatapathConfiguration: Sendable {
     public var tunnelPort: UInt16 = 6081
     /// Flows unused this long are removed.
     public var flowIdleTimeout: Duration = .seconds(30)
+    /// Flows older than this are simulated again even when busy, so that
+    /// what they learned (MAC and ARP entries) is refreshed and ages right.
+    public var flowHardTimeout: Duration = .seconds(120)
     public var flowCapacity = 65_536
     /// Upcalls each port may cause per second, and in one burst: a VM that
     /// floods new flows must not starve the simulation of the others.
@@ -55,8 +58,9 @@ public struct DatapathConfiguration: Sendable {
 
     public init(
         tunnelPort: UInt16 = 6081, flowIdleTimeout: Duration = .seconds(30), flowCapacity: Int = 65_536,
-        upcallsPerSecondPerPort: Int = 5_000, upcallBurstPerPort: Int = 500
+        upcallsPerSecondPerPort: Int = 5_000, upcallBurstPerPort: Int = 500, flowHardTimeout: Duration = .seconds(120)
     ) {
+        self.flowHardTimeout = flowHardTimeout
         self.tunnelPort = tunnelPort
         self.flowIdleTimeout = flowIdleTimeout
         self.flowCapacity = flowCapacity

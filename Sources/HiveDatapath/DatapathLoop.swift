@@ -244,6 +244,12 @@ struct DatapathLoop<Handler: UpcallHandler> {
     mutating func execute(_ actions: FlowActions, on bytes: UnsafeMutableRawBufferPointer, ingressKey: UInt32) {
         if actions.outputs.isEmpty {
             count(.flowDrop)
+            statistics.ports[ingressKey]?.drops[Int(actions.dropCode) % FlowActions.dropCodeCount] &+= 1
+            return
+        }
+        // 14: an untagged Ethernet header; tagged frames are measured exactly out of line.
+        if actions.tunnelMTU != 0, bytes.count > Int(actions.tunnelMTU) &+ 14,
+           tooBigForTunnel(actions, bytes: UnsafeRawBufferPointer(bytes), ingressKey: ingressKey) {
             return
         }
         for rewrite in actions.rewrites { rewrite.apply(to: bytes) }
@@ -259,6 +265,28 @@ struct DatapathLoop<Handler: UpcallHandler> {
                 enqueueTunnel(bytes, host: host, portKey: portKey, ingressKey: ingressKey)
             }
         }
+    }
+
+    /// Whether the frame's packet exceeds the flow's tunnel MTU; if so it is
+    /// counted, and a routed IPv4 packet with DF set gets an ICMP
+    /// "fragmentation needed" (RFC 1191) from the router, to its sender.
+    @inline(never)
+    mutating func tooBigForTunnel(_ actions: FlowActions, bytes: UnsafeRawBufferPointer, ingressKey: UInt32) -> Bool {
+        guard let ethernet = try? Ethernet.Header(parsing: bytes) else { return false }
+        let packetLength = bytes.count - ethernet.length
+        guard packetLength > Int(actions.tunnelMTU) else { return false }
+        count(.tooBig)
+        statistics.ports[ingressKey]?.tooBig &+= 1
+        guard ethernet.etherType == .ipv4, let source = actions.tooBigSource,
+              case let packet = UnsafeRawBufferPointer(rebasing: bytes[ethernet.length...]),
+              let header = try? IPv4.Header(parsing: packet), header.dontFragment,
+              ICMPv4.mayReportError(about: header, payload: header.payload(in: packet)),
+              let reply = try? ICMPv4.errorFrame(
+                type: .destinationUnreachable, code: ICMPv4.UnreachableCode.fragmentationNeeded.rawValue,
+                restOfHeader: UInt32(actions.tunnelMTU), about: bytes, sourceMAC: source.mac, sourceIP: source.address)
+        else { return true }
+        sendNow(reply, to: [.local(portKey: ingressKey)], ingressKey: 0)
+        return true
     }
 
     mutating func enqueue(_ bytes: UnsafeMutableRawBufferPointer, toPort index: Int) {
@@ -394,7 +422,8 @@ struct DatapathLoop<Handler: UpcallHandler> {
 
     mutating func expireFlows(now: UInt64) {
         let idle = UInt64(configuration.flowIdleTimeout.components.seconds) &* 1_000_000_000
-        statistics.flowsExpired &+= UInt64(flows.expire(idleLongerThan: idle, now: now))
+        let maximumAge = UInt64(configuration.flowHardTimeout.components.seconds) &* 1_000_000_000
+        statistics.flowsExpired &+= UInt64(flows.expire(idleLongerThan: idle, olderThan: maximumAge, now: now))
         statistics.flows = flows.count
     }
 

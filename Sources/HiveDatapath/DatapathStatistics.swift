@@ -10,6 +10,12 @@ public struct DatapathStatistics: Sendable {
         /// Frames the kernel dropped before the datapath read them (the
         /// socket's receive queue was full).
         public var kernelDrops: UInt64 = 0
+        /// Frames from the port the flow dropped, by `FlowActions.dropCode`.
+        public var drops = [UInt64](repeating: 0, count: FlowActions.dropCodeCount)
+        /// Frames from the port too big for the tunnel path.
+        public var tooBig: UInt64 = 0
+
+        public init(name: String) { self.name = name }
     }
 
     /// Why the datapath itself dropped a packet (the simulation's reasons
@@ -31,6 +37,8 @@ public struct DatapathStatistics: Sendable {
         case portGone = "port_gone"
         /// A miss beyond its port's upcall rate.
         case upcallLimited = "upcall_limited"
+        /// Larger than the tunnel path carries (an ICMP error went back when routed with DF).
+        case tooBig = "too_big"
     }
 
     public var ports: [UInt32: PortCounters] = [:]

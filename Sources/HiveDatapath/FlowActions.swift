@@ -43,16 +43,45 @@ public enum FlowOutput: Hashable, Sendable {
     case tunnel(host: IPv4.Address, portKey: UInt32)
 }
 
+/// The router port that answers a routed packet too big for the tunnel
+/// path with an ICMP "fragmentation needed".
+public struct ICMPErrorSource: Hashable, Sendable {
+    public var mac: EthernetAddress
+    public var address: IPv4.Address
+
+    public init(mac: EthernetAddress, address: IPv4.Address) {
+        self.mac = mac
+        self.address = address
+    }
+}
+
 /// What to do with the packets of a flow: rewrite, then send to every output.
 /// No outputs means drop.
 public struct FlowActions: Hashable, Sendable {
     public var rewrites: [PacketRewrite]
     public var outputs: [FlowOutput]
+    /// A drop's reason, counted on the ingress port: 0 is policy (rules,
+    /// routes, ...); the agent names the others (`DatapathStatistics.PortCounters.drops`).
+    public var dropCode: UInt8
+    /// The largest IP packet the flow's tunnel outputs may carry; 0: no limit.
+    public var tunnelMTU: UInt16
+    /// Routed flows: who answers a too-big packet with DF set. Nil: it is
+    /// dropped and counted (`too_big`).
+    public var tooBigSource: ICMPErrorSource?
 
-    public init(rewrites: [PacketRewrite] = [], outputs: [FlowOutput] = []) {
+    public init(
+        rewrites: [PacketRewrite] = [], outputs: [FlowOutput] = [], dropCode: UInt8 = 0, tunnelMTU: UInt16 = 0,
+        tooBigSource: ICMPErrorSource? = nil
+    ) {
         self.rewrites = rewrites
         self.outputs = outputs
+        self.dropCode = dropCode
+        self.tunnelMTU = tunnelMTU
+        self.tooBigSource = tooBigSource
     }
+
+    /// Drop codes a port counts separately (`PortCounters.drops` has this many slots).
+    public static let dropCodeCount = 16
 
     public static let drop = FlowActions()
 

@@ -14,6 +14,8 @@ public struct FlowTable: Sendable {
         public var tags: [FlowTag]
         /// The table's clock when a packet last used the flow.
         public var lastUsed: UInt64
+        /// The table's clock when the flow was installed.
+        public var installed: UInt64
         public var packets: UInt64
         public var bytes: UInt64
         var live: Bool
@@ -60,7 +62,7 @@ public struct FlowTable: Sendable {
     public mutating func install(_ key: FlowKey, actions: FlowActions, tags: [FlowTag], now: UInt64) -> Int32 {
         if let slot = index[key] { remove(slot: slot) }
         if index.count >= capacity { evictLeastRecentlyUsed() }
-        let entry = Entry(key: key, actions: actions, tags: tags, lastUsed: now, packets: 0, bytes: 0, live: true)
+        let entry = Entry(key: key, actions: actions, tags: tags, lastUsed: now, installed: now, packets: 0, bytes: 0, live: true)
         let slot: Int32
         if let free = freeSlots.popLast() {
             slot = free
@@ -101,11 +103,15 @@ public struct FlowTable: Sendable {
         return removed
     }
 
-    /// Removes flows idle since before `now - idle`; returns how many.
+    /// Removes flows idle since before `now - idle`, and flows installed
+    /// before `now - maximumAge` however busy (so a long-lived flow is
+    /// simulated again now and then, refreshing what it learned); returns
+    /// how many.
     @discardableResult
-    public mutating func expire(idleLongerThan idle: UInt64, now: UInt64) -> Int {
+    public mutating func expire(idleLongerThan idle: UInt64, olderThan maximumAge: UInt64 = .max, now: UInt64) -> Int {
         var removed = 0
-        for slot in entries.indices where entries[slot].live && now &- entries[slot].lastUsed > idle {
+        for slot in entries.indices where entries[slot].live
+            && (now &- entries[slot].lastUsed > idle || now &- entries[slot].installed > maximumAge) {
             remove(slot: Int32(slot))
             removed += 1
         }

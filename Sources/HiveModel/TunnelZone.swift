@@ -29,8 +29,31 @@ public struct TunnelZone: TopologyObject {
     public var name: String
     public var kind: TunnelKind
     public var members: [TunnelZoneMember]
+    /// The underlay's MTU between the zone's hosts; nil means 1500. The VMs'
+    /// MTU is this less the tunnel overhead (`overhead`).
+    public var underlayMTU: UInt16?
 
-    public init(id: TunnelZoneID = TunnelZoneID(), name: String, kind: TunnelKind = .geneve, members: [TunnelZoneMember] = []) {
+    public static let defaultUnderlayMTU: UInt16 = 1500
+    public static let underlayMTURange: ClosedRange<UInt16> = 576...9216
+
+    /// Bytes a tunnel adds around a VM's IP packet: the inner Ethernet
+    /// header, the encapsulation (Geneve with Hive's 8-byte option, or
+    /// VXLAN), UDP and the outer IPv4 header.
+    public static func overhead(of kind: TunnelKind) -> UInt16 {
+        switch kind {
+        case .geneve: 14 + 16 + 8 + 20
+        case .vxlan: 14 + 8 + 8 + 20
+        }
+    }
+
+    /// The largest IP packet a VM may send through this zone.
+    public var networkMTU: UInt16 { (underlayMTU ?? Self.defaultUnderlayMTU) - Self.overhead(of: kind) }
+
+    public init(
+        id: TunnelZoneID = TunnelZoneID(), name: String, kind: TunnelKind = .geneve, members: [TunnelZoneMember] = [],
+        underlayMTU: UInt16? = nil
+    ) {
+        self.underlayMTU = underlayMTU
         self.id = id
         self.tenantId = nil
         self.name = name
@@ -39,7 +62,7 @@ public struct TunnelZone: TopologyObject {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, tenantId, name, kind, members
+        case id, tenantId, name, kind, members, underlayMTU
     }
 
     public init(from decoder: any Decoder) throws {
@@ -49,6 +72,7 @@ public struct TunnelZone: TopologyObject {
         name = try container.decode(String.self, forKey: .name)
         kind = try container.decode(TunnelKind.self, forKey: .kind, default: .geneve)
         members = try container.decode([TunnelZoneMember].self, forKey: .members, default: [])
+        underlayMTU = try container.decodeFieldIfPresent(UInt16.self, forKey: .underlayMTU)
     }
 
     /// A host cannot be deleted while it is a member.
@@ -70,6 +94,10 @@ public struct TunnelZone: TopologyObject {
         }
         problems.checkNoDuplicates(members.map(\.hostId), field: "members", suffix: ".hostId", what: "host")
         problems.checkNoDuplicates(members.map(\.address), field: "members", suffix: ".address", what: "address")
+        if let underlayMTU, !Self.underlayMTURange.contains(underlayMTU) {
+            problems.add("underlayMTU", underlayMTU,
+                         "is out of range (expected \(Self.underlayMTURange.lowerBound) to \(Self.underlayMTURange.upperBound), or omit it for \(Self.defaultUnderlayMTU))")
+        }
         try problems.check()
     }
 }

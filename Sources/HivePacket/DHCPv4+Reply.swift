@@ -161,3 +161,22 @@ extension DHCPv4 {
             transport: datagram, checksum: .udp)
     }
 }
+
+extension DHCPv4.Message {
+    /// The DHCP message inside a whole frame (Ethernet, IPv4, UDP), as a
+    /// server on the client's link receives it.
+    /// - Throws: the layers' parse errors; `.unsupported` for a fragment or
+    ///   a packet that is not UDP.
+    public init(parsingFrame frame: [UInt8]) throws(PacketError) {
+        self = try withBytes(of: frame) { (bytes) throws(PacketError) in
+            let parsed = try IPv4.ParsedFrame(parsing: bytes)
+            guard parsed.ip.protocol == .udp, parsed.ip.fragmentOffset == 0, !parsed.ip.moreFragments else {
+                throw .unsupported(layer: .ipv4, value: UInt32(parsed.ip.protocol.rawValue))
+            }
+            guard parsed.payload.count >= 8 else {
+                throw .truncated(layer: .udp, needed: 8, available: parsed.payload.count)
+            }
+            return try DHCPv4.Message(parsing: parsed.payload.dropping(8))
+        }
+    }
+}

@@ -42,8 +42,21 @@ struct CompiledPort: Sendable {
     var subnet: IPv4.Prefix
     var mac: EthernetAddress
     var hasAddress: Bool
+    /// Bridge ports with a MAC and port security on: anti-spoofing applies
+    /// (while the port is exterior).
+    var portSecurity: Bool
+    /// Into `CompiledTopology.allowedSources`: what the VM may send from.
+    var allowedSources: IndexRange
+    /// The IPv6 link-local address the VM forms from the port's MAC.
+    var linkLocal: IPv6.Address
 
     @inline(__always) var isInterior: Bool { peer != noIndex }
+}
+
+/// An address (or network) a port-secured VM may send from, with the MAC it must use.
+struct AllowedSource: Sendable {
+    var prefix: MaskedPrefix
+    var mac: EthernetAddress
 }
 
 struct CompiledBridge: Sendable {
@@ -52,6 +65,8 @@ struct CompiledBridge: Sendable {
     var inboundChain: Int32
     var outboundChain: Int32
     var arpSuppression: Bool
+    /// An enabled DHCP subnet: the bridge answers DHCP clients.
+    var servesDHCP: Bool
     /// Into `CompiledTopology.bridgeFloodPorts`: the exterior ports, the flood set.
     var floodPorts: IndexRange
 }
@@ -130,6 +145,9 @@ final class CompiledTopology: @unchecked Sendable {
     let ruleStorage: UnsafeMutableBufferPointer<CompiledRule>
 
     let bridgeFloodPorts: [Int32]
+    let allowedSources: [AllowedSource]
+    /// What the bridges' DHCP servers hand out (read only for DHCP packets).
+    let dhcp: DHCPTable
     let portGroupMemberships: [Int32]
     /// Port lists of rule conditions (`inPorts`, `outPorts`).
     let rulePortLists: [Int32]
@@ -149,7 +167,8 @@ final class CompiledTopology: @unchecked Sendable {
 
     init(
         ports: [CompiledPort], bridges: [CompiledBridge], routers: [CompiledRouter], chains: [CompiledChain],
-        rules: [CompiledRule], routeTables: [RouteTable], bridgeFloodPorts: [Int32], portGroupMemberships: [Int32],
+        rules: [CompiledRule], routeTables: [RouteTable], bridgeFloodPorts: [Int32], allowedSources: [AllowedSource],
+        dhcp: DHCPTable, portGroupMemberships: [Int32],
         rulePortLists: [Int32], addressGroupMembers: [IndexRange], addressGroupPrefixes: [MaskedPrefix],
         portByTunnelKey: [UInt32: Int32], portIndex: [PortID: Int32], routerIndex: [RouterID: Int32], staticMACs: [BridgeMAC: Int32],
         bridgeARPAnswers: [DeviceAddress: ARPAnswer], routerAddresses: [DeviceAddress: Int32],
@@ -164,6 +183,8 @@ final class CompiledTopology: @unchecked Sendable {
         _ = ruleStorage.initialize(from: rules)
         self.routeTables = routeTables
         self.bridgeFloodPorts = bridgeFloodPorts
+        self.allowedSources = allowedSources
+        self.dhcp = dhcp
         self.portGroupMemberships = portGroupMemberships
         self.rulePortLists = rulePortLists
         self.addressGroupMembers = addressGroupMembers

@@ -37,6 +37,7 @@ public struct FlowFields: OptionSet, Hashable, Sendable {
     public static let icmpIdentifier = FlowFields(rawValue: 1 << 18)
     /// Not a `FlowKey` field: the conntrack state the caller passed in.
     public static let connectionState = FlowFields(rawValue: 1 << 19)
+    public static let ipv6Source = FlowFields(rawValue: 1 << 20)
 
     /// Every field, in the order `names` lists them.
     public static let all: [(FlowFields, String)] = [
@@ -45,7 +46,7 @@ public struct FlowFields: OptionSet, Hashable, Sendable {
         (.ipv4Source, "ip_src"), (.ipv4Destination, "ip_dst"), (.ipProtocol, "ip_proto"), (.typeOfService, "ip_tos"),
         (.timeToLive, "ip_ttl"), (.fragmentKind, "ip_frag"), (.sourcePort, "tp_src"), (.destinationPort, "tp_dst"),
         (.tcpFlags, "tcp_flags"), (.icmpType, "icmp_type"), (.icmpCode, "icmp_code"), (.icmpIdentifier, "icmp_id"),
-        (.connectionState, "ct_state"),
+        (.connectionState, "ct_state"), (.ipv6Source, "ipv6_src"),
     ]
 
     /// Short names of the fields in the set (Open vSwitch's spelling), in a fixed order.

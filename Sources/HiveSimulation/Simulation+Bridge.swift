@@ -39,6 +39,25 @@ extension SimulationRun {
             if state.port(of: source, in: bridge.id) != ingressPort.id {
                 result.macLearning.append(MACLearning(bridge: bridge.id, mac: source, port: ingressPort.id))
                 trace(2, .learnMAC(source, ingressPort.id))
+            } else {
+                result.macRefreshes.append(MACLearning(bridge: bridge.id, mac: source, port: ingressPort.id))
+            }
+        }
+
+        // DHCP, answered by the bridge for the ports it knows.
+        if bridge.servesDHCP, !ingressPort.isInterior, isDHCPRequest() {
+            switch dhcpAnswer(bridge: bridgeIndex, ingress: ingress) {
+            case .notServed:
+                break
+            case .silent:
+                trace(2, .dhcpAnswered(nil))
+                finish(.consumed)
+                return .finished
+            case .reply(let frame):
+                if tracing { trace(2, .dhcpAnswered(try? DHCPv4.Message(parsingFrame: frame).yourAddress)) }
+                emit(.dhcpReply, out: ingress, frame: frame)
+                finish(.consumed)
+                return .finished
             }
         }
 

@@ -51,6 +51,12 @@ extension SimulationRun {
             return .finished
         }
 
+        // A neighbour sending from the MAC it is known at is alive. Not a
+        // read: the refresh is a side note, the path does not depend on it.
+        if let known = state.mac(of: key.ipv4Source, in: router.id), known == key.ethernetSource {
+            result.arpRefreshes.append(ARPLearning(router: router.id, address: key.ipv4Source, mac: known))
+        }
+
         // For the router itself.
         read(.ipv4Destination)
         let destination = key.ipv4Destination
@@ -118,6 +124,7 @@ extension SimulationRun {
 
         apply(.decrementTimeToLive)
         trace(2, .decrementTimeToLive(to: key.timeToLive))
+        if result.routerHop == nil, port.hasAddress { result.routerHop = RouterHop(mac: port.mac, address: port.address) }
         if router.outboundChain != noIndex,
            !passChain(router.outboundChain, hook: .deviceOutbound, ingress: ingress, egress: egress) {
             return .finished

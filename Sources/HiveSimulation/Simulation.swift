@@ -45,8 +45,15 @@ public struct SimulationOptions: Sendable {
     public var hopLimit: Int
     /// The most chains one jump may nest.
     public var jumpDepthLimit: Int
+    /// The largest IP packet the network carries between VMs (the tunnel
+    /// path's MTU), offered by DHCP when a subnet sets none; 0: unknown.
+    public var networkMTU: UInt16
 
-    public init(connectionState: ConnectionState = .new, recordsTrace: Bool = false, hopLimit: Int = 16, jumpDepthLimit: Int = 16) {
+    public init(
+        connectionState: ConnectionState = .new, recordsTrace: Bool = false, hopLimit: Int = 16, jumpDepthLimit: Int = 16,
+        networkMTU: UInt16 = 0
+    ) {
+        self.networkMTU = networkMTU
         self.connectionState = connectionState
         self.recordsTrace = recordsTrace
         self.hopLimit = hopLimit
@@ -68,6 +75,8 @@ public struct SimulationContext: Sendable {
         result.actions.reserveCapacity(8)
         result.macLearning.reserveCapacity(4)
         result.arpLearning.reserveCapacity(2)
+        result.macRefreshes.reserveCapacity(2)
+        result.arpRefreshes.reserveCapacity(2)
         result.tags.reserveCapacity(capacity)
         result.trace.steps.reserveCapacity(capacity * 4)
         jumpStack.reserveCapacity(16)
@@ -201,6 +210,10 @@ struct SimulationRun {
                 finish(.drop(.bridgeDown(bridge.id)))
                 return .finished
             }
+        }
+        if port.portSecurity, !port.isInterior, let violation = portSecurityViolation(port) {
+            finish(.drop(.spoofed(port.id, violation)))
+            return .finished
         }
         if port.inboundChain != noIndex,
            !passChain(port.inboundChain, hook: .portInbound, ingress: portIndex, egress: noIndex) {

@@ -56,6 +56,8 @@ public enum DropReason: Hashable, Sendable {
     case routeWithoutPort(RouteID)
     /// The packet crossed more devices than `SimulationOptions.hopLimit`.
     case hopLimitExceeded(Int)
+    /// Port security: the VM behind the port sent from an address that is not its own.
+    case spoofed(PortID, SpoofKind)
 }
 
 extension DropReason: CustomStringConvertible {
@@ -81,6 +83,7 @@ extension DropReason: CustomStringConvertible {
         case .rejectRoute(let route): "reject route \(route)"
         case .routeWithoutPort(let route): "route \(route) has no egress port on its router"
         case .hopLimitExceeded(let limit): "crossed more than \(limit) devices (a forwarding loop?)"
+        case .spoofed(let port, let kind): "port security of port \(port) dropped it: \(kind.rawValue.replacingUnderscores)"
         }
     }
 }
@@ -141,6 +144,7 @@ public struct GeneratedPacket: Hashable, Sendable {
         case timeExceeded = "ICMP time exceeded"
         case destinationUnreachable = "ICMP destination unreachable"
         case tcpReset = "TCP reset"
+        case dhcpReply = "DHCP reply"
     }
 
     public var kind: Kind
@@ -152,6 +156,21 @@ public struct GeneratedPacket: Hashable, Sendable {
         self.port = port
         self.frame = frame
     }
+}
+
+/// A router port as the source of ICMP errors.
+public struct RouterHop: Hashable, Sendable {
+    public var mac: EthernetAddress
+    public var address: IPv4.Address
+
+    public init(mac: EthernetAddress, address: IPv4.Address) {
+        self.mac = mac
+        self.address = address
+    }
+}
+
+extension String {
+    var replacingUnderscores: String { String(map { $0 == "_" ? " " : $0 }) }
 }
 
 /// A port a flood left out because its outbound chain did not accept.
@@ -205,6 +224,11 @@ public struct SimulationResult: Sendable {
     public internal(set) var generatedPackets: [GeneratedPacket] = []
     public internal(set) var macLearning: [MACLearning] = []
     public internal(set) var arpLearning: [ARPLearning] = []
+    /// Known entries the packet confirmed (its source MAC on the port it is
+    /// known on; a router's neighbour sending from the MAC it is known
+    /// at): the agent keeps them from ageing.
+    public internal(set) var macRefreshes: [MACLearning] = []
+    public internal(set) var arpRefreshes: [ARPLearning] = []
     /// Every object and table entry read, each once, in the order first read.
     public internal(set) var tags: [InvalidationTag] = []
     /// The flow key fields the result depends on.
@@ -215,6 +239,10 @@ public struct SimulationResult: Sendable {
     public internal(set) var egressKey = FlowKey(inPort: 0)
     /// Devices crossed.
     public internal(set) var hops = 0
+    /// Routed packets: the first router's ingress port (its MAC and
+    /// address), the source of the ICMP error the datapath sends when the
+    /// packet is too big for the tunnel path.
+    public internal(set) var routerHop: RouterHop?
     /// Empty unless `SimulationOptions.recordsTrace`.
     public internal(set) var trace = SimulationTrace()
 
@@ -237,9 +265,12 @@ public struct SimulationResult: Sendable {
         generatedPackets.removeAll(keepingCapacity: keepingCapacity)
         macLearning.removeAll(keepingCapacity: keepingCapacity)
         arpLearning.removeAll(keepingCapacity: keepingCapacity)
+        macRefreshes.removeAll(keepingCapacity: keepingCapacity)
+        arpRefreshes.removeAll(keepingCapacity: keepingCapacity)
         tags.removeAll(keepingCapacity: keepingCapacity)
         fieldsRead = []
         hops = 0
+        routerHop = nil
         trace.steps.removeAll(keepingCapacity: keepingCapacity)
     }
 

@@ -36,6 +36,8 @@ public enum TraceEvent: Hashable, Sendable {
     /// A destination MAC lookup: `port` nil when unknown; `isStatic` for router ports behind interior links.
     case macLookup(EthernetAddress, port: PortID?, isStatic: Bool)
     case arpSuppressed(IPv4.Address, EthernetAddress)
+    /// The bridge's DHCP server answered (with the address it handed out), or kept silent.
+    case dhcpAnswered(IPv4.Address?)
     /// An ARP request for a linked router port's address sent to that port only.
     case arpToRouterPort(IPv4.Address, PortID)
     case arpReplyLearned(IPv4.Address, EthernetAddress)
@@ -109,6 +111,7 @@ extension TraceEvent {
         case .learnMAC: "learn-mac"
         case .macLookup: "mac-lookup"
         case .arpSuppressed: "arp-suppressed"
+        case .dhcpAnswered: "dhcp"
         case .arpToRouterPort: "arp-to-router-port"
         case .arpReplyLearned: "arp-reply-learned"
         case .routeLookup: "route-lookup"
@@ -149,6 +152,8 @@ extension TraceEvent {
             return "\(mac) is behind port \(snapshot.name(of: port))\(isStatic ? " (router port)" : "")"
         case .macLookup(let mac, nil, _): return "\(mac) unknown: flood"
         case .arpSuppressed(let ip, let mac): return "ARP suppression: \(ip) is at \(mac), answered by the bridge"
+        case .dhcpAnswered(let address?): return "DHCP: answered by the bridge (address \(address))"
+        case .dhcpAnswered(nil): return "DHCP: taken by the bridge without a reply"
         case .arpToRouterPort(let ip, let port): return "ARP for \(ip) sent to router port behind \(snapshot.name(of: port))"
         case .arpReplyLearned(let ip, let mac): return "ARP reply: learn \(ip) at \(mac)"
         case .routeLookup(let ip, let route?, let count):
@@ -207,6 +212,7 @@ public func dropText(_ reason: DropReason, in snapshot: TopologySnapshot) -> Str
     case .rejectRoute(let route): return "reject route \(routeText(route, in: snapshot))"
     case .routeWithoutPort(let route): return "route \(routeText(route, in: snapshot)) has no egress port on its router"
     case .hopLimitExceeded(let limit): return "crossed more than \(limit) devices (a forwarding loop?)"
+    case .spoofed(let port, let kind): return "port security of \(snapshot.name(of: port)): \(kind.rawValue.replacingUnderscores)"
     }
 }
 

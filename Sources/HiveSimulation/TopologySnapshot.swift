@@ -180,6 +180,15 @@ private struct SnapshotBuilder {
         }
 
         var compiledPorts: [CompiledPort] = []
+        var allowedSources: [AllowedSource] = []
+        func allowedRange(of port: Port) -> IndexRange {
+            guard port.deviceKind == .bridge, let mac = port.mac else { return .empty }
+            let start = Int32(allowedSources.count)
+            for (prefix, source) in port.allowedSources(portMAC: mac) {
+                allowedSources.append(AllowedSource(prefix: MaskedPrefix(prefix), mac: source))
+            }
+            return IndexRange(start: start, end: Int32(allowedSources.count))
+        }
         var memberships: [Int32] = []
         var byTunnelKey: [UInt32: Int32] = [:]
         for (index, port) in kept.enumerated() {
@@ -203,7 +212,10 @@ private struct SnapshotBuilder {
                 groups: IndexRange(start: start, end: Int32(memberships.count)),
                 address: port.address ?? .any, subnet: port.subnet?.network ?? IPv4.Prefix(address: .any, length: 0),
                 mac: port.mac ?? (isRouter ? TopologySnapshot.derivedMAC(for: port.id) : .zero),
-                hasAddress: isRouter && port.address != nil && port.subnet != nil))
+                hasAddress: isRouter && port.address != nil && port.subnet != nil,
+                portSecurity: !isRouter && port.portSecurity && port.mac != nil,
+                allowedSources: allowedRange(of: port),
+                linkLocal: port.mac.map { IPv6.Address.linkLocal(eui64: $0) } ?? .any))
             if port.tunnelKey != 0 {
                 if let other = byTunnelKey.updateValue(Int32(index), forKey: port.tunnelKey) {
                     problems.append("ports \(kept[Int(other)].id) and \(port.id) share tunnel key \(port.tunnelKey): the last wins")
@@ -218,6 +230,7 @@ private struct SnapshotBuilder {
         var staticMACs: [BridgeMAC: Int32] = [:]
         var arpAnswers: [DeviceAddress: ARPAnswer] = [:]
         var routerAddresses: [DeviceAddress: Int32] = [:]
+        var vmARPAnswers: [(DeviceAddress, ARPAnswer)] = []
         var portsOfDevice: [Int32: [Int32]] = [:]
         for (index, port) in compiledPorts.enumerated() where !port.isRouterPort {
             portsOfDevice[port.deviceIndex, default: []].append(Int32(index))
@@ -237,6 +250,18 @@ private struct SnapshotBuilder {
                     }
                 } else {
                     floodPorts.append(portIndex)
+                    // A VM's known MAC and addresses: a static entry, and ARP answered for them.
+                    if port.mac != .zero, staticMACs[BridgeMAC(bridge: Int32(index), mac: port.mac)] == nil {
+                        staticMACs[BridgeMAC(bridge: Int32(index), mac: port.mac)] = portIndex
+                    }
+                    let model = kept[Int(portIndex)]
+                    for address in model.fixedIPs where port.mac != .zero {
+                        vmARPAnswers.append((DeviceAddress(device: Int32(index), address: address), ARPAnswer(mac: port.mac, bridgePort: noIndex)))
+                    }
+                    for pair in model.allowedAddressPairs where pair.prefix.length == 32 {
+                        guard let mac = pair.mac else { continue }
+                        vmARPAnswers.append((DeviceAddress(device: Int32(index), address: pair.prefix.address), ARPAnswer(mac: mac, bridgePort: noIndex)))
+                    }
                 }
             }
             compiledBridges.append(CompiledBridge(
@@ -244,8 +269,11 @@ private struct SnapshotBuilder {
                 inboundChain: chain(bridge.inboundChainId, of: "bridge \(bridge.name)"),
                 outboundChain: chain(bridge.outboundChainId, of: "bridge \(bridge.name)"),
                 arpSuppression: bridge.arpSuppression,
+                servesDHCP: dhcpSubnets.contains { $0.enabled && $0.bridgeId == bridge.id },
                 floodPorts: IndexRange(start: start, end: Int32(floodPorts.count))))
         }
+        // Router ports first, then the VMs' fixed IPs and pairs, then DHCP host entries.
+        for (key, answer) in vmARPAnswers where arpAnswers[key] == nil { arpAnswers[key] = answer }
         for subnet in dhcpSubnets where subnet.enabled {
             guard let bridge = bridgeIndex[subnet.bridgeId] else { continue }
             for entry in subnet.hostEntries {
@@ -332,7 +360,8 @@ private struct SnapshotBuilder {
 
         return CompiledTopology(
             ports: compiledPorts, bridges: compiledBridges, routers: compiledRouters, chains: compiledChains,
-            rules: compiledRules, routeTables: routeTables, bridgeFloodPorts: floodPorts,
+            rules: compiledRules, routeTables: routeTables, bridgeFloodPorts: floodPorts, allowedSources: allowedSources,
+            dhcp: DHCPTable(ports: kept, bridgeIndex: bridgeIndex, subnets: dhcpSubnets, arpAnswers: arpAnswers),
             portGroupMemberships: memberships, rulePortLists: portLists, addressGroupMembers: groupMembers,
             addressGroupPrefixes: groupPrefixes, portByTunnelKey: byTunnelKey, portIndex: portIndex, routerIndex: routerIndex,
             staticMACs: staticMACs, bridgeARPAnswers: arpAnswers, routerAddresses: routerAddresses,

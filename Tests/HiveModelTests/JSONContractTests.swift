@@ -131,10 +131,31 @@ struct JSONContractTests {
             dnsServers: [ip("10.0.0.2")],
             hostEntries: [DHCPHostEntry(mac: mac("02:00:00:00:00:09"), address: ip("10.0.0.9"), hostname: "db")],
             mtu: 1450)
-        #expect(try jsonString(subnet) == #"{"bridgeId":"00000000-0000-4000-8000-000000000001","dnsServers":["10.0.0.2"],"enabled":true,"gateway":"10.0.0.1","hostEntries":[{"address":"10.0.0.9","hostname":"db","mac":"02:00:00:00:00:09"}],"id":"00000000-0000-4000-8000-00000000000e","leaseSeconds":86400,"mtu":1450,"rangeEnd":"10.0.0.200","rangeStart":"10.0.0.100","subnet":"10.0.0.0/24"}"#)
+        #expect(try jsonString(subnet) == #"{"bridgeId":"00000000-0000-4000-8000-000000000001","dnsServers":["10.0.0.2"],"enabled":true,"gateway":"10.0.0.1","hostEntries":[{"address":"10.0.0.9","hostname":"db","mac":"02:00:00:00:00:09"}],"hostRoutes":[],"id":"00000000-0000-4000-8000-00000000000e","leaseSeconds":86400,"mtu":1450,"rangeEnd":"10.0.0.200","rangeStart":"10.0.0.100","subnet":"10.0.0.0/24"}"#)
         let sparse = try decode(DHCPSubnet.self, #"{"id":"00000000-0000-4000-8000-00000000000e","bridgeId":"00000000-0000-4000-8000-000000000001","subnet":"10.0.0.0/24","rangeStart":"10.0.0.100","rangeEnd":"10.0.0.200"}"#)
         #expect(sparse.leaseSeconds == 86400 && sparse.enabled && sparse.dnsServers.isEmpty && sparse.hostEntries.isEmpty)
-        #expect(sparse.gateway == nil && sparse.mtu == nil)
+        #expect(sparse.gateway == nil && sparse.mtu == nil && sparse.hostRoutes.isEmpty && sparse.domainName == nil)
+    }
+
+    @Test func bridgePortAddresses() throws {
+        let port = Port(
+            id: fixedID(15), bridge: bridgeID, name: "vm1", mac: mac("02:00:00:00:00:0a"), fixedIPs: [ip("10.0.0.10"), Port.automaticAddress],
+            allowedAddressPairs: [AllowedAddressPair(address: ip("10.0.0.250")),
+                                  AllowedAddressPair(prefix: cidr("10.9.0.0/16"), mac: mac("02:00:00:00:00:99"))])
+        let text = try jsonString(port)
+        #expect(text.contains(#""fixedIPs":["10.0.0.10","auto"]"#))
+        #expect(text.contains(#""allowedAddressPairs":[{"address":"10.0.0.250"},{"address":"10.9.0.0/16","mac":"02:00:00:00:00:99"}]"#))
+        #expect(text.contains(#""portSecurity":true"#))
+        #expect(try decode(Port.self, text) == port)
+        let sparse = try decode(Port.self, #"{"id":"00000000-0000-4000-8000-00000000000f","deviceId":"00000000-0000-4000-8000-000000000001","deviceKind":"bridge"}"#)
+        #expect(sparse.portSecurity && sparse.fixedIPs.isEmpty && sparse.allowedAddressPairs.isEmpty && sparse.macLimit == nil)
+        #expect(throws: (any Error).self) {
+            try decode(Port.self, #"{"id":"00000000-0000-4000-8000-00000000000f","deviceId":"00000000-0000-4000-8000-000000000001","deviceKind":"bridge","fixedIPs":["0.0.0.0"]}"#)
+        }
+        var invalid = port
+        invalid.allowedAddressPairs = [AllowedAddressPair(prefix: cidr("10.9.0.1/16"))]
+        invalid.macLimit = 0
+        #expect(throws: ModelError.self) { try invalid.validate() }
     }
 
     @Test func nullMeansDefault() throws {
