@@ -86,6 +86,8 @@ final class SimulationUpcalls: UpcallHandler {
         contexts[depth].simulate(frame: packet.frame, key: key, in: view.snapshot, state: state, options: options)
         let result = contexts[depth].result
         for entry in result.macLearning { events.yield(.learnMAC(entry)) }
+        // A router's ARP request answered by a bridge that knows the address comes back here.
+        for entry in result.arpLearning { events.yield(.learnARP(entry)) }
         var frame = packet.frame
         for action in result.actions { action.apply(to: &frame) }
         let outputs = outputs(for: result)

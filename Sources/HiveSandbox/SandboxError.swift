@@ -62,6 +62,9 @@ public enum SandboxTools {
         "ip": "iproute2",
         "ethtool": "ethtool",
         "ping": "iputils-ping",
+        "dhclient": "isc-dhcp-client",
+        "udhcpc": "udhcpc",
+        "tshark": "tshark",
     ]
 
     /// The tools `SandboxNetwork.create()` needs.

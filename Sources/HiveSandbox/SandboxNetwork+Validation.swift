@@ -65,11 +65,11 @@ extension SandboxNetwork {
             if let problem = Self.macProblem(vm.mac) {
                 report("\(field).mac", vm.mac, problem)
             }
-            let cidr = IPv4CIDR(parsing: vm.address)
-            if cidr == nil {
-                report("\(field).address", vm.address, IPv4CIDR.expectation)
+            let cidr = vm.address.flatMap(IPv4CIDR.init(parsing:))
+            if let address = vm.address, cidr == nil {
+                report("\(field).address", address, IPv4CIDR.expectation)
             }
-            if let gateway = vm.gateway {
+            if let gateway = vm.gateway, vm.address != nil {
                 if let next = IPv4CIDR.parseAddress(gateway) {
                     if let cidr, !cidr.contains(next) || next == cidr.address {
                         report("\(field).gateway", gateway, "is not another address in the VM's subnet \(cidr.subnetDescription)")

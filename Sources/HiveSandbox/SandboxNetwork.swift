@@ -49,8 +49,9 @@ public struct SandboxNetwork: Sendable {
         public var hostInterface: String
         /// The MAC of `eth0`, e.g. "02:00:00:00:01:0a"; unicast.
         public var mac: String
-        /// The address of `eth0` with its prefix length, e.g. "10.0.1.10/24".
-        public var address: String
+        /// The address of `eth0` with its prefix length, e.g. "10.0.1.10/24";
+        /// nil leaves `eth0` without one, for a DHCP client to configure.
+        public var address: String?
         /// The default route's next hop, inside `address`'s subnet; nil for no default route.
         public var gateway: String?
         /// The MTU of `eth0` and of the host end. The default 1400 leaves room
@@ -58,7 +59,7 @@ public struct SandboxNetwork: Sendable {
         public var mtu: Int
 
         public init(
-            name: String, host: String, hostInterface: String, mac: String, address: String, gateway: String? = nil,
+            name: String, host: String, hostInterface: String, mac: String, address: String?, gateway: String? = nil,
             mtu: Int = 1400
         ) {
             self.name = name
@@ -182,9 +183,9 @@ public struct SandboxNetwork: Sendable {
         try ip(vm.name, "link", "set", "dev", "lo", "up")
         try ip(vm.name, "link", "add", "name", "eth0", "type", "veth", "peer", "name", vm.hostInterface, "netns", vm.host)
         try ip(vm.name, "link", "set", "dev", "eth0", "address", vm.mac, "mtu", "\(vm.mtu)")
-        try ip(vm.name, "address", "add", vm.address, "dev", "eth0")
+        if let address = vm.address { try ip(vm.name, "address", "add", address, "dev", "eth0") }
         try ip(vm.name, "link", "set", "dev", "eth0", "up")
-        if let gateway = vm.gateway {
+        if vm.address != nil, let gateway = vm.gateway {
             try ip(vm.name, "route", "add", "default", "via", gateway, "dev", "eth0")
         }
         // No IPv6 link-local either: the host end carries no address at all.

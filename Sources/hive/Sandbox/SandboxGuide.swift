@@ -19,6 +19,22 @@ struct SandboxGuide: Service {
             if bound >= expected, url.url != nil, metrics.url != nil { break }
             try await Task.sleep(for: .milliseconds(100))
         }
+        // Each VM asks for its address like a cloud VM: a real DHCP client.
+        let client = DHCPClient.allCases.reversed().first(where: \.isInstalled)
+        say("\nDHCP in the VMs (\(client?.rawValue ?? "no client installed: apt-get install udhcpc")):")
+        var sessions: [DHCPClient.Session] = []
+        defer { for session in sessions { session.stop() } }
+        if let client {
+            for vm in plan.vms {
+                do {
+                    let session = try client.configure(namespace: plan.namespace(of: vm))
+                    sessions.append(session)
+                    say("  \(vm.name): \(session.lease.address), mtu \(session.lease.mtu), default via \(session.lease.gateway ?? "-")")
+                } catch {
+                    say("  \(vm.name): FAILED: \(error)")
+                }
+            }
+        }
         let checks: [(String, String, String)] = [
             ("vm1", "10.0.1.12", "vm2, same bridge, other host"),
             ("vm1", "10.0.2.14", "vm4, across the router, other host"),
@@ -42,7 +58,15 @@ struct SandboxGuide: Service {
               export HIVE_ENDPOINT=\(endpoint)
               export HIVE_TOKEN=\(tokens.admin)      # admin; tenant tokens: blue \(tokens.blue), green \(tokens.green)
               hive port list
+              hive port show vm1                                  # its MAC, fixed IP, port security
               hive trace --in-port blue/vm1 --dst-ip 10.0.2.14
+
+              # Port security: vm1 pretends to be 10.0.1.99; nobody hears it, and the agent counts it.
+              ip netns exec \(plan.prefix)vm1 ip address add 10.0.1.99/24 dev eth0
+              ip netns exec \(plan.prefix)vm1 ping -c 3 -I 10.0.1.99 10.0.1.12
+              curl -s \(metricsURL)/metrics | grep 'reason="spoofed_'
+              ip netns exec \(plan.prefix)vm1 ip address del 10.0.1.99/24 dev eth0
+
               hive chain create block-ping && hive rule create --chain block-ping --protocol icmp --action drop
               hive port update vm4 --inbound-chain block-ping    # the ping to vm4 stops
               hive port update vm4 --inbound-chain none          # and comes back

@@ -50,11 +50,11 @@ struct SandboxPlan {
         SandboxNetwork(
             prefix: prefix,
             hosts: (1...hostCount).map { SandboxNetwork.Host(name: hostName($0), underlayAddress: "\(underlayAddress($0))/24") },
+            // No address and the default MTU: each VM's DHCP client sets both.
             vms: vms.map { vm in
-                let subnet = networks.first { $0.bridge == vm.bridge }!.subnet
-                return SandboxNetwork.VM(
+                SandboxNetwork.VM(
                     name: namespace(of: vm), host: hostName(vm.host), hostInterface: interface(of: vm),
-                    mac: vm.mac.description, address: "\(vm.address)/\(subnet.length)", gateway: vm.gateway.description)
+                    mac: vm.mac.description, address: nil, gateway: nil, mtu: 1500)
             })
     }
 }

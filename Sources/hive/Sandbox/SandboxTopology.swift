@@ -27,10 +27,17 @@ enum SandboxTopology {
             let uplink = try await repository.create(Port(tenantId: network.tenant, bridge: bridge.id, name: "uplink")).object
             _ = try await repository.link(routerPort.id, uplink.id)
             _ = try await repository.create(Route(routerId: router.id, destination: network.subnet, egressPortId: routerPort.id))
+            // The subnet the VMs' addresses come from, served by DHCP on the bridge.
+            _ = try await repository.create(DHCPSubnet(
+                tenantId: network.tenant, bridgeId: bridge.id, subnet: network.subnet,
+                rangeStart: IPv4.Address(network.subnet.address.value + 100), rangeEnd: IPv4.Address(network.subnet.address.value + 200),
+                gateway: network.gateway, domainName: "\(network.bridge).sandbox"))
         }
         for vm in plan.vms {
             let network = plan.networks.first { $0.bridge == vm.bridge }!
-            let port = try await repository.create(Port(tenantId: network.tenant, bridge: bridges[vm.bridge]!.id, name: vm.name)).object
+            // As a hypervisor does: the VM's NIC takes the port's MAC; its address comes by DHCP.
+            let port = try await repository.create(Port(
+                tenantId: network.tenant, bridge: bridges[vm.bridge]!.id, name: vm.name, mac: vm.mac, fixedIPs: [vm.address])).object
             _ = try await repository.create(Binding(hostId: hosts[vm.host]!, portId: port.id, interfaceName: plan.interface(of: vm)))
         }
         return hosts

@@ -23,6 +23,10 @@ final class OverlayLab: Sendable {
         var prefixLength: Int = 24
         var gateway: String?
         var mac: String
+        /// Leave eth0 unconfigured: a DHCP client gets `address` from Hive.
+        var dhcp = false
+        var mtu = 1400
+        var portSecurity = true
     }
 
     let prefix: String
@@ -31,8 +35,12 @@ final class OverlayLab: Sendable {
     let client: HiveClient
     let endpoint: URL
     let agents: [Agent]
+    let store: EmbeddedStore
 
-    private init(prefix: String, network: SandboxNetwork, vms: [VM], client: HiveClient, endpoint: URL, agents: [Agent]) {
+    private init(
+        prefix: String, network: SandboxNetwork, vms: [VM], client: HiveClient, endpoint: URL, agents: [Agent], store: EmbeddedStore
+    ) {
+        self.store = store
         self.prefix = prefix
         self.network = network
         self.vms = vms
@@ -53,7 +61,7 @@ final class OverlayLab: Sendable {
             vms: vms.map { vm in
                 SandboxNetwork.VM(
                     name: prefix + vm.name, host: prefix + "h\(vm.host)", hostInterface: prefix + vm.name,
-                    mac: vm.mac, address: "\(vm.address)/\(vm.prefixLength)", gateway: vm.gateway)
+                    mac: vm.mac, address: vm.dhcp ? nil : "\(vm.address)/\(vm.prefixLength)", gateway: vm.gateway, mtu: vm.mtu)
             })
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(prefix + UUID().uuidString).path
         // Making and removing namespaces runs `ip` to completion: off the cooperative pool.
@@ -95,7 +103,7 @@ final class OverlayLab: Sendable {
             let port = try await bound.wait()
             let endpoint = URL(string: "http://127.0.0.1:\(port)")!
             let client = HiveClient(endpoint: endpoint, token: adminToken)
-            let lab = OverlayLab(prefix: prefix, network: network, vms: vms, client: client, endpoint: endpoint, agents: agents)
+            let lab = OverlayLab(prefix: prefix, network: network, vms: vms, client: client, endpoint: endpoint, agents: agents, store: store)
             try await lab.waitForHosts(hosts)
             try await body(lab)
         } catch {
@@ -129,11 +137,24 @@ final class OverlayLab: Sendable {
         return host.object.id
     }
 
-    /// A bridge port for `vm`, bound to its host interface on its host.
+    /// A bridge port for `vm` with its MAC and address (a subnet of the
+    /// bridge holds it: made here when missing, DHCP on, gateway the VM's),
+    /// bound to its host interface on its host.
     @discardableResult
     func plug(_ vm: String, into bridge: BridgeID) async throws -> (port: Port, binding: Binding) {
         guard let spec = vms.first(where: { $0.name == vm }) else { throw LabError("no VM \(vm) in the lab") }
-        let port = try await client.create(Port(bridge: bridge, name: vm)).object
+        let address = IPv4.Address(parsing: spec.address)!
+        let network = IPv4.Prefix(address: address, length: UInt8(spec.prefixLength)).network
+        let subnets = try await client.dhcpSubnets(of: bridge).map(\.object)
+        if !subnets.contains(where: { $0.bridgeId == bridge && $0.subnet.contains(address) }) {
+            let last = network.broadcast.value
+            _ = try await client.create(DHCPSubnet(
+                bridgeId: bridge, subnet: network, rangeStart: IPv4.Address(last - 50), rangeEnd: IPv4.Address(last - 10),
+                gateway: spec.gateway.flatMap(IPv4.Address.init(parsing:))))
+        }
+        let port = try await client.create(Port(
+            bridge: bridge, name: vm, mac: EthernetAddress(parsing: spec.mac)!, fixedIPs: [address],
+            portSecurity: spec.portSecurity)).object
         let binding = try await client.create(Binding(hostId: try await hostID(spec.host), portId: port.id, interfaceName: prefix + vm)).object
         return (port, binding)
     }
