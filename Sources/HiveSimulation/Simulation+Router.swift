@@ -174,6 +174,14 @@ extension SimulationRun {
             }
             if key.arpOperation == .reply {
                 read([.ipv4Source, .arpSenderMAC])
+                // Only a neighbour on the port's own subnet, and never a MAC other
+                // than the one the bridge behind knows for that address.
+                guard port.subnet.contains(key.ipv4Source), key.ipv4Source != port.address,
+                      knownMAC(of: key.ipv4Source, behind: port).map({ $0 == key.arpSenderMAC }) ?? true
+                else {
+                    finish(.drop(.arpNotForRouter(router.id, target)))
+                    return .finished
+                }
                 result.arpLearning.append(ARPLearning(router: router.id, address: key.ipv4Source, mac: key.arpSenderMAC))
                 trace(2, .arpReplyLearned(key.ipv4Source, key.arpSenderMAC))
                 finish(.consumed)
@@ -182,6 +190,14 @@ extension SimulationRun {
         }
         finish(.drop(.arpNotForRouter(router.id, target)))
         return .finished
+    }
+
+    /// The MAC the bridge linked to `port` knows for `address` (a VM's fixed IP), if any.
+    private func knownMAC(of address: IPv4.Address, behind port: CompiledPort) -> EthernetAddress? {
+        guard port.isInterior else { return nil }
+        let bridgePort = topology.ports[Int(port.peer)]
+        guard !bridgePort.isRouterPort else { return nil }
+        return topology.bridgeARPAnswers[DeviceAddress(device: bridgePort.deviceIndex, address: address)]?.mac
     }
 
     /// An ICMP error about the packet, when one may be sent, out of the ingress port.

@@ -280,3 +280,28 @@ struct RouterHopTests {
         }
     }
 }
+
+@Suite("What a router learns from ARP")
+struct RouterARPLearningTests {
+    typealias L = PortServicesLab
+
+    static func reply(from mac: EthernetAddress, claiming address: IPv4.Address) -> [UInt8] {
+        ARP.frame(
+            ARP.Packet(operation: .reply, senderMAC: mac, senderIP: address, targetMAC: L.routerMAC, targetIP: ip("10.0.1.1")),
+            destination: L.routerMAC)
+    }
+
+    @Test func onlyNeighboursOfItsSubnetWithTheMACTheBridgeKnows() async throws {
+        let lab = try await PortServicesLab.build()
+        let genuine = try lab.run(Self.reply(from: L.vm1MAC, claiming: L.vm1IP), from: lab.vm1)
+        #expect(genuine.arpLearning.map(\.address) == [L.vm1IP])
+        // From a port without port security: another VM's known address, an address off the subnet.
+        let forged = try lab.run(Self.reply(from: L.openMAC, claiming: L.vm2IP), from: lab.open)
+        #expect(forged.arpLearning.isEmpty && forged.decision != .consumed)
+        let offSubnet = try lab.run(Self.reply(from: L.openMAC, claiming: ip("192.0.2.9")), from: lab.open)
+        #expect(offSubnet.arpLearning.isEmpty)
+        // An address nobody holds, on the subnet, is the VM's to claim.
+        let unknown = try lab.run(Self.reply(from: L.openMAC, claiming: ip("10.0.1.77")), from: lab.open)
+        #expect(unknown.arpLearning.map(\.address) == [ip("10.0.1.77")])
+    }
+}

@@ -11,6 +11,7 @@ import HiveSimulation
 // Built once (global lets are lazy and thread-safe), not per measured iteration.
 let routedLab = Topologies.bridgeRouterBridge(rules: 100)
 let plainLab = Topologies.bridgeRouterBridge(rules: 1)
+let securedLab = Topologies.bridgeRouterBridge(rules: 1, portSecurity: true)
 let bigRouter = Topologies.bigRouter(routes: 10_000)
 
 let metrics: [BenchmarkMetric] = [.wallClock, .cpuTotal, .throughput, .mallocCountTotal, .peakMemoryResident]
@@ -54,6 +55,37 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations {
             context.simulate(frame: frame, key: key, in: snapshot, state: lab.state)
             blackHole(context.result.decision)
+        }
+    }
+
+    Benchmark("Simulation bridge-router-bridge, one rule, port security on") { benchmark in
+        let lab = securedLab
+        let snapshot = lab.snapshot
+        let frame = Topologies.tcpFrame
+        let key = try FlowKey(parsing: frame, inPort: lab.inPort)
+        var context = SimulationContext()
+        context.simulate(frame: frame, key: key, in: snapshot, state: lab.state)
+        precondition(context.result.decision == .output(lab.vm3), "unexpected \(context.result.decision)")
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            context.simulate(frame: frame, key: key, in: snapshot, state: lab.state)
+            blackHole(context.result.decision)
+        }
+    }
+
+    Benchmark("DHCP DISCOVER answered by the bridge (an OFFER built)") { benchmark in
+        let lab = securedLab
+        let snapshot = lab.snapshot
+        let frame = Topologies.dhcpDiscover
+        let key = try FlowKey(parsing: frame, inPort: lab.inPort)
+        var context = SimulationContext()
+        let options = SimulationOptions(networkMTU: 1442)
+        context.simulate(frame: frame, key: key, in: snapshot, state: lab.state, options: options)
+        precondition(context.result.generatedPackets.first?.kind == .dhcpReply, "unexpected \(context.result.decision)")
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            context.simulate(frame: frame, key: key, in: snapshot, state: lab.state, options: options)
+            blackHole(context.result.generatedPackets.count)
         }
     }
 

@@ -12,6 +12,16 @@ enum Topologies {
     static let vm1IP = IPv4.Address(10, 0, 1, 10)
     static let vm3IP = IPv4.Address(10, 0, 2, 10)
 
+    /// vm1's DHCP DISCOVER, broadcast from 0.0.0.0.
+    static let dhcpDiscover: [UInt8] = {
+        let message = DHCPv4.Message(
+            opcode: .request, transactionID: 0x2A2A_2A2A, flags: 0x8000, clientMAC: vm1MAC,
+            options: [.messageType(.discover), .parameterRequestList([1, 3, 6, 12, 15, 26, 28, 121])])
+        return PacketDescription(
+            sourceMAC: vm1MAC, destinationMAC: .broadcast, sourceIP: .any, destinationIP: .broadcast,
+            protocol: .udp, sourcePort: 68, destinationPort: 67, payload: message.bytes).frame
+    }()
+
     /// A TCP SYN from vm1 to vm3's port 80, via the gateway.
     static let tcpFrame = PacketDescription(
         sourceMAC: vm1MAC, destinationMAC: leftGatewayMAC, sourceIP: vm1IP, destinationIP: vm3IP,
@@ -27,13 +37,31 @@ enum Topologies {
     /// vm1 - bridge left - router - bridge right - vm3, with `rules` rules
     /// on vm3's outbound chain: all but the last test a TCP port that the
     /// packet does not use, the last accepts TCP 80.
-    static func bridgeRouterBridge(rules ruleCount: Int) -> Routed {
+    ///
+    /// With `portSecurity`, vm1 and vm3 have their MACs and fixed IPs, and
+    /// vm1 four allowed address pairs (the last one matching nothing): every
+    /// frame from vm1 is checked against them. The left bridge then also
+    /// serves DHCP for 10.0.1.0/24.
+    static func bridgeRouterBridge(rules ruleCount: Int, portSecurity: Bool = false) -> Routed {
         let left = Bridge(name: "left")
         let right = Bridge(name: "right")
         let router = Router(name: "edge")
         var vm1 = Port(bridge: left.id, name: "vm1")
         var leftUplink = Port(bridge: left.id, name: "uplink")
         var vm3 = Port(bridge: right.id, name: "vm3")
+        var subnets: [DHCPSubnet] = []
+        if portSecurity {
+            vm1.mac = vm1MAC
+            vm1.fixedIPs = [vm1IP]
+            vm1.allowedAddressPairs = (0..<4).map { AllowedAddressPair(address: IPv4.Address(10, 0, 1, UInt8(200 + $0))) }
+            vm3.mac = vm3MAC
+            vm3.fixedIPs = [vm3IP]
+            subnets.append(DHCPSubnet(
+                bridgeId: left.id, subnet: IPv4.Prefix(parsing: "10.0.1.0/24")!, rangeStart: IPv4.Address(10, 0, 1, 100),
+                rangeEnd: IPv4.Address(10, 0, 1, 199), gateway: IPv4.Address(10, 0, 1, 1), dnsServers: [IPv4.Address(10, 0, 0, 53)],
+                hostRoutes: [DHCPHostRoute(destination: IPv4.Prefix(parsing: "10.9.0.0/16")!, nextHop: IPv4.Address(10, 0, 1, 254))],
+                domainName: "left.internal"))
+        }
         var rightUplink = Port(bridge: right.id, name: "uplink")
         var routerLeft = Port(router: router.id, name: "to-left", address: IPv4.Address(10, 0, 1, 1),
                               subnet: IPv4.Prefix(parsing: "10.0.1.0/24")!, mac: leftGatewayMAC)
@@ -68,7 +96,7 @@ enum Topologies {
         ]
         let snapshot = TopologySnapshot(
             bridges: [left, right], routers: [router], ports: [vm1, leftUplink, vm3, rightUplink, routerLeft, routerRight],
-            routes: routes, chains: [filter], rules: rules)
+            routes: routes, chains: [filter], rules: rules, dhcpSubnets: subnets)
         precondition(snapshot.problems.isEmpty, "\(snapshot.problems)")
         var state = SimulationState()
         state.learn(vm1MAC, on: vm1.id, in: left.id)
