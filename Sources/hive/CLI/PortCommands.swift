@@ -57,7 +57,7 @@ struct PortCommand: AsyncParsableCommand {
                   hive port create vm2 --bridge web --address auto --mac 02:00:00:00:01:12
                   hive port create lb1 --bridge web --address 10.0.1.21 \\
                       --allowed-address 10.0.1.250=02:00:00:00:00:99
-                  hive port create router-vm --bridge web --address 10.0.1.30 \\
+                  hive port create fw1 --bridge web --address 10.0.1.30 \\
                       --port-security off --mac-limit 16
                   hive port create uplink --bridge web
                   hive port create to-web --router edge --address 10.0.1.1/24
@@ -179,7 +179,7 @@ struct PortCommand: AsyncParsableCommand {
                   hive port update vm1 --address 10.0.1.11 --address 10.0.1.12
                   hive port update lb1 --allowed-address 10.0.1.250=02:00:00:00:00:99 \\
                       --allowed-address 10.0.2.0/24
-                  hive port update router-vm --port-security off --mac-limit 256
+                  hive port update fw1 --port-security off --mac-limit 256
                   hive port update vm1 --no-allowed-addresses --port-security on
                   hive port update to-web --router edge --address 10.0.1.254/24
                   hive port update vm1 --inbound-chain none
