@@ -121,7 +121,11 @@ extension APIError {
         case .inUse(_, let id, _):
             self.init(.conflict, .conflict, message, value: id)
         case .duplicate(let kind, let key, _):
-            self.init(.conflict, .conflict, message, field: Self.uniqueField(kind: kind, key: key))
+            if let address = UniqueKey.portAddress(inKey: key) {
+                self.init(.conflict, .conflict, message, field: "fixedIPs", value: address)
+            } else {
+                self.init(.conflict, .conflict, message, field: Self.uniqueField(kind: kind, key: key))
+            }
         case .staleRevision(_, let id, _, _):
             self.init(.conflict, .staleRevision, message, value: id)
         case .refused(let field, let value, _):

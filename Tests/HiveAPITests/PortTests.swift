@@ -10,7 +10,7 @@ import Testing
             #expect(bridgePort.status == .created)
             let a = try #require(bridgePort.string("id"))
             #expect(try #require(bridgePort.int("tunnelKey")) > 0)
-            #expect(bridgePort.string("mac") == nil, "a bridge port's MAC is left to the VM")
+            #expect(bridgePort.string("mac") != nil, "a bridge port gets a MAC when none is given")
             let b = try await api.create("/v1/ports", Body.bridgePort(bridge))
             let routerPort = try await api.post("/v1/ports", Body.routerPort(router, address: "10.0.0.1", subnet: "10.0.0.0/24"))
             let c = try #require(routerPort.string("id"))

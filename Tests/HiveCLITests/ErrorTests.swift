@@ -104,7 +104,7 @@ struct ErrorTests {
     @Test func helpTeachesANewUserToBuildATopology() async throws {
         let help = try await runHive(["--help"])
         #expect(help.succeeded, "\(help)")
-        for expected in ["hive bridge create", "hive port link", "hive route create", "hive rule create",
+        for expected in ["hive bridge create", "hive port link", "hive route create", "hive rule create", "--address auto",
                          "hive tunnel-zone add-member", "hive binding create", "HIVE_TOKEN", "--generate-completion-script"] {
             #expect(help.stdout.contains(expected), "hive --help lacks \(expected)")
         }

@@ -132,6 +132,12 @@ struct JSONContractTests {
             hostEntries: [DHCPHostEntry(mac: mac("02:00:00:00:00:09"), address: ip("10.0.0.9"), hostname: "db")],
             mtu: 1450)
         #expect(try jsonString(subnet) == #"{"bridgeId":"00000000-0000-4000-8000-000000000001","dnsServers":["10.0.0.2"],"enabled":true,"gateway":"10.0.0.1","hostEntries":[{"address":"10.0.0.9","hostname":"db","mac":"02:00:00:00:00:09"}],"hostRoutes":[],"id":"00000000-0000-4000-8000-00000000000e","leaseSeconds":86400,"mtu":1450,"rangeEnd":"10.0.0.200","rangeStart":"10.0.0.100","subnet":"10.0.0.0/24"}"#)
+        var routed = subnet
+        routed.hostEntries = []
+        routed.hostRoutes = [DHCPHostRoute(destination: cidr("10.9.0.0/16"), nextHop: ip("10.0.0.254"))]
+        routed.domainName = "example.internal"
+        #expect(try jsonString(routed).contains(#""domainName":"example.internal""#))
+        #expect(try jsonString(routed).contains(#""hostRoutes":[{"destination":"10.9.0.0/16","nextHop":"10.0.0.254"}]"#))
         let sparse = try decode(DHCPSubnet.self, #"{"id":"00000000-0000-4000-8000-00000000000e","bridgeId":"00000000-0000-4000-8000-000000000001","subnet":"10.0.0.0/24","rangeStart":"10.0.0.100","rangeEnd":"10.0.0.200"}"#)
         #expect(sparse.leaseSeconds == 86400 && sparse.enabled && sparse.dnsServers.isEmpty && sparse.hostEntries.isEmpty)
         #expect(sparse.gateway == nil && sparse.mtu == nil && sparse.hostRoutes.isEmpty && sparse.domainName == nil)

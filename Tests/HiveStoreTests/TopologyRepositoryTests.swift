@@ -280,9 +280,15 @@ struct IntegrityCheckerTests {
             try await repository.store.put(TopologyKeys.object(.port, twin.id), value: try twin.jsonBytes())
             // The bridge removed without its port.
             try await repository.store.delete(.key(TopologyKeys.object(.bridge, bridge.object.id)))
+            // A named port stored without its name's unique key, and a stray key with no owner.
+            let named = Port(tenantId: "acme", bridge: bridge.object.id, name: "vm1")
+            try await repository.store.put(TopologyKeys.object(.port, named.id), value: try named.jsonBytes())
+            try await repository.store.put(TopologyKeys.unique(.port, "stray"), value: Array(port.object.id.description.utf8))
             let problems = try await integrityProblems(in: repository.store)
             #expect(problems.contains { $0.contains("tunnel key \(port.object.tunnelKey) held by") })
             #expect(problems.contains { $0.contains("names missing bridge") })
+            #expect(problems.contains { $0.contains("missing unique key") && $0.contains(named.id.description) }, "\(problems)")
+            #expect(problems.contains { $0.contains("stray") && $0.contains("no entry") }, "\(problems)")
         }
     }
 }

@@ -7,13 +7,13 @@ import struct HiveModel.Port
 extension Port: APIResource {
     static var collection: String { "ports" }
 
-    /// Links are made with /link. A router port answers ARP with its MAC,
-    /// so it gets a generated one when none is given; a bridge port's MAC
-    /// is the attached VM's business and stays as given.
+    /// Links are made with /link. Every port gets a generated MAC when none
+    /// is given: a router port answers ARP with it, and a bridge port's VM
+    /// is given it (port security holds the VM to it).
     mutating func prepareForCreate() {
         tunnelKey = 0
         peerId = nil
-        if deviceKind == .router && mac == nil { mac = Port.generatedMAC() }
+        if mac == nil { mac = Port.generatedMAC() }
     }
 
     mutating func keepManagedFields(of stored: Port) {

@@ -96,35 +96,41 @@ extension TopologyRepository {
     }
 
     /// Runs the plan as one transaction. On failure, reads what every compare
-    /// covered (in the same transaction) and turns the first failed compare
-    /// into the caller's error, or into a retry when it was a race.
+    /// covered (in the same transaction). A race (something read while
+    /// planning changed) means a retry: the plan's other conclusions may be
+    /// stale too, like an address it allocated and also claims as unique.
+    /// Otherwise the first failed compare becomes the caller's error.
     func commit(_ plan: ChangePlan) async throws -> CommitOutcome {
         let result = try await store.transaction(Transaction(
             compares: plan.compares,
             success: plan.operations,
             failure: plan.compares.map { .get($0.range) }))
         if result.succeeded { return .committed(result.revision) }
-        var race = false
+        var firstError: RepositoryError?
         for (index, compare) in plan.compares.enumerated() {
             guard case .get(let seen) = result.responses[index], !compare.holds(in: seen) else { continue }
+            let error: RepositoryError
             switch plan.reasons[index] {
             case .reference(let field, let kind, let id):
-                throw RepositoryError.missingReference(field: field, kind: kind, id: id)
+                error = .missingReference(field: field, kind: kind, id: id)
             case .unique(let kind, let key):
-                throw RepositoryError.duplicate(kind, key: key, existing: seen.first?.text ?? "?")
+                error = .duplicate(kind, key: key, existing: seen.first?.text ?? "?")
             case .callerRevision(let kind, let id, let expected):
-                guard let current = seen.first else { throw RepositoryError.notFound(kind, id) }
-                throw RepositoryError.staleRevision(kind, id, expected: expected, actual: current.modRevision)
+                guard let current = seen.first else {
+                    error = .notFound(kind, id)
+                    break
+                }
+                error = .staleRevision(kind, id, expected: expected, actual: current.modRevision)
             case .newObject(let kind, let id):
-                throw RepositoryError.duplicate(kind, key: "id \(id)", existing: id)
-            case .refusal(let error):
-                throw error
+                error = .duplicate(kind, key: "id \(id)", existing: id)
+            case .refusal(let refusal):
+                error = refusal
             case .concurrent:
-                race = true
+                return .retry
             }
+            if firstError == nil { firstError = error }
         }
-        if race { return .retry }
-        throw RepositoryError.contention("transaction failed but every compare holds now")
+        throw firstError ?? RepositoryError.contention("transaction failed but every compare holds now")
     }
 
     /// Runs `attempt` until it commits; each attempt re-reads what it needs.

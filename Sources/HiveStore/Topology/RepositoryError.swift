@@ -42,6 +42,10 @@ public enum RepositoryError: Error, Hashable, Sendable, CustomStringConvertible 
             let more = referrers.count > 5 ? " and \(referrers.count - 5) more" : ""
             return "\(kind.rawValue) \(id) is still referenced by \(shown)\(more); remove those references first"
         case .duplicate(let kind, let key, let existing):
+            if let address = UniqueKey.portAddress(inKey: key) {
+                return "fixedIPs: address \(address) is already used by port \(existing) on this bridge"
+                    + " (expected an address no other port of the bridge has, or \"auto\" for a free one)"
+            }
             return "\(kind.rawValue) '\(key)' already exists (id \(existing))"
         case .staleRevision(let kind, let id, let expected, let actual):
             return "\(kind.rawValue) \(id) was changed by someone else: you have revision \(expected), the store has \(actual); re-read and retry"
@@ -54,5 +58,15 @@ public enum RepositoryError: Error, Hashable, Sendable, CustomStringConvertible 
         case .tunnelKeysExhausted:
             return "no free tunnel key is left (all 16,776,959 are allocated)"
         }
+    }
+}
+
+extension UniqueKey {
+    /// The address of a key built by `portAddress(deviceId:address:)`
+    /// ("address/<bridge>/10.0.1.11"), or nil for any other key.
+    public static func portAddress(inKey key: String) -> String? {
+        let parts = key.split(separator: "/")
+        guard parts.count == 3, parts[0] == "address" else { return nil }
+        return String(parts[2])
     }
 }

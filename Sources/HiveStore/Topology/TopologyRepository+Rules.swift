@@ -71,10 +71,10 @@ extension TopologyRepository {
             .sorted { $0.subnet.address < $1.subnet.address }
         for (index, address) in port.fixedIPs.enumerated() where address != Port.automaticAddress {
             guard let subnet = subnets.first(where: { $0.subnet.contains(address) }) else {
-                let known = subnets.isEmpty ? "the bridge has none; create one with 'hive dhcp create'"
-                    : "its subnets are " + subnets.map(\.subnet.description).joined(separator: ", ")
+                let expected = subnets.isEmpty ? "the bridge has none; create one with 'hive dhcp create' first"
+                    : "expected an address of " + subnets.map(\.subnet.description).joined(separator: ", ") + ", or \"auto\""
                 throw RepositoryError.refused(field: "fixedIPs[\(index)]", value: address.description,
-                                              reason: "is not inside a subnet of the bridge (\(known))")
+                                              reason: "is not inside a DHCP subnet of the bridge (\(expected))")
             }
             if address == subnet.gateway {
                 throw RepositoryError.refused(field: "fixedIPs[\(index)]", value: address.description,
@@ -104,10 +104,12 @@ extension TopologyRepository {
                 }
             }
             guard let found else {
+                let pools = subnets.map { "\($0.rangeStart)-\($0.rangeEnd) of \($0.subnet)" }.joined(separator: ", ")
                 throw RepositoryError.refused(
                     field: "fixedIPs[\(index)]", value: "auto",
-                    reason: subnets.isEmpty ? "the bridge has no subnet to allocate from; create one with 'hive dhcp create'"
-                        : "every address of the bridge's pools is taken (" + subnets.map(\.subnet.description).joined(separator: ", ") + ")")
+                    reason: subnets.isEmpty
+                        ? "cannot be allocated: the bridge has no DHCP subnet to allocate from (create one with 'hive dhcp create', or give an address)"
+                        : "cannot be allocated: every address of the bridge's pools is taken (\(pools); widen a pool, free an address or give one outside the pools)")
             }
             port.fixedIPs[index] = found
             taken.insert(found)

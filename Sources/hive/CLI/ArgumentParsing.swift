@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HiveModel
 import HivePacket
+import struct HiveModel.Port
 
 // Parsers for option values. Each throws a `ValueError` saying what was
 // expected; argument-parser prints it after the flag and the value:
@@ -42,6 +43,75 @@ enum Parse {
             throw ValueError("expected a MAC address like 02:00:00:00:00:01")
         }
         return mac
+    }
+
+    /// A bridge port's fixed IP: a plain address, or `auto` for a free one
+    /// of the bridge's DHCP pools (`Port.automaticAddress`).
+    @Sendable static func fixedIP(_ text: String) throws -> IPv4.Address {
+        if text == "auto" { return Port.automaticAddress }
+        if text.contains("/") {
+            throw ValueError("a bridge port's address has no length: its subnet is the bridge's DHCP subnet (expected a plain address like 10.0.1.11, or auto)")
+        }
+        guard let address = IPv4.Address(parsing: text), address != Port.automaticAddress else {
+            throw ValueError("expected an IPv4 address like 10.0.1.11, or auto for a free one of the bridge's DHCP pool")
+        }
+        return address
+    }
+
+    /// "ADDRESS" or "ADDRESS=MAC"; the address may be a network ("10.0.2.0/24").
+    @Sendable static func allowedAddressPair(_ text: String) throws -> AllowedAddressPair {
+        let parts = text.split(separator: "=", omittingEmptySubsequences: false)
+        let expected = "expected ADDRESS or ADDRESS=MAC, like 10.0.1.250 or 10.0.2.0/24=02:00:00:00:00:99"
+        guard parts.count == 1 || parts.count == 2 else { throw ValueError(expected) }
+        guard let prefix = AllowedAddressPair.parsePrefix(String(parts[0])) else {
+            throw ValueError("'\(parts[0])' is not an IPv4 address or network (\(expected))")
+        }
+        guard parts.count == 2 else { return AllowedAddressPair(prefix: prefix) }
+        guard let mac = EthernetAddress(parsing: String(parts[1])) else {
+            throw ValueError("'\(parts[1])' is not a MAC address (\(expected))")
+        }
+        return AllowedAddressPair(prefix: prefix, mac: mac)
+    }
+
+    @Sendable static func macLimit(_ text: String) throws -> Int {
+        guard let value = Int(text), Port.macLimitRange.contains(value) else {
+            throw ValueError("expected a number of MACs from \(Port.macLimitRange.lowerBound) to \(Port.macLimitRange.upperBound)")
+        }
+        return value
+    }
+
+    /// "DESTINATION=NEXT-HOP", like "10.9.0.0/16=10.0.1.254".
+    @Sendable static func hostRoute(_ text: String) throws -> DHCPHostRoute {
+        let parts = text.split(separator: "=", omittingEmptySubsequences: false)
+        let expected = "expected NETWORK=NEXT-HOP, like 10.9.0.0/16=10.0.1.254"
+        guard parts.count == 2 else { throw ValueError(expected) }
+        guard let destination = IPv4.Prefix(parsing: String(parts[0])) else {
+            throw ValueError("'\(parts[0])' is not an IPv4 network (\(expected))")
+        }
+        guard let nextHop = IPv4.Address(parsing: String(parts[1])) else {
+            throw ValueError("'\(parts[1])' is not an IPv4 address (\(expected))")
+        }
+        return DHCPHostRoute(destination: destination, nextHop: nextHop)
+    }
+
+    /// A DNS domain for DHCP clients; the API checks its labels.
+    @Sendable static func domainName(_ text: String) throws -> String {
+        guard !text.isEmpty, !text.contains(where: \.isWhitespace) else {
+            throw ValueError("expected a domain name like example.internal")
+        }
+        return text
+    }
+
+    /// `parse`, or `none` to remove the setting.
+    static func orNone<Value>(_ parse: @escaping @Sendable (String) throws -> Value) -> @Sendable (String) throws -> Removable<Value> {
+        { text in
+            if text == noneKeyword { return .removed }
+            do {
+                return .set(try parse(text))
+            } catch let error as ValueError {
+                throw ValueError("\(error.description) (or none)")
+            }
+        }
     }
 
     /// "80" or "1000-2000".
@@ -170,3 +240,17 @@ extension RuleAction.ActionType: ExpressibleByArgument {}
 
 /// "none" in a reference option removes the reference (`--inbound-chain none`).
 let noneKeyword = "none"
+
+/// A value of an option that also takes `none` (`--gateway none`, `--mac-limit none`).
+enum Removable<Value> {
+    case set(Value)
+    case removed
+
+    /// What to store: the value, or nil for `none`.
+    var value: Value? {
+        switch self {
+        case .set(let value): return value
+        case .removed: return nil
+        }
+    }
+}

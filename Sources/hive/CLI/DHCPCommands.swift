@@ -10,7 +10,10 @@ struct DHCPCommand: AsyncParsableCommand {
         discussion: """
             Hive answers DHCP requests from a bridge's ports itself, leasing from \
             the range or handing fixed addresses to known MACs (--host-entry). \
-            A DHCP subnet is named by its id, or by its subnet with --bridge.
+            A DHCP subnet is also what a bridge port's addresses come from: \
+            `hive port create --address` takes an address of the subnet, or auto \
+            for a free one of the range. A DHCP subnet is named by its id, or by \
+            its subnet with --bridge.
 
             Examples:
               hive dhcp create --bridge web --subnet 10.0.1.0/24 \\
@@ -27,6 +30,7 @@ struct DHCPCommand: AsyncParsableCommand {
         "bridgeId": "--bridge", "subnet": "--subnet", "rangeStart": "--range", "rangeEnd": "--range",
         "gateway": "--gateway", "dnsServers": "--dns", "hostEntries": "--host-entry", "mtu": "--mtu",
         "leaseSeconds": "--lease-seconds", "enabled": "--enabled", "tenantId": "--tenant",
+        "hostRoutes": "--host-route", "domainName": "--domain-name",
     ]
 
     struct Create: AsyncParsableCommand {
@@ -39,7 +43,8 @@ struct DHCPCommand: AsyncParsableCommand {
                   hive dhcp create --bridge db --subnet 10.0.2.0/24 \\
                       --range 10.0.2.50-10.0.2.99 --gateway 10.0.2.1 \\
                       --dns 9.9.9.9 --dns 1.1.1.1 --mtu 1450 \\
-                      --host-entry 02:00:00:00:02:10=10.0.2.10=db1
+                      --host-entry 02:00:00:00:02:10=10.0.2.10=db1 \\
+                      --host-route 10.9.0.0/16=10.0.2.254 --domain-name db.internal
                 """)
 
         @Option(help: ArgumentHelp("The bridge (name or id).", valueName: "bridge"))
@@ -60,7 +65,7 @@ struct DHCPCommand: AsyncParsableCommand {
             var subnet = DHCPSubnet(
                 tenantId: tenant, bridgeId: try await Resolver(client).id(bridge, Bridge.self), subnet: subnet,
                 rangeStart: range.first, rangeEnd: range.last)
-            try settings.apply(to: &subnet)
+            settings.apply(to: &subnet)
             let created = try await explainingFields(DHCPCommand.fieldFlags) { try await client.create(subnet) }
             try await Printer(output, client).object(created)
         }
@@ -114,11 +119,14 @@ struct DHCPCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Change a DHCP subnet's pool, options or host entries.",
             discussion: """
-                Only the options given change. --dns replaces the DNS servers; \
-                `--gateway none` and `--mtu none` remove them.
+                Only the options given change. --dns and --host-route replace the DNS \
+                servers and the host routes; `--gateway none`, `--mtu none` and \
+                `--domain-name none` remove them, --no-host-routes removes the routes.
 
                 Examples:
                   hive dhcp update 10.0.1.0/24 --bridge web --range 10.0.1.50-10.0.1.199
+                  hive dhcp update 10.0.1.0/24 --bridge web \\
+                      --host-route 10.9.0.0/16=10.0.1.254 --domain-name example.internal
                   hive dhcp update 10.0.1.0/24 --bridge web \\
                       --add-host-entry 02:00:00:00:01:10=10.0.1.10=vm1
                   hive dhcp update 10.0.1.0/24 --bridge web \\
@@ -135,16 +143,24 @@ struct DHCPCommand: AsyncParsableCommand {
         @OptionGroup var settings: DHCPSettings
         @Option(help: ArgumentHelp("Remove the fixed address of this MAC; repeatable.", valueName: "mac"), transform: Parse.mac)
         var removeHostEntry: [EthernetAddress] = []
+        @Flag(help: "Offer no host routes any more.")
+        var noHostRoutes = false
         @Option(help: "Serve (on) or stop serving (off) without deleting.")
         var enabled: Switch?
         @OptionGroup var output: OutputOptions
         @OptionGroup var connection: ClientOptions
 
+        func validate() throws {
+            if noHostRoutes && !settings.hostRoutes.isEmpty {
+                throw ValidationError("give --host-route (replaces the routes) or --no-host-routes (removes them), not both")
+            }
+        }
+
         func run() async throws {
-            guard range != nil || settings.changesAnything || !removeHostEntry.isEmpty || enabled != nil else {
+            guard range != nil || settings.changesAnything || !removeHostEntry.isEmpty || enabled != nil || noHostRoutes else {
                 throw CLIError("""
                     nothing to change: give --range, --gateway, --dns, --mtu, --lease-seconds, --add-host-entry, \
-                    --remove-host-entry or --enabled
+                    --remove-host-entry, --host-route, --no-host-routes, --domain-name or --enabled
                     """)
             }
             let client = try connection.client()
@@ -157,7 +173,8 @@ struct DHCPCommand: AsyncParsableCommand {
                 }
                 updated.hostEntries.removeAll { $0.mac == mac }
             }
-            try settings.apply(to: &updated)
+            settings.apply(to: &updated)
+            if noHostRoutes { updated.hostRoutes = [] }
             if let enabled { updated.enabled = enabled.isOn }
             var flags = DHCPCommand.fieldFlags
             flags["hostEntries"] = "--add-host-entry"
@@ -186,48 +203,48 @@ struct DHCPCommand: AsyncParsableCommand {
 
 /// Options shared by `dhcp create` and `dhcp update`.
 struct DHCPSettings: ParsableArguments {
-    @Option(help: ArgumentHelp("The default router offered to clients (outside the range; `none` on update removes it).", valueName: "address"))
-    var gateway: String?
+    @Option(help: ArgumentHelp("The default router offered to clients (outside the range; `none` on update removes it).", valueName: "address"),
+            transform: Parse.orNone(Parse.address))
+    var gateway: Removable<IPv4.Address>?
     @Option(help: ArgumentHelp("A DNS server offered to clients; repeatable (on update, replaces the list).", valueName: "address"),
             transform: Parse.address)
     var dns: [IPv4.Address] = []
-    @Option(help: ArgumentHelp("The MTU offered to clients, 68 to 9000 (`none` on update removes it).", valueName: "bytes"))
-    var mtu: String?
+    @Option(help: ArgumentHelp("The MTU offered to clients, 68 to 9000 (`none` on update removes it).", valueName: "bytes"),
+            transform: Parse.orNone(Parse.mtu))
+    var mtu: Removable<UInt16>?
     @Option(help: ArgumentHelp("Lease time in seconds (default 86400).", valueName: "seconds"), transform: Parse.leaseSeconds)
     var leaseSeconds: UInt32?
     @Option(name: [.customLong("host-entry"), .customLong("add-host-entry")],
             help: ArgumentHelp("A fixed address for a MAC: MAC=IP or MAC=IP=HOSTNAME; repeatable.", valueName: "mac=ip[=name]"),
             transform: Parse.hostEntry)
     var hostEntries: [DHCPHostEntry] = []
+    @Option(name: .customLong("host-route"),
+            help: ArgumentHelp("""
+                A route offered to clients besides the default route: the network, `=`, and the next hop \
+                (an address of the subnet); repeatable (on update, replaces the list).
+                """, valueName: "network=next-hop"),
+            transform: Parse.hostRoute)
+    var hostRoutes: [DHCPHostRoute] = []
+    @Option(help: ArgumentHelp("The DNS domain offered to clients, like example.internal (`none` on update removes it).", valueName: "domain"),
+            transform: Parse.orNone(Parse.domainName))
+    var domainName: Removable<String>?
 
     var changesAnything: Bool {
         gateway != nil || !dns.isEmpty || mtu != nil || leaseSeconds != nil || !hostEntries.isEmpty
+            || !hostRoutes.isEmpty || domainName != nil
     }
 
-    func validate() throws {
-        if let gateway, gateway != noneKeyword, IPv4.Address(parsing: gateway) == nil {
-            throw ValidationError("--gateway '\(gateway)': expected an IPv4 address like 10.0.1.1 (or `none`)")
-        }
-        if let mtu, mtu != noneKeyword { _ = try mtuValue(mtu) }
-    }
-
-    func apply(to subnet: inout DHCPSubnet) throws {
-        if let gateway { subnet.gateway = gateway == noneKeyword ? nil : IPv4.Address(parsing: gateway) }
+    func apply(to subnet: inout DHCPSubnet) {
+        if let gateway { subnet.gateway = gateway.value }
         if !dns.isEmpty { subnet.dnsServers = dns }
-        if let mtu { subnet.mtu = mtu == noneKeyword ? nil : try mtuValue(mtu) }
+        if let mtu { subnet.mtu = mtu.value }
         if let leaseSeconds { subnet.leaseSeconds = leaseSeconds }
         for entry in hostEntries {
             subnet.hostEntries.removeAll { $0.mac == entry.mac }
             subnet.hostEntries.append(entry)
         }
-    }
-
-    private func mtuValue(_ text: String) throws -> UInt16 {
-        do {
-            return try Parse.mtu(text)
-        } catch {
-            throw ValidationError("--mtu '\(text)': \(error)")
-        }
+        if !hostRoutes.isEmpty { subnet.hostRoutes = hostRoutes }
+        if let domainName { subnet.domainName = domainName.value }
     }
 }
 

@@ -35,9 +35,15 @@ enum APIClientCommands {
           hive rule create --chain web-in --ct-state established --action accept
           hive rule create --chain web-in --protocol tcp --dst-port 80 --action accept
           hive rule create --chain web-in --action drop
-          hive port create vm1 --bridge web --inbound-chain web-in
           hive dhcp create --bridge web --subnet 10.0.1.0/24 \\
               --range 10.0.1.100-10.0.1.199 --gateway 10.0.1.1
+          hive port create vm1 --bridge web --address 10.0.1.11 --inbound-chain web-in
+          hive port create vm2 --bridge web --address auto --inbound-chain web-in
+
+        A VM's port carries the VM's addresses (--address, inside the bridge's DHCP \
+        subnet, or auto for a free one of its range) and MAC (generated unless \
+        --mac is given); with port security on, the default, the VM may send only \
+        from them.
 
         Place it on machines (admin token):
           hive host create compute-1 --underlay-address 192.168.10.11

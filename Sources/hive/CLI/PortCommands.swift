@@ -12,7 +12,11 @@ struct PortCommand: AsyncParsableCommand {
             A port belongs to one bridge or router. Linking two ports makes them \
             interior (a wire between two devices); an unlinked port is exterior \
             and can be bound to a VM's interface on a host (`hive binding`). \
-            Router ports have an address on their subnet.
+            Router ports have an address on their subnet. A VM's bridge port has \
+            the VM's MAC and addresses (--address, from a DHCP subnet of the \
+            bridge; `auto` picks a free one); with port security on (the \
+            default) the VM may send only from those and its --allowed-address \
+            pairs.
 
             A port is named by its id, or by its name: within --bridge/--router when \
             given, else among all ports (if only one has that name).
@@ -21,7 +25,8 @@ struct PortCommand: AsyncParsableCommand {
               hive port create web-uplink --bridge web
               hive port create to-web --router edge --address 10.0.1.1/24
               hive port link to-web web-uplink
-              hive port create vm1 --bridge web
+              hive port create vm1 --bridge web --address 10.0.1.11
+              hive port create vm2 --bridge web --address auto
               hive port update vm1 --inbound-chain web-in
               hive port list --bridge web
               hive port unlink to-web
@@ -33,6 +38,8 @@ struct PortCommand: AsyncParsableCommand {
         "name": "NAME", "tenantId": "--tenant", "deviceId": "--bridge/--router", "address": "--address",
         "subnet": "--address", "mac": "--mac", "inboundChainId": "--inbound-chain", "outboundChainId": "--outbound-chain",
         "portGroupIds": "--port-group", "peerId": "PEER", "adminStateUp": "--admin-state",
+        "fixedIPs": "--address", "allowedAddressPairs": "--allowed-address", "portSecurity": "--port-security",
+        "macLimit": "--mac-limit",
     ]
 
     struct Create: AsyncParsableCommand {
@@ -40,10 +47,19 @@ struct PortCommand: AsyncParsableCommand {
             abstract: "Create a port on a bridge, or on a router with its address.",
             discussion: """
                 Router ports need --address, the router's own address with the subnet \
-                length. The API generates a MAC unless --mac is given.
+                length. A VM's bridge port takes its addresses with --address: each \
+                inside a DHCP subnet of the bridge (`hive dhcp create`), or `auto` \
+                for the first free one of a subnet's range. The API generates a MAC \
+                unless --mac is given.
 
                 Examples:
-                  hive port create vm1 --bridge web
+                  hive port create vm1 --bridge web --address 10.0.1.11
+                  hive port create vm2 --bridge web --address auto --mac 02:00:00:00:01:12
+                  hive port create lb1 --bridge web --address 10.0.1.21 \\
+                      --allowed-address 10.0.1.250=02:00:00:00:00:99
+                  hive port create fw1 --bridge web --address 10.0.1.30 \\
+                      --port-security off --mac-limit 16
+                  hive port create uplink --bridge web
                   hive port create to-web --router edge --address 10.0.1.1/24
                   hive port create to-db --router edge --address 10.0.2.1/24 \\
                       --mac 02:00:00:00:02:01
@@ -55,9 +71,7 @@ struct PortCommand: AsyncParsableCommand {
         var bridge: String?
         @Option(help: ArgumentHelp("The router to add the port to (name or id).", valueName: "router"))
         var router: String?
-        @Option(help: ArgumentHelp("Router ports: the router's address and subnet length, like 10.0.1.1/24.", valueName: "address/length"),
-                transform: Parse.interfaceAddress)
-        var address: IPv4.Prefix?
+        @OptionGroup var addressing: PortAddressOptions
         @Option(help: "The port's MAC (default: generated).", transform: Parse.mac)
         var mac: EthernetAddress?
         @Option(name: .customLong("port-group"), help: ArgumentHelp("A port group to join (name or id); repeatable.", valueName: "group"))
@@ -72,11 +86,10 @@ struct PortCommand: AsyncParsableCommand {
             switch (bridge, router) {
             case (nil, nil): throw ValidationError("give the port's device: --bridge NAME or --router NAME --address 10.0.0.1/24")
             case (.some, .some): throw ValidationError("give --bridge or --router, not both: a port belongs to one device")
-            case (.some, nil) where address != nil:
-                throw ValidationError("--address is for router ports; bridge ports have no address")
-            case (nil, .some) where address == nil:
+            case (nil, .some) where addressing.addresses.isEmpty:
                 throw ValidationError("a router port needs --address, the router's address on the subnet, like --address 10.0.1.1/24")
-            default: break
+            case (nil, .some): try addressing.check(for: .router)
+            case (.some, nil): try addressing.check(for: .bridge)
             }
         }
 
@@ -84,15 +97,15 @@ struct PortCommand: AsyncParsableCommand {
             let client = try connection.client()
             let resolver = Resolver(client)
             var port: Port
-            if let bridge {
+            if let router {
+                port = Port(tenantId: tenant, deviceId: try await resolver.id(router, Router.self).uuid, deviceKind: .router, name: name)
+            } else if let bridge {
                 port = Port(tenantId: tenant, bridge: try await resolver.id(bridge, Bridge.self), name: name)
-                port.mac = mac
-            } else if let router, let address {
-                port = Port(tenantId: tenant, router: try await resolver.id(router, Router.self), name: name,
-                            address: address.address, subnet: address.network, mac: mac)
             } else {
                 throw CLIError("give --bridge or --router")
             }
+            port.mac = mac
+            try addressing.apply(to: &port)
             for group in portGroups { port.portGroupIds.append(try await resolver.id(group, PortGroup.self)) }
             try await settings.apply(to: &port, resolver)
             let created = try await explainingFields(PortCommand.fieldFlags) { try await client.create(port) }
@@ -154,13 +167,20 @@ struct PortCommand: AsyncParsableCommand {
 
     struct Update: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Change a port's name, chains, port groups, address or MAC.",
+            abstract: "Change a port's name, chains, port groups, addresses, MAC or port security.",
             discussion: """
-                Only the options given change. `none` removes a chain.
+                Only the options given change. `none` removes a chain. On a bridge \
+                port, --address replaces the fixed IPs and --allowed-address the \
+                allowed pairs; --no-addresses and --no-allowed-addresses remove them.
 
                 Examples:
                   hive port update vm1 --inbound-chain web-in --outbound-chain web-out
                   hive port update vm1 --add-port-group web-servers
+                  hive port update vm1 --address 10.0.1.11 --address 10.0.1.12
+                  hive port update lb1 --allowed-address 10.0.1.250=02:00:00:00:00:99 \\
+                      --allowed-address 10.0.2.0/24
+                  hive port update fw1 --port-security off --mac-limit 256
+                  hive port update vm1 --no-allowed-addresses --port-security on
                   hive port update to-web --router edge --address 10.0.1.254/24
                   hive port update vm1 --inbound-chain none
                 """)
@@ -170,9 +190,11 @@ struct PortCommand: AsyncParsableCommand {
         @OptionGroup var scope: PortScope
         @Option(help: "A new name.")
         var name: String?
-        @Option(help: ArgumentHelp("Router ports: a new address and subnet length.", valueName: "address/length"),
-                transform: Parse.interfaceAddress)
-        var address: IPv4.Prefix?
+        @OptionGroup var addressing: PortAddressOptions
+        @Flag(help: "Bridge ports: remove every fixed IP.")
+        var noAddresses = false
+        @Flag(help: "Bridge ports: remove every allowed address pair.")
+        var noAllowedAddresses = false
         @Option(help: "A new MAC.", transform: Parse.mac)
         var mac: EthernetAddress?
         @Option(help: ArgumentHelp("Join a port group (name or id); repeatable.", valueName: "group"))
@@ -183,12 +205,22 @@ struct PortCommand: AsyncParsableCommand {
         @OptionGroup var output: OutputOptions
         @OptionGroup var connection: ClientOptions
 
+        func validate() throws {
+            if noAddresses && !addressing.addresses.isEmpty {
+                throw ValidationError("give --address (replaces the addresses) or --no-addresses (removes them), not both")
+            }
+            if noAllowedAddresses && !addressing.allowedAddresses.isEmpty {
+                throw ValidationError("give --allowed-address (replaces the pairs) or --no-allowed-addresses (removes them), not both")
+            }
+        }
+
         func run() async throws {
-            guard name != nil || address != nil || mac != nil || !addPortGroup.isEmpty || !removePortGroup.isEmpty
-                    || settings.changesAnything else {
+            guard name != nil || mac != nil || !addPortGroup.isEmpty || !removePortGroup.isEmpty
+                    || settings.changesAnything || addressing.changesAnything || noAddresses || noAllowedAddresses else {
                 throw CLIError("""
-                    nothing to change: give --name, --address, --mac, --add-port-group, --remove-port-group, \
-                    --admin-state, --inbound-chain or --outbound-chain
+                    nothing to change: give --name, --address, --no-addresses, --allowed-address, \
+                    --no-allowed-addresses, --port-security, --mac-limit, --mac, --add-port-group, \
+                    --remove-port-group, --admin-state, --inbound-chain or --outbound-chain
                     """)
             }
             let client = try connection.client()
@@ -196,9 +228,13 @@ struct PortCommand: AsyncParsableCommand {
             let current = try await resolver.port(port, bridge: scope.bridge, router: scope.router)
             var updated = current.object
             if let name { updated.name = name }
-            if let address {
-                updated.address = address.address
-                updated.subnet = address.network
+            try addressing.apply(to: &updated)
+            if noAddresses || noAllowedAddresses {
+                guard updated.deviceKind == .bridge else {
+                    throw CLIError("--no-addresses and --no-allowed-addresses are for bridge ports; \(port) is a router port")
+                }
+                if noAddresses { updated.fixedIPs = [] }
+                if noAllowedAddresses { updated.allowedAddressPairs = [] }
             }
             if let mac { updated.mac = mac }
             for group in addPortGroup {

@@ -60,10 +60,30 @@ extension Router: Presentable {
 extension Port: Presentable {
     static let columns = ["NAME", "ID", "DEVICE", "ADDRESS", "MAC", "PEER", "IN-CHAIN", "OUT-CHAIN"]
 
-    /// "10.0.0.1/24" from the address and the subnet's length.
+    /// A router port's "10.0.0.1/24" (address and subnet length), or a
+    /// bridge port's fixed IPs "10.0.1.11, 10.0.1.12".
     var addressText: String {
-        guard let address, let subnet else { return "-" }
-        return "\(address)/\(subnet.length)"
+        switch deviceKind {
+        case .router:
+            guard let address, let subnet else { return "-" }
+            return "\(address)/\(subnet.length)"
+        case .bridge:
+            return list(fixedIPs)
+        }
+    }
+
+    /// "10.0.1.250 (02:00:00:00:00:99), 10.0.2.0/24": as `--allowed-address` takes them, MAC in parentheses.
+    var allowedAddressesText: String {
+        list(allowedAddressPairs.map { pair in
+            let address = pair.prefix.length == 32 ? pair.prefix.address.description : pair.prefix.description
+            return pair.mac.map { "\(address) (\($0))" } ?? address
+        })
+    }
+
+    /// The learned-MAC cap, and whether it is in force.
+    var macLimitText: String {
+        let limit = macLimit.map { "\($0)" } ?? "\(Port.defaultMACLimit) (default)"
+        return portSecurity ? "\(limit); applies with port security off" : limit
     }
 
     static func row(_ item: Revisioned<Port>, _ names: NameBook) async -> [String] {
@@ -81,11 +101,16 @@ extension Port: Presentable {
             ("name", port.name ?? "-"), ("id", port.id.description), ("tenant", tenant(port.tenantId)),
             ("device", "\(await names.device(of: port)) (\(port.deviceId.uuidString.lowercased()))"),
         ]
-        if port.deviceKind == .router {
-            fields += [("address", port.addressText), ("subnet", port.subnet?.description ?? "-")]
+        switch port.deviceKind {
+        case .router:
+            fields += [("address", port.addressText), ("subnet", port.subnet?.description ?? "-"),
+                       ("MAC", port.mac?.description ?? "-")]
+        case .bridge:
+            fields += [("MAC", port.mac?.description ?? "-"), ("fixed IPs", port.addressText),
+                       ("allowed addresses", port.allowedAddressesText),
+                       ("port security", port.portSecurity ? "on" : "off"), ("MAC limit", port.macLimitText)]
         }
         fields += [
-            ("MAC", port.mac?.description ?? "-"),
             ("linked to", port.peerId == nil ? "- (exterior port)" : await names.portLabel(port.peerId)),
             ("admin state", state(port.adminStateUp)),
             ("inbound chain", await names.name(port.inboundChainId)),
@@ -268,6 +293,8 @@ extension DHCPSubnet: Presentable {
             ("range", "\(subnet.rangeStart)-\(subnet.rangeEnd)"), ("gateway", subnet.gateway?.description ?? "-"),
             ("DNS servers", list(subnet.dnsServers)), ("MTU", subnet.mtu.map { "\($0)" } ?? "-"),
             ("lease", "\(subnet.leaseSeconds) s"), ("host entries", list(entries)),
+            ("host routes", list(subnet.hostRoutes.map { "\($0.destination) via \($0.nextHop)" })),
+            ("domain name", subnet.domainName ?? "-"),
             ("enabled", subnet.enabled ? "yes" : "no"), ("revision", "\(item.revision)"),
         ]
     }

@@ -22,9 +22,9 @@ func withEmbeddedRepository<T>(_ body: (TopologyRepository) async throws -> T) a
 func prefix(_ text: String) -> IPv4.Prefix { IPv4.Prefix(parsing: text)! }
 func address(_ text: String) -> IPv4.Address { IPv4.Address(parsing: text)! }
 
-/// Checks the store's indexes against the documents: every tunnel key and
-/// reference entry belongs to a live object and every object's are present.
-/// Returns the problems found.
+/// Checks the store's indexes against the documents: every tunnel key,
+/// reference and unique key entry belongs to a live object and every
+/// object's are present. Returns the problems found.
 func integrityProblems(in store: any Store) async throws -> [String] {
     var problems: [String] = []
     let documents = try await store.range(.prefix(TopologyKeys.topology)).keyValues
@@ -68,6 +68,18 @@ func integrityProblems(in store: any Store) async throws -> [String] {
             problems.append("tunnel key index entry \(entry.key) -> \(entry.text) has no owner")
             continue
         }
+    }
+    // Unique keys (names, bindings, a port's addresses): the index holds exactly the objects' keys, each naming its owner.
+    var expectedUnique: [String: String] = [:]
+    for (id, object) in live {
+        for key in object.uniqueKeys { expectedUnique[TopologyKeys.unique(type(of: object).kind, key)] = id }
+    }
+    let uniqueIndex = try await store.range(.prefix(TopologyKeys.root + "index/unique/")).keyValues
+    for entry in uniqueIndex where expectedUnique[entry.key] != entry.text.lowercased() {
+        problems.append("unique key \(entry.key) -> \(entry.text), expected \(expectedUnique[entry.key] ?? "no entry")")
+    }
+    for key in Set(expectedUnique.keys).subtracting(uniqueIndex.map(\.key)) {
+        problems.append("missing unique key \(key) of \(expectedUnique[key] ?? "?")")
     }
     return problems
 }
