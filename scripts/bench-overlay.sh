@@ -477,8 +477,9 @@ hive_up() {
     log "building the virtual network: bridge bench, ports vmA and vmB, bindings"
     {
         hive_cli bridge create bench --tenant bench
-        hive_cli port create vmA --bridge bench --mac $VM_A_MAC --tenant bench
-        hive_cli port create vmB --bridge bench --mac $VM_B_MAC --tenant bench
+        hive_cli dhcp create --bridge bench --subnet 100.65.0.0/24 --range 100.65.0.100-100.65.0.199 --tenant bench
+        hive_cli port create vmA --bridge bench --mac $VM_A_MAC --address $VM_A_IP --tenant bench
+        hive_cli port create vmB --bridge bench --mac $VM_B_MAC --address $VM_B_IP --tenant bench
         hive_cli binding create --host "$NS_HOST_A" --port vmA --bridge bench --interface $VETH_A
         hive_cli binding create --host "$NS_HOST_B" --port vmB --bridge bench --interface $VETH_B
     } >>"$WORK/cli.log" 2>&1 || die "building the virtual network failed (see cli.log)"
@@ -496,7 +497,8 @@ hive_routed_up() {
     {
         hive_cli port delete vmB --bridge bench
         hive_cli bridge create right --tenant bench
-        hive_cli port create vmB --bridge right --mac $VM_B_MAC --tenant bench
+        hive_cli dhcp create --bridge right --subnet 100.65.0.16/28 --range 100.65.0.24-100.65.0.30 --tenant bench
+        hive_cli port create vmB --bridge right --mac $VM_B_MAC --address $VM_B_IP --tenant bench
         hive_cli router create edge --tenant bench
         hive_cli port create to-bench --router edge --address 100.65.0.1/28 --tenant bench
         hive_cli port create to-right --router edge --address 100.65.0.17/28 --tenant bench

@@ -52,8 +52,10 @@ import struct HiveModel.Port
             let registered = try await eventually(within: 30) { try await client.list(Host.self).count == 2 }
             #expect(registered, "both agents registered their hosts")
             try await cli.run("bridge", "create", "blue")
-            try await cli.run("port", "create", "vm1", "--bridge", "blue")
-            try await cli.run("port", "create", "vm2", "--bridge", "blue")
+            try await cli.run("dhcp", "create", "--bridge", "blue", "--subnet", "10.0.1.0/24", "--range", "10.0.1.100-10.0.1.199")
+            // Each port with its VM's MAC and address, as a cloud's compute service would create them.
+            try await cli.run("port", "create", "vm1", "--bridge", "blue", "--mac", "02:00:0a:00:01:0b", "--address", "10.0.1.11")
+            try await cli.run("port", "create", "vm2", "--bridge", "blue", "--mac", "02:00:0a:00:01:0c", "--address", "10.0.1.12")
             try await cli.run("binding", "create", "--host", "h1", "--port", "vm1", "--interface", prefix + "vm1")
             try await cli.run("binding", "create", "--host", "h2", "--port", "vm2", "--interface", prefix + "vm2")
 
