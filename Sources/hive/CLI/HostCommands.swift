@@ -122,19 +122,23 @@ struct TunnelZoneCommand: AsyncParsableCommand {
                 Examples:
                   hive tunnel-zone create underlay
                   hive tunnel-zone create legacy --kind vxlan
+                  hive tunnel-zone create jumbo --underlay-mtu 9000
                 """)
 
         @Argument(help: "The zone's name, unique.")
         var name: String
         @Option(help: "The encapsulation (default geneve).")
         var kind: TunnelKind = .geneve
+        @Option(name: .customLong("underlay-mtu"),
+                help: ArgumentHelp("The underlay's MTU (576 to 9216; default 1500). VMs get it less the tunnel overhead.", valueName: "bytes"))
+        var underlayMTU: UInt16?
         @OptionGroup var output: OutputOptions
         @OptionGroup var connection: ClientOptions
 
         func run() async throws {
             let client = try connection.client()
-            let created = try await explainingFields(["name": "NAME", "kind": "--kind"]) {
-                try await client.create(TunnelZone(name: name, kind: kind))
+            let created = try await explainingFields(["name": "NAME", "kind": "--kind", "underlayMTU": "--underlay-mtu"]) {
+                try await client.create(TunnelZone(name: name, kind: kind, underlayMTU: underlayMTU))
             }
             try await Printer(output, client).object(created)
         }
