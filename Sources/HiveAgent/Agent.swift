@@ -71,6 +71,7 @@ public final class Agent: Service, Sendable {
     let logger: Logger
     let control: AgentControl
     private let events: AsyncStream<UpcallEvent>
+    private let addressRequests: AsyncStream<PortID>
     let datapath: Datapath<SimulationUpcalls>
 
     /// Opens the tunnel socket (in the host's namespace) and prepares the
@@ -89,9 +90,11 @@ public final class Agent: Service, Sendable {
         datapath = try Datapath(
             handler: upcalls, tunnelFD: tunnelFD, underlayAddress: configuration.underlayAddress,
             configuration: configuration.datapath)
+        let (addressRequests, requester) = AsyncStream<PortID>.makeStream(bufferingPolicy: .bufferingNewest(1024))
+        self.addressRequests = addressRequests
         control = AgentControl(
             store: store, datapath: datapath, shared: shared, namespace: configuration.networkNamespace, logger: logger,
-            ageing: (mac: configuration.macAgeingTime, arp: configuration.arpAgeingTime))
+            ageing: (mac: configuration.macAgeingTime, arp: configuration.arpAgeingTime), addressRequests: requester)
     }
 
     /// The host id, once registered.
@@ -114,6 +117,7 @@ public final class Agent: Service, Sendable {
                 group.addTask { await self.followNSDB() }
                 group.addTask { await self.handleEvents() }
                 group.addTask { await self.shareLearnedEntries() }
+                group.addTask { await self.allocateAddresses() }
                 group.addTask { await self.housekeeping() }
                 group.addTask {
                     // Keep the lease; a lapsed one (a long outage) is replaced.
@@ -207,6 +211,43 @@ public final class Agent: Service, Sendable {
                 }
             }
             if !failed.isEmpty { await control.requeue(failed) }
+        }
+    }
+
+    /// Gives ports without an address, whose VM asked DHCP for one, an
+    /// address from their bridge's pool: the repository's "auto", in one
+    /// transaction that keeps addresses unique, guarded by the port's
+    /// revision so a concurrent change by a user is never overwritten. The
+    /// address stays the port's fixed IP (the NSDB keeps it, whichever host
+    /// answers the VM next); the watch brings it back and the held request
+    /// is answered.
+    private func allocateAddresses() async {
+        let repository = TopologyRepository(store: store)
+        for await port in addressRequests {
+            var failure: String?
+            attempts: for _ in 0..<5 {
+                do {
+                    guard let stored = try await repository.find(port) else {
+                        failure = "the port is gone"
+                        break attempts
+                    }
+                    guard stored.object.fixedIPs.isEmpty else { break attempts }
+                    var updated = stored.object
+                    updated.fixedIPs = [Port.automaticAddress]
+                    let saved = try await repository.update(updated, expectedRevision: stored.revision)
+                    logger.info("gave a DHCP client's port an address", metadata: [
+                        "port": "\(port)", "address": "\(saved.object.fixedIPs.map(\.description).joined(separator: ","))",
+                    ])
+                    await control.addressAllocated()
+                    break attempts
+                } catch RepositoryError.staleRevision {
+                    continue
+                } catch {
+                    failure = "\(error)"
+                    break attempts
+                }
+            }
+            if let failure { await control.addressAllocationFailed(port, reason: failure) }
         }
     }
 

@@ -26,6 +26,11 @@ actor AgentControl {
     /// Bindings that could not be opened yet (interface missing), with the reason.
     private var unopened: [PortID: String] = [:]
     private var waiting: [ARPWaitKey: [WaitingPacket]] = [:]
+    /// DHCP requests of ports being given an address, and the ports asked for.
+    private var waitingForAddress: [PortID: [WaitingPacket]] = [:]
+    private var allocating: Set<PortID> = []
+    /// Ports to give an address, for the agent's allocation task.
+    let addressRequests: AsyncStream<PortID>.Continuation
     private(set) var metrics = ControlMetrics()
     /// Entries this agent learned and shares, by NSDB key: to age them, to
     /// cap each port's MACs, and to share them again under a new lease.
@@ -66,9 +71,11 @@ actor AgentControl {
 
     init(
         store: any Store, datapath: Datapath<SimulationUpcalls>, shared: SharedView, namespace: String?, logger: Logger,
-        ageing: (mac: Duration, arp: Duration) = (.seconds(300), .seconds(300))
+        ageing: (mac: Duration, arp: Duration) = (.seconds(300), .seconds(300)),
+        addressRequests: AsyncStream<PortID>.Continuation
     ) {
         self.ageing = ageing
+        self.addressRequests = addressRequests
         self.store = store
         self.datapath = datapath
         self.shared = shared
@@ -150,6 +157,7 @@ actor AgentControl {
         }
         if changes.placementChanged || changes.topologyChanged { reconcileBindings() }
         for (router, address) in changes.learnedARP { release(router: router, address: address) }
+        if changes.topologyChanged, !waitingForAddress.isEmpty { releaseAddressed() }
     }
 
     private func report(_ problems: [String]) {
@@ -271,6 +279,16 @@ actor AgentControl {
             let now = ContinuousClock.now
             for entry in macs { learnedHere[NSDBMirror.macKey(entry.bridge, entry.mac)]?.lastSeen = now }
             for entry in arps { learnedHere[NSDBMirror.arpKey(entry.router, entry.address)]?.lastSeen = now }
+        case .waitForAddress(let port, let frame, let inPort):
+            if let model = mirror.ports[port], !model.fixedIPs.isEmpty {
+                datapath.simulate(frame: frame, inPort: inPort)
+                return
+            }
+            var queue = waitingForAddress[port, default: []]
+            if queue.count >= Self.waitingLimit { queue.removeFirst() }
+            queue.append(WaitingPacket(frame: frame, inPort: inPort, deadline: .now + Self.waitingTime))
+            waitingForAddress[port] = queue
+            if allocating.insert(port).inserted { addressRequests.yield(port) }
         case .waitForARP(let router, let address, let frame, let inPort):
             if mirror.state.mac(of: address, in: router) != nil {
                 datapath.simulate(frame: frame, inPort: inPort)
@@ -283,6 +301,25 @@ actor AgentControl {
             waiting[key] = queue
         }
     }
+
+    /// Sends the DHCP requests of ports that now have an address through the miss path again.
+    private func releaseAddressed() {
+        for (port, queue) in waitingForAddress where !(mirror.ports[port]?.fixedIPs.isEmpty ?? true) {
+            waitingForAddress[port] = nil
+            allocating.remove(port)
+            for packet in queue { datapath.simulate(frame: packet.frame, inPort: packet.inPort) }
+        }
+    }
+
+    /// The allocation task gave up on `port` (no free address, or the port is gone).
+    func addressAllocationFailed(_ port: PortID, reason: String) {
+        allocating.remove(port)
+        waitingForAddress[port] = nil
+        metrics.addressAllocationFailures += 1
+        logger.warning("cannot give port \(port) an address for DHCP: \(reason)")
+    }
+
+    func addressAllocated() { metrics.addressesAllocated += 1 }
 
     /// Sends the packets that waited for `address` through the miss path again.
     private func release(router: RouterID, address: IPv4.Address) {
@@ -336,6 +373,11 @@ actor AgentControl {
             let live = queue.filter { $0.deadline > now }
             return live.isEmpty ? nil : live
         }
+        // The client asks again; a new request restarts the allocation if it was lost.
+        for (port, queue) in waitingForAddress where !queue.contains(where: { $0.deadline > now }) {
+            waitingForAddress[port] = nil
+            allocating.remove(port)
+        }
         if !unopened.isEmpty { reconcileBindings() }
     }
 
@@ -355,6 +397,8 @@ struct ControlMetrics: Sendable {
     var macAged: UInt64 = 0
     var arpAged: UInt64 = 0
     var learnedWriteBatches: UInt64 = 0
+    var addressesAllocated: UInt64 = 0
+    var addressAllocationFailures: UInt64 = 0
     /// Port tunnel key -> "device/port", for metric labels.
     var portNames: [UInt32: String] = [:]
 }

@@ -88,6 +88,8 @@ enum AgentMetrics {
         scalar("hive_mac_limit_refused_total", "counter", "MACs not learned because their port had reached its MAC limit.", control.macLimitRefused)
         scalar("hive_mac_aged_total", "counter", "Learned MAC entries removed after 300 s without traffic.", control.macAged)
         scalar("hive_arp_aged_total", "counter", "Learned ARP entries removed after 300 s without traffic.", control.arpAged)
+        scalar("hive_dhcp_addresses_allocated_total", "counter", "Ports without an address given one from their subnet's pool when their VM asked DHCP.", control.addressesAllocated)
+        scalar("hive_dhcp_address_failures_total", "counter", "DHCP clients' ports that could not be given an address (pool exhausted, port gone).", control.addressAllocationFailures)
         scalar("hive_learned_writes_total", "counter", "Batched NSDB transactions that shared learned entries.", control.learnedWriteBatches)
     }
 

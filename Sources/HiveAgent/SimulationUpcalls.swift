@@ -11,6 +11,8 @@ enum UpcallEvent: Sendable {
     /// Known entries the traffic confirmed: they must not age out.
     case refreshed(macs: [MACLearning], arps: [ARPLearning])
     case waitForARP(router: RouterID, address: IPv4.Address, frame: [UInt8], inPort: UInt32)
+    /// A DHCP client on a port without an address: give it one, then simulate `frame` again.
+    case waitForAddress(port: PortID, frame: [UInt8], inPort: UInt32)
     case simulated(decision: String)
     case portFailed(portKey: UInt32, reason: String)
 }
@@ -68,6 +70,10 @@ final class SimulationUpcalls: UpcallHandler {
             events.yield(.waitForARP(router: router, address: address, frame: bytes, inPort: key.inPort))
             decision.held = true
         }
+        if case .pendingAddress(let port) = result.decision {
+            events.yield(.waitForAddress(port: port, frame: bytes, inPort: key.inPort))
+            decision.held = true
+        }
         for generated in result.generatedPackets {
             emit(generated, state: state, depth: 1, into: &decision)
         }
@@ -107,7 +113,7 @@ final class SimulationUpcalls: UpcallHandler {
     private func outputs(for result: SimulationResult) -> [FlowOutput] {
         switch result.decision {
         case .output, .flood: outputs(forPorts: result.outputPorts)
-        case .drop, .consumed, .pendingARP: []
+        case .drop, .consumed, .pendingARP, .pendingAddress: []
         }
     }
 
@@ -138,6 +144,7 @@ final class SimulationUpcalls: UpcallHandler {
         case .flood: "flood"
         case .consumed: "consumed"
         case .pendingARP: "pending_arp"
+        case .pendingAddress: "pending_address"
         case .drop(let reason):
             // Every reason carries a payload, so the mirror names the case.
             "drop_" + (Mirror(reflecting: reason).children.first?.label ?? "other").snakeCased

@@ -53,6 +53,9 @@ extension SimulationRun {
                 trace(2, .dhcpAnswered(nil))
                 finish(.consumed)
                 return .finished
+            case .needsAddress:
+                finish(.pendingAddress(ingressPort.id))
+                return .finished
             case .reply(let frame):
                 if tracing { trace(2, .dhcpAnswered(try? DHCPv4.Message(parsingFrame: frame).yourAddress)) }
                 emit(.dhcpReply, out: ingress, frame: frame)

@@ -8,7 +8,10 @@ import HivePacket
 //
 // Whom it serves. A port with a fixed IP inside an enabled subnet of the
 // bridge gets that address; otherwise a client whose MAC has a host entry in
-// an enabled subnet gets the entry's address. Anyone else is not served
+// an enabled subnet gets the entry's address; otherwise, when a subnet has a
+// pool, a port with no address at all is given one (`.pendingAddress`: the
+// agent allocates it through the repository, where it stays the port's
+// fixed IP, and simulates the request again). Anyone else is not served
 // here: the packet goes on as before (it floods, so a DHCP server a tenant
 // runs in a VM still works).
 //
@@ -29,6 +32,8 @@ enum DHCPAnswer {
     case notServed
     /// Taken without a reply (a RELEASE, a REQUEST for another server).
     case silent
+    /// The port has no address yet and a subnet has a pool: allocate, then answer.
+    case needsAddress
     case reply([UInt8])
 }
 
@@ -66,7 +71,12 @@ extension SimulationRun {
                 }
             }
         }
-        guard let (server, address, hostName) = chosen else { return .notServed }
+        guard let (server, address, hostName) = chosen else {
+            // A port without an address on a bridge with a pool gets one, once, kept on the port.
+            let hasPool = servers.contains { $0.subnet.range != nil }
+            let asks = type == .discover || type == .request
+            return entry == nil && hasPool && asks ? .needsAddress : .notServed
+        }
 
         let subnet = server.subnet
         var routes: [DHCPv4.ClasslessRoute] = []

@@ -19,6 +19,10 @@ public enum SimulationDecision: Hashable, Sendable {
     /// Routed, but the next hop's MAC is unknown: `router` sent the generated
     /// ARP request for `address` out of `port`; the packet waits on the answer.
     case pendingARP(router: RouterID, address: IPv4.Address, port: PortID)
+    /// A DHCP client on `port`, which has no address yet, on a bridge whose
+    /// subnet has a pool: the agent gives the port one (the repository's
+    /// "auto") and simulates the packet again.
+    case pendingAddress(PortID)
 }
 
 /// Why a packet was dropped.
@@ -253,7 +257,7 @@ public struct SimulationResult: Sendable {
     public var isCacheable: Bool {
         switch decision {
         case .output, .flood, .drop: generatedPackets.isEmpty && arpLearning.isEmpty
-        case .consumed, .pendingARP: false
+        case .consumed, .pendingARP, .pendingAddress: false
         }
     }
 

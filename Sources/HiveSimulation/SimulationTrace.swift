@@ -181,6 +181,8 @@ public func decisionText(_ decision: SimulationDecision, in snapshot: TopologySn
     case .consumed: return "CONSUMED: answered by the agent"
     case .pendingARP(let router, let ip, let port):
         return "PENDING ARP: router \(snapshot.name(of: router)) asks for \(ip) out of port \(snapshot.name(of: port))"
+    case .pendingAddress(let port):
+        return "PENDING ADDRESS: port \(snapshot.name(of: port)) gets an address from its subnet's pool, then DHCP answers"
     }
 }
 

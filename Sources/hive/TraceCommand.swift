@@ -154,6 +154,7 @@ struct TraceCommand: AsyncParsableCommand {
         case .drop: ("drop", decisionText(result.decision, in: snapshot))
         case .consumed: ("consumed", decisionText(result.decision, in: snapshot))
         case .pendingARP: ("pending-arp", decisionText(result.decision, in: snapshot))
+        case .pendingAddress: ("pending-address", decisionText(result.decision, in: snapshot))
         }
         let document = TraceDocument(
             packet: request.packetText, inPort: request.port.id.description, inPortName: snapshot.name(of: request.port.id),

@@ -42,9 +42,12 @@ import Testing
             OverlayLab.VM(name: "vm1", host: 1, address: "10.0.1.11", gateway: "10.0.1.1", mac: "02:00:0a:00:01:0b", dhcp: true, mtu: 1500),
             OverlayLab.VM(name: "vm2", host: 2, address: "10.0.1.12", gateway: "10.0.1.1", mac: "02:00:0a:00:01:0c", dhcp: true, mtu: 1500),
             OverlayLab.VM(name: "vm3", host: 2, address: "10.0.2.13", gateway: "10.0.2.1", mac: "02:00:0a:00:02:0d"),
+            // No address on its port: the pool gives one when it asks.
+            OverlayLab.VM(name: "vm4", host: 1, address: "10.0.1.14", gateway: "10.0.1.1", mac: "02:00:0a:00:01:0e",
+                          dhcp: true, mtu: 1500, addressless: true),
         ]
         try await OverlayLab.run(vms: vms) { lab in
-            _ = try await Self.buildNetwork(lab, blue: ["vm1", "vm2"], green: ["vm3"])
+            let network = try await Self.buildNetwork(lab, blue: ["vm1", "vm2", "vm4"], green: ["vm3"])
             let capture = try await blocking { try VMCapture(lab: lab, vm: "vm1", filter: "udp port 67 or udp port 68", seconds: 25) }
             // vm1's broadcasts, seen from vm2 (on the other host, same bridge): there should be none.
             let elsewhere = try await blocking {
@@ -67,6 +70,17 @@ import Testing
             let replies = try await blocking { try capture.finish(displayFilter: "dhcp.option.dhcp == 2 || dhcp.option.dhcp == 5") }
             #expect(replies.frames >= 2, "an offer and an ack reached vm1: \(replies)")
             #expect(replies.warnings.isEmpty, "tshark decodes the replies without warnings: \(replies.warnings)")
+            // The port without an address got the pool's first free one, kept on the port.
+            let pooled = try await blocking { try DHCPClient.udhcpc.configure(namespace: lab.namespace("vm4")) }
+            defer { pooled.stop() }
+            let vm4 = try await lab.client.get(network.ports["vm4"]!.id).object
+            #expect(vm4.fixedIPs.count == 1, "the port now holds its address: \(vm4.fixedIPs)")
+            #expect(pooled.lease.address == "\(vm4.fixedIPs.first?.description ?? "?")/24", "\(pooled.lease)")
+            #expect(pooled.lease.gateway == "10.0.1.1" && pooled.lease.mtu == 1442, "\(pooled.lease)")
+            if let address = vm4.fixedIPs.first {
+                #expect(await lab.pingEventually(from: "vm4", to: "10.0.2.13"), "and port security lets \(address) through")
+            }
+
             let flooded = try await blocking { try elsewhere.finish(displayFilter: "dhcp") }
             #expect(flooded.frames == 0, "vm1's DHCP was answered on its host, not flooded: \(flooded)")
         }

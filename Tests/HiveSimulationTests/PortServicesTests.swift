@@ -245,13 +245,17 @@ struct DHCPServerTests {
         #expect(ack.option(code: 51) == nil && ack.option(code: 3) == .routers([ip("10.0.1.1")]))
     }
 
-    @Test func releaseIsTakenSilentlyAndStrangersAreNotServed() async throws {
+    @Test func releaseIsTakenSilentlyAndPortsWithoutAnAddressGetOne() async throws {
         let lab = try await PortServicesLab.build()
         let release = try lab.run(L.dhcp(.release, mac: L.vm1MAC, clientAddress: L.vm1IP), from: lab.vm1)
         #expect(release.decision == .consumed && release.generatedPackets.isEmpty)
-        // A port without a fixed IP (and a MAC without a host entry) is not served here: it floods as before.
-        let unserved = try lab.run(L.dhcp(.discover, mac: mac("02:77:00:00:00:02")), from: lab.bare)
-        #expect(unserved.decision == .flood(lab.bridge))
+        // A port without a fixed IP (and a MAC without a host entry), on a bridge with a pool, is given one first.
+        let unaddressed = try lab.run(L.dhcp(.discover, mac: mac("02:77:00:00:00:02")), from: lab.bare)
+        #expect(unaddressed.decision == .pendingAddress(lab.bare))
+        #expect(unaddressed.generatedPackets.isEmpty && !unaddressed.isCacheable)
+        // Its RELEASE asks for nothing.
+        let released = try lab.run(L.dhcp(.release, mac: mac("02:77:00:00:00:02")), from: lab.bare)
+        #expect(released.decision == .flood(lab.bridge))
         let openAddress = try #require(lab.snapshot.ports[lab.open]?.fixedIPs.first)
         #expect(openAddress == ip("10.0.1.100"), "auto takes the pool's first free address")
         let stranger = try lab.run(L.dhcp(.discover, mac: mac("02:77:00:00:00:01")), from: lab.open)

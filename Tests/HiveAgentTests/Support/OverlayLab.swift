@@ -27,6 +27,8 @@ final class OverlayLab: Sendable {
         var dhcp = false
         var mtu = 1400
         var portSecurity = true
+        /// Create the port without an address: Hive gives it one from the pool when the VM asks DHCP.
+        var addressless = false
     }
 
     let prefix: String
@@ -153,7 +155,7 @@ final class OverlayLab: Sendable {
                 gateway: spec.gateway.flatMap(IPv4.Address.init(parsing:))))
         }
         let port = try await client.create(Port(
-            bridge: bridge, name: vm, mac: EthernetAddress(parsing: spec.mac)!, fixedIPs: [address],
+            bridge: bridge, name: vm, mac: EthernetAddress(parsing: spec.mac)!, fixedIPs: spec.addressless ? [] : [address],
             portSecurity: spec.portSecurity)).object
         let binding = try await client.create(Binding(hostId: try await hostID(spec.host), portId: port.id, interfaceName: prefix + vm)).object
         return (port, binding)
