@@ -149,7 +149,7 @@ extension TraceEvent {
             }
         case .learnMAC(let mac, let port): return "learn \(mac) on port \(snapshot.name(of: port))"
         case .macLookup(let mac, let port?, let isStatic):
-            return "\(mac) is behind port \(snapshot.name(of: port))\(isStatic ? " (router port)" : "")"
+            return "\(mac) is behind port \(snapshot.name(of: port))\(isStatic ? " (static entry)" : " (learned)")"
         case .macLookup(let mac, nil, _): return "\(mac) unknown: flood"
         case .arpSuppressed(let ip, let mac): return "ARP suppression: \(ip) is at \(mac), answered by the bridge"
         case .dhcpAnswered(let address?): return "DHCP: answered by the bridge (address \(address))"

@@ -37,8 +37,11 @@ enum DemoTopology {
             ipProtocol: Match(IPProtocolNumber.icmp)), action: .accept))
         _ = try await repository.create(Rule(tenantId: tenant, chainId: web.id, action: .drop))
 
-        let vmBlue = try await repository.create(Port(tenantId: tenant, bridge: blue.id, name: "vm-blue")).object
-        var vmGreen = Port(tenantId: tenant, bridge: green.id, name: "vm-green")
+        // VM ports as a cloud makes them: a MAC for the VM's NIC, an address from the pool.
+        let vmBlue = try await repository.create(Port(
+            tenantId: tenant, bridge: blue.id, name: "vm-blue", mac: Port.generatedMAC(), fixedIPs: [Port.automaticAddress])).object
+        var vmGreen = Port(
+            tenantId: tenant, bridge: green.id, name: "vm-green", mac: Port.generatedMAC(), fixedIPs: [Port.automaticAddress])
         vmGreen.outboundChainId = web.id
         vmGreen = try await repository.create(vmGreen).object
 

@@ -35,13 +35,13 @@ struct TraceCommand: AsyncParsableCommand {
     @Option(name: .customLong("in-port"), help: "The ingress port: its name, device/name, or id.")
     var inPort: String
 
-    @Option(name: .customLong("src-mac"), help: "Source MAC (default: the DHCP host entry of the source IP, else 02:00 + the IP's bytes).")
+    @Option(name: .customLong("src-mac"), help: "Source MAC (default: the port's MAC; else the DHCP host entry of the source IP, else 02:00 + the IP's bytes).")
     var sourceMAC: String?
 
     @Option(name: .customLong("dst-mac"), help: "Destination MAC (default: the gateway router port's MAC for an off-subnet destination, broadcast for ARP).")
     var destinationMAC: String?
 
-    @Option(name: .customLong("src-ip"), help: "Source IPv4 address (default: the first address of the bridge's DHCP pool, or of the port's subnet).")
+    @Option(name: .customLong("src-ip"), help: "Source IPv4 address (default: the port's first fixed IP; else the first address of the bridge's DHCP pool, or of the port's subnet).")
     var sourceIP: String?
 
     @Option(name: .customLong("dst-ip"), help: "Destination IPv4 address (ARP: the address asked for).")
@@ -282,6 +282,9 @@ struct TraceRequest {
                 throw ValidationError("--src-ip '\(text)' is not an IPv4 address (expected like 10.0.1.100)")
             }
             source = parsed
+        } else if let fixed = port.fixedIPs.first {
+            source = fixed
+            notes.append("source IP \(source) (the port's fixed IP; set --src-ip to change)")
         } else {
             guard let inferred = Self.defaultSource(for: port, in: snapshot) else {
                 throw ValidationError("give --src-ip: port \(snapshot.name(of: port.id)) has no DHCP pool or router subnet to take one from")
@@ -295,6 +298,9 @@ struct TraceRequest {
                 throw ValidationError("--src-mac '\(text)' is not a MAC address (expected like 02:00:00:00:00:01)")
             }
             sourceMAC = parsed
+        } else if let mac = port.mac, port.deviceKind == .bridge {
+            // The VM behind the port sends from the port's MAC (port security holds it to that).
+            sourceMAC = mac
         } else {
             sourceMAC = Self.knownMAC(of: source, onBridgeOf: port, in: snapshot) ?? Self.derivedMAC(source)
         }

@@ -72,6 +72,19 @@ struct TraceCommandTests {
         }
     }
 
+    @Test func thePortsOwnAddressesAreTheDefaultAndAnotherIsDroppedByPortSecurity() throws {
+        try withDemo { directory in
+            let own = try hive(["trace", "--data-dir", directory, "--in-port", "vm-blue", "--dst-ip", "10.0.1.1", "--summary"])
+            #expect(own.status == 0, "\(own.error)")
+            #expect(own.output.contains("source IP 10.0.1.100 (the port's fixed IP"), "\(own.output)")
+            #expect(own.output.contains("Result: CONSUMED"), "\(own.output)")
+            let spoofed = try hive(["trace", "--data-dir", directory, "--in-port", "vm-blue", "--src-ip", "10.0.1.99",
+                                    "--dst-ip", "10.0.1.1", "--summary"])
+            #expect(spoofed.status == 0, "\(spoofed.error)")
+            #expect(spoofed.output.contains("Result: DROP: port security of blue/vm-blue: spoofed ip"), "\(spoofed.output)")
+        }
+    }
+
     @Test func pingingTheGatewayIsAnswered() throws {
         try withDemo { directory in
             let run = try hive(["trace", "--data-dir", directory, "--in-port", "blue/vm-blue", "--dst-ip", "10.0.1.1", "--summary"])
