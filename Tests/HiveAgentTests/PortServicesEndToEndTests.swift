@@ -179,6 +179,43 @@ import Testing
         }
     }
 
+    @Test func learnedMACsAgeWhenIdleAndStayWhileInUse() async throws {
+        let vms = [
+            OverlayLab.VM(name: "vm1", host: 1, address: "10.0.1.11", gateway: "10.0.1.1", mac: "02:00:0a:00:01:0b"),
+            OverlayLab.VM(name: "open", host: 2, address: "10.0.1.14", gateway: "10.0.1.1", mac: "02:00:0a:00:01:0e", portSecurity: false),
+        ]
+        // Short times so the test is short: entries age after 4 s, busy flows are simulated again every second.
+        try await OverlayLab.run(vms: vms, configure: { configuration in
+            configuration.macAgeingTime = .seconds(4)
+            configuration.datapath.flowHardTimeout = .seconds(1)
+        }) { lab in
+            let network = try await Self.buildNetwork(lab, blue: ["vm1", "open"], green: [])
+            let open = lab.namespace("open")
+            // Two more MACs behind the port without port security: one speaks once, one keeps talking.
+            try await blocking { try Scapy.run(in: open, Scapy.talk, arguments: ["02:00:0a:00:01:52", "10.0.1.52", "1", "0"]) }
+            let busy = try NetworkNamespace.start(
+                open, [Scapy.python, "-c", Scapy.talk, "02:00:0a:00:01:51", "10.0.1.51", "300", "0.1"])
+            defer { if busy.isRunning { busy.terminate() } }
+            let prefix = TopologyKeys.root + "state/mac/\(network.blue.id)/"
+            func learned() async throws -> Set<String> {
+                Set(try await lab.store.range(.prefix(prefix)).keyValues.map { String($0.key.dropFirst(prefix.count)) })
+            }
+            let both = await eventually(within: 10) { (try? await learned())?.isSuperset(of: ["02:00:0a:00:01:51", "02:00:0a:00:01:52"]) ?? false }
+            let before = try await learned()
+            #expect(both, "both MACs were learned: \(before)")
+            try await Task.sleep(for: .seconds(8))
+            let after = try await learned()
+            #expect(!after.contains("02:00:0a:00:01:52"), "the quiet MAC aged out of the NSDB: \(after)")
+            #expect(after.contains("02:00:0a:00:01:51"), "the busy MAC, confirmed by its traffic, stayed: \(after)")
+            #expect(busy.isRunning, "the busy MAC was still talking")
+            let aged = Self.sample(await Agent.metricsText([lab.agents[1]]), "hive_mac_aged_total", reason: nil, interface: nil)
+            #expect(aged >= 1, "ageing is counted")
+            try await blocking { try Scapy.run(in: open, Scapy.talk, arguments: ["02:00:0a:00:01:52", "10.0.1.52", "1", "0"]) }
+            #expect(await eventually(within: 5) { (try? await learned())?.contains("02:00:0a:00:01:52") ?? false },
+                    "the quiet MAC is learned again when it speaks")
+        }
+    }
+
     /// The value of the first sample of `family` with the given labels.
     static func sample(_ metrics: String, _ family: String, reason: String?, interface: String?) -> Int {
         for line in metrics.split(separator: "\n") where line.hasPrefix(family + "{") {
@@ -254,6 +291,17 @@ enum Scapy {
             Ether(src=me, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=me, psrc=victim_ip, pdst=router_ip),
         ]
         sendp(frames * 10, iface="eth0", inter=0.01, verbose=0)
+        """
+
+    /// argv: source MAC, source IP, how many, seconds between: UDP to 10.0.1.11 (vm1).
+    static let talk = """
+        import sys, time
+        from scapy.all import Ether, IP, UDP, Raw, sendp
+        mac, address, count, gap = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+        frame = Ether(src=mac, dst="02:00:0a:00:01:0b") / IP(src=address, dst="10.0.1.11") / UDP(sport=4000, dport=9) / Raw(b"hello")
+        for _ in range(count):
+            sendp(frame, iface="eth0", verbose=0)
+            time.sleep(gap)
         """
 
     /// argv: how many frames, the destination MAC. Random unicast source MACs.

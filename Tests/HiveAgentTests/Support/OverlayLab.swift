@@ -54,7 +54,10 @@ final class OverlayLab: Sendable {
     static let adminToken = "lab-admin"
 
     /// Builds the lab, runs `body`, and always tears everything down.
-    static func run(hosts: Int = 2, vms: [VM], _ body: (OverlayLab) async throws -> Void) async throws {
+    static func run(
+        hosts: Int = 2, vms: [VM], configure: @Sendable (inout AgentConfiguration) -> Void = { _ in },
+        _ body: (OverlayLab) async throws -> Void
+    ) async throws {
         try requireRoot()
         let prefix = "hive-" + String(UInt32.random(in: 0..<0xFFFF), radix: 16) + "-"
         let network = SandboxNetwork(
@@ -69,7 +72,8 @@ final class OverlayLab: Sendable {
         // Making and removing namespaces runs `ip` to completion: off the cooperative pool.
         try await blocking { try network.create() }
         do {
-            try await runServices(network: network, vms: vms, hosts: hosts, prefix: prefix, directory: directory, body)
+            try await runServices(
+                network: network, vms: vms, hosts: hosts, prefix: prefix, directory: directory, configure: configure, body)
         } catch {
             try? await blocking { network.destroy() }
             try? FileManager.default.removeItem(atPath: directory)
@@ -80,7 +84,8 @@ final class OverlayLab: Sendable {
     }
 
     private static func runServices(
-        network: SandboxNetwork, vms: [VM], hosts: Int, prefix: String, directory: String, _ body: (OverlayLab) async throws -> Void
+        network: SandboxNetwork, vms: [VM], hosts: Int, prefix: String, directory: String,
+        configure: @Sendable (inout AgentConfiguration) -> Void, _ body: (OverlayLab) async throws -> Void
     ) async throws {
         let store = try EmbeddedStore(directory: directory)
         var logger = Logger(label: "hive.lab")
@@ -91,6 +96,7 @@ final class OverlayLab: Sendable {
                 hostName: "h\(number)", hostID: HostID(), underlayAddress: IPv4.Address(100, 64, 0, UInt8(number)),
                 networkNamespace: prefix + "h\(number)", tunnelZone: "lab")
             configuration.leaseTTL = 5
+            configure(&configuration)
             agents.append(try Agent(store: store, configuration: configuration, logger: logger))
         }
         var tokens = TokenTable()
@@ -232,9 +238,10 @@ final class PingMonitor: @unchecked Sendable {
     private var answered = 0
     private var buffer = ""
 
-    init(namespace: String, address: String, interval: String = "0.1") throws {
+    init(namespace: String, address: String, interval: String = "0.1", interface: String? = nil) throws {
         let handle = pipe.fileHandleForWriting
-        process = try NetworkNamespace.start(namespace, ["ping", "-i", interval, "-W", "1", address], standardOutput: handle)
+        let from = interface.map { ["-I", $0] } ?? []
+        process = try NetworkNamespace.start(namespace, ["ping", "-i", interval, "-W", "1"] + from + [address], standardOutput: handle)
         pipe.fileHandleForReading.readabilityHandler = { [weak self] reading in
             let data = reading.availableData
             guard let self, !data.isEmpty else { return }
