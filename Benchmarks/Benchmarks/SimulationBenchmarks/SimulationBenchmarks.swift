@@ -29,79 +29,25 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    Benchmark("Simulation bridge-router-bridge, 100-rule chain on egress port") { benchmark in
-        let lab = routedLab
-        let snapshot = lab.snapshot
-        let frame = Topologies.tcpFrame
-        let key = try FlowKey(parsing: frame, inPort: lab.inPort)
-        var context = SimulationContext()
-        context.simulate(frame: frame, key: key, in: snapshot, state: lab.state)
-        precondition(context.result.decision == .output(lab.vm3), "unexpected \(context.result.decision)")
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            context.simulate(frame: frame, key: key, in: snapshot, state: lab.state)
-            blackHole(context.result.decision)
-        }
+    simulationBenchmark("Simulation bridge-router-bridge, 100-rule chain on egress port", routedLab) { result, lab in
+        result.decision == .output(lab.vm3)
     }
-
-    Benchmark("Simulation bridge-router-bridge, one rule") { benchmark in
-        let lab = plainLab
-        let snapshot = lab.snapshot
-        let frame = Topologies.tcpFrame
-        let key = try FlowKey(parsing: frame, inPort: lab.inPort)
-        var context = SimulationContext()
-        context.simulate(frame: frame, key: key, in: snapshot, state: lab.state)
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            context.simulate(frame: frame, key: key, in: snapshot, state: lab.state)
-            blackHole(context.result.decision)
-        }
+    simulationBenchmark("Simulation bridge-router-bridge, one rule", plainLab) { result, lab in
+        result.decision == .output(lab.vm3)
     }
-
-    Benchmark("Simulation bridge-router-bridge, one rule, port security on") { benchmark in
-        let lab = securedLab
-        let snapshot = lab.snapshot
-        let frame = Topologies.tcpFrame
-        let key = try FlowKey(parsing: frame, inPort: lab.inPort)
-        var context = SimulationContext()
-        context.simulate(frame: frame, key: key, in: snapshot, state: lab.state)
-        precondition(context.result.decision == .output(lab.vm3), "unexpected \(context.result.decision)")
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            context.simulate(frame: frame, key: key, in: snapshot, state: lab.state)
-            blackHole(context.result.decision)
-        }
+    simulationBenchmark("Simulation bridge-router-bridge, one rule, port security on", securedLab) { result, lab in
+        result.decision == .output(lab.vm3)
     }
-
-    Benchmark("DHCP DISCOVER answered by the bridge (an OFFER built)") { benchmark in
-        let lab = securedLab
-        let snapshot = lab.snapshot
-        let frame = Topologies.dhcpDiscover
-        let key = try FlowKey(parsing: frame, inPort: lab.inPort)
-        var context = SimulationContext()
-        let options = SimulationOptions(networkMTU: 1442)
-        context.simulate(frame: frame, key: key, in: snapshot, state: lab.state, options: options)
-        precondition(context.result.generatedPackets.first?.kind == .dhcpReply, "unexpected \(context.result.decision)")
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            context.simulate(frame: frame, key: key, in: snapshot, state: lab.state, options: options)
-            blackHole(context.result.generatedPackets.count)
-        }
+    simulationBenchmark(
+        "DHCP DISCOVER answered by the bridge (an OFFER built)", securedLab, frame: Topologies.dhcpDiscover,
+        options: SimulationOptions(networkMTU: 1442)
+    ) { result, _ in
+        result.generatedPackets.first?.kind == .dhcpReply
     }
-
-    Benchmark("Simulation bridge-router-bridge, one rule, with trace") { benchmark in
-        let lab = plainLab
-        let snapshot = lab.snapshot
-        let frame = Topologies.tcpFrame
-        let key = try FlowKey(parsing: frame, inPort: lab.inPort)
-        var context = SimulationContext()
-        let options = SimulationOptions(recordsTrace: true)
-        context.simulate(frame: frame, key: key, in: snapshot, state: lab.state, options: options)
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            context.simulate(frame: frame, key: key, in: snapshot, state: lab.state, options: options)
-            blackHole(context.result.trace.steps.count)
-        }
+    simulationBenchmark(
+        "Simulation bridge-router-bridge, one rule, with trace", plainLab, options: SimulationOptions(recordsTrace: true)
+    ) { result, _ in
+        !result.trace.steps.isEmpty
     }
 
     Benchmark("Route lookup, router with 10,000 routes") { benchmark in
@@ -130,6 +76,27 @@ let benchmarks: @Sendable () -> Void = {
             context.simulate(frame: big.frames[index], key: keys[index], in: snapshot, state: big.state)
             blackHole(context.result.decision)
             index = (index + 1) & 1023
+        }
+    }
+}
+
+/// One simulation of `frame` from the lab's vm1, repeated; `expected` checks
+/// the first result before anything is measured.
+func simulationBenchmark(
+    _ name: String, _ lab: Topologies.Routed, frame: [UInt8] = Topologies.tcpFrame,
+    options: SimulationOptions = SimulationOptions(),
+    expected: @escaping @Sendable (SimulationResult, Topologies.Routed) -> Bool
+) {
+    Benchmark(name) { benchmark in
+        let snapshot = lab.snapshot
+        let key = try FlowKey(parsing: frame, inPort: lab.inPort)
+        var context = SimulationContext()
+        context.simulate(frame: frame, key: key, in: snapshot, state: lab.state, options: options)
+        precondition(expected(context.result, lab), "unexpected \(context.result.decision)")
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            context.simulate(frame: frame, key: key, in: snapshot, state: lab.state, options: options)
+            blackHole(context.result.decision)
         }
     }
 }
