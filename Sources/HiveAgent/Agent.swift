@@ -193,14 +193,15 @@ public final class Agent: Service, Sendable {
             let batch = await control.takePendingWrites()
             guard !batch.isEmpty else { continue }
             let lease = await control.lease
-            var failed: [(key: String, value: String?)] = []
-            var start = batch.startIndex
-            while start < batch.endIndex {
-                let chunk = batch[start..<min(start + 100, batch.endIndex)]
+            var failed: [(key: String, write: AgentControl.LearnedWrite)] = []
+            let puts = batch.filter { if case .put = $0.write { true } else { false } }
+            var start = puts.startIndex
+            while start < puts.endIndex {
+                let chunk = puts[start..<min(start + 100, puts.endIndex)]
                 start = chunk.endIndex
-                let operations: [HiveStore.Operation] = chunk.map { write -> HiveStore.Operation in
-                    if let value = write.value { return .put(key: write.key, value: Array(value.utf8), lease: lease) }
-                    return .delete(KeyRange.key(write.key))
+                let operations: [HiveStore.Operation] = chunk.compactMap { item in
+                    guard case .put(let value) = item.write else { return nil }
+                    return .put(key: item.key, value: Array(value.utf8), lease: lease)
                 }
                 do {
                     _ = try await store.transaction(Transaction(compares: [], success: operations, failure: []))
@@ -208,6 +209,18 @@ public final class Agent: Service, Sendable {
                 } catch {
                     logger.debug("could not share \(chunk.count) learned entries: \(error)")
                     failed += chunk
+                }
+            }
+            // Aged entries: each deleted only if it still holds our value, so an
+            // entry another host learned meanwhile stays.
+            for item in batch {
+                guard case .delete(let value) = item.write else { continue }
+                do {
+                    _ = try await store.transaction(Transaction(
+                        compares: [Compare(.key(item.key), .value(Array(value.utf8)), .equal)],
+                        success: [.delete(KeyRange.key(item.key))], failure: []))
+                } catch {
+                    failed.append(item)
                 }
             }
             if !failed.isEmpty { await control.requeue(failed) }

@@ -37,11 +37,18 @@ actor AgentControl {
     private var learnedHere: [String: LearnedEntry] = [:]
     /// MACs learned here per port (the cap's count).
     private var macCount: [PortID: Int] = [:]
-    /// Writes for the agent's writer task (key -> value; nil deletes), so a
-    /// slow or unreachable store never holds up this actor.
-    private var pendingWrites: [String: String?] = [:]
+    /// Writes for the agent's writer task, so a slow or unreachable store
+    /// never holds up this actor.
+    private var pendingWrites: [String: LearnedWrite] = [:]
     private var tunnelPeers: Set<IPv4.Address>?
     let ageing: (mac: Duration, arp: Duration)
+
+    /// What the writer does with a learned entry's key.
+    enum LearnedWrite: Equatable, Sendable {
+        case put(String)
+        /// Delete the key if it still holds this value (another host may have learned it since).
+        case delete(ifValue: String)
+    }
 
     struct LearnedEntry {
         enum Kind {
@@ -94,22 +101,25 @@ actor AgentControl {
     /// written under it): share everything learned here again.
     func leaseReplaced(_ lease: LeaseID) {
         self.lease = lease
-        for (key, entry) in learnedHere { pendingWrites[key] = entry.value }
+        for (key, entry) in learnedHere { pendingWrites[key] = .put(entry.value) }
     }
 
     /// What to write now, in key order; the writer task commits it.
-    func takePendingWrites() -> [(key: String, value: String?)] {
+    func takePendingWrites() -> [(key: String, write: LearnedWrite)] {
         guard !pendingWrites.isEmpty else { return [] }
-        let batch = pendingWrites.sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value) }
+        let batch = pendingWrites.sorted { $0.key < $1.key }.map { (key: $0.key, write: $0.value) }
         pendingWrites.removeAll(keepingCapacity: true)
         return batch
     }
 
     /// Writes that failed: tried again next round, unless superseded meanwhile.
-    func requeue(_ writes: [(key: String, value: String?)]) {
-        for write in writes where pendingWrites[write.key] == nil {
+    func requeue(_ writes: [(key: String, write: LearnedWrite)]) {
+        for (key, write) in writes where pendingWrites[key] == nil {
             // Only what is still true: an entry forgotten since is not put back.
-            if write.value == nil || learnedHere[write.key]?.value == write.value { pendingWrites[write.key] = write.value }
+            switch write {
+            case .put(let value): if learnedHere[key]?.value == value { pendingWrites[key] = write }
+            case .delete: if learnedHere[key] == nil { pendingWrites[key] = write }
+            }
         }
     }
 
@@ -138,8 +148,9 @@ actor AgentControl {
         var changes = NSDBMirror.Changes()
         for event in batch.events {
             mirror.apply(event, into: &changes)
-            // Another agent learned the entry since: it is no longer ours to share.
-            if let mine = learnedHere[event.keyValue.key], event.kind == .put, event.keyValue.text != mine.value {
+            // Another agent learned the entry since, or it is gone (our lease
+            // lapsed): it is no longer ours to share or to count.
+            if let mine = learnedHere[event.keyValue.key], event.kind == .delete || event.keyValue.text != mine.value {
                 forget(event.keyValue.key)
             }
         }
@@ -250,8 +261,11 @@ actor AgentControl {
                 learnedHere[key]?.lastSeen = .now
                 return
             }
-            let limit = mirror.ports[entry.port]?.effectiveMACLimit ?? Port.defaultMACLimit
-            if macCount[entry.port, default: 0] >= limit {
+            // The cap is a VM's; a link between bridges carries a whole segment's MACs.
+            let port = mirror.ports[entry.port]
+            let limit = port?.isInterior == true ? Int.max : port?.effectiveMACLimit ?? Port.defaultMACLimit
+            let counted: Bool = if case .mac(_, _, entry.port)? = learnedHere[key]?.kind { true } else { false }
+            if !counted, macCount[entry.port, default: 0] >= limit {
                 metrics.macLimitRefused += 1
                 return
             }
@@ -329,7 +343,7 @@ actor AgentControl {
 
     private func share(_ key: String, _ entry: LearnedEntry) {
         learnedHere[key] = entry
-        pendingWrites[key] = entry.value
+        pendingWrites[key] = .put(entry.value)
     }
 
     /// Stops tracking an entry learned here (moved, taken over, or aged).
@@ -358,8 +372,8 @@ actor AgentControl {
                 tags.append(flowTag(.arpEntry(router, address)))
                 metrics.arpAged += 1
             }
+            pendingWrites[key] = .delete(ifValue: entry.value)
             forget(key)
-            pendingWrites[key] = .some(nil)
         }
         guard !tags.isEmpty else { return }
         publish()

@@ -58,7 +58,11 @@ final class SimulationUpcalls: UpcallHandler {
         state.apply(learningFrom: result)
 
         decision.actions = FlowActions(rewrites: result.actions.map(Self.rewrite), outputs: outputs(for: result))
-        if case .drop(let reason) = result.decision { decision.actions.dropCode = DropCode(reason).rawValue }
+        switch result.decision {
+        case .drop(let reason): decision.actions.dropCode = DropCode(reason).rawValue
+        case .consumed: decision.actions.dropCode = FlowActions.answered
+        case .output, .flood, .pendingARP, .pendingAddress: break
+        }
         if decision.actions.outputs.contains(where: \.isTunnel) {
             decision.actions.tunnelMTU = view.networkMTU
             decision.actions.tooBigSource = result.routerHop.map { ICMPErrorSource(mac: $0.mac, address: $0.address) }

@@ -15,6 +15,8 @@ struct PortState {
     /// Upcall token bucket: tokens left, and when it was last refilled.
     var upcallTokens: Int
     var refilled: UInt64 = 0
+    /// When the datapath last answered a packet from this port with an ICMP error.
+    var lastErrorSent: UInt64 = 0
 }
 
 /// The datapath thread's state and work: everything here is touched by that
@@ -243,15 +245,15 @@ struct DatapathLoop<Handler: UpcallHandler> {
     /// Rewrites the frame in place and queues it for every output.
     mutating func execute(_ actions: FlowActions, on bytes: UnsafeMutableRawBufferPointer, ingressKey: UInt32) {
         if actions.outputs.isEmpty {
+            // Answered by the agent (ARP, DHCP, echo): not a drop.
+            guard actions.dropCode != FlowActions.answered else { return }
             count(.flowDrop)
             statistics.ports[ingressKey]?.drops[Int(actions.dropCode) % FlowActions.dropCodeCount] &+= 1
             return
         }
         // 14: an untagged Ethernet header; tagged frames are measured exactly out of line.
-        if actions.tunnelMTU != 0, bytes.count > Int(actions.tunnelMTU) &+ 14,
-           tooBigForTunnel(actions, bytes: UnsafeRawBufferPointer(bytes), ingressKey: ingressKey) {
-            return
-        }
+        let tunnelAllowed = actions.tunnelMTU == 0 || bytes.count <= Int(actions.tunnelMTU) &+ 14
+            || !tooBigForTunnel(actions, bytes: UnsafeRawBufferPointer(bytes), ingressKey: ingressKey)
         for rewrite in actions.rewrites { rewrite.apply(to: bytes) }
         for output in actions.outputs {
             switch output {
@@ -262,7 +264,8 @@ struct DatapathLoop<Handler: UpcallHandler> {
                 }
                 enqueue(bytes, toPort: index)
             case .tunnel(let host, let portKey):
-                enqueueTunnel(bytes, host: host, portKey: portKey, ingressKey: ingressKey)
+                // Too big for the tunnel: the copies for this host's VMs still go.
+                if tunnelAllowed { enqueueTunnel(bytes, host: host, portKey: portKey, ingressKey: ingressKey) }
             }
         }
     }
@@ -277,6 +280,8 @@ struct DatapathLoop<Handler: UpcallHandler> {
         guard packetLength > Int(actions.tunnelMTU) else { return false }
         count(.tooBig)
         statistics.ports[ingressKey]?.tooBig &+= 1
+        // At most one ICMP error per port every 10 ms (RFC 1812 §4.3.2.8: rate-limit them).
+        guard let index = portIndexByKey[ingressKey], clock &- ports[index].lastErrorSent >= 10_000_000 else { return true }
         guard ethernet.etherType == .ipv4, let source = actions.tooBigSource,
               case let packet = UnsafeRawBufferPointer(rebasing: bytes[ethernet.length...]),
               let header = try? IPv4.Header(parsing: packet), header.dontFragment,
@@ -285,6 +290,7 @@ struct DatapathLoop<Handler: UpcallHandler> {
                 type: .destinationUnreachable, code: ICMPv4.UnreachableCode.fragmentationNeeded.rawValue,
                 restOfHeader: UInt32(actions.tunnelMTU), about: bytes, sourceMAC: source.mac, sourceIP: source.address)
         else { return true }
+        ports[index].lastErrorSent = clock
         sendNow(reply, to: [.local(portKey: ingressKey)], ingressKey: 0)
         return true
     }

@@ -82,6 +82,8 @@ public struct FlowActions: Hashable, Sendable {
 
     /// Drop codes a port counts separately (`PortCounters.drops` has this many slots).
     public static let dropCodeCount = 16
+    /// `dropCode` of a packet the agent answered itself: no outputs, not a drop.
+    public static let answered: UInt8 = 0xFF
 
     public static let drop = FlowActions()
 

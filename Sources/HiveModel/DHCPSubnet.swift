@@ -104,6 +104,13 @@ public struct DHCPSubnet: TopologyObject {
         domainName = try container.decodeIfPresent(String.self, forKey: .domainName)
     }
 
+    /// The address the subnet's DHCP server answers from (its server
+    /// identifier): the gateway, else the subnet's last host address, which
+    /// no port may then hold.
+    public var serverAddress: IPv4.Address {
+        gateway ?? IPv4.Address(subnet.network.broadcast.value &- 1)
+    }
+
     /// The dynamic pool as a range, when start <= end.
     public var range: ClosedRange<IPv4.Address>? {
         rangeStart <= rangeEnd ? rangeStart...rangeEnd : nil

@@ -196,6 +196,7 @@ public struct Port: TopologyObject {
         var keys: [String] = []
         if let name { keys.append(UniqueKey.portName(deviceId: deviceId, name: name)) }
         if deviceKind == .bridge {
+            if let mac { keys.append(UniqueKey.portMAC(deviceId: deviceId, mac: mac)) }
             for address in fixedIPs where address != Self.automaticAddress {
                 keys.append(UniqueKey.portAddress(deviceId: deviceId, address: address))
             }

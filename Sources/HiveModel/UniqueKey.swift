@@ -25,6 +25,12 @@ public enum UniqueKey {
         "address/\(deviceId.uuidString.lowercased())/\(address)"
     }
 
+    /// "mac/<deviceId>/<mac>": a VM's MAC belongs to one port of its bridge
+    /// (port security and the bridge's static entries rely on it).
+    public static func portMAC(deviceId: UUID, mac: EthernetAddress) -> String {
+        "mac/\(deviceId.uuidString.lowercased())/\(mac)"
+    }
+
     /// "host/<hostId>/interface/<name>": one binding per host interface.
     public static func hostInterface(hostId: HostID, interfaceName: String) -> String {
         "host/\(hostId)/interface/\(interfaceName)"

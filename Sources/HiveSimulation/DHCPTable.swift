@@ -27,7 +27,7 @@ final class DHCPTable: Sendable {
         var servers: [Int32: [Server]] = [:]
         for subnet in subnets.sorted(by: { $0.subnet.address < $1.subnet.address }) where subnet.enabled {
             guard let bridge = bridgeIndex[subnet.bridgeId] else { continue }
-            let address = subnet.gateway ?? IPv4.Address(subnet.subnet.broadcast.value &- 1)
+            let address = subnet.serverAddress
             // The gateway's router port when there is one, so a renewal sent
             // to the server's MAC reaches the bridge it came from.
             let mac = arpAnswers[DeviceAddress(device: bridge, address: address)]?.mac ?? Self.derivedMAC(for: subnet.id)

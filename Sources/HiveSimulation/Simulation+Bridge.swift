@@ -48,7 +48,8 @@ extension SimulationRun {
         if bridge.servesDHCP, !ingressPort.isInterior, isDHCPRequest() {
             switch dhcpAnswer(bridge: bridgeIndex, ingress: ingress) {
             case .notServed:
-                break
+                // Another message of the same flow key may be one the bridge answers.
+                result.dependsOnPayload = true
             case .silent:
                 trace(2, .dhcpAnswered(nil))
                 finish(.consumed)

@@ -49,14 +49,41 @@ extension SimulationRun {
             return isAllowed(key.ipv4Source, from: mac, of: port) ? nil : .arp
         case .ipv6:
             read([.ipv6Source, .ipProtocol])
+            var icmpType: UInt8?
             if key.ipProtocol == .icmpv6 {
                 read(.icmpType)
+                icmpType = key.icmpType
                 if key.icmpType == ICMPv6.MessageType.routerAdvertisement.rawValue { return .routerAdvertisement }
             }
-            guard key.ipv6Source == port.linkLocal || key.ipv6Source == .any else { return .ipv6Source }
+            if key.ipv6Source == .any {
+                // Only duplicate address detection and MLD reports come from ::.
+                return icmpType == ICMPv6.MessageType.neighborSolicitation.rawValue || icmpType == Self.mldv2Report ? nil : .ipv6Source
+            }
+            guard key.ipv6Source == port.linkLocal else { return .ipv6Source }
+            if icmpType == ICMPv6.MessageType.neighborAdvertisement.rawValue {
+                // Neighbour poisoning: the target is in the payload, not the key.
+                result.dependsOnPayload = true
+                guard advertisedTarget() == port.linkLocal else { return .ipv6Source }
+            }
             return nil
         default:
             return .etherType
+        }
+    }
+
+    /// MLDv2 listener report (RFC 3810), which a host sends from :: before it has an address.
+    static let mldv2Report: UInt8 = 143
+
+    /// The target of the neighbour advertisement in the frame, if it parses.
+    @inline(never)
+    private func advertisedTarget() -> IPv6.Address? {
+        frame.withUnsafeBytes { bytes -> IPv6.Address? in
+            guard let ethernet = try? Ethernet.Header(parsing: bytes) else { return nil }
+            let packet = UnsafeRawBufferPointer(rebasing: bytes[ethernet.length...])
+            guard let header = try? IPv6.Header(parsing: packet), let upper = try? header.upperLayer(in: packet),
+                  upper.protocol == .icmpv6, upper.offset < packet.count
+            else { return nil }
+            return (try? ICMPv6.NeighborAdvertisement(parsing: UnsafeRawBufferPointer(rebasing: packet[upper.offset...])))?.target
         }
     }
 

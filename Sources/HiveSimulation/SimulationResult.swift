@@ -249,6 +249,10 @@ public struct SimulationResult: Sendable {
     public internal(set) var routerHop: RouterHop?
     /// Empty unless `SimulationOptions.recordsTrace`.
     public internal(set) var trace = SimulationTrace()
+    /// The result depends on more than the flow key (a neighbour
+    /// advertisement's target, a DHCP message's contents): each packet must
+    /// be simulated.
+    public internal(set) var dependsOnPayload = false
 
     public init() {}
 
@@ -256,7 +260,7 @@ public struct SimulationResult: Sendable {
     /// and drops may be cached; answers and pending resolutions are per packet.
     public var isCacheable: Bool {
         switch decision {
-        case .output, .flood, .drop: generatedPackets.isEmpty && arpLearning.isEmpty
+        case .output, .flood, .drop: generatedPackets.isEmpty && arpLearning.isEmpty && !dependsOnPayload
         case .consumed, .pendingARP, .pendingAddress: false
         }
     }
@@ -275,6 +279,7 @@ public struct SimulationResult: Sendable {
         fieldsRead = []
         hops = 0
         routerHop = nil
+        dependsOnPayload = false
         trace.steps.removeAll(keepingCapacity: keepingCapacity)
     }
 

@@ -230,7 +230,8 @@ private struct SnapshotBuilder {
         var staticMACs: [BridgeMAC: Int32] = [:]
         var arpAnswers: [DeviceAddress: ARPAnswer] = [:]
         var routerAddresses: [DeviceAddress: Int32] = [:]
-        var vmARPAnswers: [(DeviceAddress, ARPAnswer)] = []
+        var fixedIPAnswers: [(DeviceAddress, ARPAnswer)] = []
+        var pairAnswers: [(DeviceAddress, ARPAnswer)] = []
         var portsOfDevice: [Int32: [Int32]] = [:]
         for (index, port) in compiledPorts.enumerated() where !port.isRouterPort {
             portsOfDevice[port.deviceIndex, default: []].append(Int32(index))
@@ -256,11 +257,11 @@ private struct SnapshotBuilder {
                     }
                     let model = kept[Int(portIndex)]
                     for address in model.fixedIPs where port.mac != .zero {
-                        vmARPAnswers.append((DeviceAddress(device: Int32(index), address: address), ARPAnswer(mac: port.mac, bridgePort: noIndex)))
+                        fixedIPAnswers.append((DeviceAddress(device: Int32(index), address: address), ARPAnswer(mac: port.mac, bridgePort: noIndex)))
                     }
                     for pair in model.allowedAddressPairs where pair.prefix.length == 32 {
                         guard let mac = pair.mac else { continue }
-                        vmARPAnswers.append((DeviceAddress(device: Int32(index), address: pair.prefix.address), ARPAnswer(mac: mac, bridgePort: noIndex)))
+                        pairAnswers.append((DeviceAddress(device: Int32(index), address: pair.prefix.address), ARPAnswer(mac: mac, bridgePort: noIndex)))
                     }
                 }
             }
@@ -272,13 +273,20 @@ private struct SnapshotBuilder {
                 servesDHCP: dhcpSubnets.contains { $0.enabled && $0.bridgeId == bridge.id },
                 floodPorts: IndexRange(start: start, end: Int32(floodPorts.count))))
         }
-        // Router ports first, then the VMs' fixed IPs and pairs, then DHCP host entries.
-        for (key, answer) in vmARPAnswers where arpAnswers[key] == nil { arpAnswers[key] = answer }
+        // Router ports first, then every VM's fixed IPs, then allowed pairs (a
+        // pair never shadows another port's fixed IP), then DHCP host entries
+        // and the DHCP servers' own addresses.
+        for (key, answer) in fixedIPAnswers + pairAnswers where arpAnswers[key] == nil { arpAnswers[key] = answer }
         for subnet in dhcpSubnets where subnet.enabled {
             guard let bridge = bridgeIndex[subnet.bridgeId] else { continue }
             for entry in subnet.hostEntries {
                 let key = DeviceAddress(device: bridge, address: entry.address)
                 if arpAnswers[key] == nil { arpAnswers[key] = ARPAnswer(mac: entry.mac, bridgePort: noIndex) }
+            }
+            // A server without a gateway has an address of its own: clients renewing unicast must resolve it.
+            if subnet.gateway == nil {
+                let key = DeviceAddress(device: bridge, address: subnet.serverAddress)
+                if arpAnswers[key] == nil { arpAnswers[key] = ARPAnswer(mac: DHCPTable.derivedMAC(for: subnet.id), bridgePort: noIndex) }
             }
         }
         for (index, port) in compiledPorts.enumerated() where port.isRouterPort && port.hasAddress {

@@ -35,7 +35,9 @@ struct PortServicesLab {
             let vm1 = try await repository.create(Port(
                 bridge: bridge, name: "vm1", mac: vm1MAC, fixedIPs: [vm1IP],
                 allowedAddressPairs: [AllowedAddressPair(address: ip("10.0.1.250")),
-                                      AllowedAddressPair(address: ip("10.0.1.251"), mac: vipMAC)])).object.id
+                                      AllowedAddressPair(address: ip("10.0.1.251"), mac: vipMAC),
+                                      // A pair naming another VM's fixed IP must never shadow it.
+                                      AllowedAddressPair(address: vm2IP, mac: vipMAC)])).object.id
             let vm2 = try await repository.create(Port(bridge: bridge, name: "vm2", mac: vm2MAC, fixedIPs: [vm2IP])).object.id
             let open = try await repository.create(Port(
                 bridge: bridge, name: "open", mac: openMAC, fixedIPs: [Port.automaticAddress], portSecurity: false)).object.id
@@ -83,11 +85,23 @@ struct PortServicesLab {
             protocol: .udp, sourcePort: 68, destinationPort: 67, payload: message.bytes).frame
     }
 
+    /// A neighbour advertisement from `source` for `target`.
+    static func neighborAdvertisement(from source: IPv6.Address, mac: EthernetAddress, target: IPv6.Address) -> [UInt8] {
+        var frame = ipv6(from: source, mac: mac, icmpType: 136)
+        // The message's bytes 8..<24 (after type, code, checksum, flags) are the target.
+        let start = frame.count - 16
+        for (index, half) in [target.high, target.low].enumerated() {
+            for byte in 0..<8 { frame[start + index * 8 + byte] = UInt8(truncatingIfNeeded: half >> UInt64(56 - 8 * byte)) }
+        }
+        return frame
+    }
+
     /// An IPv6 frame from `source` carrying an ICMPv6 message of `type`.
     static func ipv6(from source: IPv6.Address, mac: EthernetAddress, icmpType: UInt8) -> [UInt8] {
         var frame: [UInt8] = []
         Ethernet.Header(destination: EthernetAddress(0x33, 0x33, 0, 0, 0, 1), source: mac, etherType: .ipv6).write(to: &frame)
-        let message: [UInt8] = [icmpType, 0, 0, 0, 0, 0, 0, 0] + [UInt8](repeating: 0, count: 8)
+        // Header (8) and room for a neighbour message's target (16).
+        let message: [UInt8] = [icmpType, 0, 0, 0, 0, 0, 0, 0] + [UInt8](repeating: 0, count: 16)
         frame += [0x60, 0, 0, 0, 0, UInt8(message.count), 58, 255]
         for half in [source.high, source.low] { for index in 0..<8 { frame.append(UInt8(truncatingIfNeeded: half >> UInt64(56 - 8 * index))) } }
         frame += [0xFF, 0x02] + [UInt8](repeating: 0, count: 13) + [1]
@@ -146,6 +160,14 @@ struct PortSecurityTests {
         #expect(try lab.run(L.ipv6(from: IPv6.Address.linkLocal(eui64: L.vm2MAC), mac: L.vm1MAC, icmpType: 133), from: lab.vm1)
             .spoofKind == .ipv6Source)
         #expect(try lab.run(L.ipv6(from: linkLocal, mac: L.vm1MAC, icmpType: 134), from: lab.vm1).spoofKind == .routerAdvertisement)
+        // From ::, only duplicate address detection (135) and MLDv2 reports (143).
+        #expect(try lab.run(L.ipv6(from: .any, mac: L.vm1MAC, icmpType: 128), from: lab.vm1).spoofKind == .ipv6Source)
+        // A neighbour advertisement for its own address passes (and is simulated each time); for another's it drops.
+        let own = try lab.run(L.neighborAdvertisement(from: linkLocal, mac: L.vm1MAC, target: linkLocal), from: lab.vm1)
+        #expect(own.spoofKind == nil && !own.isCacheable)
+        let poison = try lab.run(
+            L.neighborAdvertisement(from: linkLocal, mac: L.vm1MAC, target: IPv6.Address.linkLocal(eui64: L.vm2MAC)), from: lab.vm1)
+        #expect(poison.spoofKind == .ipv6Source)
         var lldp: [UInt8] = []
         Ethernet.Header(destination: EthernetAddress(0x01, 0x80, 0xC2, 0, 0, 0x0E), source: L.vm1MAC, etherType: Ethernet.EtherType(0x88CC))
             .write(to: &lldp)
@@ -186,6 +208,10 @@ struct EdgeARPTests {
             #expect(packet.operation == .reply && packet.senderIP == target && packet.senderMAC == expected)
             #expect(packet.targetMAC == L.vm1MAC && packet.targetIP == L.vm1IP)
         }
+        // vm1's pair naming vm2's address does not take vm2's ARP answer.
+        let shadowed = try lab.run(L.arp(senderMAC: L.vm1MAC, senderIP: L.vm1IP, target: L.vm2IP), from: lab.vm1)
+        let answer = try ARP.Packet(parsing: Array(try #require(shadowed.generatedPackets.first).frame[14...]))
+        #expect(answer.senderMAC == L.vm2MAC, "vm2's fixed IP answers with vm2's MAC")
         // A pair without a MAC is not answered: it may move between VMs.
         let unknown = try lab.run(L.arp(senderMAC: L.vm1MAC, senderIP: L.vm1IP, target: ip("10.0.1.250")), from: lab.vm1)
         #expect(unknown.decision == .flood(lab.bridge))
@@ -250,6 +276,11 @@ struct DHCPServerTests {
         let release = try lab.run(L.dhcp(.release, mac: L.vm1MAC, clientAddress: L.vm1IP), from: lab.vm1)
         #expect(release.decision == .consumed && release.generatedPackets.isEmpty)
         // A port without a fixed IP (and a MAC without a host entry), on a bridge with a pool, is given one first.
+        // A DHCP message the bridge does not serve goes on, but is never cached: the next one may be served.
+        let malformed = try lab.run(PacketDescription(
+            sourceMAC: L.vm1MAC, destinationMAC: .broadcast, sourceIP: .any, destinationIP: .broadcast,
+            protocol: .udp, sourcePort: 68, destinationPort: 67, payload: [1, 2, 3]).frame, from: lab.vm1)
+        #expect(malformed.decision == .flood(lab.bridge) && !malformed.isCacheable)
         let unaddressed = try lab.run(L.dhcp(.discover, mac: mac("02:77:00:00:00:02")), from: lab.bare)
         #expect(unaddressed.decision == .pendingAddress(lab.bare))
         #expect(unaddressed.generatedPackets.isEmpty && !unaddressed.isCacheable)

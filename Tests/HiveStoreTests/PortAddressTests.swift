@@ -135,4 +135,36 @@ struct PortAddressTests {
             #expect(onWeb.object.fixedIPs == onDB.object.fixedIPs, "each bridge allocates from its own pool")
         }
     }
+
+    @Test func networkBroadcastAndServerAddressesAreRefusedAndMACsAreUniqueOnTheBridge() async throws {
+        try await withEmbeddedRepository { repository in
+            let bridge = try await bridgeWithSubnet(repository)
+            for refused in ["10.0.1.0", "10.0.1.255"] {
+                await #expect(throws: RepositoryError.self, "\(refused) is not a host address") {
+                    try await repository.create(Port(tenantId: "acme", bridge: bridge, fixedIPs: [address(refused)]))
+                }
+            }
+            // Without a gateway the DHCP server answers from the last host address: no port may hold it.
+            let bare = try await repository.create(Bridge(tenantId: "acme", name: "bare")).object.id
+            _ = try await repository.create(DHCPSubnet(
+                tenantId: "acme", bridgeId: bare, subnet: prefix("10.0.9.0/24"),
+                rangeStart: address("10.0.9.250"), rangeEnd: address("10.0.9.254")))
+            await #expect(throws: RepositoryError.self) {
+                try await repository.create(Port(tenantId: "acme", bridge: bare, fixedIPs: [address("10.0.9.254")]))
+            }
+            let pooled = try await repository.create(Port(tenantId: "acme", bridge: bare, fixedIPs: [Port.automaticAddress])).object
+            #expect(pooled.fixedIPs == [address("10.0.9.250")])
+            // One MAC per bridge; the same MAC on another bridge is another VM's business.
+            let mac = EthernetAddress(parsing: "02:00:00:00:00:42")!
+            _ = try await repository.create(Port(tenantId: "acme", bridge: bridge, name: "a", mac: mac))
+            do {
+                _ = try await repository.create(Port(tenantId: "acme", bridge: bridge, name: "b", mac: mac))
+                Issue.record("a second port with the same MAC on one bridge was accepted")
+            } catch let error as RepositoryError {
+                #expect(error.description.contains("02:00:00:00:00:42 is already the MAC of port"), "\(error)")
+            }
+            _ = try await repository.create(Port(tenantId: "acme", bridge: bare, name: "c", mac: mac))
+            #expect(try await integrityProblems(in: repository.store) == [])
+        }
+    }
 }

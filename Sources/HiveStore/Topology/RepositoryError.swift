@@ -46,6 +46,10 @@ public enum RepositoryError: Error, Hashable, Sendable, CustomStringConvertible 
                 return "fixedIPs: address \(address) is already used by port \(existing) on this bridge"
                     + " (expected an address no other port of the bridge has, or \"auto\" for a free one)"
             }
+            if key.hasPrefix("mac/"), let mac = key.split(separator: "/").last {
+                return "mac: \(mac) is already the MAC of port \(existing) on this bridge"
+                    + " (expected a MAC no other port of the bridge has; omit it for a generated one)"
+            }
             return "\(kind.rawValue) '\(key)' already exists (id \(existing))"
         case .staleRevision(let kind, let id, let expected, let actual):
             return "\(kind.rawValue) \(id) was changed by someone else: you have revision \(expected), the store has \(actual); re-read and retry"

@@ -80,6 +80,14 @@ extension TopologyRepository {
                 throw RepositoryError.refused(field: "fixedIPs[\(index)]", value: address.description,
                                               reason: "is the gateway of subnet \(subnet.subnet) (expected a free host address)")
             }
+            if address == subnet.subnet.network.address || address == subnet.subnet.network.broadcast {
+                throw RepositoryError.refused(field: "fixedIPs[\(index)]", value: address.description,
+                                              reason: "is the network or broadcast address of subnet \(subnet.subnet) (expected a host address)")
+            }
+            if subnet.gateway == nil, address == subnet.serverAddress {
+                throw RepositoryError.refused(field: "fixedIPs[\(index)]", value: address.description,
+                                              reason: "is the DHCP server's address of subnet \(subnet.subnet), which has no gateway (expected another host address)")
+            }
         }
         guard port.fixedIPs.contains(Port.automaticAddress) else { return }
         let prefix = TopologyKeys.unique(.port, "address/\(port.deviceId.uuidString.lowercased())/")
@@ -91,7 +99,7 @@ extension TopologyRepository {
             var found: IPv4.Address?
             search: for subnet in subnets {
                 guard let pool = subnet.range else { continue }
-                let reserved = Set(subnet.hostEntries.map(\.address)).union(subnet.gateway.map { [$0] } ?? [])
+                let reserved = Set(subnet.hostEntries.map(\.address)).union([subnet.serverAddress])
                 var candidate = pool.lowerBound.value
                 while candidate <= pool.upperBound.value {
                     let address = IPv4.Address(candidate)
