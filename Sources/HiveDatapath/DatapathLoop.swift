@@ -393,6 +393,8 @@ struct DatapathLoop<Handler: UpcallHandler> {
             case .setPeers(let addresses):
                 peers = addresses.map { Set($0.map(\.value.bigEndian)) }
             case .simulate(let frame, let inPort):
+                // The control plane published what this packet waited for just before posting it.
+                handler.beginBatch()
                 var copy = frame
                 copy.withUnsafeMutableBytes { bytes in
                     guard let key = try? FlowKey(parsing: UnsafeRawBufferPointer(bytes), inPort: inPort) else { return }
