@@ -69,6 +69,8 @@ struct CompiledBridge: Sendable {
     var servesDHCP: Bool
     /// Into `CompiledTopology.bridgeFloodPorts`: the exterior ports, the flood set.
     var floodPorts: IndexRange
+    /// Into `CompiledTopology.bridgeRouterLinks`: the router ports linked to the bridge.
+    var routerLinks: IndexRange
 }
 
 struct CompiledRouter: Sendable {
@@ -145,6 +147,7 @@ final class CompiledTopology: @unchecked Sendable {
     let ruleStorage: UnsafeMutableBufferPointer<CompiledRule>
 
     let bridgeFloodPorts: [Int32]
+    let bridgeRouterLinks: [Int32]
     let allowedSources: [AllowedSource]
     /// What the bridges' DHCP servers hand out (read only for DHCP packets).
     let dhcp: DHCPTable
@@ -167,7 +170,8 @@ final class CompiledTopology: @unchecked Sendable {
 
     init(
         ports: [CompiledPort], bridges: [CompiledBridge], routers: [CompiledRouter], chains: [CompiledChain],
-        rules: [CompiledRule], routeTables: [RouteTable], bridgeFloodPorts: [Int32], allowedSources: [AllowedSource],
+        rules: [CompiledRule], routeTables: [RouteTable], bridgeFloodPorts: [Int32], bridgeRouterLinks: [Int32],
+        allowedSources: [AllowedSource],
         dhcp: DHCPTable, portGroupMemberships: [Int32],
         rulePortLists: [Int32], addressGroupMembers: [IndexRange], addressGroupPrefixes: [MaskedPrefix],
         portByTunnelKey: [UInt32: Int32], portIndex: [PortID: Int32], routerIndex: [RouterID: Int32], staticMACs: [BridgeMAC: Int32],
@@ -183,6 +187,7 @@ final class CompiledTopology: @unchecked Sendable {
         _ = ruleStorage.initialize(from: rules)
         self.routeTables = routeTables
         self.bridgeFloodPorts = bridgeFloodPorts
+        self.bridgeRouterLinks = bridgeRouterLinks
         self.allowedSources = allowedSources
         self.dhcp = dhcp
         self.portGroupMemberships = portGroupMemberships

@@ -67,6 +67,7 @@ extension SimulationRun {
 
         // ARP requests for addresses the bridge knows.
         read(.etherType)
+        if key.etherType == .arp, !ingressPort.isInterior { noteGratuitousARP(bridge, bridgeIndex: bridgeIndex) }
         if key.etherType == .arp {
             read([.arpOperation, .ipv4Source, .ipv4Destination])
             if key.arpOperation == .request, key.ipv4Source != key.ipv4Destination,
@@ -104,6 +105,29 @@ extension SimulationRun {
         }
         trace(2, .macLookup(destination, port: nil, isStatic: false))
         return flood(bridge, ingress: ingress)
+    }
+
+    /// A gratuitous ARP (a request or reply announcing the sender's own
+    /// address) updates what the routers linked to the bridge already know
+    /// of that address, as Linux does with `arp_accept` off: an existing
+    /// entry moves to the new MAC (a VRRP or keepalived failover), none is
+    /// created, and never to a MAC other than the one the bridge knows for
+    /// the address (a VM's fixed IP). Port security has checked the sender.
+    private mutating func noteGratuitousARP(_ bridge: CompiledBridge, bridgeIndex: Int32) {
+        read([.arpOperation, .ipv4Source, .ipv4Destination, .arpSenderMAC])
+        let address = key.ipv4Source
+        guard key.ipv4Source == key.ipv4Destination, address != .any else { return }
+        let mac = key.arpSenderMAC
+        if let known = topology.bridgeARPAnswers[DeviceAddress(device: bridgeIndex, address: address)], known.mac != mac { return }
+        for index in bridge.routerLinks.range {
+            let port = topology.ports[Int(topology.bridgeRouterLinks[index])]
+            guard port.hasAddress, port.subnet.contains(address), address != port.address else { continue }
+            let router = topology.routers[Int(port.deviceIndex)]
+            result.tag(.arpEntry(router.id, address))
+            guard let current = state.mac(of: address, in: router.id), current != mac else { continue }
+            result.arpLearning.append(ARPLearning(router: router.id, address: address, mac: mac))
+            trace(2, .arpReplyLearned(address, mac))
+        }
     }
 
     /// Unicast out of `egress`: the bridge's and the port's outbound chains.

@@ -236,13 +236,16 @@ private struct SnapshotBuilder {
         for (index, port) in compiledPorts.enumerated() where !port.isRouterPort {
             portsOfDevice[port.deviceIndex, default: []].append(Int32(index))
         }
+        var routerLinks: [Int32] = []
         for (index, bridge) in bridges.enumerated() {
             let start = Int32(floodPorts.count)
+            let linksStart = Int32(routerLinks.count)
             for portIndex in portsOfDevice[Int32(index)] ?? [] {
                 let port = compiledPorts[Int(portIndex)]
                 if port.isInterior {
                     let peer = compiledPorts[Int(port.peer)]
                     if peer.isRouterPort {
+                        routerLinks.append(port.peer)
                         staticMACs[BridgeMAC(bridge: Int32(index), mac: peer.mac)] = portIndex
                         if peer.hasAddress {
                             arpAnswers[DeviceAddress(device: Int32(index), address: peer.address)] =
@@ -271,7 +274,8 @@ private struct SnapshotBuilder {
                 outboundChain: chain(bridge.outboundChainId, of: "bridge \(bridge.name)"),
                 arpSuppression: bridge.arpSuppression,
                 servesDHCP: dhcpSubnets.contains { $0.enabled && $0.bridgeId == bridge.id },
-                floodPorts: IndexRange(start: start, end: Int32(floodPorts.count))))
+                floodPorts: IndexRange(start: start, end: Int32(floodPorts.count)),
+                routerLinks: IndexRange(start: linksStart, end: Int32(routerLinks.count))))
         }
         // Router ports first, then every VM's fixed IPs, then allowed pairs (a
         // pair never shadows another port's fixed IP), then DHCP host entries
@@ -368,7 +372,8 @@ private struct SnapshotBuilder {
 
         return CompiledTopology(
             ports: compiledPorts, bridges: compiledBridges, routers: compiledRouters, chains: compiledChains,
-            rules: compiledRules, routeTables: routeTables, bridgeFloodPorts: floodPorts, allowedSources: allowedSources,
+            rules: compiledRules, routeTables: routeTables, bridgeFloodPorts: floodPorts, bridgeRouterLinks: routerLinks,
+            allowedSources: allowedSources,
             dhcp: DHCPTable(ports: kept, bridgeIndex: bridgeIndex, subnets: dhcpSubnets, arpAnswers: arpAnswers),
             portGroupMemberships: memberships, rulePortLists: portLists, addressGroupMembers: groupMembers,
             addressGroupPrefixes: groupPrefixes, portByTunnelKey: byTunnelKey, portIndex: portIndex, routerIndex: routerIndex,

@@ -53,11 +53,13 @@ struct PortServicesLab {
         }
     }
 
-    func run(_ frame: [UInt8], from port: PortID, networkMTU: UInt16 = 1442) throws -> SimulationResult {
+    func run(_ frame: [UInt8], from port: PortID, networkMTU: UInt16 = 1442, state: SimulationState = .empty) throws -> SimulationResult {
         let key = try #require(snapshot.ports[port]?.tunnelKey)
         return try snapshot.simulate(
-            frame: frame, inPort: key, options: SimulationOptions(recordsTrace: true, networkMTU: networkMTU))
+            frame: frame, inPort: key, state: state, options: SimulationOptions(recordsTrace: true, networkMTU: networkMTU))
     }
+
+    var router: RouterID { snapshot.ports[routerPort]!.routerId! }
 
     static func ping(from source: IPv4.Address, mac: EthernetAddress, to destination: IPv4.Address = vm2IP,
                      destinationMAC: EthernetAddress = vm2MAC) -> [UInt8] {
@@ -338,5 +340,23 @@ struct RouterARPLearningTests {
         // An address nobody holds, on the subnet, is the VM's to claim.
         let unknown = try lab.run(Self.reply(from: L.openMAC, claiming: ip("10.0.1.77")), from: lab.open)
         #expect(unknown.arpLearning.map(\.address) == [ip("10.0.1.77")])
+    }
+
+    @Test func gratuitousARPMovesAnEntryItHasButNeverCreatesOneOrStealsAFixedIP() async throws {
+        let lab = try await PortServicesLab.build()
+        let vip = ip("10.0.1.250")
+        var state = SimulationState()
+        state.learn(vip, at: L.vm2MAC, in: lab.router)
+        state.learn(L.vm2IP, at: L.vm2MAC, in: lab.router)
+        // vm1 takes over the virtual address (its pair, without a MAC): the router's entry follows.
+        let takeover = try lab.run(L.arp(senderMAC: L.vm1MAC, senderIP: vip, target: vip), from: lab.vm1, state: state)
+        #expect(takeover.arpLearning == [ARPLearning(router: lab.router, address: vip, mac: L.vm1MAC)])
+        #expect(!takeover.isCacheable)
+        // No entry yet: nothing is created (arp_accept off).
+        let unknown = try lab.run(L.arp(senderMAC: L.vm1MAC, senderIP: vip, target: vip), from: lab.vm1)
+        #expect(unknown.arpLearning.isEmpty)
+        // A port without port security announcing vm2's fixed IP does not move vm2's entry.
+        let stolen = try lab.run(L.arp(senderMAC: L.openMAC, senderIP: L.vm2IP, target: L.vm2IP), from: lab.open, state: state)
+        #expect(stolen.arpLearning.isEmpty)
     }
 }
