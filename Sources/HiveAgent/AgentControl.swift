@@ -252,21 +252,14 @@ actor AgentControl {
                 datapath.simulate(frame: frame, inPort: inPort)
                 return
             }
-            var queue = waitingForAddress[port, default: []]
-            if queue.count >= Self.waitingLimit { queue.removeFirst() }
-            queue.append(WaitingPacket(frame: frame, inPort: inPort, deadline: .now + Self.waitingTime))
-            waitingForAddress[port] = queue
+            Self.hold(frame, inPort: inPort, in: &waitingForAddress[port, default: []])
             if allocating.insert(port).inserted { addressRequests.yield(port) }
         case .waitForARP(let router, let address, let frame, let inPort):
             if mirror.state.mac(of: address, in: router) != nil {
                 datapath.simulate(frame: frame, inPort: inPort)
                 return
             }
-            let key = ARPWaitKey(router: router, address: address)
-            var queue = waiting[key, default: []]
-            if queue.count >= Self.waitingLimit { queue.removeFirst() }
-            queue.append(WaitingPacket(frame: frame, inPort: inPort, deadline: .now + Self.waitingTime))
-            waiting[key] = queue
+            Self.hold(frame, inPort: inPort, in: &waiting[ARPWaitKey(router: router, address: address), default: []])
         }
     }
 
@@ -275,7 +268,7 @@ actor AgentControl {
         for (port, queue) in waitingForAddress where !(mirror.ports[port]?.fixedIPs.isEmpty ?? true) {
             waitingForAddress[port] = nil
             allocating.remove(port)
-            for packet in queue { datapath.simulate(frame: packet.frame, inPort: packet.inPort) }
+            simulateAgain(queue)
         }
     }
 
@@ -292,6 +285,17 @@ actor AgentControl {
     /// Sends the packets that waited for `address` through the miss path again.
     private func release(router: RouterID, address: IPv4.Address) {
         guard let queue = waiting.removeValue(forKey: ARPWaitKey(router: router, address: address)) else { return }
+        simulateAgain(queue)
+    }
+
+    /// Keeps a packet until what it waits for arrives: the newest `waitingLimit`, for `waitingTime`.
+    private static func hold(_ frame: [UInt8], inPort: UInt32, in queue: inout [WaitingPacket]) {
+        if queue.count >= waitingLimit { queue.removeFirst() }
+        queue.append(WaitingPacket(frame: frame, inPort: inPort, deadline: .now + waitingTime))
+    }
+
+    /// Sends held packets through the miss path again.
+    private func simulateAgain(_ queue: [WaitingPacket]) {
         for packet in queue { datapath.simulate(frame: packet.frame, inPort: packet.inPort) }
     }
 

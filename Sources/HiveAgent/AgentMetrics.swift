@@ -63,8 +63,8 @@ enum AgentMetrics {
         family("hive_port_drops_total", "counter", "Frames from a bound port that were dropped, by reason (port security, too big for the tunnel, policy).")
         for (key, port) in ports {
             let labels = [("port_key", "\(key)"), ("interface", port.name), ("port", control.portNames[key] ?? "")]
-            for code in DropCode.allCases {
-                sample("hive_port_drops_total", labels + [("reason", code.label)], port.drops[Int(code.rawValue)])
+            for (code, reason) in DropCode.labels.enumerated() {
+                sample("hive_port_drops_total", labels + [("reason", reason)], port.drops[code])
             }
             sample("hive_port_drops_total", labels + [("reason", "too_big")], port.tooBig)
         }

@@ -59,7 +59,7 @@ final class SimulationUpcalls: UpcallHandler {
 
         decision.actions = FlowActions(rewrites: result.actions.map(Self.rewrite), outputs: outputs(for: result))
         switch result.decision {
-        case .drop(let reason): decision.actions.dropCode = DropCode(reason).rawValue
+        case .drop(let reason): decision.actions.dropCode = DropCode.code(for: reason)
         case .consumed: decision.actions.dropCode = FlowActions.answered
         case .output, .flood, .pendingARP, .pendingAddress: break
         }
@@ -156,38 +156,18 @@ final class SimulationUpcalls: UpcallHandler {
     }
 }
 
-/// The datapath's drop codes: which drops each port counts apart.
-enum DropCode: UInt8, CaseIterable {
-    case policy = 0
-    case spoofedMAC, spoofedIP, spoofedARP, spoofedIPv6, routerAdvertisement, etherTypeNotAllowed
-
-    init(_ reason: DropReason) {
-        guard case .spoofed(_, let kind) = reason else {
-            self = .policy
-            return
-        }
-        switch kind {
-        case .sourceMAC: self = .spoofedMAC
-        case .sourceIP: self = .spoofedIP
-        case .arp: self = .spoofedARP
-        case .ipv6Source: self = .spoofedIPv6
-        case .routerAdvertisement: self = .routerAdvertisement
-        case .etherType: self = .etherTypeNotAllowed
-        }
+/// The datapath's drop codes, which each port counts apart: 0 for policy
+/// (rules, routes, everything else), then one per port-security reason in
+/// `SpoofKind` order.
+enum DropCode {
+    static func code(for reason: DropReason) -> UInt8 {
+        guard case .spoofed(_, let kind) = reason, let index = SpoofKind.allCases.firstIndex(of: kind) else { return 0 }
+        // At most six reasons: far inside a UInt8 and `FlowActions.dropCodeCount`.
+        return UInt8(index + 1)
     }
 
-    /// The `reason` label of `hive_port_drops_total`.
-    var label: String {
-        switch self {
-        case .policy: "policy"
-        case .spoofedMAC: SpoofKind.sourceMAC.rawValue
-        case .spoofedIP: SpoofKind.sourceIP.rawValue
-        case .spoofedARP: SpoofKind.arp.rawValue
-        case .spoofedIPv6: SpoofKind.ipv6Source.rawValue
-        case .routerAdvertisement: SpoofKind.routerAdvertisement.rawValue
-        case .etherTypeNotAllowed: SpoofKind.etherType.rawValue
-        }
-    }
+    /// The `reason` label of each code of `hive_port_drops_total`, by code.
+    static let labels = ["policy"] + SpoofKind.allCases.map(\.rawValue)
 }
 
 extension FlowOutput {

@@ -429,10 +429,18 @@ struct DatapathLoop<Handler: UpcallHandler> {
     }
 
     mutating func expireFlows(now: UInt64) {
-        let idle = UInt64(configuration.flowIdleTimeout.components.seconds) &* 1_000_000_000
-        let maximumAge = UInt64(configuration.flowHardTimeout.components.seconds) &* 1_000_000_000
+        let idle = Self.nanoseconds(configuration.flowIdleTimeout)
+        let maximumAge = Self.nanoseconds(configuration.flowHardTimeout)
         statistics.flowsExpired &+= UInt64(flows.expire(idleLongerThan: idle, olderThan: maximumAge, now: now))
         statistics.flows = flows.count
+    }
+
+    /// A configured duration on the datapath's clock (nanoseconds), its
+    /// fraction of a second included.
+    static func nanoseconds(_ duration: Duration) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        // Timeouts are seconds to minutes: far below 2^64 ns (584 years).
+        return UInt64(max(0, seconds)) &* 1_000_000_000 &+ UInt64(max(0, attoseconds / 1_000_000_000))
     }
 
     mutating func closeAll() {

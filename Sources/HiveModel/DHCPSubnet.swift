@@ -111,6 +111,20 @@ public struct DHCPSubnet: TopologyObject {
         gateway ?? IPv4.Address(subnet.network.broadcast.value &- 1)
     }
 
+    /// Why a port may not hold `address` in this subnet (nil when it may):
+    /// outside it, its network or broadcast address (as `checkHostAddress`
+    /// judges them), its gateway, or the DHCP server's address.
+    public func portAddressProblem(_ address: IPv4.Address) -> String? {
+        var problems = ValidationProblems()
+        problems.checkHostAddress(address, in: subnet, field: "", subnetRole: "subnet")
+        if let problem = problems.errors.first?.problem { return problem }
+        if address == gateway { return "is the gateway of subnet \(subnet) (expected a free host address)" }
+        if address == serverAddress {
+            return "is the DHCP server's address of subnet \(subnet), which has no gateway (expected another host address)"
+        }
+        return nil
+    }
+
     /// The dynamic pool as a range, when start <= end.
     public var range: ClosedRange<IPv4.Address>? {
         rangeStart <= rangeEnd ? rangeStart...rangeEnd : nil

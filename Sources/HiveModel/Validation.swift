@@ -167,6 +167,9 @@ func interfaceNameProblem(_ name: String) -> String? {
     return nil
 }
 
+/// Whether `text` is one DNS label (RFC 1123), as `dnsLabelProblem` checks it.
+public func isDNSLabel(_ text: String) -> Bool { dnsLabelProblem(text) == nil }
+
 /// One DNS label (RFC 1123): 1...63 letters, digits and hyphens, not
 /// starting or ending with a hyphen. Returns the problem, or nil when valid.
 func dnsLabelProblem(_ label: String) -> String? {

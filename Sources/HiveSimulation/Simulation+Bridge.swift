@@ -67,7 +67,7 @@ extension SimulationRun {
 
         // ARP requests for addresses the bridge knows.
         read(.etherType)
-        if key.etherType == .arp, !ingressPort.isInterior { noteGratuitousARP(bridge, bridgeIndex: bridgeIndex) }
+        if key.etherType == .arp, !ingressPort.isInterior { noteGratuitousARP(bridge) }
         if key.etherType == .arp {
             read([.arpOperation, .ipv4Source, .ipv4Destination])
             if key.arpOperation == .request, key.ipv4Source != key.ipv4Destination,
@@ -113,15 +113,14 @@ extension SimulationRun {
     /// entry moves to the new MAC (a VRRP or keepalived failover), none is
     /// created, and never to a MAC other than the one the bridge knows for
     /// the address (a VM's fixed IP). Port security has checked the sender.
-    private mutating func noteGratuitousARP(_ bridge: CompiledBridge, bridgeIndex: Int32) {
+    private mutating func noteGratuitousARP(_ bridge: CompiledBridge) {
         read([.arpOperation, .ipv4Source, .ipv4Destination, .arpSenderMAC])
         let address = key.ipv4Source
         guard key.ipv4Source == key.ipv4Destination, address != .any else { return }
         let mac = key.arpSenderMAC
-        if let known = topology.bridgeARPAnswers[DeviceAddress(device: bridgeIndex, address: address)], known.mac != mac { return }
         for index in bridge.routerLinks.range {
             let port = topology.ports[Int(topology.bridgeRouterLinks[index])]
-            guard port.hasAddress, port.subnet.contains(address), address != port.address else { continue }
+            guard mayLearnNeighbour(address, at: mac, on: port) else { continue }
             let router = topology.routers[Int(port.deviceIndex)]
             result.tag(.arpEntry(router.id, address))
             guard let current = state.mac(of: address, in: router.id), current != mac else { continue }

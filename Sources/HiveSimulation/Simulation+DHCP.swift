@@ -91,7 +91,7 @@ extension SimulationRun {
             serverIdentifier: server.address, subnetMask: IPv4.Address(subnet.subnet.mask),
             routers: subnet.gateway.map { [$0] } ?? [], domainNameServers: subnet.dnsServers,
             leaseTime: subnet.leaseSeconds, interfaceMTU: mtu, domainName: subnet.domainName,
-            hostName: hostName.flatMap { Self.isDNSLabel($0) ? $0 : nil },
+            hostName: hostName.flatMap { isDNSLabel($0) ? $0 : nil },
             broadcastAddress: subnet.subnet.broadcast, classlessRoutes: routes)
 
         let reply: DHCPv4.Message
@@ -113,14 +113,5 @@ extension SimulationRun {
         }
         return .reply(DHCPv4.replyFrame(reply, serverMAC: server.mac, serverIP: server.address))
     }
-
-    /// 1 to 63 letters, digits and hyphens, not starting or ending with a hyphen.
-    static func isDNSLabel(_ text: String) -> Bool {
-        let bytes = Array(text.utf8)
-        guard (1...63).contains(bytes.count), bytes.first != UInt8(ascii: "-"), bytes.last != UInt8(ascii: "-") else { return false }
-        return bytes.allSatisfy { byte in
-            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte | 0x20) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
-                || byte == UInt8(ascii: "-")
-        }
-    }
 }
+

@@ -174,11 +174,7 @@ extension SimulationRun {
             }
             if key.arpOperation == .reply {
                 read([.ipv4Source, .arpSenderMAC])
-                // Only a neighbour on the port's own subnet, and never a MAC other
-                // than the one the bridge behind knows for that address.
-                guard port.subnet.contains(key.ipv4Source), key.ipv4Source != port.address,
-                      knownMAC(of: key.ipv4Source, behind: port).map({ $0 == key.arpSenderMAC }) ?? true
-                else {
+                guard mayLearnNeighbour(key.ipv4Source, at: key.arpSenderMAC, on: port) else {
                     finish(.drop(.arpNotForRouter(router.id, target)))
                     return .finished
                 }
@@ -192,12 +188,18 @@ extension SimulationRun {
         return .finished
     }
 
-    /// The MAC the bridge linked to `port` knows for `address` (a VM's fixed IP), if any.
-    private func knownMAC(of address: IPv4.Address, behind port: CompiledPort) -> EthernetAddress? {
-        guard port.isInterior else { return nil }
+    /// Whether router port `port` may learn that `address` is at `mac`: a
+    /// neighbour on the port's own subnet (not the port itself), and never at
+    /// a MAC other than the one the bridge behind the port knows for that
+    /// address (a VM's fixed IP). Replies and gratuitous ARP both ask.
+    func mayLearnNeighbour(_ address: IPv4.Address, at mac: EthernetAddress, on port: CompiledPort) -> Bool {
+        guard port.hasAddress, port.subnet.contains(address), address != port.address else { return false }
+        guard port.isInterior else { return true }
         let bridgePort = topology.ports[Int(port.peer)]
-        guard !bridgePort.isRouterPort else { return nil }
-        return topology.bridgeARPAnswers[DeviceAddress(device: bridgePort.deviceIndex, address: address)]?.mac
+        guard !bridgePort.isRouterPort,
+              let known = topology.bridgeARPAnswers[DeviceAddress(device: bridgePort.deviceIndex, address: address)]
+        else { return true }
+        return known.mac == mac
     }
 
     /// An ICMP error about the packet, when one may be sent, out of the ingress port.

@@ -76,17 +76,8 @@ extension TopologyRepository {
                 throw RepositoryError.refused(field: "fixedIPs[\(index)]", value: address.description,
                                               reason: "is not inside a DHCP subnet of the bridge (\(expected))")
             }
-            if address == subnet.gateway {
-                throw RepositoryError.refused(field: "fixedIPs[\(index)]", value: address.description,
-                                              reason: "is the gateway of subnet \(subnet.subnet) (expected a free host address)")
-            }
-            if address == subnet.subnet.network.address || address == subnet.subnet.network.broadcast {
-                throw RepositoryError.refused(field: "fixedIPs[\(index)]", value: address.description,
-                                              reason: "is the network or broadcast address of subnet \(subnet.subnet) (expected a host address)")
-            }
-            if subnet.gateway == nil, address == subnet.serverAddress {
-                throw RepositoryError.refused(field: "fixedIPs[\(index)]", value: address.description,
-                                              reason: "is the DHCP server's address of subnet \(subnet.subnet), which has no gateway (expected another host address)")
+            if let problem = subnet.portAddressProblem(address) {
+                throw RepositoryError.refused(field: "fixedIPs[\(index)]", value: address.description, reason: problem)
             }
         }
         guard port.fixedIPs.contains(Port.automaticAddress) else { return }
@@ -99,11 +90,11 @@ extension TopologyRepository {
             var found: IPv4.Address?
             search: for subnet in subnets {
                 guard let pool = subnet.range else { continue }
-                let reserved = Set(subnet.hostEntries.map(\.address)).union([subnet.serverAddress])
+                let hostEntries = Set(subnet.hostEntries.map(\.address))
                 var candidate = pool.lowerBound.value
                 while candidate <= pool.upperBound.value {
                     let address = IPv4.Address(candidate)
-                    if !taken.contains(address), !reserved.contains(address) {
+                    if !taken.contains(address), !hostEntries.contains(address), subnet.portAddressProblem(address) == nil {
                         found = address
                         break search
                     }
