@@ -75,6 +75,8 @@ struct TopologyAccess: Sendable {
         case .tunnelZone: return try await tenant(TunnelZone.self)
         case .binding: return try await tenant(Binding.self)
         case .dhcpSubnet: return try await tenant(DHCPSubnet.self)
+        case .securityGroup: return try await tenant(SecurityGroup.self)
+        case .securityGroupRule: return try await tenant(SecurityGroupRule.self)
         }
     }
 }

@@ -20,6 +20,8 @@ struct NSDBMirror: Sendable {
     var portGroups: [PortGroupID: PortGroup] = [:]
     var ipAddressGroups: [IPAddressGroupID: IPAddressGroup] = [:]
     var dhcpSubnets: [DHCPSubnetID: DHCPSubnet] = [:]
+    var securityGroups: [SecurityGroupID: SecurityGroup] = [:]
+    var securityGroupRules: [SecurityGroupRuleID: SecurityGroupRule] = [:]
     var hosts: [HostID: Host] = [:]
     var tunnelZones: [TunnelZoneID: TunnelZone] = [:]
     var bindings: [BindingID: Binding] = [:]
@@ -121,6 +123,13 @@ struct NSDBMirror: Sendable {
                 if let bridge = port.bridgeId { changes.tags.insert(.bridge(bridge)) }
                 if let router = port.routerId { changes.tags.insert(.router(router)) }
             }
+            // Remote-group rules match members' addresses: only a change of those touches the groups' flows.
+            if old?.fixedIPs != new?.fixedIPs || old?.allowedAddressPairs != new?.allowedAddressPairs
+                || old?.securityGroupIds != new?.securityGroupIds || old?.portSecurity != new?.portSecurity {
+                for group in Set((old?.securityGroupIds ?? []) + (new?.securityGroupIds ?? [])) {
+                    changes.tags.insert(.securityGroupMembers(group))
+                }
+            }
             changes.topologyChanged = true
         case .route:
             let (old, new) = update(&routes, Route.self)
@@ -150,6 +159,14 @@ struct NSDBMirror: Sendable {
             let (old, new) = update(&dhcpSubnets, DHCPSubnet.self)
             for subnet in [old, new].compactMap({ $0 }) { changes.tags.insert(.bridge(subnet.bridgeId)) }
             changes.topologyChanged = true
+        case .securityGroup:
+            let (old, new) = update(&securityGroups, SecurityGroup.self)
+            if let id = (new ?? old)?.id { changes.tags.insert(.securityGroup(id)) }
+            changes.topologyChanged = true
+        case .securityGroupRule:
+            let (old, new) = update(&securityGroupRules, SecurityGroupRule.self)
+            for rule in [old, new].compactMap({ $0 }) { changes.tags.insert(.securityGroup(rule.securityGroupId)) }
+            changes.topologyChanged = true
         case .host:
             _ = update(&hosts, Host.self)
             changes.placementChanged = true
@@ -168,7 +185,8 @@ struct NSDBMirror: Sendable {
             bridges: Array(bridges.values), routers: Array(routers.values), ports: Array(ports.values),
             routes: Array(routes.values), chains: Array(chains.values), rules: Array(rules.values),
             portGroups: Array(portGroups.values), ipAddressGroups: Array(ipAddressGroups.values),
-            dhcpSubnets: Array(dhcpSubnets.values))
+            dhcpSubnets: Array(dhcpSubnets.values), securityGroups: Array(securityGroups.values),
+            securityGroupRules: Array(securityGroupRules.values))
     }
 
     /// Every address another host may tunnel from: the members of the zones

@@ -67,3 +67,5 @@ public typealias HostID = ObjectID<Host>
 public typealias TunnelZoneID = ObjectID<TunnelZone>
 public typealias BindingID = ObjectID<Binding>
 public typealias DHCPSubnetID = ObjectID<DHCPSubnet>
+public typealias SecurityGroupID = ObjectID<SecurityGroup>
+public typealias SecurityGroupRuleID = ObjectID<SecurityGroupRule>

@@ -13,6 +13,8 @@ public enum ObjectKind: String, Codable, CaseIterable, Sendable {
     case tunnelZone = "tunnel-zone"
     case binding
     case dhcpSubnet = "dhcp-subnet"
+    case securityGroup = "security-group"
+    case securityGroupRule = "security-group-rule"
 }
 
 extension ObjectKind: CustomStringConvertible {

@@ -56,6 +56,9 @@ public struct Port: TopologyObject {
     /// Bridge ports without port security: the most MACs learned on the port
     /// at once; nil means `defaultMACLimit`.
     public var macLimit: Int?
+    /// Bridge ports with port security: the security groups whose rules
+    /// filter the port's traffic (none: not filtered by groups).
+    public var securityGroupIds: [SecurityGroupID]
 
     public init(
         id: PortID = PortID(), tenantId: String? = nil, deviceId: UUID, deviceKind: DeviceKind,
@@ -64,7 +67,7 @@ public struct Port: TopologyObject {
         peerId: PortID? = nil, portGroupIds: [PortGroupID] = [],
         address: IPv4.Address? = nil, subnet: IPv4.Prefix? = nil, mac: EthernetAddress? = nil,
         fixedIPs: [IPv4.Address] = [], allowedAddressPairs: [AllowedAddressPair] = [], portSecurity: Bool = true,
-        macLimit: Int? = nil
+        macLimit: Int? = nil, securityGroupIds: [SecurityGroupID] = []
     ) {
         self.id = id
         self.tenantId = tenantId
@@ -84,16 +87,19 @@ public struct Port: TopologyObject {
         self.allowedAddressPairs = allowedAddressPairs
         self.portSecurity = portSecurity
         self.macLimit = macLimit
+        self.securityGroupIds = securityGroupIds
     }
 
     /// A port on `bridge`.
     public init(
         id: PortID = PortID(), tenantId: String? = nil, bridge: BridgeID, name: String? = nil, mac: EthernetAddress? = nil,
-        fixedIPs: [IPv4.Address] = [], allowedAddressPairs: [AllowedAddressPair] = [], portSecurity: Bool = true
+        fixedIPs: [IPv4.Address] = [], allowedAddressPairs: [AllowedAddressPair] = [], portSecurity: Bool = true,
+        securityGroupIds: [SecurityGroupID] = []
     ) {
         self.init(
             id: id, tenantId: tenantId, deviceId: bridge.uuid, deviceKind: .bridge, name: name, mac: mac,
-            fixedIPs: fixedIPs, allowedAddressPairs: allowedAddressPairs, portSecurity: portSecurity)
+            fixedIPs: fixedIPs, allowedAddressPairs: allowedAddressPairs, portSecurity: portSecurity,
+            securityGroupIds: securityGroupIds)
     }
 
     /// A port on `router` with its address and connected subnet.
@@ -129,7 +135,7 @@ public struct Port: TopologyObject {
     enum CodingKeys: String, CodingKey {
         case id, tenantId, deviceId, deviceKind, name, adminStateUp, inboundChainId, outboundChainId
         case tunnelKey, peerId, portGroupIds, address, subnet, mac
-        case fixedIPs, allowedAddressPairs, portSecurity, macLimit
+        case fixedIPs, allowedAddressPairs, portSecurity, macLimit, securityGroupIds
     }
 
     public init(from decoder: any Decoder) throws {
@@ -152,6 +158,7 @@ public struct Port: TopologyObject {
         allowedAddressPairs = try container.decode([AllowedAddressPair].self, forKey: .allowedAddressPairs, default: [])
         portSecurity = try container.decode(Bool.self, forKey: .portSecurity, default: true)
         macLimit = try container.decodeFieldIfPresent(Int.self, forKey: .macLimit)
+        securityGroupIds = try container.decode([SecurityGroupID].self, forKey: .securityGroupIds, default: [])
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -175,6 +182,7 @@ public struct Port: TopologyObject {
             try container.encode(allowedAddressPairs, forKey: .allowedAddressPairs)
             try container.encode(portSecurity, forKey: .portSecurity)
             try container.encodeIfPresent(macLimit, forKey: .macLimit)
+            try container.encode(securityGroupIds, forKey: .securityGroupIds)
         }
     }
 
@@ -188,6 +196,9 @@ public struct Port: TopologyObject {
         }
         for (index, group) in portGroupIds.enumerated() {
             references.append(ObjectReference(group, field: "portGroupIds[\(index)]", onTargetDeletion: .refuse))
+        }
+        for (index, group) in securityGroupIds.enumerated() {
+            references.append(ObjectReference(group, field: "securityGroupIds[\(index)]", onTargetDeletion: .refuse))
         }
         return references
     }
@@ -213,6 +224,14 @@ public struct Port: TopologyObject {
             problems.add("peerId", peerId, "is the port's own id (expected the id of another port to link to)")
         }
         problems.checkNoDuplicates(portGroupIds, field: "portGroupIds", what: "port group")
+        problems.checkNoDuplicates(securityGroupIds, field: "securityGroupIds", what: "security group")
+        if !securityGroupIds.isEmpty {
+            if deviceKind == .router {
+                problems.add("securityGroupIds", securityGroupIds.map(\.description).joined(separator: ","), "must be empty on a router port (security groups filter VM ports; use chains on routers)")
+            } else if !portSecurity {
+                problems.add("securityGroupIds", securityGroupIds.map(\.description).joined(separator: ","), "must be empty when portSecurity is off (a port without port security has no security groups, as in Neutron)")
+            }
+        }
         switch deviceKind {
         case .router: validateRouterAddressing(&problems)
         case .bridge: validateBridgeAddressing(&problems)

@@ -29,16 +29,24 @@ extension PortRange: CustomStringConvertible {
     public var description: String { start == end ? "\(start)" : "\(start)-\(end)" }
 }
 
-/// Connection-tracking state of a packet's flow.
+/// A connection-tracking state a rule matches. A packet may be in several at
+/// once (a reply is also established), as with Linux's and Open vSwitch's
+/// ct_state: `established` matches every packet of a connection that has
+/// seen traffic both ways, replies included; `reply` only the return
+/// direction.
 public enum ConnectionState: String, Codable, CaseIterable, Sendable {
-    /// The first packet of a flow not seen before.
+    /// A connection's first packet, or a later one in the same direction
+    /// before any reply.
     case new
-    /// A later packet in the direction that opened the flow.
+    /// A packet of a connection that has seen traffic in both directions.
     case established
-    /// A flow related to a tracked one (an ICMP error about it).
+    /// Related to a tracked connection (an ICMP error about it).
     case related
-    /// A packet in the return direction of a tracked flow.
+    /// A packet in the return direction of a tracked connection.
     case reply
+    /// Not part of a valid connection: a TCP packet other than a SYN with no
+    /// connection, impossible flag combinations (SYN+FIN, SYN+RST, none).
+    case invalid
 }
 
 /// Which IP fragments a rule matches. Later fragments carry no L4 header, so
@@ -58,6 +66,7 @@ public enum IPProtocolNumber {
     public static let tcp: UInt8 = 6
     public static let udp: UInt8 = 17
     public static let sctp: UInt8 = 132
+    public static let icmpv6: UInt8 = 58
 }
 
 /// The packet properties a rule matches; a rule matches when every set

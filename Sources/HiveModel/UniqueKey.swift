@@ -45,4 +45,13 @@ public enum UniqueKey {
     public static func dhcpSubnet(bridgeId: BridgeID, subnet: IPv4.Prefix) -> String {
         "bridge/\(bridgeId)/subnet/\(subnet.network)"
     }
+
+    /// "rule/<group>/<direction>/<ethertype>/<protocol>/<ports>/<icmp>/<remote>":
+    /// a group holds one rule per allowed traffic.
+    public static func securityGroupRule(_ rule: SecurityGroupRule) -> String {
+        let remote = rule.remotePrefix.map { "net-\($0)" } ?? rule.remoteGroupId.map { "group-\($0)" } ?? "any"
+        let icmp = "\(rule.icmpType.map(String.init) ?? "*"):\(rule.icmpCode.map(String.init) ?? "*")"
+        return "rule/\(rule.securityGroupId)/\(rule.direction.rawValue)/\(rule.etherType.rawValue)/"
+            + "\(rule.ipProtocol.map(String.init) ?? "*")/\(rule.ports?.description ?? "*")/\(icmp)/\(remote)"
+    }
 }

@@ -68,6 +68,7 @@ extension ConnectionState {
         case .established: 1
         case .related: 2
         case .reply: 3
+        case .invalid: 4
         }
     }
 }

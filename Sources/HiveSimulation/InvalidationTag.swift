@@ -14,6 +14,8 @@ import HivePacket
 /// | route created, updated or deleted | `.routeTable(route.routerId)` |
 /// | DHCP subnet (host entries answer ARP) | `.bridge(subnet.bridgeId)` |
 /// | IP address group | `.ipAddressGroup(id)` |
+/// | security group, or one of its rules | `.securityGroup(id)` |
+/// | a port's fixed IPs, address pairs or groups (its memberships) | `.securityGroupMembers(g)` for every group g it is or was in |
 /// | MAC table entry (bridge, mac) added, moved or removed | `.macEntry(bridge, mac)` |
 /// | ARP table entry (router, ip) added, changed or removed | `.arpEntry(router, ip)` |
 ///
@@ -31,6 +33,13 @@ public enum InvalidationTag: Hashable, Sendable {
     /// The route a lookup chose (informational; route changes touch `.routeTable`).
     case route(RouteID)
     case ipAddressGroup(IPAddressGroupID)
+    /// The group's rules (flows of its member ports).
+    case securityGroup(SecurityGroupID)
+    /// The group's members' addresses (flows a remote-group rule matched or not).
+    case securityGroupMembers(SecurityGroupID)
+    /// A tracked connection: its flows are simulated again when its state
+    /// changes (the first reply, FIN, RST) or it goes.
+    case connection(UInt64)
     case macEntry(BridgeID, EthernetAddress)
     case arpEntry(RouterID, IPv4.Address)
 }
@@ -46,6 +55,9 @@ extension InvalidationTag: CustomStringConvertible {
         case .routeTable(let id): "route-table:\(id)"
         case .route(let id): "route:\(id)"
         case .ipAddressGroup(let id): "ip-address-group:\(id)"
+        case .securityGroup(let id): "security-group:\(id)"
+        case .securityGroupMembers(let id): "security-group-members:\(id)"
+        case .connection(let hash): "connection:\(String(hash, radix: 16))"
         case .macEntry(let bridge, let mac): "mac:\(bridge)/\(mac)"
         case .arpEntry(let router, let ip): "arp:\(router)/\(ip)"
         }

@@ -27,12 +27,15 @@ public struct TopologySnapshot: Sendable {
         let portGroups: [PortGroupID: PortGroup]
         let ipAddressGroups: [IPAddressGroupID: IPAddressGroup]
         let dhcpSubnets: [DHCPSubnetID: DHCPSubnet]
+        let securityGroups: [SecurityGroupID: SecurityGroup]
+        let securityGroupRules: [SecurityGroupRuleID: SecurityGroupRule]
         let problems: [String]
         let compiled: CompiledTopology
 
         init(
             bridges: [Bridge], routers: [Router], ports: [Port], routes: [Route], chains: [Chain], rules: [Rule],
-            portGroups: [PortGroup], ipAddressGroups: [IPAddressGroup], dhcpSubnets: [DHCPSubnet]
+            portGroups: [PortGroup], ipAddressGroups: [IPAddressGroup], dhcpSubnets: [DHCPSubnet],
+            securityGroups: [SecurityGroup], securityGroupRules: [SecurityGroupRule]
         ) {
             func byID<T: TopologyObject>(_ objects: [T]) -> [ObjectID<T>: T] {
                 Dictionary(objects.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last })
@@ -46,11 +49,14 @@ public struct TopologySnapshot: Sendable {
             self.portGroups = byID(portGroups)
             self.ipAddressGroups = byID(ipAddressGroups)
             self.dhcpSubnets = byID(dhcpSubnets)
+            self.securityGroups = byID(securityGroups)
+            self.securityGroupRules = byID(securityGroupRules)
             var builder = SnapshotBuilder(
                 bridges: bridges.sorted { $0.id < $1.id }, routers: routers.sorted { $0.id < $1.id },
                 ports: ports.sorted { $0.id < $1.id }, routes: routes, chains: chains.sorted { $0.id < $1.id },
                 rules: self.rules, portGroups: portGroups.sorted { $0.id < $1.id },
-                ipAddressGroups: ipAddressGroups.sorted { $0.id < $1.id }, dhcpSubnets: dhcpSubnets.sorted { $0.id < $1.id })
+                ipAddressGroups: ipAddressGroups.sorted { $0.id < $1.id }, dhcpSubnets: dhcpSubnets.sorted { $0.id < $1.id },
+                securityGroups: securityGroups.sorted { $0.id < $1.id }, securityGroupRules: securityGroupRules.sorted { $0.id < $1.id })
             compiled = builder.build()
             problems = builder.problems
         }
@@ -67,6 +73,8 @@ public struct TopologySnapshot: Sendable {
     public var portGroups: [PortGroupID: PortGroup] { storage.portGroups }
     public var ipAddressGroups: [IPAddressGroupID: IPAddressGroup] { storage.ipAddressGroups }
     public var dhcpSubnets: [DHCPSubnetID: DHCPSubnet] { storage.dhcpSubnets }
+    public var securityGroups: [SecurityGroupID: SecurityGroup] { storage.securityGroups }
+    public var securityGroupRules: [SecurityGroupRuleID: SecurityGroupRule] { storage.securityGroupRules }
     /// What the build left out, and why.
     public var problems: [String] { storage.problems }
 
@@ -76,11 +84,13 @@ public struct TopologySnapshot: Sendable {
     public init(
         bridges: [Bridge] = [], routers: [Router] = [], ports: [Port] = [], routes: [Route] = [],
         chains: [Chain] = [], rules: [Rule] = [], portGroups: [PortGroup] = [],
-        ipAddressGroups: [IPAddressGroup] = [], dhcpSubnets: [DHCPSubnet] = []
+        ipAddressGroups: [IPAddressGroup] = [], dhcpSubnets: [DHCPSubnet] = [],
+        securityGroups: [SecurityGroup] = [], securityGroupRules: [SecurityGroupRule] = []
     ) {
         storage = Storage(
             bridges: bridges, routers: routers, ports: ports, routes: routes, chains: chains, rules: rules,
-            portGroups: portGroups, ipAddressGroups: ipAddressGroups, dhcpSubnets: dhcpSubnets)
+            portGroups: portGroups, ipAddressGroups: ipAddressGroups, dhcpSubnets: dhcpSubnets,
+            securityGroups: securityGroups, securityGroupRules: securityGroupRules)
     }
 
     /// The port the datapath numbers `inPort`: a port's tunnel key is its
@@ -134,12 +144,17 @@ private struct SnapshotBuilder {
     let portGroups: [PortGroup]
     let ipAddressGroups: [IPAddressGroup]
     let dhcpSubnets: [DHCPSubnet]
+    let securityGroups: [SecurityGroup]
+    let securityGroupRules: [SecurityGroupRule]
     var problems: [String] = []
 
     init(
         bridges: [Bridge], routers: [Router], ports: [Port], routes: [Route], chains: [Chain], rules: [RuleID: Rule],
-        portGroups: [PortGroup], ipAddressGroups: [IPAddressGroup], dhcpSubnets: [DHCPSubnet]
+        portGroups: [PortGroup], ipAddressGroups: [IPAddressGroup], dhcpSubnets: [DHCPSubnet],
+        securityGroups: [SecurityGroup], securityGroupRules: [SecurityGroupRule]
     ) {
+        self.securityGroups = securityGroups
+        self.securityGroupRules = securityGroupRules
         self.bridges = bridges
         self.routers = routers
         self.ports = ports

@@ -135,6 +135,11 @@ struct TopologyRow {
             }
         case .dhcpSubnet:
             return try await rows(DHCPSubnet.self, repository) { "\($0.subnet) range \($0.rangeStart)-\($0.rangeEnd)" }
+        case .securityGroup: return try await rows(SecurityGroup.self, repository) { $0.description ?? "" }
+        case .securityGroupRule:
+            return try await rows(SecurityGroupRule.self, repository) { rule in
+                "group \(rule.securityGroupId.description.prefix(8)), \(rule.direction.rawValue) \(rule.etherType.rawValue)"
+            }
         }
     }
 

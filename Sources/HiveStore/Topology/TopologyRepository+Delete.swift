@@ -116,6 +116,8 @@ extension ObjectKind {
         case .tunnelZone: return TunnelZone.self
         case .binding: return Binding.self
         case .dhcpSubnet: return DHCPSubnet.self
+        case .securityGroup: return SecurityGroup.self
+        case .securityGroupRule: return SecurityGroupRule.self
         }
     }
 }
