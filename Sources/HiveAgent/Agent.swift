@@ -46,6 +46,10 @@ public struct AgentConfiguration: Sendable {
     /// expires stale entries after minutes).
     public var macAgeingTime: Duration = .seconds(300)
     public var arpAgeingTime: Duration = .seconds(300)
+    /// The most connections tracked at once, and per port (the port whose
+    /// packet opened them); beyond, the oldest unreplied one makes room.
+    public var connectionLimit = 262_144
+    public var connectionLimitPerPort = 65_536
 
     public init(
         hostName: String, hostID: HostID? = nil, stateDirectory: String? = nil, underlayAddress: IPv4.Address,
@@ -73,6 +77,7 @@ public final class Agent: Service, Sendable {
     private let events: AsyncStream<UpcallEvent>
     private let addressRequests: AsyncStream<PortID>
     let datapath: Datapath<SimulationUpcalls>
+    let connectionStatistics: PublishedConnectionStatistics
 
     /// Opens the tunnel socket (in the host's namespace) and prepares the
     /// datapath; nothing runs until `run()`.
@@ -83,7 +88,10 @@ public final class Agent: Service, Sendable {
         let (events, continuation) = AsyncStream<UpcallEvent>.makeStream(bufferingPolicy: .bufferingNewest(4096))
         self.events = events
         let shared = SharedView()
-        let upcalls = SimulationUpcalls(shared: shared, events: continuation)
+        let upcalls = SimulationUpcalls(
+            shared: shared, events: continuation,
+            connections: ConnectionTable(capacity: configuration.connectionLimit, capacityPerPort: configuration.connectionLimitPerPort))
+        connectionStatistics = upcalls.connectionStatistics
         let tunnelFD = try DatapathSockets.openUDPSocket(
             address: configuration.underlayAddress, port: configuration.datapath.tunnelPort,
             namespace: configuration.networkNamespace)
@@ -276,7 +284,8 @@ public final class Agent: Service, Sendable {
         var sources: [AgentMetrics.Source] = []
         for agent in agents {
             sources.append(AgentMetrics.Source(
-                statistics: agent.datapath.statistics, control: await agent.control.metrics, host: agent.configuration.hostName))
+                statistics: agent.datapath.statistics, control: await agent.control.metrics,
+                connections: agent.connectionStatistics.value.withLock { $0 }, host: agent.configuration.hostName))
         }
         return AgentMetrics.render(sources)
     }

@@ -6,6 +6,7 @@ enum AgentMetrics {
     struct Source {
         var statistics: DatapathStatistics
         var control: ControlMetrics
+        var connections: ConnectionStatistics
         var host: String
     }
 
@@ -81,6 +82,20 @@ enum AgentMetrics {
         scalar("hive_invalidations_total", "counter", "Topology or state changes that invalidated flows.", control.invalidations)
         family("hive_simulations_total", "counter", "Simulations, by outcome (drop_<reason> for drops).")
         for (decision, count) in control.simulations.sorted(by: { $0.key < $1.key }) { sample("hive_simulations_total", [("outcome", decision)], count) }
+        let connections = source.connections
+        scalar("hive_conntrack_entries", "gauge", "Connections tracked.", connections.entries)
+        scalar("hive_conntrack_created_total", "counter", "Connection entries created.", connections.counters.created)
+        scalar("hive_conntrack_deleted_total", "counter", "Connection entries removed (expired, closed and reopened, evicted).", connections.counters.deleted)
+        family("hive_conntrack_drops_total", "counter", "Connection entries evicted or refused, by reason.")
+        sample("hive_conntrack_drops_total", [("reason", "early_drop")], connections.counters.earlyDropped)
+        sample("hive_conntrack_drops_total", [("reason", "table_full")], connections.counters.refusedTableFull)
+        sample("hive_conntrack_drops_total", [("reason", "port_full")], connections.counters.refusedPortFull)
+        scalar("hive_conntrack_expired_total", "counter", "Connection entries removed at their timeout.", connections.counters.expired)
+        scalar("hive_conntrack_invalid_total", "counter", "Forwarded packets that no connection could take (not tracked).", connections.counters.invalid)
+        scalar("hive_flow_state_sent_total", "counter", "Flow-state messages sent to other hosts.", statistics.flowStateSent)
+        scalar("hive_flow_state_received_total", "counter", "Flow-state messages received from other hosts.", statistics.flowStateReceived)
+        scalar("hive_flow_state_imported_total", "counter", "Connection entries installed from other hosts' flow state.", connections.counters.imported)
+        scalar("hive_flow_state_malformed_total", "counter", "Flow-state messages ignored as malformed.", connections.malformedMessages)
         family("hive_datapath_drops_total", "counter", "Packets the datapath dropped, by reason.")
         for reason in DatapathStatistics.DropReason.allCases { sample("hive_datapath_drops_total", [("reason", reason.rawValue)], statistics.drops[reason] ?? 0) }
         scalar("hive_mac_learned_total", "counter", "MAC table entries this agent learned.", control.macLearned)

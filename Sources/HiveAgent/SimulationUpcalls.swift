@@ -2,6 +2,7 @@ import HiveDatapath
 import HiveModel
 import HivePacket
 import HiveSimulation
+import Synchronization
 
 /// What a simulation asks of the control plane: learned entries to share
 /// through the NSDB, packets to hold until an ARP answer, drops to count.
@@ -27,13 +28,19 @@ final class SimulationUpcalls: UpcallHandler {
     let shared: SharedView
     let events: AsyncStream<UpcallEvent>.Continuation
     private var view = AgentView.empty
+    /// The host's connection table: read by simulations, changed after them.
+    private var connections: ConnectionTable
+    private var lastExpiry: UInt64 = 0
+    /// The table's size and counters, for metrics (published every 50 ms).
+    let connectionStatistics = PublishedConnectionStatistics()
     /// One context per nesting depth: generated packets on interior ports are
     /// simulated again from the peer while the outer result is still read.
     private var contexts = [SimulationContext(), SimulationContext(), SimulationContext(), SimulationContext()]
 
-    init(shared: SharedView, events: AsyncStream<UpcallEvent>.Continuation) {
+    init(shared: SharedView, events: AsyncStream<UpcallEvent>.Continuation, connections: ConnectionTable = ConnectionTable()) {
         self.shared = shared
         self.events = events
+        self.connections = connections
     }
 
     func beginBatch() {
@@ -47,7 +54,8 @@ final class SimulationUpcalls: UpcallHandler {
     func handleMiss(frame: UnsafeRawBufferPointer, key: FlowKey, decision: inout UpcallDecision) {
         let bytes = Array(frame)
         var state = view.state
-        contexts[0].simulate(frame: bytes, key: key, in: view.snapshot, state: state, options: options)
+        let now = monotonicNanoseconds()
+        contexts[0].simulate(frame: bytes, key: key, in: view.snapshot, state: state, connections: connections, now: now, options: options)
         let result = contexts[0].result
         events.yield(.simulated(decision: Self.label(result.decision)))
         for entry in result.macLearning { events.yield(.learnMAC(entry)) }
@@ -68,6 +76,9 @@ final class SimulationUpcalls: UpcallHandler {
             decision.actions.tooBigSource = result.routerHop.map { ICMPErrorSource(mac: $0.mac, address: $0.address) }
         }
         decision.cache = result.isCacheable
+        if case .output = result.decision, !result.connections.isEmpty {
+            commitConnections(of: result, flags: key.tcpFlags, now: now, into: &decision)
+        }
         for tag in result.tags { decision.tags.append(flowTag(tag)) }
         for port in result.outputPorts { decision.tags.append(flowTag(.port(port))) }
         if case .pendingARP(let router, let address, _) = result.decision {
@@ -113,6 +124,67 @@ final class SimulationUpcalls: UpcallHandler {
     }
 
     private var options: SimulationOptions { SimulationOptions(networkMTU: view.networkMTU) }
+
+    // MARK: Connections
+
+    /// The packet is forwarded: its connections are created or moved on
+    /// (Linux's confirm), flows that saw an old state go, the new flow lives
+    /// half the connection's timeout at most, and the entries travel to the
+    /// egress host before the packet, so its reply is recognised there.
+    private func commitConnections(of result: SimulationResult, flags: TCP.Flags, now: UInt64, into decision: inout UpcallDecision) {
+        var entries: [ConnectionEntry] = []
+        var hardTimeout = UInt64.max
+        for observation in result.connections {
+            let (slot, changed) = connections.apply(observation, tcpFlags: flags, now: now)
+            if changed { decision.invalidations.append(flowTag(.connection(observation.originalKey.tag))) }
+            guard let slot else {
+                if observation.states == .new {
+                    // No room, even after early drop: the new connection's packet drops.
+                    decision.actions = FlowActions(dropCode: DropCode.conntrackFull)
+                    decision.cache = false
+                    return
+                }
+                continue
+            }
+            hardTimeout = min(hardTimeout, connections.timeout(of: slot) / 2)
+            if let entry = connections.entry(slot) { entries.append(entry) }
+        }
+        if hardTimeout != .max { decision.hardTimeout = max(hardTimeout, 1_000_000_000) }
+        guard !entries.isEmpty else { return }
+        var hosts: [IPv4.Address] = []
+        for output in decision.actions.outputs {
+            if case .tunnel(let host, _) = output, !hosts.contains(host) { hosts.append(host) }
+        }
+        if hosts.isEmpty { return }
+        let message = FlowStateMessage.encode(entries)
+        for host in hosts { decision.flowState.append((host, message)) }
+    }
+
+    func receiveFlowState(_ payload: UnsafeRawBufferPointer, from host: IPv4.Address, invalidations: inout [FlowTag]) {
+        guard let entries = FlowStateMessage.decode(payload) else {
+            connectionStatistics.value.withLock { $0.malformedMessages &+= 1 }
+            return
+        }
+        let now = monotonicNanoseconds()
+        for entry in entries {
+            let (_, changed) = connections.install(entry, now: now)
+            if changed { invalidations.append(flowTag(.connection(entry.key.tag))) }
+        }
+    }
+
+    func housekeeping(now: UInt64, invalidations: inout [FlowTag]) {
+        if now &- lastExpiry >= 1_000_000_000 {
+            lastExpiry = now
+            var expired: [UInt64] = []
+            connections.expire(now: now, into: &expired)
+            for tag in expired { invalidations.append(flowTag(.connection(tag))) }
+        }
+        let snapshot = (count: connections.count, counters: connections.counters)
+        connectionStatistics.value.withLock {
+            $0.entries = snapshot.count
+            $0.counters = snapshot.counters
+        }
+    }
 
     private func outputs(for result: SimulationResult) -> [FlowOutput] {
         switch result.decision {
@@ -161,13 +233,35 @@ final class SimulationUpcalls: UpcallHandler {
 /// `SpoofKind` order.
 enum DropCode {
     static func code(for reason: DropReason) -> UInt8 {
-        guard case .spoofed(_, let kind) = reason, let index = SpoofKind.allCases.firstIndex(of: kind) else { return 0 }
-        // At most six reasons: far inside a UInt8 and `FlowActions.dropCodeCount`.
-        return UInt8(index + 1)
+        switch reason {
+        case .spoofed(_, let kind):
+            // At most six reasons: far inside a UInt8 and `FlowActions.dropCodeCount`.
+            return UInt8((SpoofKind.allCases.firstIndex(of: kind) ?? -1) + 1)
+        case .securityGroup: return securityGroup
+        case .connectionInvalid: return invalid
+        default: return 0
+        }
     }
 
+    static let securityGroup = UInt8(SpoofKind.allCases.count + 1)
+    static let invalid = securityGroup + 1
+    /// A new connection with no room in the connection table.
+    static let conntrackFull = securityGroup + 2
+
     /// The `reason` label of each code of `hive_port_drops_total`, by code.
-    static let labels = ["policy"] + SpoofKind.allCases.map(\.rawValue)
+    static let labels = ["policy"] + SpoofKind.allCases.map(\.rawValue) + ["security_group", "invalid", "conntrack_full"]
+}
+
+/// The connection table's figures as the datapath thread last published them.
+final class PublishedConnectionStatistics: Sendable {
+    let value = Mutex(ConnectionStatistics())
+}
+
+/// The connection table's figures, as metrics show them.
+struct ConnectionStatistics: Sendable {
+    var entries = 0
+    var counters = ConnectionTable.Counters()
+    var malformedMessages: UInt64 = 0
 }
 
 extension FlowOutput {

@@ -177,6 +177,7 @@ public final class Datapath<Handler: UpcallHandler>: @unchecked Sendable {
             let now = monotonicNanoseconds()
             if now &- lastPublish > 50_000_000 {
                 loop.expireFlows(now: now)
+                loop.housekeeping(now: now)
                 loop.collectKernelDrops()
                 let current = loop.statistics
                 published.withLock { $0 = current }
@@ -188,8 +189,9 @@ public final class Datapath<Handler: UpcallHandler>: @unchecked Sendable {
     }
 }
 
+/// The datapath's clock: monotonic nanoseconds (flow and connection times).
 @inline(__always)
-func monotonicNanoseconds() -> UInt64 {
+public func monotonicNanoseconds() -> UInt64 {
     var time = timespec()
     clock_gettime(CLOCK_MONOTONIC, &time)
     return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)

@@ -190,9 +190,15 @@ struct DatapathLoop<Handler: UpcallHandler> {
         statistics.upcalls &+= 1
         decision.reset()
         handler.handleMiss(frame: UnsafeRawBufferPointer(bytes), key: key, decision: &decision)
+        if !decision.invalidations.isEmpty {
+            statistics.flowsInvalidated &+= UInt64(flows.invalidate(Set(decision.invalidations)))
+        }
         if decision.cache {
-            flows.install(key, actions: decision.actions, tags: decision.tags, now: clock)
+            flows.install(key, actions: decision.actions, tags: decision.tags, now: clock, maximumAge: decision.hardTimeout)
             statistics.flowsInstalled &+= 1
+        }
+        for message in decision.flowState {
+            sendFlowState(message.payload, to: message.host)
         }
         for generated in decision.generated {
             sendNow(generated.frame, to: generated.outputs, ingressKey: key.inPort)
@@ -220,6 +226,11 @@ struct DatapathLoop<Handler: UpcallHandler> {
                 continue
             }
             let packet = UnsafeRawBufferPointer(start: frame.base, count: Int(frame.length))
+            if let header = try? Geneve.Header(parsing: packet), header.vni == FlowStateTunnel.key,
+               header.protocolType == FlowStateTunnel.protocolType {
+                receiveFlowState(UnsafeRawBufferPointer(rebasing: packet[header.length...]), from: frame.address)
+                continue
+            }
             guard let header = try? Geneve.Header(parsing: packet),
                   header.protocolType == Geneve.Header.transparentEthernetBridging, !header.isOAM,
                   // RFC 8926 §3.5: options marked critical that we do not know mean drop; Hive sets none.
@@ -358,6 +369,46 @@ struct DatapathLoop<Handler: UpcallHandler> {
             execute(FlowActions(outputs: outputs), on: bytes, ingressKey: ingressKey)
             flushQueues()
         }
+    }
+
+    /// Sends a flow-state message to `host` at once, after the frames
+    /// already queued and before the packet it concerns.
+    @inline(never)
+    mutating func sendFlowState(_ payload: [UInt8], to host: IPv4.Address) {
+        flushQueues()
+        var header = [UInt8](repeating: 0, count: Geneve.Header.fixedLength)
+        header.withUnsafeMutableBytes { buffer in
+            _ = Geneve.Header(protocolType: FlowStateTunnel.protocolType, vni: FlowStateTunnel.key).write(to: buffer, at: 0)
+        }
+        header.withUnsafeBytes { headerBytes in
+            payload.withUnsafeBytes { payloadBytes in
+                var datagram = hive_datagram(
+                    header: headerBytes.baseAddress, header_length: UInt32(headerBytes.count),
+                    payload_length: UInt32(payloadBytes.count), payload: payloadBytes.baseAddress,
+                    address: host.value.bigEndian, port: configuration.tunnelPort.bigEndian, reserved: 0)
+                if hive_send_datagrams(tunnelFD, &datagram, 1) == 1 {
+                    statistics.flowStateSent &+= 1
+                } else {
+                    count(.flowStateSendFailed)
+                }
+            }
+        }
+    }
+
+    /// A flow-state message from another host: the handler installs it.
+    @inline(never)
+    mutating func receiveFlowState(_ payload: UnsafeRawBufferPointer, from address: UInt32) {
+        statistics.flowStateReceived &+= 1
+        var invalidations: [FlowTag] = []
+        handler.receiveFlowState(payload, from: IPv4.Address(UInt32(bigEndian: address)), invalidations: &invalidations)
+        if !invalidations.isEmpty { statistics.flowsInvalidated &+= UInt64(flows.invalidate(Set(invalidations))) }
+    }
+
+    /// The handler's periodic work (connection expiry), and the flows it removes.
+    mutating func housekeeping(now: UInt64) {
+        var invalidations: [FlowTag] = []
+        handler.housekeeping(now: now, invalidations: &invalidations)
+        if !invalidations.isEmpty { statistics.flowsInvalidated &+= UInt64(flows.invalidate(Set(invalidations))) }
     }
 
     mutating func count(_ reason: DatapathStatistics.DropReason) {

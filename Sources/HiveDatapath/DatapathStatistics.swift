@@ -39,6 +39,8 @@ public struct DatapathStatistics: Sendable {
         case upcallLimited = "upcall_limited"
         /// Larger than the tunnel path carries (an ICMP error went back when routed with DF).
         case tooBig = "too_big"
+        /// A flow-state message could not be sent (the packet still goes).
+        case flowStateSendFailed = "flow_state_send_failed"
     }
 
     public var ports: [UInt32: PortCounters] = [:]
@@ -51,6 +53,9 @@ public struct DatapathStatistics: Sendable {
     public var flowsInstalled: UInt64 = 0
     public var flowsInvalidated: UInt64 = 0
     public var flowsExpired: UInt64 = 0
+    /// Flow-state messages sent to and received from other hosts.
+    public var flowStateSent: UInt64 = 0
+    public var flowStateReceived: UInt64 = 0
     public var flows: Int = 0
     public var drops: [DropReason: UInt64] = [:]
 

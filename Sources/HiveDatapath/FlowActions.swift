@@ -106,6 +106,14 @@ public struct UpcallDecision: Sendable {
     public var held = false
     /// Frames the handler made (ARP and ICMP answers, generated requests), each with where it goes.
     public var generated: [(frame: [UInt8], outputs: [FlowOutput])] = []
+    /// Flows to remove before this one is installed (a connection whose
+    /// state changed).
+    public var invalidations: [FlowTag] = []
+    /// The flow's hard timeout in nanoseconds, when shorter than the
+    /// configured one (a tracked connection's flows); 0: the configured one.
+    public var hardTimeout: UInt64 = 0
+    /// Flow-state messages for other hosts, sent before the packet.
+    public var flowState: [(host: IPv4.Address, payload: [UInt8])] = []
 
     public init() {}
 
@@ -113,9 +121,20 @@ public struct UpcallDecision: Sendable {
         actions = .drop
         cache = false
         held = false
+        hardTimeout = 0
         tags.removeAll(keepingCapacity: true)
         generated.removeAll(keepingCapacity: true)
+        invalidations.removeAll(keepingCapacity: true)
+        flowState.removeAll(keepingCapacity: true)
     }
+}
+
+/// The tunnel key of Hive's flow-state messages (reserved: no port or
+/// bridge has it) and their Geneve protocol type (IEEE's local
+/// experimental EtherType: tshark shows the Geneve header and the bytes).
+public enum FlowStateTunnel {
+    public static let key: UInt32 = 0xFF_FF00
+    public static let protocolType = Ethernet.EtherType(0x88B5)
 }
 
 /// The agent's side of the datapath: called on the datapath thread only.
@@ -128,4 +147,16 @@ public protocol UpcallHandler: AnyObject {
     /// Reading port `portKey` failed (its interface went away): the datapath
     /// closed it; the agent may bind it again later.
     func portFailed(portKey: UInt32, error: SystemError)
+    /// Another host sent flow state (its payload, after the Geneve header);
+    /// flows to remove go in `invalidations`.
+    func receiveFlowState(_ payload: UnsafeRawBufferPointer, from host: IPv4.Address, invalidations: inout [FlowTag])
+    /// Every 50 ms: expire what the handler keeps (connections); flows to
+    /// remove go in `invalidations`.
+    func housekeeping(now: UInt64, invalidations: inout [FlowTag])
+}
+
+extension UpcallHandler {
+    /// Handlers that track no connections ignore flow state.
+    public func receiveFlowState(_ payload: UnsafeRawBufferPointer, from host: IPv4.Address, invalidations: inout [FlowTag]) {}
+    public func housekeeping(now: UInt64, invalidations: inout [FlowTag]) {}
 }

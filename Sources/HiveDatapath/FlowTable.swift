@@ -16,6 +16,8 @@ public struct FlowTable: Sendable {
         public var lastUsed: UInt64
         /// The table's clock when the flow was installed.
         public var installed: UInt64
+        /// Its own hard timeout when shorter than the table's; 0: none.
+        public var maximumAge: UInt64
         public var packets: UInt64
         public var bytes: UInt64
         var live: Bool
@@ -59,10 +61,11 @@ public struct FlowTable: Sendable {
     /// least recently used flow makes room.
     /// - Complexity: O(1) amortized; O(n) when the table is full.
     @discardableResult
-    public mutating func install(_ key: FlowKey, actions: FlowActions, tags: [FlowTag], now: UInt64) -> Int32 {
+    public mutating func install(_ key: FlowKey, actions: FlowActions, tags: [FlowTag], now: UInt64, maximumAge: UInt64 = 0) -> Int32 {
         if let slot = index[key] { remove(slot: slot) }
         if index.count >= capacity { evictLeastRecentlyUsed() }
-        let entry = Entry(key: key, actions: actions, tags: tags, lastUsed: now, installed: now, packets: 0, bytes: 0, live: true)
+        let entry = Entry(
+            key: key, actions: actions, tags: tags, lastUsed: now, installed: now, maximumAge: maximumAge, packets: 0, bytes: 0, live: true)
         let slot: Int32
         if let free = freeSlots.popLast() {
             slot = free
@@ -111,7 +114,8 @@ public struct FlowTable: Sendable {
     public mutating func expire(idleLongerThan idle: UInt64, olderThan maximumAge: UInt64 = .max, now: UInt64) -> Int {
         var removed = 0
         for slot in entries.indices where entries[slot].live
-            && (now &- entries[slot].lastUsed > idle || now &- entries[slot].installed > maximumAge) {
+            && (now &- entries[slot].lastUsed > idle || now &- entries[slot].installed > maximumAge
+                || (entries[slot].maximumAge != 0 && now &- entries[slot].installed > entries[slot].maximumAge)) {
             remove(slot: Int32(slot))
             removed += 1
         }

@@ -49,6 +49,8 @@ struct CompiledPort: Sendable {
     var allowedSources: IndexRange
     /// The IPv6 link-local address the VM forms from the port's MAC.
     var linkLocal: IPv6.Address
+    /// Into `SecurityPolicyTable`: the port's security groups; `noIndex`: none.
+    var securityPolicy: Int32
 
     @inline(__always) var isInterior: Bool { peer != noIndex }
 }
@@ -71,6 +73,8 @@ struct CompiledBridge: Sendable {
     var floodPorts: IndexRange
     /// Into `CompiledTopology.bridgeRouterLinks`: the router ports linked to the bridge.
     var routerLinks: IndexRange
+    /// Where its chains track connections: its tunnel key.
+    var zone: UInt32
 }
 
 struct CompiledRouter: Sendable {
@@ -78,12 +82,18 @@ struct CompiledRouter: Sendable {
     var adminStateUp: Bool
     var inboundChain: Int32
     var outboundChain: Int32
+    /// Where its chains track connections: outside the 24-bit tunnel keys of ports and bridges.
+    var zone: UInt32
 }
 
 struct CompiledChain: Sendable {
     var id: ChainID
     /// Into `CompiledTopology.rules`, in evaluation order.
     var rules: IndexRange
+    /// A rule matches a connection state: every packet the chain sees is
+    /// tracked in its zone, whichever rule decides (as in Linux, where
+    /// conntrack does not depend on the rule order).
+    var tracksConnections: Bool
 }
 
 enum CompiledAction: Hashable, Sendable {
@@ -167,6 +177,7 @@ final class CompiledTopology: @unchecked Sendable {
 
     // IDs for tags of groups.
     let addressGroupIDs: [IPAddressGroupID]
+    let securityPolicies: SecurityPolicyTable
 
     init(
         ports: [CompiledPort], bridges: [CompiledBridge], routers: [CompiledRouter], chains: [CompiledChain],
@@ -176,8 +187,9 @@ final class CompiledTopology: @unchecked Sendable {
         rulePortLists: [Int32], addressGroupMembers: [IndexRange], addressGroupPrefixes: [MaskedPrefix],
         portByTunnelKey: [UInt32: Int32], portIndex: [PortID: Int32], routerIndex: [RouterID: Int32], staticMACs: [BridgeMAC: Int32],
         bridgeARPAnswers: [DeviceAddress: ARPAnswer], routerAddresses: [DeviceAddress: Int32],
-        addressGroupIDs: [IPAddressGroupID]
+        addressGroupIDs: [IPAddressGroupID], securityPolicies: SecurityPolicyTable
     ) {
+        self.securityPolicies = securityPolicies
         self.ports = ports
         self.bridges = bridges
         self.routers = routers

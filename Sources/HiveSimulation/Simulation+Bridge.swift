@@ -169,6 +169,10 @@ extension SimulationRun {
                     continue
                 }
             }
+            if compiled.securityPolicy != noIndex, let reason = securityGroupVerdict(port: port, direction: .ingress) {
+                result.floodExclusions.append(FloodExclusion(port: compiled.id, reason: reason))
+                continue
+            }
             result.outputPorts.append(compiled.id)
         }
         trace(2, .flood(bridge.id, ports: result.outputPorts.count))

@@ -33,6 +33,8 @@ extension SimulationRun {
             trace(2, .chain(chain.id, hook, port: port == noIndex ? nil : topology.ports[Int(port)].id))
         }
         let topChain = chain.id
+        chainZone = connectionZone(hook: hook, ingress: ingress, egress: egress)
+        if chain.tracksConnections { _ = connectionStates(zone: chainZone) }
         var ruleIndex = chain.rules.start
         while true {
             if ruleIndex == chain.rules.end {
@@ -129,7 +131,9 @@ extension SimulationRun {
         let present = rule.pointee.conditions.present
         if present.isEmpty { return true }
         var fields = FlowFields()
-        let matched = evaluate(rule, present, ingress: ingress, egress: egress, fields: &fields)
+        // Looked up only when a rule asks (and once per zone per simulation).
+        let states: ConnectionStates = present.contains(.connectionState) ? connectionStates(zone: chainZone) : []
+        let matched = evaluate(rule, present, ingress: ingress, egress: egress, states: states, fields: &fields)
         result.fieldsRead.formUnion(fields)
         if _slowPath(!present.isDisjoint(with: [.sourceAddressGroup, .destinationAddressGroup])) {
             tagAddressGroups(rule.pointee.conditions, fields: fields)
@@ -139,7 +143,8 @@ extension SimulationRun {
 
     @inline(__always)
     private func evaluate(
-        _ rule: UnsafePointer<CompiledRule>, _ present: ConditionSet, ingress: Int32, egress: Int32, fields: inout FlowFields
+        _ rule: UnsafePointer<CompiledRule>, _ present: ConditionSet, ingress: Int32, egress: Int32, states: ConnectionStates,
+        fields: inout FlowFields
     ) -> Bool {
         let inverted = rule.pointee.conditions.inverted
         @inline(__always) func holds(_ condition: ConditionSet, _ positive: Bool) -> Bool {
@@ -227,7 +232,7 @@ extension SimulationRun {
         }
         if present.contains(.connectionState) {
             fields.insert(.connectionState)
-            if !holds(.connectionState, options.connectionState == rule.pointee.conditions.connectionState) { return false }
+            if !holds(.connectionState, states.contains(ConnectionStates(rule.pointee.conditions.connectionState))) { return false }
         }
         if present.contains(.fragments) {
             fields.formUnion([.etherType, .fragmentKind])

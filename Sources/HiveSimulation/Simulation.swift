@@ -36,9 +36,9 @@ import HivePacket
 
 /// Knobs of one simulation.
 public struct SimulationOptions: Sendable {
-    /// The packet's connection-tracking state, matched by `connectionState`
-    /// conditions. Conntrack is not simulated yet: the caller says.
-    public var connectionState: ConnectionState
+    /// A connection-tracking state to assume in every zone instead of the
+    /// table's (`hive trace` without a live table); nil: the table says.
+    public var connectionState: ConnectionState?
     /// Record the trace (off on the agent's hot path).
     public var recordsTrace: Bool
     /// The most devices one packet may cross.
@@ -50,7 +50,7 @@ public struct SimulationOptions: Sendable {
     public var networkMTU: UInt16
 
     public init(
-        connectionState: ConnectionState = .new, recordsTrace: Bool = false, hopLimit: Int = 16, jumpDepthLimit: Int = 16,
+        connectionState: ConnectionState? = nil, recordsTrace: Bool = false, hopLimit: Int = 16, jumpDepthLimit: Int = 16,
         networkMTU: UInt16 = 0
     ) {
         self.networkMTU = networkMTU
@@ -78,6 +78,7 @@ public struct SimulationContext: Sendable {
         result.macRefreshes.reserveCapacity(2)
         result.arpRefreshes.reserveCapacity(2)
         result.tags.reserveCapacity(capacity)
+        result.connections.reserveCapacity(4)
         result.trace.steps.reserveCapacity(capacity * 4)
         jumpStack.reserveCapacity(16)
     }
@@ -88,11 +89,15 @@ public struct SimulationContext: Sendable {
     ///   generated packets (ICMP errors quote it, echo replies copy it).
     /// - Complexity: O(devices crossed + rules evaluated), no allocation in
     ///   steady state (see the type's discussion).
+    /// - Parameters:
+    ///   - connections: the connection table the packet's states come from
+    ///   - now: the table's clock (entries past their deadline are gone)
     public mutating func simulate(
         frame: [UInt8], key: FlowKey, in snapshot: TopologySnapshot, state: SimulationState,
-        options: SimulationOptions = SimulationOptions()
+        connections: ConnectionTable = .empty, now: UInt64 = 0, options: SimulationOptions = SimulationOptions()
     ) {
-        var run = SimulationRun(topology: snapshot.compiled, state: state, frame: frame, key: key, options: options)
+        var run = SimulationRun(
+            topology: snapshot.compiled, state: state, connections: connections, now: now, frame: frame, key: key, options: options)
         swap(&run.result, &result)
         swap(&run.jumpStack, &jumpStack)
         run.result.reset(keepingCapacity: true)
@@ -107,11 +112,12 @@ extension TopologySnapshot {
     /// `inPort`, with a fresh context (allocates; for tools and tests).
     /// - Throws: the `PacketError` of a malformed frame.
     public func simulate(
-        frame: [UInt8], inPort: UInt32, state: SimulationState = .empty, options: SimulationOptions = SimulationOptions()
+        frame: [UInt8], inPort: UInt32, state: SimulationState = .empty, connections: ConnectionTable = .empty, now: UInt64 = 0,
+        options: SimulationOptions = SimulationOptions()
     ) throws(PacketError) -> SimulationResult {
         let key = try FlowKey(parsing: frame, inPort: inPort)
         var context = SimulationContext(capacity: 16)
-        context.simulate(frame: frame, key: key, in: self, state: state, options: options)
+        context.simulate(frame: frame, key: key, in: self, state: state, connections: connections, now: now, options: options)
         return context.result
     }
 }
@@ -135,16 +141,25 @@ enum DeviceOutcome {
 struct SimulationRun {
     let topology: CompiledTopology
     let state: SimulationState
+    let connections: ConnectionTable
+    let now: UInt64
     let frame: [UInt8]
     let options: SimulationOptions
     let tracing: Bool
     var key: FlowKey
     var result = SimulationResult()
     var jumpStack: [JumpFrame] = []
+    /// The connection-tracking zone of the chain being applied.
+    var chainZone: UInt32 = 0
 
-    init(topology: CompiledTopology, state: SimulationState, frame: [UInt8], key: FlowKey, options: SimulationOptions) {
+    init(
+        topology: CompiledTopology, state: SimulationState, connections: ConnectionTable, now: UInt64, frame: [UInt8], key: FlowKey,
+        options: SimulationOptions
+    ) {
         self.topology = topology
         self.state = state
+        self.connections = connections
+        self.now = now
         self.frame = frame
         self.key = key
         self.options = options
@@ -215,6 +230,10 @@ struct SimulationRun {
             finish(.drop(.spoofed(port.id, violation)))
             return .finished
         }
+        if port.securityPolicy != noIndex, !port.isInterior, let reason = securityGroupVerdict(port: portIndex, direction: .egress) {
+            finish(.drop(reason))
+            return .finished
+        }
         if port.inboundChain != noIndex,
            !passChain(port.inboundChain, hook: .portInbound, ingress: portIndex, egress: noIndex) {
             return .finished
@@ -234,8 +253,14 @@ struct SimulationRun {
             finish(.drop(.portDown(port.id)))
             return false
         }
-        guard port.outboundChain != noIndex else { return true }
-        return passChain(port.outboundChain, hook: .portOutbound, ingress: ingress, egress: egress)
+        if port.outboundChain != noIndex, !passChain(port.outboundChain, hook: .portOutbound, ingress: ingress, egress: egress) {
+            return false
+        }
+        if port.securityPolicy != noIndex, !port.isInterior, let reason = securityGroupVerdict(port: egress, direction: .ingress) {
+            finish(.drop(reason))
+            return false
+        }
+        return true
     }
 
     // MARK: Recording

@@ -62,6 +62,12 @@ public enum DropReason: Hashable, Sendable {
     case hopLimitExceeded(Int)
     /// Port security: the VM behind the port sent from an address that is not its own.
     case spoofed(PortID, SpoofKind)
+    /// The port's security groups allow no such traffic in this direction.
+    case securityGroup(PortID, TrafficDirection)
+    /// A port with security groups: the packet belongs to no valid connection
+    /// (a TCP segment other than a SYN with none, impossible flags, an ICMP
+    /// reply or error about nothing tracked).
+    case connectionInvalid(PortID)
 }
 
 extension DropReason: CustomStringConvertible {
@@ -88,6 +94,8 @@ extension DropReason: CustomStringConvertible {
         case .routeWithoutPort(let route): "route \(route) has no egress port on its router"
         case .hopLimitExceeded(let limit): "crossed more than \(limit) devices (a forwarding loop?)"
         case .spoofed(let port, let kind): "port security of port \(port) dropped it: \(kind.rawValue.replacingUnderscores)"
+        case .securityGroup(let port, let direction): "no security group rule of port \(port) allows it (\(direction.rawValue))"
+        case .connectionInvalid(let port): "port \(port): not part of a valid connection (conntrack invalid)"
         }
     }
 }
@@ -253,6 +261,9 @@ public struct SimulationResult: Sendable {
     /// advertisement's target, a DHCP message's contents): each packet must
     /// be simulated.
     public internal(set) var dependsOnPayload = false
+    /// Each connection-tracking zone the packet crossed: its key there and
+    /// what the table said. The agent applies them when the packet is forwarded.
+    public internal(set) var connections: [ConnectionObservation] = []
 
     public init() {}
 
@@ -280,6 +291,7 @@ public struct SimulationResult: Sendable {
         hops = 0
         routerHop = nil
         dependsOnPayload = false
+        connections.removeAll(keepingCapacity: keepingCapacity)
         trace.steps.removeAll(keepingCapacity: keepingCapacity)
     }
 

@@ -50,6 +50,11 @@ public enum TraceEvent: Hashable, Sendable {
     case leavePort(PortID)
     case link(from: PortID, to: PortID)
     case decision(SimulationDecision)
+    /// Connection tracking in a zone: the packet's states there.
+    case connection(zone: UInt32, ConnectionStates)
+    /// A port's security groups: the rule that allowed the packet, or none
+    /// (allowed by its connection's state, or dropped).
+    case securityGroup(PortID, TrafficDirection, rule: SecurityGroupRuleID?, allowed: Bool)
 }
 
 /// A step and its depth in the trace tree: devices at 1, their chains at 2,
@@ -123,6 +128,8 @@ extension TraceEvent {
         case .leavePort: "leave-port"
         case .link: "link"
         case .decision: "decision"
+        case .connection: "conntrack"
+        case .securityGroup: "security-group"
         }
     }
 
@@ -168,6 +175,11 @@ extension TraceEvent {
         case .leavePort(let port): return "port \(snapshot.name(of: port)): out"
         case .link(let from, let to): return "link \(snapshot.name(of: from)) -> \(snapshot.name(of: to))"
         case .decision(let decision): return "=> " + decisionText(decision, in: snapshot)
+        case .connection(let zone, let states): return "conntrack zone \(zone): \(states.isEmpty ? "untracked" : states.description)"
+        case .securityGroup(let port, let direction, let rule?, _):
+            return "security groups of \(snapshot.name(of: port)) (\(direction.rawValue)): allowed by rule \(securityRuleText(rule, in: snapshot))"
+        case .securityGroup(let port, let direction, nil, let allowed):
+            return "security groups of \(snapshot.name(of: port)) (\(direction.rawValue)): " + (allowed ? "allowed by connection state" : "no rule allows it")
         }
     }
 }
@@ -215,7 +227,24 @@ public func dropText(_ reason: DropReason, in snapshot: TopologySnapshot) -> Str
     case .routeWithoutPort(let route): return "route \(routeText(route, in: snapshot)) has no egress port on its router"
     case .hopLimitExceeded(let limit): return "crossed more than \(limit) devices (a forwarding loop?)"
     case .spoofed(let port, let kind): return "port security of \(snapshot.name(of: port)): \(kind.rawValue.replacingUnderscores)"
+    case .securityGroup(let port, let direction):
+        return "no security group rule of \(snapshot.name(of: port)) allows it (\(direction.rawValue))"
+    case .connectionInvalid(let port): return "\(snapshot.name(of: port)) has security groups and the packet is part of no valid connection (conntrack invalid)"
     }
+}
+
+/// A security group rule as "group: ingress IPv4 tcp 80 from 0.0.0.0/0".
+func securityRuleText(_ id: SecurityGroupRuleID, in snapshot: TopologySnapshot) -> String {
+    guard let rule = snapshot.securityGroupRules[id] else { return String(id.description.prefix(8)) }
+    let group = snapshot.securityGroups[rule.securityGroupId]?.name ?? String(rule.securityGroupId.description.prefix(8))
+    var text = "\(group): \(rule.direction.rawValue) \(rule.etherType.rawValue)"
+    text += rule.ipProtocol.map { " proto \($0)" } ?? " any"
+    if let ports = rule.ports { text += " port \(ports)" }
+    if let type = rule.icmpType { text += " type \(type)" + (rule.icmpCode.map { "/\($0)" } ?? "") }
+    let peer = rule.direction == .ingress ? "from" : "to"
+    if let prefix = rule.remotePrefix { text += " \(peer) \(prefix)" }
+    if let remote = rule.remoteGroupId { text += " \(peer) group \(snapshot.securityGroups[remote]?.name ?? remote.description)" }
+    return text
 }
 
 func routeText(_ id: RouteID, in snapshot: TopologySnapshot) -> String {

@@ -166,6 +166,13 @@ private struct SnapshotBuilder {
         self.dhcpSubnets = dhcpSubnets
     }
 
+    /// A router's connection-tracking zone: from its id, above the 24-bit
+    /// keys of ports and bridges, stable across snapshots.
+    static func zone(of router: RouterID) -> UInt32 {
+        let bytes = router.uuid.uuid
+        return 0x0100_0000 | UInt32(bytes.13) << 16 | UInt32(bytes.14) << 8 | UInt32(bytes.15)
+    }
+
     mutating func build() -> CompiledTopology {
         let bridgeIndex = Dictionary(uniqueKeysWithValues: bridges.enumerated().map { ($1.id, Int32($0)) })
         let routerIndex = Dictionary(uniqueKeysWithValues: routers.enumerated().map { ($1.id, Int32($0)) })
@@ -206,6 +213,7 @@ private struct SnapshotBuilder {
         }
         var memberships: [Int32] = []
         var byTunnelKey: [UInt32: Int32] = [:]
+        var policies = SecurityPolicyBuilder(groups: securityGroups, rules: securityGroupRules, ports: kept)
         for (index, port) in kept.enumerated() {
             let start = Int32(memberships.count)
             for group in port.portGroupIds {
@@ -230,7 +238,8 @@ private struct SnapshotBuilder {
                 hasAddress: isRouter && port.address != nil && port.subnet != nil,
                 portSecurity: !isRouter && port.portSecurity && port.mac != nil,
                 allowedSources: allowedRange(of: port),
-                linkLocal: port.mac.map { IPv6.Address.linkLocal(eui64: $0) } ?? .any))
+                linkLocal: port.mac.map { IPv6.Address.linkLocal(eui64: $0) } ?? .any,
+                securityPolicy: !isRouter && port.portSecurity && port.mac != nil ? policies.policy(for: port.securityGroupIds) : noIndex))
             if port.tunnelKey != 0 {
                 if let other = byTunnelKey.updateValue(Int32(index), forKey: port.tunnelKey) {
                     problems.append("ports \(kept[Int(other)].id) and \(port.id) share tunnel key \(port.tunnelKey): the last wins")
@@ -290,7 +299,8 @@ private struct SnapshotBuilder {
                 arpSuppression: bridge.arpSuppression,
                 servesDHCP: dhcpSubnets.contains { $0.enabled && $0.bridgeId == bridge.id },
                 floodPorts: IndexRange(start: start, end: Int32(floodPorts.count)),
-                routerLinks: IndexRange(start: linksStart, end: Int32(routerLinks.count))))
+                routerLinks: IndexRange(start: linksStart, end: Int32(routerLinks.count)),
+                zone: bridge.tunnelKey))
         }
         // Router ports first, then every VM's fixed IPs, then allowed pairs (a
         // pair never shadows another port's fixed IP), then DHCP host entries
@@ -340,7 +350,8 @@ private struct SnapshotBuilder {
             compiledRouters.append(CompiledRouter(
                 id: router.id, adminStateUp: router.adminStateUp,
                 inboundChain: chain(router.inboundChainId, of: "router \(router.name)"),
-                outboundChain: chain(router.outboundChainId, of: "router \(router.name)")))
+                outboundChain: chain(router.outboundChainId, of: "router \(router.name)"),
+                zone: Self.zone(of: router.id)))
             routeTables.append(RouteTable(routes: routesOfRouter[Int32(index)] ?? []))
         }
 
@@ -382,7 +393,9 @@ private struct SnapshotBuilder {
                     addressGroupIndex: addressGroupIndex, portLists: &portLists)
                 compiledRules.append(CompiledRule(id: rule.id, chain: Int32(index), conditions: conditions, action: action))
             }
-            compiledChains.append(CompiledChain(id: chain.id, rules: IndexRange(start: start, end: Int32(compiledRules.count))))
+            let tracks = compiledRules[Int(start)...].contains { $0.conditions.present.contains(.connectionState) }
+            compiledChains.append(CompiledChain(
+                id: chain.id, rules: IndexRange(start: start, end: Int32(compiledRules.count)), tracksConnections: tracks))
         }
 
         return CompiledTopology(
@@ -393,7 +406,7 @@ private struct SnapshotBuilder {
             portGroupMemberships: memberships, rulePortLists: portLists, addressGroupMembers: groupMembers,
             addressGroupPrefixes: groupPrefixes, portByTunnelKey: byTunnelKey, portIndex: portIndex, routerIndex: routerIndex,
             staticMACs: staticMACs, bridgeARPAnswers: arpAnswers, routerAddresses: routerAddresses,
-            addressGroupIDs: ipAddressGroups.map(\.id))
+            addressGroupIDs: ipAddressGroups.map(\.id), securityPolicies: policies.table)
     }
 
     /// Flattens conditions; a named port or group missing from the snapshot

@@ -1,0 +1,568 @@
+import HiveModel
+import HivePacket
+
+// Connection tracking: which connection a packet belongs to, in which
+// direction, and in what state, per zone (the port or device where
+// tracking happens).
+//
+// The simulation reads the table (a packet's state is a pure function of
+// the table and the packet) and reports what it observed; the agent applies
+// the observations after the simulation, when the packet is forwarded
+// (Linux's "confirm" on accept). The table is owned by one thread, the
+// datapath's, like the flow table: no locks.
+//
+// Flows and connections. A cached flow carries a tag of each connection its
+// simulation observed; a state change that a rule could see (the first
+// reply, FIN, RST, a new connection on a closed one) invalidates the tag, so
+// the next packet in each direction is simulated again. TCP flags are part
+// of the flow key, so SYN, FIN and RST packets are simulated anyway. Flows of
+// a tracked connection live at most half the connection's timeout: each new
+// simulation refreshes the entry, so a busy cached flow keeps its
+// connection alive and a cached flow never outlives it.
+
+/// The states a packet is in, as rules match them (`ConnectionState`): a
+/// reply is also established.
+public struct ConnectionStates: OptionSet, Hashable, Sendable {
+    public var rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    public static let new = ConnectionStates(rawValue: 1 << 0)
+    public static let established = ConnectionStates(rawValue: 1 << 1)
+    public static let related = ConnectionStates(rawValue: 1 << 2)
+    public static let reply = ConnectionStates(rawValue: 1 << 3)
+    public static let invalid = ConnectionStates(rawValue: 1 << 4)
+
+    public init(_ state: ConnectionState) {
+        switch state {
+        case .new: self = .new
+        case .established: self = .established
+        case .related: self = .related
+        case .reply: self = .reply
+        case .invalid: self = .invalid
+        }
+    }
+
+    /// Passes a stateful filter without a rule: replies and later packets of
+    /// allowed connections, and errors about them.
+    public var isAllowedByState: Bool { !isDisjoint(with: [.established, .related]) }
+}
+
+extension ConnectionStates: CustomStringConvertible {
+    public var description: String {
+        ConnectionState.allCases.filter { contains(ConnectionStates($0)) }.map(\.rawValue).joined(separator: "+")
+    }
+}
+
+/// A connection's identity in one direction: zone, protocol, addresses and
+/// ports (ICMP echo: the identifier in both port fields, so a request and
+/// its reply are each other's reverse).
+public struct ConnectionKey: Hashable, Sendable {
+    public var zone: UInt32
+    public var source: IPv4.Address
+    public var destination: IPv4.Address
+    public var sourcePort: UInt16
+    public var destinationPort: UInt16
+    public var ipProtocol: UInt8
+
+    public init(zone: UInt32, source: IPv4.Address, destination: IPv4.Address, sourcePort: UInt16, destinationPort: UInt16, ipProtocol: UInt8) {
+        self.zone = zone
+        self.source = source
+        self.destination = destination
+        self.sourcePort = sourcePort
+        self.destinationPort = destinationPort
+        self.ipProtocol = ipProtocol
+    }
+
+    /// The key of the other direction.
+    @inlinable
+    public var reversed: ConnectionKey {
+        ConnectionKey(zone: zone, source: destination, destination: source, sourcePort: destinationPort, destinationPort: sourcePort, ipProtocol: ipProtocol)
+    }
+
+    /// A stable 64-bit name for the connection (of its original-direction
+    /// key): the flows' invalidation tag.
+    public var tag: UInt64 {
+        var value = UInt64(zone) &* 0x9E37_79B9_7F4A_7C15
+        value ^= (UInt64(source.value) << 32 | UInt64(destination.value)) &* 0xC2B2_AE3D_27D4_EB4F
+        value ^= (UInt64(sourcePort) << 24 | UInt64(destinationPort) << 8 | UInt64(ipProtocol)) &* 0x1656_67B1_9E37_79F9
+        return value
+    }
+}
+
+extension ConnectionKey: CustomStringConvertible {
+    public var description: String {
+        "zone \(zone) proto \(ipProtocol) \(source):\(sourcePort) > \(destination):\(destinationPort)"
+    }
+}
+
+/// TCP connection states, Linux nf_conntrack's.
+public enum TCPConnectionState: UInt8, Sendable, CaseIterable {
+    case none = 0
+    case synSent, synReceived, established, finWait, closeWait, lastAck, timeWait, close
+
+    public var name: String {
+        switch self {
+        case .none: "NONE"
+        case .synSent: "SYN_SENT"
+        case .synReceived: "SYN_RECV"
+        case .established: "ESTABLISHED"
+        case .finWait: "FIN_WAIT"
+        case .closeWait: "CLOSE_WAIT"
+        case .lastAck: "LAST_ACK"
+        case .timeWait: "TIME_WAIT"
+        case .close: "CLOSE"
+        }
+    }
+}
+
+/// How long an entry lives without a packet, by protocol and state
+/// (nanoseconds); Linux's defaults.
+public struct ConnectionTimeouts: Sendable {
+    public var tcp: [UInt64]
+    public var udpUnreplied: UInt64
+    public var udpReplied: UInt64
+    public var icmp: UInt64
+    public var other: UInt64
+
+    static let second: UInt64 = 1_000_000_000
+
+    public init() {
+        var tcp = [UInt64](repeating: 0, count: TCPConnectionState.allCases.count)
+        let seconds: [(TCPConnectionState, UInt64)] = [
+            (.none, 10), (.synSent, 120), (.synReceived, 60), (.established, 432_000), (.finWait, 120),
+            (.closeWait, 60), (.lastAck, 30), (.timeWait, 120), (.close, 10),
+        ]
+        for (state, value) in seconds { tcp[Int(state.rawValue)] = value * Self.second }
+        self.tcp = tcp
+        udpUnreplied = 30 * Self.second
+        udpReplied = 120 * Self.second
+        icmp = 30 * Self.second
+        other = 600 * Self.second
+    }
+
+    public static let linux = ConnectionTimeouts()
+
+    func timeout(of entry: ConnectionEntry) -> UInt64 {
+        switch entry.key.ipProtocol {
+        case IPProtocolNumber.tcp: tcp[Int(entry.tcpState.rawValue)]
+        case IPProtocolNumber.udp: entry.replied ? udpReplied : udpUnreplied
+        case IPProtocolNumber.icmp: icmp
+        default: other
+        }
+    }
+}
+
+/// One tracked connection.
+public struct ConnectionEntry: Sendable {
+    /// The original direction: the first packet's.
+    public var key: ConnectionKey
+    public var tcpState: TCPConnectionState
+    /// Traffic was seen in the reply direction.
+    public var replied: Bool
+    /// TCP: the direction whose FIN came first (0 none, 1 original, 2 reply).
+    public var finFrom: UInt8
+    /// The port whose packet created the entry: its per-port count.
+    public var owner: UInt32
+    /// The table's clock when the entry expires.
+    public var deadline: UInt64
+    public var created: UInt64
+    var live: Bool
+    // The list of unreplied entries, oldest first: early drop takes its head.
+    var previous: Int32
+    var next: Int32
+
+    public init(key: ConnectionKey, tcpState: TCPConnectionState = .none, replied: Bool = false, finFrom: UInt8 = 0, owner: UInt32 = 0) {
+        self.key = key
+        self.tcpState = tcpState
+        self.replied = replied
+        self.finFrom = finFrom
+        self.owner = owner
+        deadline = 0
+        created = 0
+        live = true
+        previous = -1
+        next = -1
+    }
+}
+
+/// What a simulation saw of one zone: the packet's key there, the entry it
+/// found (and in which direction), and the states it matched.
+public struct ConnectionObservation: Sendable {
+    public var key: ConnectionKey
+    /// The entry's slot, or -1: none (a new connection, or untracked).
+    public var slot: Int32
+    public var isReply: Bool
+    public var states: ConnectionStates
+    /// The port that sent the packet into the topology (the owner of a new entry).
+    public var owner: UInt32
+
+    /// The connection's original-direction key.
+    public var originalKey: ConnectionKey { isReply ? key.reversed : key }
+}
+
+/// What a TCP packet's flags say, for the state machine.
+enum TCPEvent {
+    case syn, synAck, fin, ack, rst, invalid
+
+    /// Linux's valid flag combinations (ECN and PSH/URG aside): anything else,
+    /// SYN+FIN, SYN+RST, no flags, FIN without ACK, is invalid.
+    init(_ flags: TCP.Flags) {
+        let core = flags.intersection([.syn, .fin, .rst, .ack])
+        switch core {
+        case [.syn]: self = .syn
+        case [.syn, .ack]: self = .synAck
+        case [.rst], [.rst, .ack]: self = .rst
+        case [.fin, .ack]: self = .fin
+        case [.ack]: self = .ack
+        default: self = .invalid
+        }
+    }
+}
+
+/// The TCP state machine on one packet: the states the packet is in and the
+/// entry's next state; nil next state: the packet is invalid.
+func tcpTransition(_ entry: ConnectionEntry?, isReply: Bool, flags: TCP.Flags) -> (states: ConnectionStates, next: TCPConnectionState?) {
+    let event = TCPEvent(flags)
+    guard let entry else {
+        return event == .syn ? (.new, .synSent) : (.invalid, nil)
+    }
+    let direction: UInt8 = isReply ? 2 : 1
+    let other: UInt8 = isReply ? 1 : 2
+    let seen: ConnectionStates = isReply ? [.established, .reply] : (entry.replied ? .established : .new)
+    let state = entry.tcpState
+    switch event {
+    case .invalid:
+        return (.invalid, nil)
+    case .rst:
+        return (seen, .close)
+    case .syn:
+        if isReply { return (.invalid, nil) }
+        switch state {
+        case .synSent: return (.new, .synSent)
+        // A new connection on the same addresses and ports.
+        case .timeWait, .close: return (.new, .synSent)
+        default: return (.invalid, nil)
+        }
+    case .synAck:
+        guard isReply else { return (.invalid, nil) }
+        switch state {
+        case .synSent, .synReceived: return ([.established, .reply], .synReceived)
+        case .established: return ([.established, .reply], .established)
+        default: return (.invalid, nil)
+        }
+    case .ack:
+        switch state {
+        case .synSent: return (.invalid, nil)
+        case .synReceived: return (seen, isReply ? .synReceived : .established)
+        case .finWait: return (seen, entry.finFrom == other ? .closeWait : .finWait)
+        case .lastAck: return (seen, entry.finFrom == direction ? .timeWait : .lastAck)
+        case .none: return (.invalid, nil)
+        default: return (seen, state)
+        }
+    case .fin:
+        switch state {
+        case .synReceived, .established: return (seen, .finWait)
+        case .finWait, .closeWait: return (seen, entry.finFrom == other ? .lastAck : state)
+        case .lastAck, .timeWait, .close: return (seen, state)
+        case .synSent, .none: return (.invalid, nil)
+        }
+    }
+}
+
+/// The connection table of one agent: entries by either direction's key,
+/// bounded in total and per port, with Linux's early drop (the oldest
+/// connection that never saw a reply makes room).
+///
+/// Owned by one thread (the datapath's). Lookups do not allocate; creating
+/// an entry may grow the index.
+public struct ConnectionTable: Sendable {
+    public private(set) var entries: [ConnectionEntry] = []
+    private var index: [ConnectionKey: Int32] = [:]
+    private var freeSlots: [Int32] = []
+    private var perOwner: [UInt32: Int32] = [:]
+    private var unrepliedHead: Int32 = -1
+    private var unrepliedTail: Int32 = -1
+    public let capacity: Int
+    public let capacityPerPort: Int
+    public var timeouts: ConnectionTimeouts
+
+    /// What the table did, for metrics.
+    public struct Counters: Sendable {
+        public var created: UInt64 = 0
+        public var deleted: UInt64 = 0
+        public var expired: UInt64 = 0
+        /// Unreplied entries evicted to make room.
+        public var earlyDropped: UInt64 = 0
+        /// New connections refused: the table or the port was full of replied connections.
+        public var refusedTableFull: UInt64 = 0
+        public var refusedPortFull: UInt64 = 0
+        public var invalid: UInt64 = 0
+        /// Entries installed from another host's flow-state messages.
+        public var imported: UInt64 = 0
+
+        public init() {}
+    }
+    public var counters = Counters()
+
+    public init(capacity: Int = 262_144, capacityPerPort: Int = 65_536, timeouts: ConnectionTimeouts = .linux) {
+        precondition(capacity > 0 && capacityPerPort > 0, "a connection table holds at least one entry")
+        self.capacity = capacity
+        self.capacityPerPort = capacityPerPort
+        self.timeouts = timeouts
+    }
+
+    public static let empty = ConnectionTable(capacity: 1, capacityPerPort: 1)
+
+    public var count: Int { entries.count - freeSlots.count }
+
+    /// The live entry for `key` in either direction at time `now`.
+    /// - Complexity: O(1), one hash; no allocation.
+    public func lookup(_ key: ConnectionKey, now: UInt64) -> (slot: Int32, isReply: Bool)? {
+        guard let slot = index[key] else { return nil }
+        let entry = entries[Int(slot)]
+        guard entry.live, entry.deadline > now else { return nil }
+        return (slot, entry.key != key)
+    }
+
+    public func entry(_ slot: Int32) -> ConnectionEntry? {
+        guard slot >= 0, Int(slot) < entries.count, entries[Int(slot)].live else { return nil }
+        return entries[Int(slot)]
+    }
+
+    /// Applies what a forwarded packet showed: creates the connection, moves
+    /// its state, refreshes its deadline. Returns the entry's slot and
+    /// whether its state changed in a way a cached flow must see (the
+    /// connection's flows are then invalidated); nil slot: not tracked (an
+    /// invalid or related packet, or no room).
+    public mutating func apply(_ observation: ConnectionObservation, tcpFlags: TCP.Flags, now: UInt64) -> (slot: Int32?, changed: Bool) {
+        if observation.states.contains(.invalid) || observation.states.contains(.related) { return (nil, false) }
+        let key = observation.key
+        var existing: ConnectionEntry?
+        var slot: Int32 = -1
+        var isReply = false
+        // Looked up again: an earlier observation of the same batch may have created it.
+        if let found = lookup(key, now: now) {
+            slot = found.slot
+            isReply = found.isReply
+            existing = entries[Int(slot)]
+        }
+        if key.ipProtocol == IPProtocolNumber.tcp {
+            let (_, next) = tcpTransition(existing, isReply: isReply, flags: tcpFlags)
+            guard let next else {
+                counters.invalid &+= 1
+                return (nil, false)
+            }
+            if var entry = existing {
+                // A SYN on a closed connection opens a new one.
+                if next == .synSent, entry.tcpState == .timeWait || entry.tcpState == .close {
+                    remove(slot: slot)
+                    return create(ConnectionEntry(key: key, tcpState: .synSent, owner: observation.owner), now: now)
+                }
+                let wasReplied = entry.replied
+                let previous = entry.tcpState
+                if isReply { entry.replied = true }
+                if next == .finWait, previous != .finWait { entry.finFrom = isReply ? 2 : 1 }
+                entry.tcpState = next
+                update(slot, to: entry, now: now, wasReplied: wasReplied)
+                return (slot, previous != next || wasReplied != entry.replied)
+            }
+            return create(ConnectionEntry(key: key, tcpState: next, owner: observation.owner), now: now)
+        }
+        if var entry = existing {
+            let wasReplied = entry.replied
+            if isReply { entry.replied = true }
+            update(slot, to: entry, now: now, wasReplied: wasReplied)
+            return (slot, wasReplied != entry.replied)
+        }
+        return create(ConnectionEntry(key: key, owner: observation.owner), now: now)
+    }
+
+    /// Installs or overwrites an entry another host sent (flow state).
+    public mutating func install(_ incoming: ConnectionEntry, now: UInt64) -> (slot: Int32?, changed: Bool) {
+        counters.imported &+= 1
+        if let found = lookup(incoming.key, now: now), !found.isReply {
+            var entry = entries[Int(found.slot)]
+            let changed = entry.tcpState != incoming.tcpState || entry.replied != incoming.replied
+            let wasReplied = entry.replied
+            entry.tcpState = incoming.tcpState
+            entry.replied = entry.replied || incoming.replied
+            entry.finFrom = incoming.finFrom
+            update(found.slot, to: entry, now: now, wasReplied: wasReplied)
+            return (found.slot, changed)
+        }
+        if let stale = index[incoming.key] ?? index[incoming.key.reversed] { remove(slot: stale) }
+        return (create(incoming, now: now).slot, true)
+    }
+
+    /// Removes entries past their deadline; returns the tags of the
+    /// connections removed (their flows go too).
+    /// - Complexity: O(entries).
+    public mutating func expire(now: UInt64, into tags: inout [UInt64]) {
+        for slot in entries.indices where entries[slot].live && entries[slot].deadline <= now {
+            tags.append(entries[slot].key.tag)
+            remove(slot: Int32(slot))
+            counters.expired &+= 1
+        }
+    }
+
+    /// Removes the connections of `zone` (a port's when it is deleted), or all.
+    public mutating func flush(zone: UInt32? = nil, into tags: inout [UInt64]) {
+        for slot in entries.indices where entries[slot].live && (zone == nil || entries[slot].key.zone == zone) {
+            tags.append(entries[slot].key.tag)
+            remove(slot: Int32(slot))
+        }
+    }
+
+    // MARK: Storage
+
+    private mutating func create(_ fresh: ConnectionEntry, now: UInt64) -> (slot: Int32?, changed: Bool) {
+        if perOwner[fresh.owner, default: 0] >= Int32(capacityPerPort), !evictUnreplied(owner: fresh.owner) {
+            counters.refusedPortFull &+= 1
+            return (nil, false)
+        }
+        if count >= capacity, !evictUnreplied(owner: nil) {
+            counters.refusedTableFull &+= 1
+            return (nil, false)
+        }
+        var entry = fresh
+        entry.live = true
+        entry.created = now
+        entry.deadline = now &+ timeouts.timeout(of: entry)
+        entry.previous = -1
+        entry.next = -1
+        let slot: Int32
+        if let free = freeSlots.popLast() {
+            slot = free
+            entries[Int(slot)] = entry
+        } else {
+            slot = Int32(entries.count)
+            entries.append(entry)
+        }
+        index[entry.key] = slot
+        index[entry.key.reversed] = slot
+        perOwner[entry.owner, default: 0] += 1
+        if !entry.replied { appendUnreplied(slot) }
+        counters.created &+= 1
+        return (slot, true)
+    }
+
+    private mutating func update(_ slot: Int32, to entry: ConnectionEntry, now: UInt64, wasReplied: Bool) {
+        entries[Int(slot)].tcpState = entry.tcpState
+        entries[Int(slot)].replied = entry.replied
+        entries[Int(slot)].finFrom = entry.finFrom
+        entries[Int(slot)].deadline = now &+ timeouts.timeout(of: entries[Int(slot)])
+        if entry.replied, !wasReplied { unlinkUnreplied(slot) }
+    }
+
+    private mutating func remove(slot: Int32) {
+        let position = Int(slot)
+        guard entries[position].live else { return }
+        let entry = entries[position]
+        if index[entry.key] == slot { index[entry.key] = nil }
+        if index[entry.key.reversed] == slot { index[entry.key.reversed] = nil }
+        if !entry.replied { unlinkUnreplied(slot) }
+        if let owned = perOwner[entry.owner] { perOwner[entry.owner] = owned > 1 ? owned - 1 : nil }
+        entries[position].live = false
+        freeSlots.append(slot)
+        counters.deleted &+= 1
+    }
+
+    /// Early drop: the oldest unreplied entry (of `owner`, when given; a
+    /// bounded scan, as Linux's) makes room. False: none found.
+    private mutating func evictUnreplied(owner: UInt32?) -> Bool {
+        var slot = unrepliedHead
+        var scanned = 0
+        while slot >= 0, scanned < 256 {
+            if owner == nil || entries[Int(slot)].owner == owner {
+                remove(slot: slot)
+                counters.earlyDropped &+= 1
+                return true
+            }
+            slot = entries[Int(slot)].next
+            scanned += 1
+        }
+        return false
+    }
+
+    private mutating func appendUnreplied(_ slot: Int32) {
+        entries[Int(slot)].previous = unrepliedTail
+        entries[Int(slot)].next = -1
+        if unrepliedTail >= 0 { entries[Int(unrepliedTail)].next = slot } else { unrepliedHead = slot }
+        unrepliedTail = slot
+    }
+
+    private mutating func unlinkUnreplied(_ slot: Int32) {
+        let previous = entries[Int(slot)].previous
+        let next = entries[Int(slot)].next
+        guard previous >= 0 || next >= 0 || unrepliedHead == slot else { return }
+        if previous >= 0 { entries[Int(previous)].next = next } else { unrepliedHead = next }
+        if next >= 0 { entries[Int(next)].previous = previous } else { unrepliedTail = previous }
+        entries[Int(slot)].previous = -1
+        entries[Int(slot)].next = -1
+    }
+
+    /// The timeout of the entry in `slot` as it is now.
+    public func timeout(of slot: Int32) -> UInt64 { timeouts.timeout(of: entries[Int(slot)]) }
+}
+
+/// Connection entries as one host sends them to another (Hive's flow-state
+/// message, the payload of a Geneve packet on the reserved flow-state key):
+///
+///     version (1) = 1, count (1), reserved (2), then `count` entries of 24 bytes:
+///     zone (4), source (4), destination (4), source port (2), destination port (2),
+///     protocol (1), TCP state (1), flags (1: bit 0 replied, bits 1-2 first FIN's direction),
+///     reserved (1), owner port key (4)
+///
+/// Big-endian. The receiver sets the deadline from its own clock and the
+/// entry's state: clocks are not compared across hosts.
+public enum FlowStateMessage {
+    public static let version: UInt8 = 1
+    public static let entryLength = 24
+    /// Entries per message: a packet crosses a few zones.
+    public static let maximumEntries = 32
+
+    public static func encode(_ entries: [ConnectionEntry]) -> [UInt8] {
+        let count = min(entries.count, maximumEntries)
+        var bytes: [UInt8] = [version, UInt8(count), 0, 0]
+        bytes.reserveCapacity(4 + count * entryLength)
+        func append32(_ value: UInt32) { bytes += [UInt8(value >> 24), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)] }
+        func append16(_ value: UInt16) { bytes += [UInt8(value >> 8), UInt8(value & 0xFF)] }
+        for entry in entries.prefix(count) {
+            append32(entry.key.zone)
+            append32(entry.key.source.value)
+            append32(entry.key.destination.value)
+            append16(entry.key.sourcePort)
+            append16(entry.key.destinationPort)
+            bytes.append(entry.key.ipProtocol)
+            bytes.append(entry.tcpState.rawValue)
+            bytes.append((entry.replied ? 1 : 0) | (entry.finFrom & 0x3) << 1)
+            bytes.append(0)
+            append32(entry.owner)
+        }
+        return bytes
+    }
+
+    /// The entries of a message; nil when it is malformed (short, another
+    /// version, an unknown TCP state), so nothing of it is installed.
+    public static func decode(_ payload: UnsafeRawBufferPointer) -> [ConnectionEntry]? {
+        guard payload.count >= 4, payload[0] == version else { return nil }
+        let count = Int(payload[1])
+        guard count <= maximumEntries, payload.count >= 4 + count * entryLength else { return nil }
+        func read32(_ offset: Int) -> UInt32 {
+            UInt32(payload[offset]) << 24 | UInt32(payload[offset + 1]) << 16 | UInt32(payload[offset + 2]) << 8 | UInt32(payload[offset + 3])
+        }
+        func read16(_ offset: Int) -> UInt16 { UInt16(payload[offset]) << 8 | UInt16(payload[offset + 1]) }
+        var entries: [ConnectionEntry] = []
+        entries.reserveCapacity(count)
+        for index in 0..<count {
+            let base = 4 + index * entryLength
+            guard let state = TCPConnectionState(rawValue: payload[base + 17]) else { return nil }
+            let key = ConnectionKey(
+                zone: read32(base), source: IPv4.Address(read32(base + 4)), destination: IPv4.Address(read32(base + 8)),
+                sourcePort: read16(base + 12), destinationPort: read16(base + 14), ipProtocol: payload[base + 16])
+            let flags = payload[base + 18]
+            entries.append(ConnectionEntry(key: key, tcpState: state, replied: flags & 1 != 0, finFrom: flags >> 1 & 0x3, owner: read32(base + 20)))
+        }
+        return entries
+    }
+}
