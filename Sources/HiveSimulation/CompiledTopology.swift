@@ -51,6 +51,9 @@ struct CompiledPort: Sendable {
     var linkLocal: IPv6.Address
     /// Into `SecurityPolicyTable`: the port's security groups; `noIndex`: none.
     var securityPolicy: Int32
+    /// One of its chains matches connection states: packets crossing it
+    /// either way are tracked in its zone (its tunnel key).
+    var tracksConnections = false
 
     @inline(__always) var isInterior: Bool { peer != noIndex }
 }
@@ -75,6 +78,8 @@ struct CompiledBridge: Sendable {
     var routerLinks: IndexRange
     /// Where its chains track connections: its tunnel key.
     var zone: UInt32
+    /// One of its chains matches connection states: every packet entering it is tracked.
+    var tracksConnections = false
 }
 
 struct CompiledRouter: Sendable {
@@ -84,6 +89,8 @@ struct CompiledRouter: Sendable {
     var outboundChain: Int32
     /// Where its chains track connections: outside the 24-bit tunnel keys of ports and bridges.
     var zone: UInt32
+    /// One of its chains matches connection states: every packet entering it is tracked.
+    var tracksConnections = false
 }
 
 struct CompiledChain: Sendable {

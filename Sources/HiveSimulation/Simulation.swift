@@ -234,6 +234,14 @@ struct SimulationRun {
             finish(.drop(reason))
             return .finished
         }
+        if port.tracksConnections { _ = connectionStates(zone: port.tunnelKey) }
+        if port.isRouterPort {
+            let router = topology.routers[Int(port.deviceIndex)]
+            if router.tracksConnections { _ = connectionStates(zone: router.zone) }
+        } else {
+            let bridge = topology.bridges[Int(port.deviceIndex)]
+            if bridge.tracksConnections { _ = connectionStates(zone: bridge.zone) }
+        }
         if port.inboundChain != noIndex,
            !passChain(port.inboundChain, hook: .portInbound, ingress: portIndex, egress: noIndex) {
             return .finished
@@ -253,6 +261,7 @@ struct SimulationRun {
             finish(.drop(.portDown(port.id)))
             return false
         }
+        if port.tracksConnections { _ = connectionStates(zone: port.tunnelKey) }
         if port.outboundChain != noIndex, !passChain(port.outboundChain, hook: .portOutbound, ingress: ingress, egress: egress) {
             return false
         }

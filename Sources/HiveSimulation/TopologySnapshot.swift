@@ -397,6 +397,32 @@ private struct SnapshotBuilder {
             compiledChains.append(CompiledChain(
                 id: chain.id, rules: IndexRange(start: start, end: Int32(compiledRules.count)), tracksConnections: tracks))
         }
+        // A chain that jumps to a tracking chain tracks too; then the ports
+        // and devices using one track both ways, so a reply meets its
+        // connection whichever side the rule is on.
+        var grew = true
+        while grew {
+            grew = false
+            for index in compiledChains.indices where !compiledChains[index].tracksConnections {
+                let jumps = compiledRules[compiledChains[index].rules.range].contains { rule in
+                    if case .jump(let target) = rule.action, target != noIndex { compiledChains[Int(target)].tracksConnections } else { false }
+                }
+                if jumps {
+                    compiledChains[index].tracksConnections = true
+                    grew = true
+                }
+            }
+        }
+        func tracks(_ chain: Int32) -> Bool { chain != noIndex && compiledChains[Int(chain)].tracksConnections }
+        for index in compiledPorts.indices {
+            compiledPorts[index].tracksConnections = tracks(compiledPorts[index].inboundChain) || tracks(compiledPorts[index].outboundChain)
+        }
+        for index in compiledBridges.indices {
+            compiledBridges[index].tracksConnections = tracks(compiledBridges[index].inboundChain) || tracks(compiledBridges[index].outboundChain)
+        }
+        for index in compiledRouters.indices {
+            compiledRouters[index].tracksConnections = tracks(compiledRouters[index].inboundChain) || tracks(compiledRouters[index].outboundChain)
+        }
 
         return CompiledTopology(
             ports: compiledPorts, bridges: compiledBridges, routers: compiledRouters, chains: compiledChains,
