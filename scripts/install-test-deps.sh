@@ -17,6 +17,9 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v dhclient >/dev/null 2>&1 || need+=(isc-dhcp-client)
 command -v udhcpc >/dev/null 2>&1 || need+=(udhcpc)
 /usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || need+=(python3-scapy)
+# HTTP and long streams through the stateful firewall.
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
 
 if ((${#need[@]})); then
     echo "installing: ${need[*]}"

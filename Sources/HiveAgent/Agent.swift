@@ -115,6 +115,7 @@ public final class Agent: Service, Sendable {
         let lease = try await store.grantLease(ttl: configuration.leaseTTL)
         try await TopologyRepository(store: store).markAlive(host, lease: lease.id)
         await control.start(host: host, lease: lease.id)
+        restoreConnections()
         try datapath.start()
         logger.info("agent up", metadata: [
             "host": "\(configuration.hostName)", "id": "\(host)", "underlay": "\(configuration.underlayAddress)",
@@ -151,9 +152,41 @@ public final class Agent: Service, Sendable {
             }
         }
         datapath.stop()
+        saveConnections()
         await control.stopped()
         try? await store.revokeLease(await control.lease)
         logger.info("agent down", metadata: ["host": "\(configuration.hostName)"])
+    }
+
+    /// Where the connection table is kept across restarts.
+    private var connectionsFile: String? {
+        configuration.stateDirectory.map { $0 + "/connections" }
+    }
+
+    /// Reads the connections a previous run saved, before any port is
+    /// bound, so the VMs' connections survive an agent restart.
+    private func restoreConnections() {
+        guard let path = connectionsFile, let data = FileManager.default.contents(atPath: path) else { return }
+        let restored = datapath.whileStopped { $0.restoreConnections(Array(data)) }
+        if let restored {
+            logger.info("connections restored", metadata: ["count": "\(restored)", "file": "\(path)"])
+        } else {
+            logger.warning("ignoring a malformed connection state file", metadata: ["file": "\(path)"])
+        }
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
+    /// Writes the connection table (after the datapath stopped): temp file, then rename.
+    private func saveConnections() {
+        guard let path = connectionsFile else { return }
+        let bytes = datapath.whileStopped { $0.savedConnections() }
+        let temporary = path + ".tmp"
+        do {
+            try Data(bytes).write(to: URL(fileURLWithPath: temporary))
+            _ = rename(temporary, path)
+        } catch {
+            logger.warning("could not save connections: \(error)", metadata: ["file": "\(path)"])
+        }
     }
 
     /// Mirrors `/hive/v1/` from one range read, then follows it by watch,

@@ -172,6 +172,38 @@ final class SimulationUpcalls: UpcallHandler {
         }
     }
 
+    /// The connections, as flow-state messages each preceded by its length
+    /// (2 bytes): what a restarted agent reads back.
+    func savedConnections() -> [UInt8] {
+        var bytes: [UInt8] = []
+        let live = connections.liveEntries(now: monotonicNanoseconds())
+        var start = 0
+        while start < live.count {
+            let chunk = Array(live[start..<min(live.count, start + FlowStateMessage.maximumEntries)])
+            let message = FlowStateMessage.encode(chunk)
+            bytes += [UInt8(message.count >> 8), UInt8(message.count & 0xFF)] + message
+            start += chunk.count
+        }
+        return bytes
+    }
+
+    /// Installs saved connections; returns how many, or nil when the bytes are malformed.
+    func restoreConnections(_ bytes: [UInt8]) -> Int? {
+        var offset = 0
+        var restored = 0
+        let now = monotonicNanoseconds()
+        while offset < bytes.count {
+            guard offset + 2 <= bytes.count else { return nil }
+            let length = Int(bytes[offset]) << 8 | Int(bytes[offset + 1])
+            guard offset + 2 + length <= bytes.count else { return nil }
+            let entries = bytes[(offset + 2)..<(offset + 2 + length)].withUnsafeBytes { FlowStateMessage.decode($0) }
+            guard let entries else { return nil }
+            for entry in entries where connections.install(entry, now: now).slot != nil { restored += 1 }
+            offset += 2 + length
+        }
+        return restored
+    }
+
     func housekeeping(now: UInt64, invalidations: inout [FlowTag]) {
         if now &- lastExpiry >= 1_000_000_000 {
             lastExpiry = now

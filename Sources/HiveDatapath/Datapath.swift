@@ -152,6 +152,13 @@ public final class Datapath<Handler: UpcallHandler>: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` on the handler while the datapath thread is not running
+    /// (before `start()` or after `stop()`), when nothing else touches it.
+    public func whileStopped<T>(_ body: (Handler) throws -> T) rethrows -> T {
+        precondition(thread == nil, "the handler belongs to the datapath thread while it runs")
+        return try body(handler)
+    }
+
     /// Stops the thread, then closes every socket it owned.
     public func stop() {
         guard let thread else { return }

@@ -297,7 +297,7 @@ public struct ConnectionTable: Sendable {
         public var refusedTableFull: UInt64 = 0
         public var refusedPortFull: UInt64 = 0
         public var invalid: UInt64 = 0
-        /// Entries installed from another host's flow-state messages.
+        /// Entries installed from another host's flow-state messages (or the state file at start).
         public var imported: UInt64 = 0
 
         public init() {}
@@ -314,6 +314,11 @@ public struct ConnectionTable: Sendable {
     public static let empty = ConnectionTable(capacity: 1, capacityPerPort: 1)
 
     public var count: Int { entries.count - freeSlots.count }
+
+    /// The entries alive at `now`.
+    public func liveEntries(now: UInt64) -> [ConnectionEntry] {
+        entries.filter { $0.live && $0.deadline > now }
+    }
 
     /// The live entry for `key` in either direction at time `now`.
     /// - Complexity: O(1), one hash; no allocation.

@@ -8,16 +8,20 @@ struct ChainCommand: AsyncParsableCommand {
         abstract: "Firewall chains (ordered rule lists): create, list, show, update, delete.",
         discussion: """
             A chain is applied where it is attached: to a port, bridge or router, \
-            inbound or outbound (`hive port update PORT --inbound-chain CHAIN`). \
-            Its rules are tried in order and the first matching rule's action \
-            decides (continue goes on to the next). Add rules with `hive rule create`.
+            inbound (packets entering the device through it: from the VM, for a \
+            VM's port) or outbound (packets leaving by it: to the VM). Its rules \
+            are tried in order and the first matching rule's action decides \
+            (continue goes on to the next). Add rules with `hive rule create`. \
+            A chain with a --ct-state rule tracks connections (both directions \
+            of the port or device it is attached to): "established" matches the \
+            packets of a connection that has seen a reply, both ways.
 
             Examples:
               hive chain create web-in
               hive rule create --chain web-in --ct-state established --action accept
               hive rule create --chain web-in --protocol tcp --dst-port 80 --action accept
               hive rule create --chain web-in --action drop
-              hive port update vm1 --inbound-chain web-in
+              hive port update vm1 --outbound-chain web-in    # what reaches vm1
               hive chain show web-in
             """,
         subcommands: [Create.self, List.self, Show.self, Update.self, Delete.self])

@@ -37,8 +37,13 @@ enum APIClientCommands {
           hive rule create --chain web-in --action drop
           hive dhcp create --bridge web --subnet 10.0.1.0/24 \\
               --range 10.0.1.100-10.0.1.199 --gateway 10.0.1.1
-          hive port create vm1 --bridge web --address 10.0.1.11 --inbound-chain web-in
-          hive port create vm2 --bridge web --address auto --inbound-chain web-in
+          hive port create vm1 --bridge web --address 10.0.1.11 --outbound-chain web-in
+          hive port create vm2 --bridge web --address auto --outbound-chain web-in
+
+        web-in filters what reaches the VMs (the port's outbound side: out of the \
+        bridge, into the VM): replies to the VMs' own connections and new \
+        connections to TCP 80 pass, the rest drops. A port's inbound chain sees \
+        what the VM sends.
 
         A VM's port carries the VM's addresses (--address, inside the bridge's DHCP \
         subnet, or auto for a free one of its range) and MAC (generated unless \
