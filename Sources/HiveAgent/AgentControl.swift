@@ -125,6 +125,27 @@ actor AgentControl {
         if changes.topologyChanged, !waitingForAddress.isEmpty { releaseAddressed() }
     }
 
+    /// For each member of a stateful port group, the remote hosts of the other members.
+    private func statefulPeers(_ locations: [PortID: PortLocation]) -> [PortID: [IPv4.Address]] {
+        let stateful = Set(mirror.portGroups.values.filter(\.stateful).map(\.id))
+        guard !stateful.isEmpty else { return [:] }
+        var members: [PortGroupID: [PortID]] = [:]
+        for port in mirror.ports.values {
+            for group in port.portGroupIds where stateful.contains(group) { members[group, default: []].append(port.id) }
+        }
+        var peers: [PortID: [IPv4.Address]] = [:]
+        for ports in members.values {
+            for port in ports {
+                for other in ports where other != port {
+                    if case .remote(let address) = locations[other], !(peers[port]?.contains(address) ?? false) {
+                        peers[port, default: []].append(address)
+                    }
+                }
+            }
+        }
+        return peers
+    }
+
     private func report(_ problems: [String]) {
         for problem in problems { logger.warning("\(problem)") }
     }
@@ -142,6 +163,7 @@ actor AgentControl {
             }
         }
         var view = AgentView(snapshot: snapshot, state: mirror.state, locations: locations, version: version)
+        view.statefulPeers = statefulPeers(locations)
         if let hostID {
             let zones = mirror.tunnelZones.values.filter { $0.members.contains { $0.hostId == hostID } }
             if let smallest = zones.map(\.networkMTU).min() { view.networkMTU = smallest }

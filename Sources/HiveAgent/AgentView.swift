@@ -23,6 +23,10 @@ struct AgentView: Sendable {
     /// The largest IP packet the tunnels carry from this host (the smallest
     /// of its zones' `networkMTU`): offered by DHCP, enforced on tunnel outputs.
     var networkMTU: UInt16 = TunnelZone.defaultUnderlayMTU - TunnelZone.overhead(of: .geneve)
+    /// Ports in a stateful port group: the other hosts where members of
+    /// their groups are bound, which get their connections' flow state too
+    /// (a reply may come back through any member).
+    var statefulPeers: [PortID: [IPv4.Address]] = [:]
 
     static let empty = AgentView(snapshot: TopologySnapshot(), state: SimulationState(), locations: [:], version: 0)
 }

@@ -155,6 +155,12 @@ final class SimulationUpcalls: UpcallHandler {
         for output in decision.actions.outputs {
             if case .tunnel(let host, _) = output, !hosts.contains(host) { hosts.append(host) }
         }
+        if !view.statefulPeers.isEmpty {
+            let ingress = view.snapshot.port(tunnelKey: result.ingressKey.inPort)?.id
+            for port in [ingress].compactMap({ $0 }) + result.outputPorts {
+                for host in view.statefulPeers[port] ?? [] where !hosts.contains(host) { hosts.append(host) }
+            }
+        }
         if hosts.isEmpty { return }
         let message = FlowStateMessage.encode(entries)
         for host in hosts { decision.flowState.append((host, message)) }

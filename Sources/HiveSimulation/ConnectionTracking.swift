@@ -196,6 +196,14 @@ public struct ConnectionObservation: Sendable {
     /// The port that sent the packet into the topology (the owner of a new entry).
     public var owner: UInt32
 
+    public init(key: ConnectionKey, slot: Int32, isReply: Bool, states: ConnectionStates, owner: UInt32) {
+        self.key = key
+        self.slot = slot
+        self.isReply = isReply
+        self.states = states
+        self.owner = owner
+    }
+
     /// The connection's original-direction key.
     public var originalKey: ConnectionKey { isReply ? key.reversed : key }
 }

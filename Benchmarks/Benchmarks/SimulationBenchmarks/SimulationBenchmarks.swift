@@ -13,6 +13,7 @@ let routedLab = Topologies.bridgeRouterBridge(rules: 100)
 let plainLab = Topologies.bridgeRouterBridge(rules: 1)
 let securedLab = Topologies.bridgeRouterBridge(rules: 1, portSecurity: true)
 let bigRouter = Topologies.bigRouter(routes: 10_000)
+let groupedLab = Topologies.securityGroups(rules: 100, members: 1_000)
 
 let metrics: [BenchmarkMetric] = [.wallClock, .cpuTotal, .throughput, .mallocCountTotal, .peakMemoryResident]
 
@@ -37,6 +38,30 @@ let benchmarks: @Sendable () -> Void = {
     }
     simulationBenchmark("Simulation bridge-router-bridge, one rule, port security on", securedLab) { result, lab in
         result.decision == .output(lab.vm3)
+    }
+    simulationBenchmark(
+        "Simulation bridge-router-bridge, security groups: 100 rules, remote group of 1,000, new connection", groupedLab
+    ) { result, lab in
+        result.decision == .output(lab.vm3) && result.connections.count == 2
+    }
+    Benchmark("Connection table: a new TCP connection tracked and applied, 100,000 entries") { benchmark in
+        var table = ConnectionTable()
+        let filled = 100_000
+        for index in 0..<filled {
+            let key = ConnectionKey(zone: 1, source: IPv4.Address(UInt32(0x0A00_0000 + index)), destination: IPv4.Address(10, 9, 9, 9),
+                                    sourcePort: 40000, destinationPort: 80, ipProtocol: 6)
+            _ = table.apply(ConnectionObservation(key: key, slot: -1, isReply: false, states: .new, owner: UInt32(index % 1000)), tcpFlags: .syn, now: 1)
+        }
+        precondition(table.count == filled)
+        benchmark.startMeasurement()
+        var index = 0
+        for _ in benchmark.scaledIterations {
+            let key = ConnectionKey(zone: 2, source: IPv4.Address(UInt32(0x0B00_0000 + index)), destination: IPv4.Address(10, 9, 9, 9),
+                                    sourcePort: 40000, destinationPort: 80, ipProtocol: 6)
+            blackHole(table.lookup(key, now: 2))
+            blackHole(table.apply(ConnectionObservation(key: key, slot: -1, isReply: false, states: .new, owner: 7), tcpFlags: .syn, now: 2))
+            index += 1
+        }
     }
     simulationBenchmark(
         "DHCP DISCOVER answered by the bridge (an OFFER built)", securedLab, frame: Topologies.dhcpDiscover,

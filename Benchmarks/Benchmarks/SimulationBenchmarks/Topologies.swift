@@ -105,6 +105,44 @@ enum Topologies {
         return Routed(snapshot: snapshot, state: state, inPort: vm1.tunnelKey, vm3: vm3.id)
     }
 
+    /// `bridgeRouterBridge` with port security, and security groups: vm3 in
+    /// "web" with `rules` ingress TCP rules, each on its own port (the last
+    /// on 80) from remote group "clients"; vm1 in "clients" (egress any)
+    /// with `members` - 1 other member ports on the left bridge. The SYN is
+    /// a new connection, tracked in vm1's and vm3's zones.
+    static func securityGroups(rules ruleCount: Int, members: Int) -> Routed {
+        let base = bridgeRouterBridge(rules: 1, portSecurity: true)
+        let web = SecurityGroup(name: "web")
+        let clients = SecurityGroup(name: "clients")
+        var rules: [SecurityGroupRule] = (0..<max(0, ruleCount - 1)).map { index in
+            SecurityGroupRule(securityGroupId: web.id, direction: .ingress, ipProtocol: 6, ports: PortRange(UInt16(1000 + index)), remoteGroupId: clients.id)
+        }
+        rules.append(SecurityGroupRule(securityGroupId: web.id, direction: .ingress, ipProtocol: 6, ports: PortRange(80), remoteGroupId: clients.id))
+        rules.append(SecurityGroupRule(securityGroupId: clients.id, direction: .egress))
+        var ports = Array(base.snapshot.ports.values)
+        let left = ports.first { $0.name == "vm1" }!.bridgeId!
+        for index in ports.indices {
+            if ports[index].name == "vm1" { ports[index].securityGroupIds = [clients.id] }
+            if ports[index].name == "vm3" {
+                ports[index].securityGroupIds = [web.id]
+                ports[index].outboundChainId = nil
+            }
+        }
+        for index in 0..<max(0, members - 1) {
+            let address = IPv4.Address(10, 1, UInt8(index / 250), UInt8(1 + index % 250))
+            ports.append(Port(
+                bridge: left, name: "member\(index)", mac: EthernetAddress(0x0200_0001_0000 | UInt64(index)), fixedIPs: [address],
+                securityGroupIds: [clients.id]))
+            ports[ports.count - 1].tunnelKey = UInt32(100 + index)
+        }
+        let snapshot = TopologySnapshot(
+            bridges: Array(base.snapshot.bridges.values), routers: Array(base.snapshot.routers.values), ports: ports,
+            routes: Array(base.snapshot.routes.values), dhcpSubnets: Array(base.snapshot.dhcpSubnets.values),
+            securityGroups: [web, clients], securityGroupRules: rules)
+        precondition(snapshot.problems.isEmpty, "\(snapshot.problems)")
+        return Routed(snapshot: snapshot, state: base.state, inPort: base.inPort, vm3: base.vm3)
+    }
+
     struct BigRouter: Sendable {
         var snapshot: TopologySnapshot
         var state: SimulationState

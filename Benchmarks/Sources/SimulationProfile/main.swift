@@ -3,9 +3,28 @@
 //     swift build -c release --product SimulationProfile
 //     valgrind --tool=callgrind .build/release/SimulationProfile rules 20000
 //
-// Workloads: rules (bridge-router-bridge, 100-rule chain), routes (10,000-route router), lookup.
+// Workloads: rules (bridge-router-bridge, 100-rule chain), routes (10,000-route router), lookup,
+// groups (security groups: 100 rules, a remote group of 1,000), connections (memory per tracked
+// connection: the resident set before and after filling a table with `count` TCP connections).
+#if canImport(Glibc)
+import Glibc
+#endif
 import HivePacket
 import HiveSimulation
+
+/// The resident set size in bytes, from /proc/self/statm.
+func residentBytes() -> Int {
+    guard let file = fopen("/proc/self/statm", "r") else { return 0 }
+    defer { fclose(file) }
+    var size = 0
+    var resident = 0
+    _ = withUnsafeMutablePointer(to: &size) { sizePointer in
+        withUnsafeMutablePointer(to: &resident) { residentPointer in
+            withVaList([sizePointer, residentPointer]) { vfscanf(file, "%ld %ld", $0) }
+        }
+    }
+    return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
 
 let arguments = CommandLine.arguments
 let workload = arguments.count > 1 ? arguments[1] : "rules"
@@ -26,6 +45,28 @@ case "lookup":
     let snapshot = big.snapshot
     for index in 0..<count {
         sink &+= snapshot.lookupRoute(in: big.router, destination: big.destinations[index & 1023])?.equalCost ?? 0
+    }
+case "connections":
+    let before = residentBytes()
+    var table = ConnectionTable(capacity: max(count, 1), capacityPerPort: max(count, 1))
+    for index in 0..<count {
+        let key = ConnectionKey(zone: UInt32(1 + index % 64), source: IPv4.Address(UInt32(0x0A00_0000 + index)),
+                                destination: IPv4.Address(10, 200, 0, 1), sourcePort: UInt16(truncatingIfNeeded: 1024 + index),
+                                destinationPort: 80, ipProtocol: 6)
+        _ = table.apply(ConnectionObservation(key: key, slot: -1, isReply: false, states: .new, owner: UInt32(index % 64)), tcpFlags: .syn, now: 1)
+    }
+    let after = residentBytes()
+    print("\(table.count) connections: resident set +\(after - before) bytes, \((after - before) / max(1, table.count)) bytes per connection")
+    sink = table.count
+case "groups":
+    let lab = Topologies.securityGroups(rules: 100, members: 1_000)
+    let snapshot = lab.snapshot
+    let frame = Topologies.tcpFrame
+    let key = try! FlowKey(parsing: frame, inPort: lab.inPort)
+    var context = SimulationContext()
+    for _ in 0..<count {
+        context.simulate(frame: frame, key: key, in: snapshot, state: lab.state)
+        sink &+= context.result.hops
     }
 default:
     let lab = Topologies.bridgeRouterBridge(rules: 100)

@@ -9,6 +9,7 @@ import HiveSandbox
 import HiveStore
 import Logging
 import ServiceLifecycle
+import Synchronization
 import Testing
 
 /// A whole Hive on real namespaces, in this process: hosts on an underlay,
@@ -36,11 +37,17 @@ final class OverlayLab: Sendable {
     let vms: [VM]
     let client: HiveClient
     let endpoint: URL
-    let agents: [Agent]
     let store: EmbeddedStore
+    /// Each agent runs in a service group of its own, so one can restart.
+    private let runners: Mutex<[AgentRunner]>
+    private let logger: Logger
+
+    /// The agents, h1 first.
+    var agents: [Agent] { runners.withLock { $0.map(\.agent) } }
 
     private init(
-        prefix: String, network: SandboxNetwork, vms: [VM], client: HiveClient, endpoint: URL, agents: [Agent], store: EmbeddedStore
+        prefix: String, network: SandboxNetwork, vms: [VM], client: HiveClient, endpoint: URL, runners: [AgentRunner],
+        store: EmbeddedStore, logger: Logger
     ) {
         self.store = store
         self.prefix = prefix
@@ -48,7 +55,57 @@ final class OverlayLab: Sendable {
         self.vms = vms
         self.client = client
         self.endpoint = endpoint
-        self.agents = agents
+        self.runners = Mutex(runners)
+        self.logger = logger
+    }
+
+    /// An agent and the service group running it.
+    struct AgentRunner: Sendable {
+        var agent: Agent
+        var group: ServiceGroup
+        var task: Task<Void, any Error>
+
+        static func start(_ agent: Agent, logger: Logger) -> AgentRunner {
+            let group = ServiceGroup(configuration: .init(services: [agent], logger: logger))
+            return AgentRunner(agent: agent, group: group, task: Task { try await group.run() })
+        }
+
+        func stop() async {
+            await group.triggerGracefulShutdown()
+            _ = try? await task.value
+        }
+    }
+
+    /// Stops host `number`'s agent (it saves its state) and starts a new one
+    /// with the same configuration (it reads the state back).
+    func restartAgent(_ number: Int) async throws {
+        let old = runners.withLock { $0[number - 1] }
+        await old.stop()
+        let agent = try Agent(store: store, configuration: old.agent.configuration, logger: logger)
+        let runner = AgentRunner.start(agent, logger: logger)
+        runners.withLock { $0[number - 1] = runner }
+    }
+
+    /// Moves VM `vm`'s host end from its host to host `number` and binds
+    /// its port there (the VM keeps its namespace, addresses and sockets).
+    func migrate(_ vm: String, port: PortID, to number: Int) async throws {
+        guard let spec = vms.first(where: { $0.name == vm }) else { throw LabError("no VM \(vm) in the lab") }
+        let interface = prefix + vm
+        let current = try await client.bindings(port: port)
+        let source = try await currentHostNamespace(of: interface) ?? prefix + "h\(spec.host)"
+        try await blocking {
+            try NetworkNamespace.run(source, ["ip", "link", "set", "dev", interface, "netns", self.prefix + "h\(number)"])
+            try NetworkNamespace.run(self.prefix + "h\(number)", ["ip", "link", "set", "dev", interface, "up"])
+        }
+        for binding in current { try await client.delete(binding.object.id) }
+        _ = try await client.create(Binding(hostId: try await hostID(number), portId: port, interfaceName: interface))
+    }
+
+    private func currentHostNamespace(of interface: String) async throws -> String? {
+        let hosts = network.hosts.map(\.name)
+        return try await blocking {
+            hosts.first { host in (try? NetworkNamespace.run(host, ["ip", "link", "show", "dev", interface])) != nil }
+        }
     }
 
     static let adminToken = "lab-admin"
@@ -92,8 +149,10 @@ final class OverlayLab: Sendable {
         logger.logLevel = .warning
         var agents: [Agent] = []
         for number in 1...hosts {
+            let state = directory + "/h\(number)"
+            try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
             var configuration = AgentConfiguration(
-                hostName: "h\(number)", hostID: HostID(), underlayAddress: IPv4.Address(100, 64, 0, UInt8(number)),
+                hostName: "h\(number)", hostID: HostID(), stateDirectory: state, underlayAddress: IPv4.Address(100, 64, 0, UInt8(number)),
                 networkNamespace: prefix + "h\(number)", tunnelZone: "lab")
             configuration.leaseTTL = 5
             configure(&configuration)
@@ -104,25 +163,40 @@ final class OverlayLab: Sendable {
         let bound = PortBox()
         let application = HiveAPIServer(repository: TopologyRepository(store: store), tokens: tokens)
             .buildApplication(host: "127.0.0.1", port: 0, logger: logger) { port in bound.set(port) }
-        let group = ServiceGroup(configuration: .init(
-            services: [application] + agents.map { $0 as any Service }, logger: logger))
+        let group = ServiceGroup(configuration: .init(services: [application], logger: logger))
         let running = Task { try await group.run() }
+        let lab: OverlayLab
         do {
             let port = try await bound.wait()
             let endpoint = URL(string: "http://127.0.0.1:\(port)")!
             let client = HiveClient(endpoint: endpoint, token: adminToken)
-            let lab = OverlayLab(prefix: prefix, network: network, vms: vms, client: client, endpoint: endpoint, agents: agents, store: store)
-            try await lab.waitForHosts(hosts)
-            try await body(lab)
+            lab = OverlayLab(
+                prefix: prefix, network: network, vms: vms, client: client, endpoint: endpoint,
+                runners: agents.map { AgentRunner.start($0, logger: logger) }, store: store, logger: logger)
         } catch {
             await group.triggerGracefulShutdown()
             _ = try? await running.value
             await store.close()
             throw error
         }
+        do {
+            try await lab.waitForHosts(hosts)
+            try await body(lab)
+        } catch {
+            await lab.stopAll()
+            await group.triggerGracefulShutdown()
+            _ = try? await running.value
+            await store.close()
+            throw error
+        }
+        await lab.stopAll()
         await group.triggerGracefulShutdown()
         _ = try? await running.value
         await store.close()
+    }
+
+    private func stopAll() async {
+        for runner in runners.withLock({ $0 }) { await runner.stop() }
     }
 
     static func requireRoot() throws {
