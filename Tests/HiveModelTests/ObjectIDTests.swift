@@ -7,13 +7,15 @@ struct ObjectIDTests {
     @Test func kindsKeepTheirStoreNames() {
         #expect(ObjectKind.allCases.map(\.rawValue) == [
             "bridge", "router", "port", "route", "chain", "rule", "port-group", "ip-address-group",
-            "host", "tunnel-zone", "binding", "dhcp-subnet",
+            "host", "tunnel-zone", "binding", "dhcp-subnet", "security-group", "security-group-rule",
         ])
         #expect(Bridge.kind == .bridge)
         #expect(PortGroup.kind == .portGroup)
         #expect(IPAddressGroup.kind == .ipAddressGroup)
         #expect(TunnelZone.kind == .tunnelZone)
         #expect(DHCPSubnet.kind == .dhcpSubnet)
+        #expect(SecurityGroup.kind == .securityGroup)
+        #expect(SecurityGroupRule.kind == .securityGroupRule)
     }
 
     @Test func parsesEitherCaseAndPrintsLowercase() throws {
