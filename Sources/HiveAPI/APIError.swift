@@ -138,9 +138,10 @@ extension APIError {
     }
 
     /// The field a unique key was built from (see `UniqueKey`).
-    private static func uniqueField(kind: ObjectKind, key: String) -> String {
+    private static func uniqueField(kind: ObjectKind, key: String) -> String? {
         if key.hasPrefix("id ") { return "id" }
         switch kind {
+        case .securityGroupRule: return nil  // the whole rule, not one field
         case .binding: return key.hasPrefix("port/") ? "portId" : "interfaceName"
         case .dhcpSubnet: return "subnet"
         default: return "name"

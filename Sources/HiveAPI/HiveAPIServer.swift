@@ -58,6 +58,7 @@ public struct HiveAPIServer: Sendable {
         addPortRoutes(to: v1)
         addChainRoutes(to: v1)
         addGroupRoutes(to: v1)
+        addSecurityGroupRoutes(to: v1)
         addHostRoutes(to: v1)
         addTunnelZoneRoutes(to: v1)
         addBindingRoutes(to: v1)

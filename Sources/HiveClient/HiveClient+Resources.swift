@@ -26,6 +26,9 @@ extension IPAddressGroup: TopLevelResource { public static var collection: Strin
 extension Host: TopLevelResource { public static var collection: String { "hosts" } }
 extension TunnelZone: TopLevelResource { public static var collection: String { "tunnel-zones" } }
 extension Binding: TopLevelResource { public static var collection: String { "bindings" } }
+extension SecurityGroup: TopLevelResource { public static var collection: String { "security-groups" } }
+/// Rules cannot change: `update` on one is refused (405).
+extension SecurityGroupRule: TopLevelResource { public static var collection: String { "security-group-rules" } }
 extension Route: APIResource { public static var collection: String { "routes" } }
 extension Rule: APIResource { public static var collection: String { "rules" } }
 extension DHCPSubnet: APIResource { public static var collection: String { "dhcp-subnets" } }
@@ -114,6 +117,16 @@ extension HiveClient {
         let query = position.map { [URLQueryItem(name: "position", value: String($0))] } ?? []
         return try Self.object(Rule.self, from: await send(
             .post, [Chain.collection, rule.chainId.description, "rules"], query: query, body: body))
+    }
+}
+
+// MARK: Security groups
+
+extension HiveClient {
+    /// One security group's rules (GET /v1/security-group-rules?securityGroupId=).
+    public func securityGroupRules(of group: SecurityGroupID) async throws(HiveClientError) -> [Revisioned<SecurityGroupRule>] {
+        let query = [URLQueryItem(name: "securityGroupId", value: group.description)]
+        return try Self.listing(SecurityGroupRule.self, from: await send(.get, [SecurityGroupRule.collection], query: query))
     }
 }
 

@@ -14,6 +14,8 @@ struct ObjectIDTests {
         #expect(IPAddressGroup.kind == .ipAddressGroup)
         #expect(TunnelZone.kind == .tunnelZone)
         #expect(DHCPSubnet.kind == .dhcpSubnet)
+        #expect(SecurityGroup.kind == .securityGroup)
+        #expect(SecurityGroupRule.kind == .securityGroupRule)
     }
 
     @Test func parsesEitherCaseAndPrintsLowercase() throws {

@@ -22,6 +22,15 @@ struct ChangePlan {
     private(set) var reasons: [Reason] = []
     private(set) var operations: [Operation] = []
     private var writtenKeys: Set<String> = []
+    /// Objects this plan creates, by object key: references to them need no
+    /// compare (they cannot exist before the transaction does).
+    private(set) var created: [String: any TopologyObject] = [:]
+    /// Unique keys claimed so far, so two objects of one plan cannot share one.
+    private var claimedUniqueKeys: [String: String] = [:]
+
+    mutating func noteCreated<T: TopologyObject>(_ object: T) {
+        created[TopologyKeys.object(T.kind, object.id)] = object
+    }
 
     mutating func require(_ compare: Compare, _ reason: Reason) {
         compares.append(compare)
@@ -50,8 +59,10 @@ struct ChangePlan {
         let oldSet = Set(old.map(IndexedReference.init))
         let newSet = Set(new.map(IndexedReference.init))
         for reference in new.uniqued(by: IndexedReference.init) where !oldSet.contains(IndexedReference(reference)) {
-            require(.present(TopologyKeys.object(reference.kind, reference.id.uuidString)),
-                    .reference(field: reference.field, kind: reference.kind, id: reference.id.uuidString.lowercased()))
+            let target = TopologyKeys.object(reference.kind, reference.id.uuidString)
+            if created[target] == nil {
+                require(.present(target), .reference(field: reference.field, kind: reference.kind, id: reference.id.uuidString.lowercased()))
+            }
             put(TopologyKeys.reference(reference, from: kind, id),
                 Array((reference.onTargetDeletion == .cascade ? "cascade" : "refuse").utf8))
         }
@@ -60,9 +71,14 @@ struct ChangePlan {
         }
     }
 
-    /// Claims the unique keys `new` adds and frees those it drops.
-    mutating func updateUniqueKeys(of kind: ObjectKind, _ id: String, old: [String], new: [String]) {
+    /// Claims the unique keys `new` adds and frees those it drops. Two
+    /// objects of the plan claiming one key is a duplicate, as it would be
+    /// across transactions.
+    mutating func updateUniqueKeys(of kind: ObjectKind, _ id: String, old: [String], new: [String]) throws {
         for key in Set(new).subtracting(old).sorted() {
+            if let owner = claimedUniqueKeys.updateValue(id, forKey: TopologyKeys.unique(kind, key)), owner != id {
+                throw RepositoryError.duplicate(kind, key: key, existing: owner)
+            }
             require(.absent(TopologyKeys.unique(kind, key)), .unique(kind: kind, key: key))
             put(TopologyKeys.unique(kind, key), Array(id.utf8))
         }

@@ -50,6 +50,11 @@ public enum RepositoryError: Error, Hashable, Sendable, CustomStringConvertible 
                 return "mac: \(mac) is already the MAC of port \(existing) on this bridge"
                     + " (expected a MAC no other port of the bridge has; omit it for a generated one)"
             }
+            if kind == .securityGroupRule, key.hasPrefix("rule/") {
+                return "security-group-rule: security group \(key.split(separator: "/").dropFirst().first ?? "?") already has rule \(existing)"
+                    + " for the same traffic (direction, etherType, ipProtocol, ports, icmpType, icmpCode and remote);"
+                    + " expected a rule that allows something the group does not allow yet"
+            }
             return "\(kind.rawValue) '\(key)' already exists (id \(existing))"
         case .staleRevision(let kind, let id, let expected, let actual):
             return "\(kind.rawValue) \(id) was changed by someone else: you have revision \(expected), the store has \(actual); re-read and retry"

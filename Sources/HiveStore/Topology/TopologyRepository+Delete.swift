@@ -66,7 +66,7 @@ extension TopologyRepository {
                     isRoot ? expectedRevision.map { .callerRevision(kind: T.kind, id: object.id, expected: $0) } ?? .concurrent : .concurrent)
                 plan.delete(TopologyKeys.object(object.kind, object.id))
                 plan.updateReferences(of: object.kind, object.id, old: object.object.references, new: [])
-                plan.updateUniqueKeys(of: object.kind, object.id, old: object.object.uniqueKeys, new: [])
+                try plan.updateUniqueKeys(of: object.kind, object.id, old: object.object.uniqueKeys, new: [])
                 if let key = object.object.allocatedTunnelKey, key != 0 {
                     plan.delete(TopologyKeys.tunnelKey(key))
                 }

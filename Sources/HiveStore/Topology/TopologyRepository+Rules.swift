@@ -33,6 +33,11 @@ extension TopologyRepository {
             try await routeRules(route, plan: &plan)
         case let binding as Binding:
             try await bindingRules(binding, plan: &plan)
+        case let group as SecurityGroup:
+            try securityGroupRules(group, previous: previous as? SecurityGroup)
+        case var rule as SecurityGroupRule:
+            try await securityGroupRuleRules(&rule, previous: previous as? SecurityGroupRule, plan: plan)
+            object = rule as! T
         default:
             break
         }
@@ -45,6 +50,7 @@ extension TopologyRepository {
                                               reason: "is set by linking two ports, not at creation")
             }
             port.tunnelKey = try await allocateTunnelKey(for: .port, port.id.description, plan: &plan)
+            try await portSecurityGroupRules(port, plan: plan)
             if port.deviceKind == .bridge { try await portAddressRules(&port, plan: &plan) }
             return
         }
@@ -54,6 +60,9 @@ extension TopologyRepository {
         }
         port.tunnelKey = previous.tunnelKey
         port.peerId = previous.peerId
+        if port.securityGroupIds != previous.securityGroupIds || port.tenantId != previous.tenantId {
+            try await portSecurityGroupRules(port, plan: plan)
+        }
         if port.deviceKind == .bridge, port.fixedIPs != previous.fixedIPs {
             try await portAddressRules(&port, plan: &plan)
         }

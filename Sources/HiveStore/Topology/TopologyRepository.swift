@@ -106,22 +106,44 @@ public final class TopologyRepository: Sendable {
 
     // MARK: Create and update
 
-    /// Stores a new object; allocates its tunnel key if it has one.
+    /// Stores a new object; allocates its tunnel key if it has one. Objects
+    /// that come into being with it (a security group's initial rules) are
+    /// created in the same transaction.
     /// - Throws: `RepositoryError` (invalid, missing reference, duplicate, refused).
     public func create<T: TopologyObject>(_ object: T) async throws -> Stored<T> {
+        try await create(object, with: object.createdWith)
+    }
+
+    /// Stores a new object and `companions`, new objects that name it or
+    /// each other, in one transaction: each is checked as a create of its
+    /// own would be (validation, references, unique keys, its kind's rules),
+    /// and if any is refused none is stored. References to objects of the
+    /// same change need no compare: they are written together.
+    public func create<T: TopologyObject>(_ object: T, with companions: [any TopologyObject]) async throws -> Stored<T> {
         try check(object)
+        for companion in companions { try check(companion) }
         return try await retrying("create \(T.kind.rawValue) \(object.id)") {
-            var object = object
             var plan = ChangePlan()
-            let key = TopologyKeys.object(T.kind, object.id)
-            plan.require(.absent(key), .newObject(kind: T.kind, id: object.id.description))
-            try await applyTopologyRules(to: &object, previous: nil, plan: &plan)
-            try addWrites(of: object, previous: nil, plan: &plan)
+            plan.noteCreated(object)
+            for companion in companions { plan.noteCreated(companion) }
+            let stored = try await addCreation(of: object, plan: &plan)
+            for companion in companions { _ = try await addCreation(of: companion, plan: &plan) }
             switch try await commit(plan) {
-            case .committed(let revision): return Stored(object: object, revision: revision)
+            case .committed(let revision): return Stored(object: stored, revision: revision)
             case .retry: return nil
             }
         }
+    }
+
+    /// Adds a new object to a plan; returns it with the fields the
+    /// repository fills (tunnel key, allocated addresses, inherited tenant).
+    private func addCreation<T: TopologyObject>(of object: T, plan: inout ChangePlan) async throws -> T {
+        var object = object
+        plan.require(.absent(TopologyKeys.object(T.kind, object.id)), .newObject(kind: T.kind, id: object.id.description))
+        try await applyTopologyRules(to: &object, previous: nil, plan: &plan)
+        plan.noteCreated(object)
+        try addWrites(of: object, previous: nil, plan: &plan)
+        return object
     }
 
     /// Replaces an object. With `expectedRevision`, fails with `staleRevision`
@@ -163,7 +185,7 @@ public final class TopologyRepository: Sendable {
     func addWrites<T: TopologyObject>(of object: T, previous: T?, plan: inout ChangePlan) throws {
         let id = object.id.description
         plan.updateReferences(of: T.kind, id, old: previous?.references ?? [], new: object.references)
-        plan.updateUniqueKeys(of: T.kind, id, old: previous?.uniqueKeys ?? [], new: object.uniqueKeys)
+        try plan.updateUniqueKeys(of: T.kind, id, old: previous?.uniqueKeys ?? [], new: object.uniqueKeys)
         plan.put(TopologyKeys.object(T.kind, object.id), try object.jsonBytes())
     }
 

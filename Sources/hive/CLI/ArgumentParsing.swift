@@ -152,14 +152,14 @@ enum Parse {
 
     static let protocolNames: [(String, UInt8)] = [
         ("icmp", IPProtocolNumber.icmp), ("tcp", IPProtocolNumber.tcp), ("udp", IPProtocolNumber.udp),
-        ("sctp", IPProtocolNumber.sctp), ("icmpv6", 58),
+        ("sctp", IPProtocolNumber.sctp), ("icmpv6", IPProtocolNumber.icmpv6),
     ]
 
     /// "tcp", "udp", "icmp", "sctp" or a number 0-255.
     @Sendable static func ipProtocol(_ text: String) throws -> UInt8 {
         if let named = protocolNames.first(where: { $0.0 == text.lowercased() }) { return named.1 }
         guard let number = UInt8(text) else {
-            throw ValueError("expected tcp, udp, icmp, sctp or a protocol number from 0 to 255")
+            throw ValueError("expected tcp, udp, icmp, icmpv6, sctp or a protocol number from 0 to 255")
         }
         return number
     }

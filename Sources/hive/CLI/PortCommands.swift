@@ -39,7 +39,7 @@ struct PortCommand: AsyncParsableCommand {
         "subnet": "--address", "mac": "--mac", "inboundChainId": "--inbound-chain", "outboundChainId": "--outbound-chain",
         "portGroupIds": "--port-group", "peerId": "PEER", "adminStateUp": "--admin-state",
         "fixedIPs": "--address", "allowedAddressPairs": "--allowed-address", "portSecurity": "--port-security",
-        "macLimit": "--mac-limit",
+        "macLimit": "--mac-limit", "securityGroupIds": "--security-group",
     ]
 
     struct Create: AsyncParsableCommand {
@@ -59,6 +59,8 @@ struct PortCommand: AsyncParsableCommand {
                       --allowed-address 10.0.1.250=02:00:00:00:00:99
                   hive port create fw1 --bridge web --address 10.0.1.30 \\
                       --port-security off --mac-limit 16
+                  hive port create vm3 --bridge web --address auto \\
+                      --security-group web --security-group ssh
                   hive port create uplink --bridge web
                   hive port create to-web --router edge --address 10.0.1.1/24
                   hive port create to-db --router edge --address 10.0.2.1/24 \\
@@ -76,6 +78,9 @@ struct PortCommand: AsyncParsableCommand {
         var mac: EthernetAddress?
         @Option(name: .customLong("port-group"), help: ArgumentHelp("A port group to join (name or id); repeatable.", valueName: "group"))
         var portGroups: [String] = []
+        @Option(name: .customLong("security-group"),
+                help: ArgumentHelp("Bridge ports with port security: a security group filtering the port (name or id); repeatable.", valueName: "group"))
+        var securityGroups: [String] = []
         @OptionGroup var settings: DeviceSettings
         @Option(help: "The owning tenant (admin token only; a tenant token always creates in its own tenant).")
         var tenant: String?
@@ -107,6 +112,7 @@ struct PortCommand: AsyncParsableCommand {
             port.mac = mac
             try addressing.apply(to: &port)
             for group in portGroups { port.portGroupIds.append(try await resolver.id(group, PortGroup.self)) }
+            for group in securityGroups { port.securityGroupIds.append(try await resolver.id(group, SecurityGroup.self)) }
             try await settings.apply(to: &port, resolver)
             let created = try await explainingFields(PortCommand.fieldFlags) { try await client.create(port) }
             try await Printer(output, client).object(created)
@@ -170,8 +176,10 @@ struct PortCommand: AsyncParsableCommand {
             abstract: "Change a port's name, chains, port groups, addresses, MAC or port security.",
             discussion: """
                 Only the options given change. `none` removes a chain. On a bridge \
-                port, --address replaces the fixed IPs and --allowed-address the \
-                allowed pairs; --no-addresses and --no-allowed-addresses remove them.
+                port, --address replaces the fixed IPs, --allowed-address the \
+                allowed pairs and --security-group the security groups; \
+                --no-addresses, --no-allowed-addresses and --no-security-groups \
+                remove them.
 
                 Examples:
                   hive port update vm1 --inbound-chain web-in --outbound-chain web-out
@@ -181,6 +189,8 @@ struct PortCommand: AsyncParsableCommand {
                       --allowed-address 10.0.2.0/24
                   hive port update fw1 --port-security off --mac-limit 256
                   hive port update vm1 --no-allowed-addresses --port-security on
+                  hive port update vm1 --security-group web --security-group ssh
+                  hive port update fw1 --no-security-groups --port-security off
                   hive port update to-web --router edge --address 10.0.1.254/24
                   hive port update vm1 --inbound-chain none
                 """)
@@ -201,6 +211,11 @@ struct PortCommand: AsyncParsableCommand {
         var addPortGroup: [String] = []
         @Option(help: ArgumentHelp("Leave a port group (name or id); repeatable.", valueName: "group"))
         var removePortGroup: [String] = []
+        @Option(name: .customLong("security-group"),
+                help: ArgumentHelp("Bridge ports: the security groups, replacing the port's (name or id); repeatable.", valueName: "group"))
+        var securityGroups: [String] = []
+        @Flag(help: "Bridge ports: take the port out of every security group.")
+        var noSecurityGroups = false
         @OptionGroup var settings: DeviceSettings
         @OptionGroup var output: OutputOptions
         @OptionGroup var connection: ClientOptions
@@ -212,15 +227,20 @@ struct PortCommand: AsyncParsableCommand {
             if noAllowedAddresses && !addressing.allowedAddresses.isEmpty {
                 throw ValidationError("give --allowed-address (replaces the pairs) or --no-allowed-addresses (removes them), not both")
             }
+            if noSecurityGroups && !securityGroups.isEmpty {
+                throw ValidationError("give --security-group (replaces the groups) or --no-security-groups (removes them), not both")
+            }
         }
 
         func run() async throws {
             guard name != nil || mac != nil || !addPortGroup.isEmpty || !removePortGroup.isEmpty
-                    || settings.changesAnything || addressing.changesAnything || noAddresses || noAllowedAddresses else {
+                    || settings.changesAnything || addressing.changesAnything || noAddresses || noAllowedAddresses
+                    || !securityGroups.isEmpty || noSecurityGroups else {
                 throw CLIError("""
                     nothing to change: give --name, --address, --no-addresses, --allowed-address, \
                     --no-allowed-addresses, --port-security, --mac-limit, --mac, --add-port-group, \
-                    --remove-port-group, --admin-state, --inbound-chain or --outbound-chain
+                    --remove-port-group, --security-group, --no-security-groups, --admin-state, \
+                    --inbound-chain or --outbound-chain
                     """)
             }
             let client = try connection.client()
@@ -244,6 +264,11 @@ struct PortCommand: AsyncParsableCommand {
             for group in removePortGroup {
                 let id = try await resolver.id(group, PortGroup.self)
                 updated.portGroupIds.removeAll { $0 == id }
+            }
+            if noSecurityGroups { updated.securityGroupIds = [] }
+            if !securityGroups.isEmpty {
+                updated.securityGroupIds = []
+                for group in securityGroups { updated.securityGroupIds.append(try await resolver.id(group, SecurityGroup.self)) }
             }
             try await settings.apply(to: &updated, resolver)
             let saved = try await explainingFields(PortCommand.fieldFlags) {

@@ -106,9 +106,12 @@ extension Port: Presentable {
             fields += [("address", port.addressText), ("subnet", port.subnet?.description ?? "-"),
                        ("MAC", port.mac?.description ?? "-")]
         case .bridge:
+            var securityGroups: [String] = []
+            for group in port.securityGroupIds { securityGroups.append(await names.name(group)) }
             fields += [("MAC", port.mac?.description ?? "-"), ("fixed IPs", port.addressText),
                        ("allowed addresses", port.allowedAddressesText),
-                       ("port security", port.portSecurity ? "on" : "off"), ("MAC limit", port.macLimitText)]
+                       ("port security", port.portSecurity ? "on" : "off"), ("MAC limit", port.macLimitText),
+                       ("security groups", securityGroups.isEmpty ? "- (not filtered by groups)" : list(securityGroups))]
         }
         fields += [
             ("linked to", port.peerId == nil ? "- (exterior port)" : await names.portLabel(port.peerId)),
@@ -213,6 +216,57 @@ extension IPAddressGroup: Presentable {
     static func fields(_ item: Revisioned<IPAddressGroup>, _ names: NameBook) async -> [(String, String)] {
         [("name", item.object.name), ("id", item.object.id.description), ("tenant", tenant(item.object.tenantId)),
          ("addresses", list(item.object.addresses)), ("revision", "\(item.revision)")]
+    }
+}
+
+extension SecurityGroup: Presentable {
+    static let columns = ["NAME", "ID", "DESCRIPTION", "TENANT"]
+
+    static func row(_ item: Revisioned<SecurityGroup>, _ names: NameBook) async -> [String] {
+        [item.object.name, item.object.id.description, item.object.description ?? "-", tenant(item.object.tenantId)]
+    }
+
+    static func fields(_ item: Revisioned<SecurityGroup>, _ names: NameBook) async -> [(String, String)] {
+        [("name", item.object.name), ("id", item.object.id.description), ("tenant", tenant(item.object.tenantId)),
+         ("description", item.object.description ?? "-"), ("revision", "\(item.revision)")]
+    }
+}
+
+extension SecurityGroupRule: Presentable {
+    static let columns = ["ID", "GROUP", "RULE", "DESCRIPTION"]
+
+    static func row(_ item: Revisioned<SecurityGroupRule>, _ names: NameBook) async -> [String] {
+        let rule = item.object
+        return [rule.id.description, await names.name(rule.securityGroupId),
+                rule.summary(remoteGroupName: await names.name(rule.remoteGroupId)), rule.description ?? "-"]
+    }
+
+    static func fields(_ item: Revisioned<SecurityGroupRule>, _ names: NameBook) async -> [(String, String)] {
+        let rule = item.object
+        return [
+            ("id", rule.id.description), ("tenant", tenant(rule.tenantId)),
+            ("group", await names.name(rule.securityGroupId)),
+            ("rule", rule.summary(remoteGroupName: await names.name(rule.remoteGroupId))),
+            ("description", rule.description ?? "-"), ("revision", "\(item.revision)"),
+        ]
+    }
+
+    /// "ingress IPv4 tcp 80 from 0.0.0.0/0", "egress IPv6 any to any",
+    /// "ingress IPv4 any from group default": the rule in the words of its flags.
+    func summary(remoteGroupName: String) -> String {
+        var words = [direction.rawValue, etherType.rawValue, ipProtocol.map(ConditionText.protocolName) ?? "any"]
+        if let ports { words.append(ports.description) }
+        if let icmpType { words.append("type \(icmpType)") }
+        if let icmpCode { words.append("code \(icmpCode)") }
+        words.append(direction == .ingress ? "from" : "to")
+        if let remotePrefix {
+            words.append(remotePrefix.description)
+        } else if remoteGroupId != nil {
+            words.append("group \(remoteGroupName)")
+        } else {
+            words.append("any")
+        }
+        return words.joined(separator: " ")
     }
 }
 

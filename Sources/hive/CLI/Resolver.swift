@@ -45,6 +45,11 @@ extension IPAddressGroup: Nameable {
     static var command: String { "ip-group" }
     var displayName: String? { name }
 }
+extension SecurityGroup: Nameable {
+    static var noun: String { "security group" }
+    static var command: String { "security-group" }
+    var displayName: String? { name }
+}
 extension Host: Nameable {
     static var noun: String { "host" }
     static var command: String { "host" }
