@@ -1,6 +1,7 @@
 import Foundation
 import HiveAgent
 import HiveClient
+import HiveDatapath
 import HiveModel
 import struct HiveModel.Port
 import HivePacket
@@ -14,7 +15,7 @@ import Testing
 @Suite(.serialized) struct StatefulFirewallEndToEndTests {
     static let vms = [
         OverlayLab.VM(name: "web", host: 1, address: "10.0.1.11", gateway: "10.0.1.1", mac: "02:00:0a:00:01:0b"),
-        OverlayLab.VM(name: "client", host: 2, address: "10.0.1.12", gateway: "10.0.1.1", mac: "02:00:0a:00:01:0c"),
+        OverlayLab.VM(name: "cli", host: 2, address: "10.0.1.12", gateway: "10.0.1.1", mac: "02:00:0a:00:01:0c"),
         OverlayLab.VM(name: "app", host: 1, address: "10.0.1.14", gateway: "10.0.1.1", mac: "02:00:0a:00:01:0e"),
         OverlayLab.VM(name: "far", host: 2, address: "10.0.2.13", gateway: "10.0.2.1", mac: "02:00:0a:00:02:0d"),
     ]
@@ -38,48 +39,48 @@ import Testing
 
     @Test func aWebServerInASecurityGroupAnswersHTTPOnlyAndItsOwnConnectionsWork() async throws {
         try await OverlayLab.run(vms: Self.vms) { lab in
-            let network = try await PortServicesEndToEndTests.buildNetwork(lab, blue: ["web", "client", "app"], green: ["far"])
+            let network = try await PortServicesEndToEndTests.buildNetwork(lab, blue: ["web", "cli", "app"], green: ["far"])
             let servers = try await blocking {
                 [try Servers.http(lab, vm: "web", port: 80), try Servers.http(lab, vm: "web", port: 22),
                  try Servers.http(lab, vm: "far", port: 8080)]
             }
             defer { for server in servers where server.isRunning { server.terminate() } }
-            #expect(await Servers.get(lab, from: "client", "http://10.0.1.11:22/", within: 10), "before any group, port 22 answers")
+            #expect(await Servers.get(lab, from: "cli", "http://10.0.1.11:22/", within: 10), "before any group, port 22 answers")
 
             _ = try await Self.webGroup(lab, on: network.ports["web"]!)
             // The group takes effect on flows already cached: port 22 stops answering.
-            let closed = await eventually(within: 5) { await !Servers.get(lab, from: "client", "http://10.0.1.11:22/", within: 2) }
+            let closed = await eventually(within: 5) { await !Servers.get(lab, from: "cli", "http://10.0.1.11:22/", within: 2) }
             #expect(closed, "TCP 22 is not allowed by the group")
-            #expect(await Servers.get(lab, from: "client", "http://10.0.1.11/", within: 10), "TCP 80 is")
+            #expect(await Servers.get(lab, from: "cli", "http://10.0.1.11/", within: 10), "TCP 80 is")
             #expect(await Servers.get(lab, from: "far", "http://10.0.1.11/", within: 10), "from another subnet too, across the router")
             // web's own connections: its group's egress rules allow them, and the replies need no ingress rule.
             #expect(await Servers.get(lab, from: "web", "http://10.0.2.13:8080/", within: 10), "web reaches far, the replies come back")
             #expect(await lab.ping(from: "web", to: "10.0.1.12", count: 2), "web's pings get their replies (ct reply)")
-            #expect(!(await lab.ping(from: "client", to: "10.0.1.11", count: 2)), "nobody may ping web: no ICMP rule")
+            #expect(!(await lab.ping(from: "cli", to: "10.0.1.11", count: 2)), "nobody may ping web: no ICMP rule")
             // An ICMP error about web's own UDP datagram is related: it reaches web.
             let refused = try await blocking { try Servers.udpRefused(lab, from: "web", to: "10.0.1.12", port: 9999) }
             #expect(refused, "port unreachable from client reached web (related)")
 
             // A TCP ACK out of any connection is invalid: dropped at web's port, counted on the sender's.
             let before = PortServicesEndToEndTests.sample(
-                await Agent.metricsText(lab.agents), "hive_port_drops_total", reason: "invalid", interface: lab.prefix + "client")
+                await Agent.metricsText(lab.agents), "hive_port_drops_total", reason: "invalid", interface: lab.prefix + "cli")
             try await blocking {
-                try Scapy.run(in: lab.namespace("client"), Scapy.strayAck, arguments: ["02:00:0a:00:01:0c", "10.0.1.12", "02:00:0a:00:01:0b", "10.0.1.11"])
+                try Scapy.run(in: lab.namespace("cli"), Scapy.strayAck, arguments: ["02:00:0a:00:01:0c", "10.0.1.12", "02:00:0a:00:01:0b", "10.0.1.11"])
             }
             let after = PortServicesEndToEndTests.sample(
-                await Agent.metricsText(lab.agents), "hive_port_drops_total", reason: "invalid", interface: lab.prefix + "client")
+                await Agent.metricsText(lab.agents), "hive_port_drops_total", reason: "invalid", interface: lab.prefix + "cli")
             #expect(after >= before + 10, "ten stray ACKs counted as invalid: \(before) -> \(after)")
 
             let metrics = await Agent.metricsText(lab.agents)
             #expect(Self.total(metrics, "hive_conntrack_entries") > 0, "connections are tracked")
             #expect(Self.total(metrics, "hive_flow_state_imported_total") > 0, "and shared between the hosts")
-            #expect(PortServicesEndToEndTests.sample(metrics, "hive_port_drops_total", reason: "security_group", interface: lab.prefix + "client") > 0)
+            #expect(PortServicesEndToEndTests.sample(metrics, "hive_port_drops_total", reason: "security_group", interface: lab.prefix + "cli") > 0)
         }
     }
 
     @Test func theWalkthroughsChainFiltersWhatReachesTheVMAndLetsItsRepliesIn() async throws {
         try await OverlayLab.run(vms: Self.vms) { lab in
-            let network = try await PortServicesEndToEndTests.buildNetwork(lab, blue: ["web", "client", "app"], green: ["far"])
+            let network = try await PortServicesEndToEndTests.buildNetwork(lab, blue: ["web", "cli", "app"], green: ["far"])
             // hive chain create web-in; accept established; accept TCP 80; drop; --outbound-chain web-in on app.
             let chain = try await lab.client.create(Chain(name: "web-in")).object
             _ = try await lab.client.insert(Rule(chainId: chain.id, conditions: RuleConditions(connectionState: Match(.established)), action: .accept))
@@ -95,8 +96,8 @@ import Testing
                  try Servers.http(lab, vm: "far", port: 8080)]
             }
             defer { for server in servers where server.isRunning { server.terminate() } }
-            #expect(await Servers.get(lab, from: "client", "http://10.0.1.14/", within: 10), "TCP 80 reaches app")
-            #expect(!(await Servers.get(lab, from: "client", "http://10.0.1.14:22/", within: 3)), "TCP 22 does not")
+            #expect(await Servers.get(lab, from: "cli", "http://10.0.1.14/", within: 10), "TCP 80 reaches app")
+            #expect(!(await Servers.get(lab, from: "cli", "http://10.0.1.14:22/", within: 3)), "TCP 22 does not")
             // app's own connection: its SYN-ACK comes back established (it was 'new' before conntrack).
             #expect(await Servers.get(lab, from: "app", "http://10.0.2.13:8080/", within: 10), "app's own connection gets its replies")
             #expect(await lab.ping(from: "app", to: "10.0.1.12", count: 2), "and its pings")
@@ -105,14 +106,16 @@ import Testing
 
     @Test func flowStateReachesTheEgressHostBeforeTheConnectionsFirstPacket() async throws {
         try await OverlayLab.run(vms: Self.vms) { lab in
-            let network = try await PortServicesEndToEndTests.buildNetwork(lab, blue: ["web", "client", "app"], green: ["far"])
+            let network = try await PortServicesEndToEndTests.buildNetwork(lab, blue: ["web", "cli", "app"], green: ["far"])
             _ = try await Self.webGroup(lab, on: network.ports["web"]!)
             let server = try await blocking { try Servers.http(lab, vm: "web", port: 80) }
             defer { if server.isRunning { server.terminate() } }
             // Resolve the addresses first, so the capture holds the connection and little else.
-            #expect(await lab.pingEventually(from: "client", to: "10.0.1.1"))
+            #expect(await lab.pingEventually(from: "cli", to: "10.0.1.1"))
             let capture = try await blocking { try TunnelCapture(lab: lab, seconds: 8) }
-            #expect(await Servers.get(lab, from: "client", "http://10.0.1.11/", within: 5))
+            // tshark says "Capturing on" a moment before its filter is attached.
+            try await Task.sleep(for: .seconds(1))
+            #expect(await Servers.get(lab, from: "cli", "http://10.0.1.11/", within: 5))
             let packets = try await blocking { try capture.finish() }
             let webKey = network.ports["web"]!.tunnelKey
             let firstSegment = packets.firstIndex { $0.vni == webKey && $0.source == "100.64.0.2" && $0.innerProtocol.contains("TCP") }
@@ -132,10 +135,10 @@ import Testing
             Issue.record("iperf3 is missing: run scripts/install-test-deps.sh")
             return
         }
-        try await OverlayLab.run(vms: Self.vms) { lab in
-            let network = try await PortServicesEndToEndTests.buildNetwork(lab, blue: ["web", "client", "app"], green: ["far"])
+        try await OverlayLab.run(hosts: 3, vms: Self.vms) { lab in
+            let network = try await PortServicesEndToEndTests.buildNetwork(lab, blue: ["web", "cli", "app"], green: ["far"])
             _ = try await Self.webGroup(lab, on: network.ports["web"]!)
-            // web (h1) receives from client (h2) on TCP 80: the group allows it.
+            // web (h1) receives from cli (h2) on TCP 80: the group allows it.
             let server = try await blocking {
                 try NetworkNamespace.start(lab.namespace("web"), ["iperf3", "-s", "-1", "-p", "80"], standardOutput: FileHandle.nullDevice)
             }
@@ -144,18 +147,20 @@ import Testing
             let stream = Task {
                 try await blocking {
                     try NetworkNamespace.run(
-                        lab.namespace("client"), ["iperf3", "-c", "10.0.1.11", "-p", "80", "-t", "30", "-b", "200M", "-J"],
+                        lab.namespace("cli"), ["iperf3", "-c", "10.0.1.11", "-p", "80", "-t", "30", "-b", "200M", "-J"],
                         timeout: .seconds(60))
                 }
             }
             try await Task.sleep(for: .seconds(6))
-            // The receiver moves to the sender's host, then the sender's agent restarts.
-            try await lab.migrate("web", port: network.ports["web"]!.id, to: 2)
+            // The receiver moves to a third host, which never saw the connection;
+            // then the sender's agent restarts.
+            try await lab.migrate("web", port: network.ports["web"]!.id, to: 3)
             try await Task.sleep(for: .seconds(8))
             try await lab.restartAgent(2)
             let report = try await stream.value
             let summary = try IperfReport(json: report)
             #expect(summary.seconds >= 29, "the stream ran its 30 s: \(summary)")
+            #expect(summary.intervalBytes.prefix(5).allSatisfy { $0 > 0 }, "it was flowing before the move: \(summary)")
             #expect(summary.emptyIntervals <= 4, "no long stall (migration and restart each cost at most a second or two): \(summary)")
             #expect(summary.finalIntervalBytes > 0, "still moving at the end: \(summary)")
         }
