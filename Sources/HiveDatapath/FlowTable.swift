@@ -26,6 +26,19 @@ public struct FlowTable: Sendable {
     public private(set) var entries: [Entry] = []
     private var index: [FlowKey: Int32] = [:]
     private var freeSlots: [Int32] = []
+    /// Tag -> slots of flows installed with it: invalidation visits only
+    /// those. Kept lazily: a removed flow's slot stays until its tag is
+    /// invalidated or its list compacted, and a slot reused by another flow
+    /// is checked against that flow's tags.
+    private var slotsByTag: [FlowTag: TaggedSlots] = [:]
+    /// Where the next eviction sample starts.
+    private var evictionCursor = 0
+
+    struct TaggedSlots {
+        var slots: [Int32] = []
+        /// Compact when the list reaches this length.
+        var limit = 64
+    }
     /// The most flows held; installs beyond it first expire, then evict.
     public let capacity: Int
 
@@ -75,18 +88,35 @@ public struct FlowTable: Sendable {
             entries.append(entry)
         }
         index[key] = slot
+        for tag in tags { remember(slot, under: tag) }
         return slot
     }
 
+    private mutating func remember(_ slot: Int32, under tag: FlowTag) {
+        slotsByTag[tag, default: TaggedSlots()].slots.append(slot)
+        guard let list = slotsByTag[tag], list.slots.count >= list.limit else { return }
+        // Keep the live flows that still carry the tag; amortized O(1) per install.
+        var kept: [Int32] = []
+        var seen = Set<Int32>()
+        for candidate in list.slots where entries[Int(candidate)].live && entries[Int(candidate)].tags.contains(tag) {
+            if seen.insert(candidate).inserted { kept.append(candidate) }
+        }
+        slotsByTag[tag] = TaggedSlots(slots: kept, limit: max(64, kept.count * 2))
+    }
+
     /// Removes every flow carrying one of `tags`; returns how many.
-    /// - Complexity: O(flows × tags per flow).
+    /// - Complexity: O(flows installed with these tags since their last
+    ///   invalidation), not O(flows).
     @discardableResult
     public mutating func invalidate(_ tags: Set<FlowTag>) -> Int {
         guard !tags.isEmpty else { return 0 }
         var removed = 0
-        for slot in entries.indices where entries[slot].live && entries[slot].tags.contains(where: tags.contains) {
-            remove(slot: Int32(slot))
-            removed += 1
+        for tag in tags {
+            guard let list = slotsByTag.removeValue(forKey: tag) else { continue }
+            for slot in list.slots where entries[Int(slot)].live && entries[Int(slot)].tags.contains(tag) {
+                remove(slot: slot)
+                removed += 1
+            }
         }
         return removed
     }
@@ -126,6 +156,8 @@ public struct FlowTable: Sendable {
         entries.removeAll()
         index.removeAll()
         freeSlots.removeAll()
+        slotsByTag.removeAll()
+        evictionCursor = 0
     }
 
     private mutating func remove(slot: Int32) {
@@ -138,13 +170,25 @@ public struct FlowTable: Sendable {
         freeSlots.append(slot)
     }
 
+    /// Removes the least recently used of a sample of 16 live flows (all of
+    /// them in a small table), so a full table costs O(1) per install, not
+    /// a scan (the approximation Redis uses for its LRU).
     @inline(never)
     private mutating func evictLeastRecentlyUsed() {
         var oldest: Int32?
         var oldestTime = UInt64.max
-        for slot in entries.indices where entries[slot].live && entries[slot].lastUsed < oldestTime {
-            oldest = Int32(slot)
-            oldestTime = entries[slot].lastUsed
+        var sampled = 0
+        var visited = 0
+        while sampled < 16, visited < entries.count {
+            let slot = evictionCursor % entries.count
+            evictionCursor = slot + 1
+            visited += 1
+            guard entries[slot].live else { continue }
+            sampled += 1
+            if entries[slot].lastUsed < oldestTime {
+                oldest = Int32(slot)
+                oldestTime = entries[slot].lastUsed
+            }
         }
         if let oldest { remove(slot: oldest) }
     }

@@ -247,8 +247,9 @@ func tcpTransition(_ entry: ConnectionEntry?, isReply: Bool, flags: TCP.Flags) -
         if isReply { return (.invalid, nil) }
         switch state {
         case .synSent: return (.new, .synSent)
-        // A new connection on the same addresses and ports.
-        case .timeWait, .close: return (.new, .synSent)
+        // A new connection on the same addresses and ports (also when the
+        // closing ACK was lost and the entry still waits for it).
+        case .lastAck, .timeWait, .close: return (.new, .synSent)
         default: return (.invalid, nil)
         }
     case .synAck:
@@ -367,7 +368,7 @@ public struct ConnectionTable: Sendable {
             }
             if var entry = existing {
                 // A SYN on a closed connection opens a new one.
-                if next == .synSent, entry.tcpState == .timeWait || entry.tcpState == .close {
+                if next == .synSent, entry.tcpState == .lastAck || entry.tcpState == .timeWait || entry.tcpState == .close {
                     remove(slot: slot)
                     return create(ConnectionEntry(key: key, tcpState: .synSent, owner: observation.owner), now: now)
                 }
