@@ -47,6 +47,40 @@ import Testing
         #expect(mirror.routes.isEmpty && mirror.rules.isEmpty)
     }
 
+    @Test mutating func securityGroupChangesTouchOnlyTheirGroupsAndMembers() throws {
+        var mirror = NSDBMirror()
+        var setup = NSDBMirror.Changes()
+        let bridge = Bridge(name: "b")
+        let web = SecurityGroup(name: "web")
+        let clients = SecurityGroup(name: "clients")
+        var member = Port(bridge: bridge.id, name: "m", mac: EthernetAddress(0x0200_0000_0001), fixedIPs: [IPv4.Address(10, 0, 0, 5)],
+                          securityGroupIds: [clients.id])
+        for event in [try put(bridge), try put(web), try put(clients), try put(member)] { mirror.apply(event, into: &setup) }
+
+        // A rule touches its group only.
+        var ruleChange = NSDBMirror.Changes()
+        let rule = SecurityGroupRule(securityGroupId: web.id, direction: .ingress, ipProtocol: 6, ports: PortRange(80), remoteGroupId: clients.id)
+        mirror.apply(try put(rule), into: &ruleChange)
+        #expect(ruleChange.tags == [.securityGroup(web.id)])
+        #expect(mirror.securityGroupRules[rule.id] != nil)
+
+        // A member's new address touches the flows that matched the group as a remote; a rename does not.
+        var renamed = NSDBMirror.Changes()
+        member.name = "m2"
+        mirror.apply(try put(member), into: &renamed)
+        #expect(!renamed.tags.contains(.securityGroupMembers(clients.id)))
+        var readdressed = NSDBMirror.Changes()
+        member.fixedIPs = [IPv4.Address(10, 0, 0, 6)]
+        mirror.apply(try put(member), into: &readdressed)
+        #expect(readdressed.tags.contains(.securityGroupMembers(clients.id)))
+        // Leaving a group touches it too.
+        var left = NSDBMirror.Changes()
+        member.securityGroupIds = []
+        mirror.apply(try put(member), into: &left)
+        #expect(left.tags.contains(.securityGroupMembers(clients.id)))
+        #expect(!left.tags.contains(.securityGroupMembers(web.id)))
+    }
+
     @Test mutating func bindingsChangePlacementAndTouchThePort() throws {
         var mirror = NSDBMirror()
         var changes = NSDBMirror.Changes()

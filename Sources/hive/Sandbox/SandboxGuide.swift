@@ -67,6 +67,15 @@ struct SandboxGuide: Service {
               curl -s \(metricsURL)/metrics | grep 'reason="spoofed_'
               ip netns exec \(plan.prefix)vm1 ip address del 10.0.1.99/24 dev eth0
 
+              # Security groups (stateful): vm4 takes new connections on TCP 80 only, and
+              # still gets the replies to its own.
+              hive security-group create web --tenant green
+              hive security-group rule create --group web --direction ingress --protocol tcp --port 80 --remote 0.0.0.0/0
+              hive port update vm4 --security-group web          # vm1 -> vm4 ping stops (no ICMP rule)
+              ip netns exec \(plan.prefix)vm4 ping -c 2 10.0.1.11   # vm4 -> vm1 gets its replies
+              curl -s \(metricsURL)/metrics | grep -E 'hive_conntrack_entries|reason="security_group"'
+              hive port update vm4 --no-security-groups
+
               hive chain create block-ping && hive rule create --chain block-ping --protocol icmp --action drop
               hive port update vm4 --inbound-chain block-ping    # the ping to vm4 stops
               hive port update vm4 --inbound-chain none          # and comes back
