@@ -16,7 +16,8 @@ extension SimulationRun {
     /// The packet's states in `zone`.
     mutating func connectionStates(zone: UInt32) -> ConnectionStates {
         read(.connectionState)
-        if let assumed = options.connectionState { return ConnectionStates(assumed) }
+        // A reply is established too.
+        if let assumed = options.connectionState { return assumed == .reply ? [.established, .reply] : ConnectionStates(assumed) }
         for observation in result.connections where observation.key.zone == zone { return observation.states }
         guard let observation = observe(zone: zone) else {
             trace(2, .connection(zone: zone, []))

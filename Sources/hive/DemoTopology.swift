@@ -37,9 +37,20 @@ enum DemoTopology {
             ipProtocol: Match(IPProtocolNumber.icmp)), action: .accept))
         _ = try await repository.create(Rule(tenantId: tenant, chainId: web.id, action: .drop))
 
+        // Security groups: vm-blue is an "app" server, vm-db takes PostgreSQL from the app servers only.
+        let app = try await repository.create(SecurityGroup(tenantId: tenant, name: "app")).object
+        let db = try await repository.create(SecurityGroup(tenantId: tenant, name: "db")).object
+        _ = try await repository.create(SecurityGroupRule(
+            tenantId: tenant, securityGroupId: db.id, direction: .ingress, ipProtocol: IPProtocolNumber.tcp, ports: PortRange(5432),
+            remoteGroupId: app.id))
+
         // VM ports as a cloud makes them: a MAC for the VM's NIC, an address from the pool.
         let vmBlue = try await repository.create(Port(
-            tenantId: tenant, bridge: blue.id, name: "vm-blue", mac: Port.generatedMAC(), fixedIPs: [Port.automaticAddress])).object
+            tenantId: tenant, bridge: blue.id, name: "vm-blue", mac: Port.generatedMAC(), fixedIPs: [Port.automaticAddress],
+            securityGroupIds: [app.id])).object
+        _ = try await repository.create(Port(
+            tenantId: tenant, bridge: green.id, name: "vm-db", mac: Port.generatedMAC(), fixedIPs: [Port.automaticAddress],
+            securityGroupIds: [db.id]))
         var vmGreen = Port(
             tenantId: tenant, bridge: green.id, name: "vm-green", mac: Port.generatedMAC(), fixedIPs: [Port.automaticAddress])
         vmGreen.outboundChainId = web.id

@@ -68,7 +68,7 @@ struct TraceCommand: AsyncParsableCommand {
     @Option(name: .customLong("tcp-flags"), help: "TCP flags, comma-separated (syn, ack, fin, rst, psh, urg).")
     var tcpFlags = "syn"
 
-    @Option(name: .customLong("ct-state"), help: "Connection-tracking state: new, established, related or reply.")
+    @Option(name: .customLong("ct-state"), help: "The connection-tracking state to assume wherever connections are tracked (ports with security groups, chains with ct-state rules): new, established, related, reply or invalid. The trace does not read the agents' connection tables.")
     var connectionState = "new"
 
     @Flag(help: "Only the decisive steps (ports, devices, matching rules, decision).")
@@ -99,6 +99,9 @@ struct TraceCommand: AsyncParsableCommand {
         let request = try TraceRequest(command: self, snapshot: snapshot)
         var state = SimulationState()
         var notes = request.notes
+        if !snapshot.securityGroups.isEmpty || snapshot.rules.values.contains(where: { $0.conditions.connectionState != nil }) {
+            notes.append("assuming connection state '\(request.connectionState.rawValue)' wherever connections are tracked (--ct-state; the agents' tables are not read)")
+        }
         let options = SimulationOptions(connectionState: request.connectionState, recordsTrace: true)
         let frame = request.packet.frame
         var result = try snapshot.simulate(frame: frame, inPort: request.port.tunnelKey, state: state, options: options)
@@ -232,7 +235,9 @@ extension TopologySnapshot {
             rules: try await repository.list(Rule.self).items.map(\.object),
             portGroups: try await repository.list(PortGroup.self).items.map(\.object),
             ipAddressGroups: try await repository.list(IPAddressGroup.self).items.map(\.object),
-            dhcpSubnets: try await repository.list(DHCPSubnet.self).items.map(\.object))
+            dhcpSubnets: try await repository.list(DHCPSubnet.self).items.map(\.object),
+            securityGroups: try await repository.list(SecurityGroup.self).items.map(\.object),
+            securityGroupRules: try await repository.list(SecurityGroupRule.self).items.map(\.object))
     }
 }
 
@@ -253,7 +258,8 @@ extension TopologySnapshot {
             routes: routes, chains: chains, rules: rules,
             portGroups: try await client.list(PortGroup.self).map(\.object),
             ipAddressGroups: try await client.list(IPAddressGroup.self).map(\.object),
-            dhcpSubnets: subnets)
+            dhcpSubnets: subnets, securityGroups: try await client.list(SecurityGroup.self).map(\.object),
+            securityGroupRules: try await client.list(SecurityGroupRule.self).map(\.object))
     }
 }
 
@@ -419,14 +425,18 @@ struct TraceRequest {
         return (snapshot.effectiveMAC(of: gateway.id) ?? .broadcast, "off-subnet destination: the gateway \(gateway.address.map { "\($0)" } ?? "")'s MAC")
     }
 
-    /// A DHCP host entry's MAC for `address` on the port's bridge.
+    /// The MAC of `address` on the port's bridge: a VM port's fixed IP, or a DHCP host entry.
     static func knownMAC(of address: IPv4.Address, onBridgeOf port: Port, in snapshot: TopologySnapshot) -> EthernetAddress? {
         guard let bridge = port.bridgeId else { return nil }
+        // A VM port's fixed IP, then a DHCP host entry.
+        if let owner = snapshot.ports.values.first(where: { $0.bridgeId == bridge && $0.fixedIPs.contains(address) }), let mac = owner.mac {
+            return mac
+        }
         return snapshot.dhcpSubnets.values.filter { $0.bridgeId == bridge }
             .flatMap(\.hostEntries).first { $0.address == address }?.mac
     }
 
-    /// A DHCP host entry's MAC for `address` on the bridge behind router port `port`.
+    /// The MAC of `address` (a port's fixed IP or a DHCP host entry) on the bridge behind router port `port`.
     static func knownMAC(of address: IPv4.Address, behind port: PortID, in snapshot: TopologySnapshot) -> EthernetAddress? {
         guard let peer = snapshot.ports[port]?.peerId.flatMap({ snapshot.ports[$0] }) else { return nil }
         return knownMAC(of: address, onBridgeOf: peer, in: snapshot)

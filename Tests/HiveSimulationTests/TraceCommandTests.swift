@@ -72,6 +72,26 @@ struct TraceCommandTests {
         }
     }
 
+    @Test func securityGroupsShowTheRuleThatAllowedAndTheDenial() throws {
+        try withDemo { directory in
+            // vm-db (in group db) takes PostgreSQL from members of app (vm-blue), nothing else.
+            let allowed = try hive(["trace", "--data-dir", directory, "--in-port", "vm-blue", "--dst-ip", "10.0.2.100",
+                                    "--protocol", "tcp", "--dst-port", "5432"])
+            #expect(allowed.status == 0, "\(allowed.error)")
+            #expect(allowed.output.contains("security groups of green/vm-db (ingress): allowed by rule db: ingress IPv4 proto 6 port 5432 from group app"), "\(allowed.output)")
+            #expect(allowed.output.contains("Result: OUTPUT to port green/vm-db"), "\(allowed.output)")
+            #expect(allowed.output.contains("Note: assuming connection state 'new'"), "\(allowed.output)")
+            let denied = try hive(["trace", "--data-dir", directory, "--in-port", "vm-blue", "--dst-ip", "10.0.2.100",
+                                   "--protocol", "tcp", "--dst-port", "22"])
+            #expect(denied.output.contains("no security group rule of green/vm-db allows it (ingress)"), "\(denied.output)")
+            // A reply passes without a rule.
+            let reply = try hive(["trace", "--data-dir", directory, "--in-port", "vm-blue", "--dst-ip", "10.0.2.100",
+                                  "--protocol", "tcp", "--dst-port", "22", "--tcp-flags", "ack", "--ct-state", "reply"])
+            #expect(reply.output.contains("allowed by connection state"), "\(reply.output)")
+            #expect(reply.output.contains("Result: OUTPUT to port green/vm-db"), "\(reply.output)")
+        }
+    }
+
     @Test func thePortsOwnAddressesAreTheDefaultAndAnotherIsDroppedByPortSecurity() throws {
         try withDemo { directory in
             let own = try hive(["trace", "--data-dir", directory, "--in-port", "vm-blue", "--dst-ip", "10.0.1.1", "--summary"])
