@@ -43,6 +43,12 @@ struct PolicyKey: Hashable, Sendable {
 
     static let anyProtocol: UInt16 = 256
     static let generalPort: Int32 = -1
+
+    // One word into the hasher.
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(UInt64(UInt32(bitPattern: policy)) << 32 | UInt64(direction) << 31 | UInt64(version & 0x7) << 28
+            | UInt64(ipProtocol) << 17 | UInt64(UInt32(bitPattern: port) & 0x1FFFF))
+    }
 }
 
 struct SecurityPolicyTable: Sendable {
