@@ -5,10 +5,11 @@ import HivePacket
 //
 // Every distinct set of groups a port lists becomes one *policy* (ports with
 // the same groups share it). A policy's rules are indexed by (policy,
-// direction, IP version, protocol, port): a packet's check is at most three
-// hash lookups, for the rules of any protocol, the rules of its protocol
-// without an exact port (port ranges, ICMP types, no port), and those of its
-// exact destination port, then a remote check for each candidate: a
+// direction, IP version, protocol, port); a `PolicyHead` per (policy,
+// direction, version) holds the rules of any protocol and bitmaps of the
+// protocols with rules on no exact port (ranges, ICMP types, no port) and
+// on an exact one, so only an existing bucket costs a hash lookup (at most
+// two), then a remote check for each candidate: a
 // network's mask compare, or a remote group's member addresses by binary
 // search (host addresses) and a short scan (networks of allowed address
 // pairs). Nothing allocates; the cost grows with the rules that share a
@@ -51,7 +52,64 @@ struct PolicyKey: Hashable, Sendable {
     }
 }
 
-struct SecurityPolicyTable: Sendable {
+/// A 256-bit set of IP protocol numbers.
+struct ProtocolSet: Sendable {
+    var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+
+    @inline(__always)
+    func contains(_ number: UInt8) -> Bool {
+        let bit = UInt64(1) << UInt64(number & 63)
+        switch number >> 6 {
+        case 0: return words.0 & bit != 0
+        case 1: return words.1 & bit != 0
+        case 2: return words.2 & bit != 0
+        default: return words.3 & bit != 0
+        }
+    }
+
+    mutating func insert(_ number: UInt8) {
+        let bit = UInt64(1) << UInt64(number & 63)
+        switch number >> 6 {
+        case 0: words.0 |= bit
+        case 1: words.1 |= bit
+        case 2: words.2 |= bit
+        default: words.3 |= bit
+        }
+    }
+}
+
+/// What one (policy, direction, IP version) has, found without hashing.
+struct PolicyHead: Sendable {
+    /// Rules of any protocol.
+    var any = IndexRange.empty
+    /// Protocols with rules on no exact port.
+    var general = ProtocolSet()
+    /// Protocols with rules on an exact port.
+    var exact = ProtocolSet()
+}
+
+/// The compiled security groups, held by the topology in a final class
+/// with a constant property: one retain to read, no exclusivity checks.
+final class SecurityPolicyTable: Sendable {
+    let data: SecurityPolicyData
+
+    init(_ data: SecurityPolicyData) { self.data = data }
+
+    /// `SecurityPolicyData.allowingRule`, called on the class so the data is not copied.
+    @inline(__always)
+    func allowingRule(
+        policy: Int32, direction: TrafficDirection, version: UInt8, ipProtocol: UInt8, port: UInt16?,
+        icmpType: UInt8?, icmpCode: UInt8, remote: IPv4.Address?
+    ) -> SecurityGroupRuleID? {
+        data.allowingRule(
+            policy: policy, direction: direction, version: version, ipProtocol: ipProtocol, port: port, icmpType: icmpType,
+            icmpCode: icmpCode, remote: remote)
+    }
+}
+
+struct SecurityPolicyData: Sendable {
+    /// By `head(policy:direction:version:)`.
+    var heads: [PolicyHead] = []
     var index: [PolicyKey: IndexRange] = [:]
     var rules: [PolicyRule] = []
     /// Each policy's groups and the remote groups its rules name, for tags.
@@ -66,7 +124,10 @@ struct SecurityPolicyTable: Sendable {
     var groupNetworks: [IndexRange] = []
     var networks: [MaskedPrefix] = []
 
-    static let empty = SecurityPolicyTable()
+    @inline(__always)
+    static func head(policy: Int32, direction: UInt8, version: UInt8) -> Int {
+        Int(policy) &* 4 &+ Int(direction) &* 2 &+ (version == 6 ? 1 : 0)
+    }
 
     /// Whether `address` is one of group `group`'s members' addresses.
     /// - Complexity: O(log hosts + networks); no allocation.
@@ -95,15 +156,16 @@ struct SecurityPolicyTable: Sendable {
         icmpType: UInt8?, icmpCode: UInt8, remote: IPv4.Address?
     ) -> SecurityGroupRuleID? {
         let directionCode: UInt8 = direction == .ingress ? 0 : 1
-        var key = PolicyKey(policy: policy, direction: directionCode, version: version, ipProtocol: PolicyKey.anyProtocol, port: PolicyKey.generalPort)
-        if let range = index[key], let rule = firstAllowing(range, port: port, icmpType: icmpType, icmpCode: icmpCode, remote: remote) {
+        let head = heads[Self.head(policy: policy, direction: directionCode, version: version)]
+        if !head.any.isEmpty, let rule = firstAllowing(head.any, port: port, icmpType: icmpType, icmpCode: icmpCode, remote: remote) {
             return rule
         }
-        key.ipProtocol = UInt16(ipProtocol)
-        if let range = index[key], let rule = firstAllowing(range, port: port, icmpType: icmpType, icmpCode: icmpCode, remote: remote) {
+        var key = PolicyKey(policy: policy, direction: directionCode, version: version, ipProtocol: UInt16(ipProtocol), port: PolicyKey.generalPort)
+        if head.general.contains(ipProtocol), let range = index[key],
+           let rule = firstAllowing(range, port: port, icmpType: icmpType, icmpCode: icmpCode, remote: remote) {
             return rule
         }
-        if let port {
+        if let port, head.exact.contains(ipProtocol) {
             key.port = Int32(port)
             if let range = index[key], let rule = firstAllowing(range, port: port, icmpType: icmpType, icmpCode: icmpCode, remote: remote) {
                 return rule
@@ -135,7 +197,7 @@ struct SecurityPolicyTable: Sendable {
 
 /// Builds the policies of a snapshot's ports.
 struct SecurityPolicyBuilder {
-    var table = SecurityPolicyTable()
+    var table = SecurityPolicyData()
     private var policyByGroups: [[SecurityGroupID]: Int32] = [:]
     private let groupIndex: [SecurityGroupID: Int32]
     private let rulesByGroup: [SecurityGroupID: [SecurityGroupRule]]
@@ -178,6 +240,7 @@ struct SecurityPolicyBuilder {
         if let existing = policyByGroups[known] { return existing }
         let policy = Int32(table.policyTags.count)
         policyByGroups[known] = policy
+        table.heads += Array(repeating: PolicyHead(), count: 4)
         let tagStart = Int32(table.tagGroups.count)
         table.tagGroups += known
         table.policyTags.append(IndexRange(start: tagStart, end: Int32(table.tagGroups.count)))
@@ -211,7 +274,18 @@ struct SecurityPolicyBuilder {
         for (key, rules) in buckets {
             let start = Int32(table.rules.count)
             table.rules += rules.filter { $0.remote == .any } + rules.filter { $0.remote != .any }
-            table.index[key] = IndexRange(start: start, end: Int32(table.rules.count))
+            let range = IndexRange(start: start, end: Int32(table.rules.count))
+            let head = SecurityPolicyData.head(policy: policy, direction: key.direction, version: key.version)
+            if key.ipProtocol == PolicyKey.anyProtocol {
+                table.heads[head].any = range
+            } else {
+                table.index[key] = range
+                if key.port == PolicyKey.generalPort {
+                    table.heads[head].general.insert(UInt8(key.ipProtocol))
+                } else {
+                    table.heads[head].exact.insert(UInt8(key.ipProtocol))
+                }
+            }
         }
         let remoteStart = Int32(table.tagRemoteGroups.count)
         table.tagRemoteGroups += remotes.sorted()

@@ -19,9 +19,10 @@ extension SimulationRun {
         let port = topology.ports[Int(portIndex)]
         let policy = port.securityPolicy
         guard policy != noIndex else { return nil }
+        // The class, not its data: copying the data would retain each of its arrays.
         let policies = topology.securityPolicies
-        for index in policies.policyTags[Int(policy)].range { result.tag(.securityGroup(policies.tagGroups[index])) }
-        for index in policies.tagRemotes[Int(policy)].range { result.tag(.securityGroupMembers(policies.tagRemoteGroups[index])) }
+        for index in policies.data.policyTags[Int(policy)].range { result.tag(.securityGroup(policies.data.tagGroups[index])) }
+        for index in policies.data.tagRemotes[Int(policy)].range { result.tag(.securityGroupMembers(policies.data.tagRemoteGroups[index])) }
         read(.etherType)
         if key.etherType.rawValue == 0x0806 { return nil }
         if key.etherType.rawValue == 0x86DD {

@@ -432,7 +432,7 @@ private struct SnapshotBuilder {
             portGroupMemberships: memberships, rulePortLists: portLists, addressGroupMembers: groupMembers,
             addressGroupPrefixes: groupPrefixes, portByTunnelKey: byTunnelKey, portIndex: portIndex, routerIndex: routerIndex,
             staticMACs: staticMACs, bridgeARPAnswers: arpAnswers, routerAddresses: routerAddresses,
-            addressGroupIDs: ipAddressGroups.map(\.id), securityPolicies: policies.table)
+            addressGroupIDs: ipAddressGroups.map(\.id), securityPolicies: SecurityPolicyTable(policies.table))
     }
 
     /// Flattens conditions; a named port or group missing from the snapshot
