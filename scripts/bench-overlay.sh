@@ -17,18 +17,26 @@
 #      and one `hive agent` per host started; one bridge with vmA bound on
 #      hostA and vmB on hostB, built with the CLI. Hive's datapath reads
 #      full frames from packet sockets, hence tx-off (the fair baseline is 2).
-#   4. Hive routed, tx-off: vmB's port moved to a second bridge, a router
-#      between the two; the VMs keep their addresses, in two /28s.
+#   4. Hive stateful, tx-off: the bridge of 3 with vmB's port in a security
+#      group (ingress TCP 80 and the iperf3 port, UDP on the iperf3 port,
+#      ICMP, from anywhere); vmA's port has no group. Every connection to vmB
+#      goes through connection tracking and the agents' flow-state sharing.
+#   5. Hive routed, tx-off: vmB's port moved to a second bridge (a new port,
+#      without the group), a router between the two; the VMs keep their
+#      addresses, in two /28s.
 # Each: ping RTT (median, p99), iperf3 TCP 1 and 4 streams, iperf3 UDP 64 B
-# (packets received per second, loss), and for Hive the CPU of each agent.
+# (packets received per second, loss), new TCP connections per second (wrk
+# with `Connection: close` against nginx in vmB, one connection per request),
+# and for Hive the CPU of each agent.
 #
 # Usage (root):  scripts/bench-overlay.sh
 #   HIVE_BIN=path     the hive binary (default: build it in release into .build-release)
-#   BENCH_SECONDS=N   seconds per iperf3 run (default 10)
-#   BENCH_QUICK=1     smoke run: 2 s iperf3 runs, 100 pings
+#   BENCH_SECONDS=N   seconds per iperf3 and wrk run (default 10)
+#   BENCH_QUICK=1     smoke run: 2 s iperf3 and wrk runs, 100 pings
+#   BENCH_STATEFUL=0  skip Hive's stateful variant (vmB's port in a security group)
 #   BENCH_ROUTED=0    skip Hive's routed variant (vmB behind a router on a second bridge)
 #   BENCH_LINUX_ONLY=1  measure only the Linux baseline (no hive binary needed)
-#   BENCH_LOG_DIR=dir keep the logs (etcd, api, agents, iperf3 JSON) there
+#   BENCH_LOG_DIR=dir keep the logs (etcd, api, agents, nginx, iperf3 JSON, wrk output) there
 # The Markdown report goes to stdout, progress to stderr. Everything the
 # script creates (namespaces hive-bench-*, interfaces hive-b-* inside them)
 # and every process it starts is removed on exit, also on failure or Ctrl-C.
@@ -36,7 +44,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 COMMAND_LINE="$0${*:+ $*}"
-for variable in BENCH_LOG_DIR BENCH_LINUX_ONLY BENCH_QUICK BENCH_ROUTED BENCH_SECONDS HIVE_BIN; do
+for variable in BENCH_LOG_DIR BENCH_LINUX_ONLY BENCH_QUICK BENCH_ROUTED BENCH_SECONDS BENCH_STATEFUL HIVE_BIN; do
     if [ -n "${!variable:-}" ]; then COMMAND_LINE="$variable=${!variable} $COMMAND_LINE"; fi
 done
 
@@ -50,6 +58,7 @@ fi
 case "$SECONDS_PER_RUN" in '' | *[!0-9]* | 0) echo "BENCH_SECONDS must be a whole number of seconds >= 1, not '$SECONDS_PER_RUN'" >&2; exit 2 ;; esac
 LINUX_ONLY=${BENCH_LINUX_ONLY:-0}
 ROUTED=${BENCH_ROUTED:-1}
+STATEFUL=${BENCH_STATEFUL:-1}
 
 # Names. Namespaces start with hive-bench- ("bench" is not hex, so no test's
 # random hive-XXXX- prefix matches it); interfaces with hive-b- (15 bytes max).
@@ -74,6 +83,11 @@ VM_B_MAC=02:00:64:41:00:14
 VM_MTU=1400
 UNDERLAY_MTU=1500
 IPERF_PORT=5201
+HTTP_PORT=80
+# wrk's load for the connection rate: the same for every system.
+WRK_THREADS=1
+WRK_CONNECTIONS=32
+SECURITY_GROUP=bench-sg
 
 REPORTED=0
 declare -A RESULT  # RESULT[system.metric]
@@ -151,6 +165,11 @@ install_tools() {
     command -v ping >/dev/null || missing+=(iputils-ping)
     command -v ethtool >/dev/null || missing+=(ethtool)
     command -v jq >/dev/null || missing+=(jq)
+    command -v wrk >/dev/null || missing+=(wrk)
+    # The package may also start the distribution's own nginx (in the root
+    # namespace, where it is harmless); the benchmark's runs in vmB's with its
+    # own configuration.
+    command -v nginx >/dev/null || missing+=(nginx-light)
     if [ "$LINUX_ONLY" != 1 ]; then command -v etcd >/dev/null || missing+=(etcd-server); fi
     [ ${#missing[@]} -eq 0 ] && return 0
     log "installing ${missing[*]}"
@@ -310,6 +329,43 @@ start_iperf_server() {
     wait_for 10 "the iperf3 server in $NS_VM_B" iperf_server_up
 }
 
+http_server_up() { in_ns "$NS_VM_B" ss -Htln "sport = :$HTTP_PORT" | grep -q .; }
+
+# nginx in vmB on port 80 for the connection rate: one worker, no access log,
+# every request answered "ok" from the configuration; its pid file, logs and
+# temporary directories in the work directory (nothing system-wide).
+start_http_server() {
+    local dir="$WORK/nginx" temp_paths="" module
+    mkdir -p "$dir"
+    # A temporary path of each module built in (nginx-light leaves some out),
+    # so that nginx creates none under /var/lib/nginx.
+    temp_paths="    client_body_temp_path $dir/client-body;"
+    for module in proxy fastcgi uwsgi scgi; do
+        nginx -V 2>&1 | grep -q -- "--without-http_${module}_module" && continue
+        temp_paths+=$'\n'"    ${module}_temp_path $dir/$module;"
+    done
+    cat >"$dir/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events {
+    worker_connections 1024;
+}
+http {
+    access_log off;
+    default_type text/plain;
+$temp_paths
+    server {
+        listen $HTTP_PORT;
+        location / { return 200 "ok\n"; }
+    }
+}
+EOF
+    start_process "$WORK/nginx.log" ip netns exec "$NS_VM_B" nginx -p "$dir/" -e "$dir/error.log" -c "$dir/nginx.conf"
+    wait_for 10 "nginx in $NS_VM_B on port $HTTP_PORT" http_server_up
+}
+
 # Pings until one answer (ARP, first-packet setup), up to SECONDS.
 ping_until_answered() {
     local seconds=$1 deadline=$((SECONDS + $1))
@@ -399,6 +455,41 @@ measure_udp() {
     fi
 }
 
+# measure_connections SYSTEM [PIDS to account CPU for...]: new TCP connections
+# per second, as wrk's requests per second with `Connection: close` (nginx
+# closes each connection after its answer, wrk opens a new one), and wrk's
+# errors (socket errors: connect, read, write, timeout; and answers not 2xx/3xx).
+measure_connections() {
+    local system=$1; shift
+    local out="$WORK/$system-conn.txt" pid before=() start end
+    for pid in "$@"; do before+=("$(cpu_ticks "$pid")"); done
+    start=$(now_ns)
+    in_ns "$NS_VM_A" timeout $((SECONDS_PER_RUN + 30)) wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d"${SECONDS_PER_RUN}s" \
+        -H 'Connection: close' "http://$VM_B_IP:$HTTP_PORT/" >"$out" 2>&1 || true
+    end=$(now_ns)
+    local index=0
+    for pid in "$@"; do
+        record_cpu "$system.cpu_conn.$index" "${before[index]}" "$pid" $((end - start))
+        index=$((index + 1))
+    done
+    if grep -q '^Requests/sec:' "$out"; then
+        RESULT[$system.conn_rate]=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")
+        # "Socket errors: connect 0, read 3, write 0, timeout 0" and
+        # "Non-2xx or 3xx responses: 5" appear only when not zero.
+        RESULT[$system.conn_errors]=$(awk '
+            / requests in / { requests = $1 }
+            /Socket errors:/ { gsub(/,/, ""); c = $4; r = $6; w = $8; t = $10 }
+            /Non-2xx or 3xx responses:/ { n = $NF }
+            END { total = c + r + w + t + n
+                  printf "%d of %d requests", total, requests
+                  if (total > 0) printf " (connect %d, read %d, write %d, timeout %d, non-2xx %d)", c, r, w, t, n
+                  printf "\n" }' "$out")
+    else
+        log "$system: wrk failed: $(head -c 300 "$out")"
+        RESULT[$system.conn_rate]=- RESULT[$system.conn_errors]=-
+    fi
+}
+
 # Agents that serve Prometheus metrics (`hive agent --metrics-listen`, when
 # the binary has it): their counters are read after each test.
 METRICS_URLS=()
@@ -427,8 +518,11 @@ measure() {
     log "$system: UDP 64 B, ${SECONDS_PER_RUN}s"
     measure_udp "$system" "$@"
     scrape_metrics "$system" udp
+    log "$system: new TCP connections (wrk -t$WRK_THREADS -c$WRK_CONNECTIONS, Connection: close), ${SECONDS_PER_RUN}s"
+    measure_connections "$system" "$@"
+    scrape_metrics "$system" conn
     check_rig
-    log "$system: RTT ${RESULT[$system.ping_median]} us, TCP ${RESULT[$system.tcp1]} / ${RESULT[$system.tcp4]} Gbit/s, UDP ${RESULT[$system.udp_kpps]} kpps received"
+    log "$system: RTT ${RESULT[$system.ping_median]} us, TCP ${RESULT[$system.tcp1]} / ${RESULT[$system.tcp4]} Gbit/s, UDP ${RESULT[$system.udp_kpps]} kpps received, ${RESULT[$system.conn_rate]} connections/s (wrk errors: ${RESULT[$system.conn_errors]})"
 }
 
 # --- Hive --------------------------------------------------------------------
@@ -489,6 +583,40 @@ hive_up() {
     kill -0 "$AGENT_A_PID" && kill -0 "$AGENT_B_PID" || die "an agent exited"
 }
 
+# TCP to a port of vmB that the group does not open: "filtered" when nothing
+# answers within a second (the security group drops the SYN), "open" when the
+# SYN got through (connection refused: nothing listens there).
+probe_closed_port() {
+    local status=0
+    in_ns "$NS_VM_A" timeout 1 bash -c "exec 3<>/dev/tcp/$VM_B_IP/81" 2>/dev/null || status=$?
+    if [ $status -eq 124 ]; then echo filtered; else echo open; fi
+}
+security_group_in_force() { [ "$(probe_closed_port)" = filtered ]; }
+
+# The stateful variant: vmB's port (on bridge bench, as measured just before)
+# joins a security group that admits what the measurements send to vmB; vmA's
+# port stays without groups. vmB's ingress is then allow-only and stateful:
+# each new connection is looked up in connection tracking, and its state is
+# shared between the two agents.
+hive_stateful_up() {
+    log "stateful variant: vmB's port in security group $SECURITY_GROUP (ingress TCP $HTTP_PORT and $IPERF_PORT, UDP $IPERF_PORT, ICMP)"
+    {
+        hive_cli security-group create $SECURITY_GROUP --tenant bench --description "bench-overlay.sh: what the measurements send to vmB"
+        hive_cli security-group rule create --group $SECURITY_GROUP --direction ingress --protocol tcp --port $HTTP_PORT --remote 0.0.0.0/0
+        hive_cli security-group rule create --group $SECURITY_GROUP --direction ingress --protocol tcp --port $IPERF_PORT --remote 0.0.0.0/0
+        hive_cli security-group rule create --group $SECURITY_GROUP --direction ingress --protocol udp --port $IPERF_PORT --remote 0.0.0.0/0
+        hive_cli security-group rule create --group $SECURITY_GROUP --direction ingress --protocol icmp --remote 0.0.0.0/0
+        hive_cli port update vmB --bridge bench --security-group $SECURITY_GROUP
+        hive_cli security-group show $SECURITY_GROUP
+    } >>"$WORK/cli.log" 2>&1 || die "creating the security group failed (see cli.log)"
+    local started=$SECONDS
+    # In force when TCP to a port the group does not open goes unanswered.
+    wait_for 30 "the security group to drop TCP to vmB's port 81" security_group_in_force
+    ping_until_answered 30 || die "vmA cannot ping vmB through Hive with vmB in a security group within 30 s"
+    log "security group in force and ping answered $((SECONDS - started))s after the port update"
+    kill -0 "$AGENT_A_PID" && kill -0 "$AGENT_B_PID" || die "an agent exited"
+}
+
 # The routed variant: vmB moves to a second bridge, a router joins the two.
 # The VMs keep their addresses, in two /28s: vmA 100.65.0.10/28 (gateway
 # .1), vmB 100.65.0.20/28 (gateway .17).
@@ -529,7 +657,8 @@ hive_routed_up() {
 # The systems measured, in column order, and their column headings.
 SYSTEMS=(linux-on)
 declare -A HEADING=([linux-on]="Linux bridge + vxlan, offloads on" [linux-txoff]="Linux bridge + vxlan, tx-off"
-    [hive]="Hive bridge, tx-off" [hive-routed]="Hive bridge - router - bridge, tx-off")
+    [hive]="Hive bridge, tx-off" [hive-stateful]="Hive bridge + security group, tx-off"
+    [hive-routed]="Hive bridge - router - bridge, tx-off")
 
 value() { echo "${RESULT[$1]:--}"; }
 
@@ -567,6 +696,10 @@ report() {
     cpu_model=$(lscpu | sed -n 's/^Model name: *//p' | sed -n 1p)
     kernel=$(uname -sr)
     load=$(cut -d' ' -f1-3 /proc/loadavg)
+    local probe_note=""
+    if [ -n "${RESULT[hive-stateful.probe]:-}" ]; then
+        probe_note=" (after its measurements, TCP from vmA to vmB's port 81, which the group does not open, was ${RESULT[hive-stateful.probe]}; expected: filtered)"
+    fi
     header="| metric |"
     separator="|---|"
     for system in "${SYSTEMS[@]}"; do header+=" ${HEADING[$system]} |"; separator+="---|"; done
@@ -578,11 +711,12 @@ report() {
 
 - date: $(date -u '+%Y-%m-%d %H:%M UTC')
 - machine: $kernel; $cpu_model, $(nproc) cores; load average at start $LOAD_AT_START, at end $load
-- versions: hive ${HIVE_DESCRIPTION:-not run}; $(iperf3 --version | sed -n 1p)${ETCD_VERSION:+; $ETCD_VERSION}
-- command: \`$COMMAND_LINE\` (iperf3 runs of ${SECONDS_PER_RUN} s, $PINGS pings at 10 ms)
+- versions: hive ${HIVE_DESCRIPTION:-not run}; $(iperf3 --version | sed -n 1p); $(wrk -v 2>&1 | sed -n '1s/ Copyright.*//p'); $(nginx -v 2>&1 | sed -n 's/^nginx version: //p')${ETCD_VERSION:+; $ETCD_VERSION}
+- command: \`$COMMAND_LINE\` (iperf3 and wrk runs of ${SECONDS_PER_RUN} s, $PINGS pings at 10 ms)
 - rig: vmA $VM_A_IP and vmB $VM_B_IP (MTU $VM_MTU) in VM namespaces, veth to host namespaces with underlays $UNDERLAY_A/24 and $UNDERLAY_B/24 (veth, MTU $UNDERLAY_MTU) on a Linux bridge in an underlay namespace.
 - tx-off: \`ethtool -K eth0 tx off\` in both VMs (and on the host ends), so the VM stacks send MTU-sized frames with full checksums. Hive's datapath reads whole frames from packet sockets, so Hive runs only tx-off, and the baseline to compare it with is Linux tx-off; "offloads on" is veth's default (checksum offload, TSO).
-- Linux: in each host a bridge with the VM's veth and a vxlan device (VNI 42, dstport 4789, remote = the other host), VMs in one /24. Hive: one \`hive agent\` per host (Geneve on UDP 6081), etcd and \`hive api\` on loopback; bridge: one bridge with port vmA bound on hostA and vmB on hostB, VMs in one /24; routed: vmB's port on a second bridge, a router between the two, VMs in two /28s with the router as gateway.
+- Linux: in each host a bridge with the VM's veth and a vxlan device (VNI 42, dstport 4789, remote = the other host), VMs in one /24. Hive: one \`hive agent\` per host (Geneve on UDP 6081), etcd and \`hive api\` on loopback; bridge: one bridge with port vmA bound on hostA and vmB on hostB, VMs in one /24; stateful: the bridge with vmB's port in security group $SECURITY_GROUP (ingress TCP $HTTP_PORT and $IPERF_PORT, UDP $IPERF_PORT and ICMP from 0.0.0.0/0; vmA's port in no group), so vmB's ingress is stateful and allow-only$probe_note; routed: vmB's port on a second bridge (a new port, in no group), a router between the two, VMs in two /28s with the router as gateway.
+- connections: nginx (1 worker, \`return 200\`) in vmB; \`wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d${SECONDS_PER_RUN}s -H 'Connection: close'\` in vmA, so each request is a new TCP connection (handshake, request, answer, close) and requests/s = connections/s.
 
 $header
 $separator
@@ -597,11 +731,14 @@ EOF
     row "UDP 64 B received (kpps)" udp_kpps
     row "UDP 64 B sent (kpps)" udp_sent_kpps
     row "UDP 64 B lost (%)" udp_loss none
+    row "new TCP connections/s (wrk, Connection: close)" conn_rate
+    row "wrk errors (socket errors, non-2xx answers)" conn_errors none
     if [ ${#SYSTEMS[@]} -gt 2 ]; then
         cpu_row "datapath CPU, TCP 1 stream (% of a core, hostA / hostB)" cpu_tcp1
         cpu_row "datapath CPU, UDP 64 B (% of a core, hostA / hostB)" cpu_udp
+        cpu_row "datapath CPU, new connections (% of a core, hostA / hostB)" cpu_conn
         echo
-        echo "Datapath CPU for Hive is utime + stime of each \`hive agent\` process (all its threads) from /proc/PID/stat over the iperf3 run, as a percentage of one core; sys includes the kernel work done in the agent's system calls (packet socket and UDP sends, and what the kernel runs in their context)."
+        echo "Datapath CPU for Hive is utime + stime of each \`hive agent\` process (all its threads) from /proc/PID/stat over the iperf3 or wrk run, as a percentage of one core; sys includes the kernel work done in the agent's system calls (packet socket and UDP sends, and what the kernel runs in their context)."
     fi
     [ ${#METRICS_URLS[@]} -gt 0 ] && metrics_report
     return 0
@@ -611,7 +748,7 @@ EOF
 # over its labels) grew during TEST, from the scrapes before and after it.
 metric_change() {
     local system=$1 test=$2 index=$3 name=$4 previous
-    case $test in ping) previous=start ;; tcp1) previous=ping ;; tcp4) previous=tcp1 ;; udp) previous=tcp4 ;; esac
+    case $test in ping) previous=start ;; tcp1) previous=ping ;; tcp4) previous=tcp1 ;; udp) previous=tcp4 ;; conn) previous=udp ;; esac
     local before="$WORK/$system-$previous-metrics-$index.txt" after="$WORK/$system-$test-metrics-$index.txt"
     [ -s "$before" ] && [ -s "$after" ] || { echo "-"; return; }
     awk -v name="$name" '$1 ~ "^" name "({|$)" { if (FILENAME == ARGV[1]) old += $2; else new += $2 }
@@ -637,7 +774,7 @@ metrics_report() {
     for system in "${SYSTEMS[@]}"; do
         case $system in hive*) ;; *) continue ;; esac
         previous=start
-        for test in ping tcp1 tcp4 udp; do
+        for test in ping tcp1 tcp4 udp conn; do
             for index in "${!METRICS_URLS[@]}"; do
                 host=$([ "$index" = 0 ] && echo hostA || echo hostB)
                 local before="$WORK/$system-$previous-metrics-$index.txt" after="$WORK/$system-$test-metrics-$index.txt"
@@ -665,15 +802,19 @@ LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
 if [ "$LINUX_ONLY" != 1 ]; then
     HIVE_DESCRIPTION="$HIVE_BIN"
     ETCD_VERSION=$(etcd --version 2>/dev/null | sed -n 's/^etcd Version: /etcd /p')
-    commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || true)
+    # The sources of the work tree the binary sits in (another worktree, say),
+    # else this script's.
+    source_tree=$(git -C "$(dirname "$HIVE_BIN")" rev-parse --show-toplevel 2>/dev/null || echo "$ROOT")
+    commit=$(git -C "$source_tree" rev-parse --short HEAD 2>/dev/null || true)
     if [ -n "$commit" ]; then
-        if [ -n "$(git -C "$ROOT" status --porcelain -- Sources Package.swift 2>/dev/null)" ]; then commit="$commit + uncommitted changes"; else commit="$commit, clean"; fi
-        HIVE_DESCRIPTION="$HIVE_DESCRIPTION (sources at run time: $commit)"
+        if [ -n "$(git -C "$source_tree" status --porcelain -- Sources Package.swift 2>/dev/null)" ]; then commit="$commit + uncommitted changes"; else commit="$commit, clean"; fi
+        HIVE_DESCRIPTION="$HIVE_DESCRIPTION (sources at run time in $source_tree: $commit)"
     fi
 fi
 
 build_rig
 start_iperf_server
+start_http_server
 
 log "Linux bridge + vxlan, offloads on"
 linux_overlay_up
@@ -691,6 +832,12 @@ if [ "$LINUX_ONLY" != 1 ]; then
     hive_up
     SYSTEMS+=(hive)
     measure hive "$AGENT_A_PID" "$AGENT_B_PID"
+    if [ "$STATEFUL" = 1 ]; then
+        hive_stateful_up
+        SYSTEMS+=(hive-stateful)
+        measure hive-stateful "$AGENT_A_PID" "$AGENT_B_PID"
+        RESULT[hive-stateful.probe]=$(probe_closed_port)
+    fi
     if [ "$ROUTED" = 1 ]; then
         hive_routed_up
         SYSTEMS+=(hive-routed)
