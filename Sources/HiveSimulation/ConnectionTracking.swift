@@ -385,7 +385,7 @@ public struct ConnectionTable: Sendable {
                 if next == .finWait, previous != .finWait { entry.finFrom = isReply ? 2 : 1 }
                 entry.tcpState = next
                 update(slot, to: entry, now: now, wasReplied: wasReplied)
-                return (slot, previous != next || wasReplied != entry.replied)
+                return (slot, Self.flowsMustSee(from: previous, replied: wasReplied, to: next, replied: entry.replied))
             }
             return create(ConnectionEntry(key: key, tcpState: next, owner: observation.owner), now: now)
         }
@@ -398,12 +398,26 @@ public struct ConnectionTable: Sendable {
         return create(ConnectionEntry(key: key, owner: observation.owner), now: now)
     }
 
+    /// Whether a change must reach the connection's cached flows (they are
+    /// removed and the next packets simulated): the first reply (new becomes
+    /// established), a reset, a new connection on the same addresses. The
+    /// closing handshake's steps do not: the connection stays established
+    /// to rules until it is reset or expires, so a cached ACK may carry the
+    /// last ACK (the entry then ends in LAST_ACK, which a SYN reopens, rather
+    /// than TIME_WAIT), and short connections keep their flows.
+    static func flowsMustSee(from previous: TCPConnectionState, replied wasReplied: Bool, to next: TCPConnectionState, replied: Bool) -> Bool {
+        if wasReplied != replied { return true }
+        if next == .close, previous != .close { return true }
+        return next == .synSent && previous != .synSent && previous != .none
+    }
+
     /// Installs or overwrites an entry another host sent (flow state).
     public mutating func install(_ incoming: ConnectionEntry, now: UInt64) -> (slot: Int32?, changed: Bool) {
         counters.imported &+= 1
         if let found = lookup(incoming.key, now: now), !found.isReply {
             var entry = entries[Int(found.slot)]
-            let changed = entry.tcpState != incoming.tcpState || entry.replied != incoming.replied
+            let changed = Self.flowsMustSee(
+                from: entry.tcpState, replied: entry.replied, to: incoming.tcpState, replied: entry.replied || incoming.replied)
             let wasReplied = entry.replied
             entry.tcpState = incoming.tcpState
             entry.replied = entry.replied || incoming.replied
