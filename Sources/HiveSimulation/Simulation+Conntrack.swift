@@ -20,12 +20,12 @@ extension SimulationRun {
         if let assumed = options.connectionState { return assumed == .reply ? [.established, .reply] : ConnectionStates(assumed) }
         for observation in result.connections where observation.key.zone == zone { return observation.states }
         guard let observation = observe(zone: zone) else {
-            trace(2, .connection(zone: zone, []))
+            if tracing { trace(2, .connection(zone: zone, [])) }
             return []
         }
-        trace(2, .connection(zone: zone, observation.states))
+        if tracing { trace(2, .connection(zone: zone, observation.states)) }
         result.connections.append(observation)
-        result.tag(.connection(observation.originalKey.tag))
+        result.tagOnce(.connection(observation.originalKey.tag))
         return observation.states
     }
 

@@ -16,36 +16,38 @@ import HivePacket
 extension SimulationRun {
     /// Nil when the port's groups let the packet through, else why not.
     mutating func securityGroupVerdict(port portIndex: Int32, direction: TrafficDirection) -> DropReason? {
-        let port = topology.ports[Int(portIndex)]
-        let policy = port.securityPolicy
+        // Fields, not the whole port: a compiled port is large to copy.
+        let policy = topology.ports[Int(portIndex)].securityPolicy
         guard policy != noIndex else { return nil }
+        let portID = topology.ports[Int(portIndex)].id
         // The class, not its data: copying the data would retain each of its arrays.
+        // Tagged without a search: a group on both ports of a path is only tagged twice.
         let policies = topology.securityPolicies
-        for index in policies.data.policyTags[Int(policy)].range { result.tag(.securityGroup(policies.data.tagGroups[index])) }
-        for index in policies.data.tagRemotes[Int(policy)].range { result.tag(.securityGroupMembers(policies.data.tagRemoteGroups[index])) }
+        for index in policies.data.policyTags[Int(policy)].range { result.tagOnce(.securityGroup(policies.data.tagGroups[index])) }
+        for index in policies.data.tagRemotes[Int(policy)].range { result.tagOnce(.securityGroupMembers(policies.data.tagRemoteGroups[index])) }
         read(.etherType)
         if key.etherType.rawValue == 0x0806 { return nil }
         if key.etherType.rawValue == 0x86DD {
             read([.ipProtocol, .icmpType])
             // Router and neighbour solicitations and advertisements, redirects.
             if key.ipProtocol.rawValue == IPProtocolNumber.icmpv6, (133...137).contains(key.icmpType) { return nil }
-            return checkRules(port, policy: policy, direction: direction, version: 6, remote: nil)
+            return checkRules(portID, policy: policy, direction: direction, version: 6, remote: nil)
         }
-        guard key.etherType.rawValue == 0x0800 else { return .securityGroup(port.id, direction) }
-        let states = connectionStates(zone: port.tunnelKey)
+        guard key.etherType.rawValue == 0x0800 else { return .securityGroup(portID, direction) }
+        let states = connectionStates(zone: topology.ports[Int(portIndex)].tunnelKey)
         if states.contains(.invalid) {
-            trace(2, .securityGroup(port.id, direction, rule: nil, allowed: false))
-            return .connectionInvalid(port.id)
+            if tracing { trace(2, .securityGroup(portID, direction, rule: nil, allowed: false)) }
+            return .connectionInvalid(portID)
         }
         if states.isAllowedByState {
-            trace(2, .securityGroup(port.id, direction, rule: nil, allowed: true))
+            if tracing { trace(2, .securityGroup(portID, direction, rule: nil, allowed: true)) }
             return nil
         }
         read(direction == .ingress ? .ipv4Source : .ipv4Destination)
-        return checkRules(port, policy: policy, direction: direction, version: 4, remote: direction == .ingress ? key.ipv4Source : key.ipv4Destination)
+        return checkRules(portID, policy: policy, direction: direction, version: 4, remote: direction == .ingress ? key.ipv4Source : key.ipv4Destination)
     }
 
-    private mutating func checkRules(_ port: CompiledPort, policy: Int32, direction: TrafficDirection, version: UInt8, remote: IPv4.Address?) -> DropReason? {
+    private mutating func checkRules(_ portID: PortID, policy: Int32, direction: TrafficDirection, version: UInt8, remote: IPv4.Address?) -> DropReason? {
         read([.ipProtocol, .fragmentKind])
         let protocolNumber = key.ipProtocol.rawValue
         let whole = key.fragmentKind != .later
@@ -66,7 +68,7 @@ extension SimulationRun {
         let rule = topology.securityPolicies.allowingRule(
             policy: policy, direction: direction, version: version, ipProtocol: protocolNumber, port: destinationPort,
             icmpType: icmpType, icmpCode: key.icmpCode, remote: remote)
-        trace(2, .securityGroup(port.id, direction, rule: rule, allowed: rule != nil))
-        return rule == nil ? .securityGroup(port.id, direction) : nil
+        if tracing { trace(2, .securityGroup(portID, direction, rule: rule, allowed: rule != nil)) }
+        return rule == nil ? .securityGroup(portID, direction) : nil
     }
 }

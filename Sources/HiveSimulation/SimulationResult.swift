@@ -300,4 +300,12 @@ public struct SimulationResult: Sendable {
     mutating func tag(_ tag: InvalidationTag) {
         if !tags.contains(tag) { tags.append(tag) }
     }
+
+    /// Adds `tag` without looking for it first: for tags a run adds once
+    /// (a zone's connection is observed once per run); a repeat would only
+    /// make the flow carry it twice.
+    @inline(__always)
+    mutating func tagOnce(_ tag: InvalidationTag) {
+        tags.append(tag)
+    }
 }
