@@ -147,7 +147,13 @@ final class SimulationUpcalls: UpcallHandler {
                 continue
             }
             hardTimeout = min(hardTimeout, connections.timeout(of: slot) / 2)
-            if let entry = connections.entry(slot) { entries.append(entry) }
+            if let entry = connections.entry(slot) {
+                entries.append(entry)
+                // Handshake packets are not cached: a retransmitted SYN or SYN-ACK is
+                // simulated again and sends its flow state again, so a lost message
+                // costs the connection one retransmission, not a flow's lifetime.
+                if entry.tcpState == .synSent || entry.tcpState == .synReceived { decision.cache = false }
+            }
         }
         if hardTimeout != .max { decision.hardTimeout = max(hardTimeout, 1_000_000_000) }
         guard !entries.isEmpty else { return }
