@@ -168,8 +168,9 @@ final class SimulationUpcalls: UpcallHandler {
             }
         }
         if hosts.isEmpty { return }
-        let message = FlowStateMessage.encode(entries)
-        for host in hosts { decision.flowState.append((host, message)) }
+        for message in FlowStateMessage.messages(entries) {
+            for host in hosts { decision.flowState.append((host, message)) }
+        }
     }
 
     func receiveFlowState(_ payload: UnsafeRawBufferPointer, from host: IPv4.Address, invalidations: inout [FlowTag]) {
@@ -188,13 +189,8 @@ final class SimulationUpcalls: UpcallHandler {
     /// (2 bytes): what a restarted agent reads back.
     func savedConnections() -> [UInt8] {
         var bytes: [UInt8] = []
-        let live = connections.liveEntries(now: monotonicNanoseconds())
-        var start = 0
-        while start < live.count {
-            let chunk = Array(live[start..<min(live.count, start + FlowStateMessage.maximumEntries)])
-            let message = FlowStateMessage.encode(chunk)
+        for message in FlowStateMessage.messages(connections.liveEntries(now: monotonicNanoseconds())) {
             bytes += [UInt8(message.count >> 8), UInt8(message.count & 0xFF)] + message
-            start += chunk.count
         }
         return bytes
     }

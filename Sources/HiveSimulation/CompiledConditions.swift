@@ -60,15 +60,3 @@ struct CompiledConditions: Sendable {
         store(&self, match.value)
     }
 }
-
-extension ConnectionState {
-    var code: UInt8 {
-        switch self {
-        case .new: 0
-        case .established: 1
-        case .related: 2
-        case .reply: 3
-        case .invalid: 4
-        }
-    }
-}

@@ -361,7 +361,9 @@ public struct ConnectionTable: Sendable {
         var existing: ConnectionEntry?
         var slot: Int32 = -1
         var isReply = false
-        // Looked up again: an earlier observation of the same batch may have created it.
+        // Looked up again rather than trusting `observation.slot`: an observation
+        // may be made by hand (tools, benchmarks) with slot -1 for a key the table
+        // has, and creating it twice would leave a stale entry behind the index.
         if let found = lookup(key, now: now) {
             slot = found.slot
             isReply = found.isReply
@@ -556,6 +558,14 @@ public enum FlowStateMessage {
     /// Entries per message: a packet crosses a few zones.
     public static let maximumEntries = 32
 
+    /// The messages that carry `entries`, `maximumEntries` at most in each.
+    public static func messages(_ entries: [ConnectionEntry]) -> [[UInt8]] {
+        stride(from: 0, to: entries.count, by: maximumEntries).map {
+            encode(Array(entries[$0..<min(entries.count, $0 + maximumEntries)]))
+        }
+    }
+
+    /// One message of the first `maximumEntries` entries.
     public static func encode(_ entries: [ConnectionEntry]) -> [UInt8] {
         let count = min(entries.count, maximumEntries)
         var bytes: [UInt8] = [version, UInt8(count), 0, 0]

@@ -52,7 +52,7 @@ extension SimulationRun {
             tuple.sourcePort = key.sourcePort
             tuple.destinationPort = key.destinationPort
             found = connections.lookup(tuple, now: now)
-            states = Self.datagramStates(found, replied: found.flatMap { connections.entry($0.slot)?.replied } ?? false)
+            states = datagramStates(found)
         case IPProtocolNumber.icmp:
             read([.icmpType, .icmpCode])
             let type = ICMPv4.MessageType(key.icmpType)
@@ -69,20 +69,20 @@ extension SimulationRun {
             if type == .echoReply, found == nil {
                 states = .invalid
             } else {
-                states = Self.datagramStates(found, replied: found.flatMap { connections.entry($0.slot)?.replied } ?? false)
+                states = datagramStates(found)
             }
         default:
             found = connections.lookup(tuple, now: now)
-            states = Self.datagramStates(found, replied: found.flatMap { connections.entry($0.slot)?.replied } ?? false)
+            states = datagramStates(found)
         }
         return ConnectionObservation(key: tuple, slot: found?.slot ?? -1, isReply: found?.isReply ?? false, states: states, owner: owner)
     }
 
     /// UDP, ICMP echo and other protocols: new until a reply is seen.
-    private static func datagramStates(_ found: (slot: Int32, isReply: Bool)?, replied: Bool) -> ConnectionStates {
+    private func datagramStates(_ found: (slot: Int32, isReply: Bool)?) -> ConnectionStates {
         guard let found else { return .new }
         if found.isReply { return [.established, .reply] }
-        return replied ? .established : .new
+        return connections.entry(found.slot)?.replied == true ? .established : .new
     }
 
     /// An ICMP error: `related` (and `reply` when it travels against the

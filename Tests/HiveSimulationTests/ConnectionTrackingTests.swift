@@ -215,6 +215,10 @@ struct ConnectionTrackingTests {
         badState[4 + 17] = 99
         #expect(badState.withUnsafeBytes { FlowStateMessage.decode($0) } == nil)
         #expect([2, 0, 0, 0].withUnsafeBytes { FlowStateMessage.decode($0) } == nil)
+        // More entries than one message holds: split, none lost.
+        let many = (0..<40).map { ConnectionEntry(key: ConnectionKey(zone: 7, source: ip("10.0.0.1"), destination: ip("10.0.0.2"), sourcePort: UInt16($0), destinationPort: 80, ipProtocol: 6)) }
+        let messages = FlowStateMessage.messages(many)
+        #expect(messages.map { $0.withUnsafeBytes { FlowStateMessage.decode($0)?.count } } == [32, 8])
 
         // Installed on another host, the entry makes the reply a reply there.
         var table = ConnectionTable()
