@@ -144,6 +144,7 @@ extension APIError {
         case .securityGroupRule: return nil  // the whole rule, not one field
         case .binding: return key.hasPrefix("port/") ? "portId" : "interfaceName"
         case .dhcpSubnet: return "subnet"
+        case .floatingIP: return "address"
         default: return "name"
         }
     }

@@ -77,6 +77,7 @@ struct TopologyAccess: Sendable {
         case .dhcpSubnet: return try await tenant(DHCPSubnet.self)
         case .securityGroup: return try await tenant(SecurityGroup.self)
         case .securityGroupRule: return try await tenant(SecurityGroupRule.self)
+        case .floatingIP: return try await tenant(FloatingIP.self)
         }
     }
 }

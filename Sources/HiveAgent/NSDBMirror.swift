@@ -22,6 +22,7 @@ struct NSDBMirror: Sendable {
     var dhcpSubnets: [DHCPSubnetID: DHCPSubnet] = [:]
     var securityGroups: [SecurityGroupID: SecurityGroup] = [:]
     var securityGroupRules: [SecurityGroupRuleID: SecurityGroupRule] = [:]
+    var floatingIPs: [FloatingIPID: FloatingIP] = [:]
     var hosts: [HostID: Host] = [:]
     var tunnelZones: [TunnelZoneID: TunnelZone] = [:]
     var bindings: [BindingID: Binding] = [:]
@@ -167,6 +168,14 @@ struct NSDBMirror: Sendable {
             let (old, new) = update(&securityGroupRules, SecurityGroupRule.self)
             for rule in [old, new].compactMap({ $0 }) { changes.tags.insert(.securityGroup(rule.securityGroupId)) }
             changes.topologyChanged = true
+        case .floatingIP:
+            let (old, new) = update(&floatingIPs, FloatingIP.self)
+            // The router translates for it, and the port's VM is no longer default-SNATed.
+            for ip in [old, new].compactMap({ $0 }) {
+                changes.tags.insert(.router(ip.routerId))
+                if let port = ip.portId { changes.tags.insert(.port(port)) }
+            }
+            changes.topologyChanged = true
         case .host:
             _ = update(&hosts, Host.self)
             changes.placementChanged = true
@@ -186,7 +195,7 @@ struct NSDBMirror: Sendable {
             routes: Array(routes.values), chains: Array(chains.values), rules: Array(rules.values),
             portGroups: Array(portGroups.values), ipAddressGroups: Array(ipAddressGroups.values),
             dhcpSubnets: Array(dhcpSubnets.values), securityGroups: Array(securityGroups.values),
-            securityGroupRules: Array(securityGroupRules.values))
+            securityGroupRules: Array(securityGroupRules.values), floatingIPs: Array(floatingIPs.values))
     }
 
     /// Every address another host may tunnel from: the members of the zones

@@ -69,3 +69,4 @@ public typealias BindingID = ObjectID<Binding>
 public typealias DHCPSubnetID = ObjectID<DHCPSubnet>
 public typealias SecurityGroupID = ObjectID<SecurityGroup>
 public typealias SecurityGroupRuleID = ObjectID<SecurityGroupRule>
+public typealias FloatingIPID = ObjectID<FloatingIP>

@@ -15,6 +15,7 @@ public enum ObjectKind: String, Codable, CaseIterable, Sendable {
     case dhcpSubnet = "dhcp-subnet"
     case securityGroup = "security-group"
     case securityGroupRule = "security-group-rule"
+    case floatingIP = "floating-ip"
 }
 
 extension ObjectKind: CustomStringConvertible {

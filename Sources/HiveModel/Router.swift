@@ -13,11 +13,14 @@ public struct Router: TopologyObject {
     public var inboundChainId: ChainID?
     /// Applied to packets leaving the router.
     public var outboundChainId: ChainID?
+    /// The external gateway: default SNAT for the tenant networks behind it.
+    public var gateway: RouterGateway?
 
     public init(
         id: RouterID = RouterID(), tenantId: String? = nil, name: String, adminStateUp: Bool = true,
-        inboundChainId: ChainID? = nil, outboundChainId: ChainID? = nil
+        inboundChainId: ChainID? = nil, outboundChainId: ChainID? = nil, gateway: RouterGateway? = nil
     ) {
+        self.gateway = gateway
         self.id = id
         self.tenantId = tenantId
         self.name = name
@@ -27,7 +30,7 @@ public struct Router: TopologyObject {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, tenantId, name, adminStateUp, inboundChainId, outboundChainId
+        case id, tenantId, name, adminStateUp, inboundChainId, outboundChainId, gateway
     }
 
     public init(from decoder: any Decoder) throws {
@@ -38,10 +41,14 @@ public struct Router: TopologyObject {
         adminStateUp = try container.decode(Bool.self, forKey: .adminStateUp, default: true)
         inboundChainId = try container.decodeIfPresent(ChainID.self, forKey: .inboundChainId)
         outboundChainId = try container.decodeIfPresent(ChainID.self, forKey: .outboundChainId)
+        gateway = try container.decodeIfPresent(RouterGateway.self, forKey: .gateway)
     }
 
+    /// The gateway's port cannot be deleted while it is the gateway.
     public var references: [ObjectReference] {
-        chainReferences(inbound: inboundChainId, outbound: outboundChainId)
+        var references = chainReferences(inbound: inboundChainId, outbound: outboundChainId)
+        if let gateway { references.append(ObjectReference(gateway.portId, field: "gateway.portId", onTargetDeletion: .refuse)) }
+        return references
     }
 
     public var uniqueKeys: [String] {
@@ -52,6 +59,9 @@ public struct Router: TopologyObject {
         var problems = ValidationProblems()
         problems.checkTenant(tenantId)
         problems.checkName(name)
+        if let address = gateway?.snatAddress {
+            problems.checkUnicast(address, field: "gateway.snatAddress", role: "SNAT address", allowLoopback: false)
+        }
         try problems.check()
     }
 }

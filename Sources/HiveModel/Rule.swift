@@ -52,6 +52,9 @@ public struct Rule: TopologyObject {
         if let target = action.jumpTarget, target == chainId {
             problems.add("action.chainId", target, "is the rule's own chain (a chain jumping to itself never ends; expected another chain)")
         }
+        if let target = action.natTarget {
+            for error in target.problems(field: "action.target").errors { problems.add(error.field, error.value, error.problem) }
+        }
         try problems.check()
     }
 }

@@ -54,4 +54,9 @@ public enum UniqueKey {
         return "rule/\(rule.securityGroupId)/\(rule.direction.rawValue)/\(rule.etherType.rawValue)/"
             + "\(rule.ipProtocol.map(String.init) ?? "*")/\(rule.ports?.description ?? "*")/\(icmp)/\(remote)"
     }
+
+    /// "floating-ip/<address>": a floating IP address is given out once.
+    public static func floatingAddress(_ address: IPv4.Address) -> String {
+        "floating-ip/\(address)"
+    }
 }

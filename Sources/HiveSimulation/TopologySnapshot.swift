@@ -29,13 +29,14 @@ public struct TopologySnapshot: Sendable {
         let dhcpSubnets: [DHCPSubnetID: DHCPSubnet]
         let securityGroups: [SecurityGroupID: SecurityGroup]
         let securityGroupRules: [SecurityGroupRuleID: SecurityGroupRule]
+        let floatingIPs: [FloatingIPID: FloatingIP]
         let problems: [String]
         let compiled: CompiledTopology
 
         init(
             bridges: [Bridge], routers: [Router], ports: [Port], routes: [Route], chains: [Chain], rules: [Rule],
             portGroups: [PortGroup], ipAddressGroups: [IPAddressGroup], dhcpSubnets: [DHCPSubnet],
-            securityGroups: [SecurityGroup], securityGroupRules: [SecurityGroupRule]
+            securityGroups: [SecurityGroup], securityGroupRules: [SecurityGroupRule], floatingIPs: [FloatingIP]
         ) {
             func byID<T: TopologyObject>(_ objects: [T]) -> [ObjectID<T>: T] {
                 Dictionary(objects.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last })
@@ -51,12 +52,14 @@ public struct TopologySnapshot: Sendable {
             self.dhcpSubnets = byID(dhcpSubnets)
             self.securityGroups = byID(securityGroups)
             self.securityGroupRules = byID(securityGroupRules)
+            self.floatingIPs = byID(floatingIPs)
             var builder = SnapshotBuilder(
                 bridges: bridges.sorted { $0.id < $1.id }, routers: routers.sorted { $0.id < $1.id },
                 ports: ports.sorted { $0.id < $1.id }, routes: routes, chains: chains.sorted { $0.id < $1.id },
                 rules: self.rules, portGroups: portGroups.sorted { $0.id < $1.id },
                 ipAddressGroups: ipAddressGroups.sorted { $0.id < $1.id }, dhcpSubnets: dhcpSubnets.sorted { $0.id < $1.id },
-                securityGroups: securityGroups.sorted { $0.id < $1.id }, securityGroupRules: securityGroupRules.sorted { $0.id < $1.id })
+                securityGroups: securityGroups.sorted { $0.id < $1.id }, securityGroupRules: securityGroupRules.sorted { $0.id < $1.id },
+                floatingIPs: floatingIPs.sorted { $0.id < $1.id })
             compiled = builder.build()
             problems = builder.problems
         }
@@ -75,6 +78,7 @@ public struct TopologySnapshot: Sendable {
     public var dhcpSubnets: [DHCPSubnetID: DHCPSubnet] { storage.dhcpSubnets }
     public var securityGroups: [SecurityGroupID: SecurityGroup] { storage.securityGroups }
     public var securityGroupRules: [SecurityGroupRuleID: SecurityGroupRule] { storage.securityGroupRules }
+    public var floatingIPs: [FloatingIPID: FloatingIP] { storage.floatingIPs }
     /// What the build left out, and why.
     public var problems: [String] { storage.problems }
 
@@ -85,12 +89,12 @@ public struct TopologySnapshot: Sendable {
         bridges: [Bridge] = [], routers: [Router] = [], ports: [Port] = [], routes: [Route] = [],
         chains: [Chain] = [], rules: [Rule] = [], portGroups: [PortGroup] = [],
         ipAddressGroups: [IPAddressGroup] = [], dhcpSubnets: [DHCPSubnet] = [],
-        securityGroups: [SecurityGroup] = [], securityGroupRules: [SecurityGroupRule] = []
+        securityGroups: [SecurityGroup] = [], securityGroupRules: [SecurityGroupRule] = [], floatingIPs: [FloatingIP] = []
     ) {
         storage = Storage(
             bridges: bridges, routers: routers, ports: ports, routes: routes, chains: chains, rules: rules,
             portGroups: portGroups, ipAddressGroups: ipAddressGroups, dhcpSubnets: dhcpSubnets,
-            securityGroups: securityGroups, securityGroupRules: securityGroupRules)
+            securityGroups: securityGroups, securityGroupRules: securityGroupRules, floatingIPs: floatingIPs)
     }
 
     /// The port the datapath numbers `inPort`: a port's tunnel key is its
@@ -146,13 +150,15 @@ private struct SnapshotBuilder {
     let dhcpSubnets: [DHCPSubnet]
     let securityGroups: [SecurityGroup]
     let securityGroupRules: [SecurityGroupRule]
+    let floatingIPs: [FloatingIP]
     var problems: [String] = []
 
     init(
         bridges: [Bridge], routers: [Router], ports: [Port], routes: [Route], chains: [Chain], rules: [RuleID: Rule],
         portGroups: [PortGroup], ipAddressGroups: [IPAddressGroup], dhcpSubnets: [DHCPSubnet],
-        securityGroups: [SecurityGroup], securityGroupRules: [SecurityGroupRule]
+        securityGroups: [SecurityGroup], securityGroupRules: [SecurityGroupRule], floatingIPs: [FloatingIP]
     ) {
+        self.floatingIPs = floatingIPs
         self.securityGroups = securityGroups
         self.securityGroupRules = securityGroupRules
         self.bridges = bridges
@@ -382,6 +388,7 @@ private struct SnapshotBuilder {
                 case .reject: action = .reject
                 case .return: action = .return
                 case .continue: action = .continue
+                case .snat, .dnat: action = .accept
                 case .jump(let target):
                     action = .jump(chainIndex[target] ?? noIndex)
                     if chainIndex[target] == nil {

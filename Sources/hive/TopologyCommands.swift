@@ -140,6 +140,10 @@ struct TopologyRow {
             return try await rows(SecurityGroupRule.self, repository) { rule in
                 "group \(rule.securityGroupId.description.prefix(8)), \(rule.direction.rawValue) \(rule.etherType.rawValue)"
             }
+        case .floatingIP:
+            return try await rows(FloatingIP.self, repository) { ip in
+                "\(ip.address) on router \(ip.routerId.description.prefix(8))" + (ip.portId.map { " -> port \($0.description.prefix(8))" } ?? "")
+            }
         }
     }
 

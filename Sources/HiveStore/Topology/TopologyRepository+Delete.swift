@@ -118,6 +118,7 @@ extension ObjectKind {
         case .dhcpSubnet: return DHCPSubnet.self
         case .securityGroup: return SecurityGroup.self
         case .securityGroupRule: return SecurityGroupRule.self
+        case .floatingIP: return FloatingIP.self
         }
     }
 }

@@ -86,6 +86,8 @@ struct RuleCommand: AsyncParsableCommand {
             case .jump:
                 guard let jumpChain else { throw CLIError("--action jump needs --jump-chain CHAIN") }
                 ruleAction = .jump(try await resolver.id(jumpChain, Chain.self))
+            case .snat, .dnat:
+                throw CLIError("--action \(action!.rawValue) needs a NAT target (not available from the CLI yet)")
             }
             let rule = Rule(tenantId: tenant, chainId: chainID, conditions: try await match.conditions(resolver), action: ruleAction)
             let flags = RuleConditionOptions.fieldFlags.merging([
