@@ -55,6 +55,17 @@ int hive_packet_socket_open(const char *name, int buffer_bytes, int *interface_i
     return fd;
 }
 
+int hive_packet_socket_promiscuous(int fd, int interface_index) {
+    // A membership of this socket: the kernel drops it (and the interface's
+    // promiscuity count) when the socket closes.
+    struct packet_mreq request;
+    memset(&request, 0, sizeof request);
+    request.mr_ifindex = interface_index;
+    request.mr_type = PACKET_MR_PROMISC;
+    if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &request, sizeof request) != 0) return -errno;
+    return 0;
+}
+
 int64_t hive_packet_socket_drops(int fd) {
     struct tpacket_stats stats;
     socklen_t length = sizeof stats;

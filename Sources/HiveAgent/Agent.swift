@@ -25,6 +25,7 @@ import HiveSimulation
 import HiveStore
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 public struct AgentConfiguration: Sendable {
     /// The host's name in the NSDB (unique among hosts).
@@ -50,6 +51,8 @@ public struct AgentConfiguration: Sendable {
     /// packet opened them); beyond, the oldest unreplied one makes room.
     public var connectionLimit = 262_144
     public var connectionLimitPerPort = 65_536
+    /// A leased block of SNAT ports that no connection used this long goes back to the pool.
+    public var natBlockIdleTime: Duration = .seconds(60)
 
     public init(
         hostName: String, hostID: HostID? = nil, stateDirectory: String? = nil, underlayAddress: IPv4.Address,
@@ -76,6 +79,8 @@ public final class Agent: Service, Sendable {
     let control: AgentControl
     private let events: AsyncStream<UpcallEvent>
     private let addressRequests: AsyncStream<PortID>
+    private let natRequests: AsyncStream<NATPortRequest>
+    let blocksInUse: PublishedNATBlocks
     let datapath: Datapath<SimulationUpcalls>
     let connectionStatistics: PublishedConnectionStatistics
 
@@ -100,9 +105,13 @@ public final class Agent: Service, Sendable {
             configuration: configuration.datapath)
         let (addressRequests, requester) = AsyncStream<PortID>.makeStream(bufferingPolicy: .bufferingNewest(1024))
         self.addressRequests = addressRequests
+        let (natRequests, natRequester) = AsyncStream<NATPortRequest>.makeStream(bufferingPolicy: .unbounded)
+        self.natRequests = natRequests
+        blocksInUse = upcalls.blocksInUse
         control = AgentControl(
             store: store, datapath: datapath, shared: shared, namespace: configuration.networkNamespace, logger: logger,
-            ageing: (mac: configuration.macAgeingTime, arp: configuration.arpAgeingTime), addressRequests: requester)
+            ageing: (mac: configuration.macAgeingTime, arp: configuration.arpAgeingTime), addressRequests: requester,
+            natRequests: natRequester)
     }
 
     /// The host id, once registered.
@@ -127,6 +136,8 @@ public final class Agent: Service, Sendable {
                 group.addTask { await self.handleEvents() }
                 group.addTask { await self.shareLearnedEntries() }
                 group.addTask { await self.allocateAddresses() }
+                group.addTask { await self.leaseNATBlocks(self.natRequests) }
+                group.addTask { await self.releaseIdleNATBlocks(blocksInUse: self.blocksInUse) }
                 group.addTask { await self.housekeeping() }
                 group.addTask {
                     // Keep the lease; a lapsed one (a long outage) is replaced.

@@ -31,6 +31,13 @@ actor AgentControl {
     private var allocating: Set<PortID> = []
     /// Ports to give an address, for the agent's allocation task.
     let addressRequests: AsyncStream<PortID>.Continuation
+    /// Packets waiting for SNAT ports, by address; addresses being leased.
+    var waitingForNATPorts: [IPv4.Address: [WaitingPacket]] = [:]
+    var natLeasing: Set<IPv4.Address> = []
+    var natBlockIdleSince: [NATBlockKey: ContinuousClock.Instant] = [:]
+    var natBlockLeasedAt: [NATBlockKey: ContinuousClock.Instant] = [:]
+    /// SNAT ports to lease, for the agent's leaser task.
+    let natRequests: AsyncStream<NATPortRequest>.Continuation
     var metrics = ControlMetrics()
     /// Entries this agent learned and shares, by NSDB key: to age them, to
     /// cap each port's MACs, and to share them again under a new lease.
@@ -61,8 +68,9 @@ actor AgentControl {
     init(
         store: any Store, datapath: Datapath<SimulationUpcalls>, shared: SharedView, namespace: String?, logger: Logger,
         ageing: (mac: Duration, arp: Duration) = (.seconds(300), .seconds(300)),
-        addressRequests: AsyncStream<PortID>.Continuation
+        addressRequests: AsyncStream<PortID>.Continuation, natRequests: AsyncStream<NATPortRequest>.Continuation
     ) {
+        self.natRequests = natRequests
         self.ageing = ageing
         self.addressRequests = addressRequests
         self.store = store
@@ -162,8 +170,21 @@ actor AgentControl {
                 }
             }
         }
-        var view = AgentView(snapshot: snapshot, state: mirror.state, locations: locations, version: version)
+        var state = mirror.state
+        state.natBlocks = heldNATBlocks()
+        var uplinkHosts: [RouterID: [IPv4.Address]] = [:]
+        for binding in mirror.bindings.values {
+            guard let port = mirror.ports[binding.portId] else { continue }
+            // A port bound to a host whose lease lapsed cannot forward: ECMP passes it over.
+            if binding.hostId != hostID, !mirror.aliveHosts.contains(binding.hostId) { state.unavailablePorts.insert(port.tunnelKey) }
+            if let router = port.routerId, port.peerId == nil, case .remote(let address) = locations[port.id],
+               mirror.aliveHosts.contains(binding.hostId), !(uplinkHosts[router]?.contains(address) ?? false) {
+                uplinkHosts[router, default: []].append(address)
+            }
+        }
+        var view = AgentView(snapshot: snapshot, state: state, locations: locations, version: version)
         view.statefulPeers = statefulPeers(locations)
+        view.uplinkHosts = uplinkHosts
         if let hostID {
             let zones = mirror.tunnelZones.values.filter { $0.members.contains { $0.hostId == hostID } }
             if let smallest = zones.map(\.networkMTU).min() { view.networkMTU = smallest }
@@ -199,6 +220,15 @@ actor AgentControl {
         for (port, want) in wanted where bound[port] == nil {
             do {
                 let socket = try DatapathSockets.openPacketSocket(interface: want.interface, namespace: namespace)
+                // An uplink (a router port on a NIC) takes frames to the router port's MAC, not the NIC's.
+                if mirror.ports[port]?.routerId != nil {
+                    do {
+                        try DatapathSockets.setPromiscuous(fd: socket.fd, interfaceIndex: socket.interfaceIndex)
+                    } catch {
+                        DatapathSockets.close(socket.fd)
+                        throw error
+                    }
+                }
                 datapath.addPort(LocalPort(portKey: want.portKey, interfaceName: want.interface, fd: socket.fd))
                 bound[port] = want
                 unopened[port] = nil
@@ -276,6 +306,8 @@ actor AgentControl {
             }
             Self.hold(frame, inPort: inPort, in: &waitingForAddress[port, default: []])
             if allocating.insert(port).inserted { addressRequests.yield(port) }
+        case .waitForNATPorts(let request, let frame, let inPort):
+            waitForNATPorts(request, frame: frame, inPort: inPort)
         case .waitForARP(let router, let address, let frame, let inPort):
             if mirror.state.mac(of: address, in: router) != nil {
                 datapath.simulate(frame: frame, inPort: inPort)
@@ -311,13 +343,13 @@ actor AgentControl {
     }
 
     /// Keeps a packet until what it waits for arrives: the newest `waitingLimit`, for `waitingTime`.
-    private static func hold(_ frame: [UInt8], inPort: UInt32, in queue: inout [WaitingPacket]) {
+    static func hold(_ frame: [UInt8], inPort: UInt32, in queue: inout [WaitingPacket]) {
         if queue.count >= waitingLimit { queue.removeFirst() }
         queue.append(WaitingPacket(frame: frame, inPort: inPort, deadline: .now + waitingTime))
     }
 
     /// Sends held packets through the miss path again.
-    private func simulateAgain(_ queue: [WaitingPacket]) {
+    func simulateAgain(_ queue: [WaitingPacket]) {
         for packet in queue { datapath.simulate(frame: packet.frame, inPort: packet.inPort) }
     }
 
@@ -325,6 +357,10 @@ actor AgentControl {
         let now = ContinuousClock.now
         ageLearnedEntries(now: now)
         waiting = waiting.compactMapValues { queue in
+            let live = queue.filter { $0.deadline > now }
+            return live.isEmpty ? nil : live
+        }
+        waitingForNATPorts = waitingForNATPorts.compactMapValues { queue in
             let live = queue.filter { $0.deadline > now }
             return live.isEmpty ? nil : live
         }
@@ -354,6 +390,10 @@ struct ControlMetrics: Sendable {
     var learnedWriteBatches: UInt64 = 0
     var addressesAllocated: UInt64 = 0
     var addressAllocationFailures: UInt64 = 0
+    var natBlocksLeased: UInt64 = 0
+    var natBlocksReleased: UInt64 = 0
+    var natLeaseFailures: UInt64 = 0
+    var natBlocksHeld = 0
     /// Port tunnel key -> "device/port", for metric labels.
     var portNames: [UInt32: String] = [:]
 }

@@ -106,6 +106,11 @@ enum AgentMetrics {
         scalar("hive_dhcp_addresses_allocated_total", "counter", "Ports without an address given one from their subnet's pool when their VM asked DHCP.", control.addressesAllocated)
         scalar("hive_dhcp_address_failures_total", "counter", "DHCP clients' ports that could not be given an address (pool exhausted, port gone).", control.addressAllocationFailures)
         scalar("hive_learned_writes_total", "counter", "Batched NSDB transactions that shared learned entries.", control.learnedWriteBatches)
+        scalar("hive_nat_blocks", "gauge", "Blocks of 64 SNAT ports this host holds.", control.natBlocksHeld)
+        scalar("hive_nat_block_leases_total", "counter", "Blocks of SNAT ports leased from the NSDB.", control.natBlocksLeased)
+        scalar("hive_nat_block_releases_total", "counter", "Idle blocks of SNAT ports given back.", control.natBlocksReleased)
+        scalar("hive_nat_lease_failures_total", "counter", "SNAT port requests that found no free block (or no NSDB); their packets dropped.", control.natLeaseFailures)
+        scalar("hive_nat_collisions_total", "counter", "New translated connections refused because their reply tuple was in use.", connections.counters.translationCollisions)
     }
 
     static func escape(_ value: String) -> String {

@@ -27,6 +27,9 @@ struct AgentView: Sendable {
     /// their groups are bound, which get their connections' flow state too
     /// (a reply may come back through any member).
     var statefulPeers: [PortID: [IPv4.Address]] = [:]
+    /// Each router's uplinks (bound exterior ports) on other hosts: they get
+    /// the router's connections' flow state (a reply may come in through any).
+    var uplinkHosts: [RouterID: [IPv4.Address]] = [:]
 
     static let empty = AgentView(snapshot: TopologySnapshot(), state: SimulationState(), locations: [:], version: 0)
 }

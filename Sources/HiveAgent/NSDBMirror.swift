@@ -27,6 +27,8 @@ struct NSDBMirror: Sendable {
     var tunnelZones: [TunnelZoneID: TunnelZone] = [:]
     var bindings: [BindingID: Binding] = [:]
     var aliveHosts: Set<HostID> = []
+    /// SNAT port blocks and the host holding each (under its lease).
+    var natBlocks: [NATBlockKey: HostID] = [:]
     var state = SimulationState()
     /// The last revision applied; the watch resumes after it.
     var revision: Revision = 0
@@ -46,6 +48,11 @@ struct NSDBMirror: Sendable {
     static let watchedPrefix = TopologyKeys.root
     static let macPrefix = TopologyKeys.root + "state/mac/"
     static let arpPrefix = TopologyKeys.root + "state/arp/"
+    static let natPrefix = TopologyKeys.root + "state/nat/"
+
+    /// `/hive/v1/state/nat/<address>/<block>`: who holds SNAT ports block*64 ... block*64+63 of the address.
+    static func natKey(_ block: NATBlockKey) -> String { natPrefix + block.address.description + "/" + String(block.block) }
+    static func natAddressPrefix(_ address: IPv4.Address) -> String { natPrefix + address.description + "/" }
 
     static func macKey(_ bridge: BridgeID, _ mac: EthernetAddress) -> String { macPrefix + bridge.description + "/" + mac.description }
     static func arpKey(_ router: RouterID, _ address: IPv4.Address) -> String { arpPrefix + router.description + "/" + address.description }
@@ -77,6 +84,15 @@ struct NSDBMirror: Sendable {
                     state.arpTables[router]?[address] = nil
                 }
                 changes.tags.insert(.arpEntry(router, address))
+                changes.stateChanged = true
+            }
+        } else if key.hasPrefix(Self.natPrefix) {
+            let parts = key.dropFirst(Self.natPrefix.count).split(separator: "/")
+            guard parts.count == 2, let address = IPv4.Address(parsing: parts[0]), let block = UInt16(parts[1]) else { return }
+            let held = NATBlockKey(address: address, block: block)
+            let holder = deleted ? nil : HostID(parsing: event.keyValue.text)
+            if natBlocks[held] != holder {
+                natBlocks[held] = holder
                 changes.stateChanged = true
             }
         } else if key.hasPrefix(TopologyKeys.hosts), key.hasSuffix("/alive") {

@@ -14,6 +14,8 @@ enum UpcallEvent: Sendable {
     case waitForARP(router: RouterID, address: IPv4.Address, frame: [UInt8], inPort: UInt32)
     /// A DHCP client on a port without an address: give it one, then simulate `frame` again.
     case waitForAddress(port: PortID, frame: [UInt8], inPort: UInt32)
+    /// SNAT to `address` found no free port in this host's blocks: lease one, then simulate `frame` again.
+    case waitForNATPorts(NATPortRequest, frame: [UInt8], inPort: UInt32)
     case simulated(decision: String)
     case portFailed(portKey: UInt32, reason: String)
 }
@@ -31,6 +33,11 @@ final class SimulationUpcalls: UpcallHandler {
     /// The host's connection table: read by simulations, changed after them.
     private var connections: ConnectionTable
     private var lastExpiry: UInt64 = 0
+    private var lastBlockScan: UInt64 = 0
+    static let blockScanInterval: UInt64 = 5_000_000_000
+    /// The SNAT port blocks the table's translated connections use, for the
+    /// control plane to give idle ones back (published every 5 s).
+    let blocksInUse = PublishedNATBlocks()
     /// The table's size and counters, for metrics (published every 50 ms).
     let connectionStatistics = PublishedConnectionStatistics()
     /// One context per nesting depth: generated packets on interior ports are
@@ -69,7 +76,7 @@ final class SimulationUpcalls: UpcallHandler {
         switch result.decision {
         case .drop(let reason): decision.actions.dropCode = DropCode.code(for: reason)
         case .consumed: decision.actions.dropCode = FlowActions.answered
-        case .output, .flood, .pendingARP, .pendingAddress: break
+        case .output, .flood, .pendingARP, .pendingAddress, .pendingNATPorts: break
         }
         if decision.actions.outputs.contains(where: \.isTunnel) {
             decision.actions.tunnelMTU = view.networkMTU
@@ -87,6 +94,11 @@ final class SimulationUpcalls: UpcallHandler {
         }
         if case .pendingAddress(let port) = result.decision {
             events.yield(.waitForAddress(port: port, frame: bytes, inPort: key.inPort))
+            decision.held = true
+        }
+        if case .pendingNATPorts(let address, let first, let last, let preferred) = result.decision {
+            let request = NATPortRequest(address: address, firstPort: first, lastPort: last, preferredPort: preferred)
+            events.yield(.waitForNATPorts(request, frame: bytes, inPort: key.inPort))
             decision.held = true
         }
         for generated in result.generatedPackets {
@@ -167,10 +179,30 @@ final class SimulationUpcalls: UpcallHandler {
                 for host in view.statefulPeers[port] ?? [] where !hosts.contains(host) { hosts.append(host) }
             }
         }
+        // A router's connections (NAT bindings above all) go to the hosts of
+        // every uplink of the routers crossed: a reply may come back in
+        // through any of them.
+        if !view.uplinkHosts.isEmpty, entries.contains(where: { $0.key.zone >= 0x0100_0000 }) {
+            for tag in result.tags {
+                guard case .router(let router) = tag, let uplinks = view.uplinkHosts[router] else { continue }
+                for host in uplinks where !hosts.contains(host) { hosts.append(host) }
+            }
+        }
         if hosts.isEmpty { return }
         for message in FlowStateMessage.messages(entries) {
             for host in hosts { decision.flowState.append((host, message)) }
         }
+    }
+
+    /// Every translated connection's SNAT (address, block): O(entries), every 5 s.
+    private func publishBlocksInUse(now: UInt64) {
+        var used = Set<NATBlockKey>()
+        for entry in connections.liveEntries(now: now) where entry.isTranslated {
+            // SNAT shows in the reply's destination; a DNAT-only entry keeps its source there.
+            guard entry.replyKey.destination != entry.key.source || entry.replyKey.destinationPort != entry.key.sourcePort else { continue }
+            used.insert(NATBlockKey(address: entry.replyKey.destination, block: NATBlock.of(entry.replyKey.destinationPort)))
+        }
+        blocksInUse.value.withLock { $0 = used }
     }
 
     func receiveFlowState(_ payload: UnsafeRawBufferPointer, from host: IPv4.Address, invalidations: inout [FlowTag]) {
@@ -219,6 +251,10 @@ final class SimulationUpcalls: UpcallHandler {
             connections.expire(now: now, into: &expired)
             for tag in expired { invalidations.append(flowTag(.connection(tag))) }
         }
+        if now &- lastBlockScan >= Self.blockScanInterval {
+            lastBlockScan = now
+            publishBlocksInUse(now: now)
+        }
         let snapshot = (count: connections.count, counters: connections.counters)
         connectionStatistics.value.withLock {
             $0.entries = snapshot.count
@@ -229,7 +265,7 @@ final class SimulationUpcalls: UpcallHandler {
     private func outputs(for result: SimulationResult) -> [FlowOutput] {
         switch result.decision {
         case .output, .flood: outputs(forPorts: result.outputPorts)
-        case .drop, .consumed, .pendingARP, .pendingAddress: []
+        case .drop, .consumed, .pendingARP, .pendingAddress, .pendingNATPorts: []
         }
     }
 
@@ -250,6 +286,11 @@ final class SimulationUpcalls: UpcallHandler {
         case .setEthernetSource(let mac): .setEthernetSource(mac)
         case .setEthernetDestination(let mac): .setEthernetDestination(mac)
         case .decrementTimeToLive: .decrementTimeToLive
+        case .setIPv4Source(let address): .setIPv4Source(address)
+        case .setIPv4Destination(let address): .setIPv4Destination(address)
+        case .setSourcePort(let port): .setSourcePort(port)
+        case .setDestinationPort(let port): .setDestinationPort(port)
+        case .setICMPIdentifier(let identifier): .setICMPIdentifier(identifier)
         }
     }
 
@@ -261,6 +302,7 @@ final class SimulationUpcalls: UpcallHandler {
         case .consumed: "consumed"
         case .pendingARP: "pending_arp"
         case .pendingAddress: "pending_address"
+        case .pendingNATPorts: "pending_nat_ports"
         case .drop(let reason):
             // Every reason carries a payload, so the mirror names the case.
             "drop_" + (Mirror(reflecting: reason).children.first?.label ?? "other").snakeCased
@@ -290,6 +332,11 @@ enum DropCode {
 
     /// The `reason` label of each code of `hive_port_drops_total`, by code.
     static let labels = ["policy"] + SpoofKind.allCases.map(\.rawValue) + ["security_group", "invalid", "conntrack_full"]
+}
+
+/// The SNAT blocks translated connections use, as the datapath thread last published them.
+final class PublishedNATBlocks: Sendable {
+    let value = Mutex(Set<NATBlockKey>())
 }
 
 /// The connection table's figures as the datapath thread last published them.

@@ -22,6 +22,13 @@ public enum DatapathSockets {
         }
     }
 
+    /// Makes the interface of a packet socket promiscuous while the socket
+    /// is open: a router port's MAC is not the NIC's, and a real NIC
+    /// filters frames to other MACs.
+    public static func setPromiscuous(fd: Int32, interfaceIndex: Int32) throws(SystemError) {
+        try SystemError.check(hive_packet_socket_promiscuous(fd, interfaceIndex), "set promiscuous mode on", "interface \(interfaceIndex)")
+    }
+
     /// A UDP socket bound to `address`:`port` (port 0 picks one).
     public static func openUDPSocket(address: IPv4.Address, port: UInt16, namespace: String? = nil) throws(SystemError) -> Int32 {
         try inNamespace(namespace) { () throws(SystemError) in

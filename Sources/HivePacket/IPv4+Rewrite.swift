@@ -70,6 +70,24 @@ extension IPv4 {
         buffer.storeBigEndian(updated, at: transport + checksumOffset)
     }
 
+    /// Replaces the identifier of an ICMP echo request or reply (NAT's
+    /// "port" for ICMP), updating the ICMP checksum. Other packets, and
+    /// fragments, are left alone.
+    /// - Complexity: O(1)
+    public static func rewriteICMPIdentifier(to identifier: UInt16, in buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(PacketError) {
+        let packet = UnsafeRawBufferPointer(buffer).dropping(offset)
+        let header = try IPv4.Header(parsing: packet)
+        guard header.protocol == .icmp, header.fragmentKind == .none else { return }
+        let icmp = offset + header.headerLength
+        guard buffer.count >= icmp + 8 else { throw .truncated(layer: .icmpv4, needed: 8, available: buffer.count - icmp) }
+        let type = buffer[icmp]
+        guard type == ICMPv4.MessageType.echoRequest.rawValue || type == ICMPv4.MessageType.echoReply.rawValue else { return }
+        let old = UnsafeRawBufferPointer(buffer).bigEndianUInt16(at: icmp + 4)
+        let checksum = UnsafeRawBufferPointer(buffer).bigEndianUInt16(at: icmp + 2)
+        buffer.storeBigEndian(identifier, at: icmp + 4)
+        buffer.storeBigEndian(InternetChecksum.updated(checksum, replacing: old, with: identifier), at: icmp + 2)
+    }
+
     /// Offset of the TCP or UDP checksum field within the transport header,
     /// after checking the header is there; nil for other protocols and later
     /// fragments.

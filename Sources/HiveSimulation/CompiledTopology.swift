@@ -91,6 +91,26 @@ struct CompiledRouter: Sendable {
     var zone: UInt32
     /// One of its chains matches connection states: every packet entering it is tracked.
     var tracksConnections = false
+    /// It translates (floating IPs, gateway SNAT, NAT rules on its chains):
+    /// every packet entering it is tracked, and translated by its connection.
+    var translates = false
+    /// The external gateway's port; `noIndex`: none.
+    var gatewayPort: Int32 = noIndex
+    /// Default SNAT's address; `.any` when the gateway does not translate.
+    var gatewaySNAT: IPv4.Address = .any
+    /// Into `CompiledTopology.routerSubnets`: the subnets of its ports other
+    /// than the gateway's (the tenant networks default SNAT applies to).
+    var tenantSubnets: IndexRange = .empty
+}
+
+/// A floating IP on a router: packets to `address` go to `fixed` on `port`.
+struct CompiledFloatingIP: Sendable {
+    var id: FloatingIPID
+    var router: Int32
+    var address: IPv4.Address
+    var fixed: IPv4.Address
+    /// The VM's port.
+    var port: Int32
 }
 
 struct CompiledChain: Sendable {
@@ -107,6 +127,9 @@ enum CompiledAction: Hashable, Sendable {
     case accept, drop, reject, `return`, `continue`
     /// To a chain index; `noIndex` when the target chain is missing from the snapshot.
     case jump(Int32)
+    /// Into `CompiledTopology.natTargets`.
+    case snat(Int32)
+    case dnat(Int32)
 }
 
 struct CompiledRule: Sendable {
@@ -185,6 +208,15 @@ final class CompiledTopology: @unchecked Sendable {
     // IDs for tags of groups.
     let addressGroupIDs: [IPAddressGroupID]
     let securityPolicies: SecurityPolicyTable
+    /// NAT: the rules' targets, the floating IPs by (router, address) and by
+    /// the VM's port, the routers' tenant subnets, and the addresses a
+    /// router answers ARP for on its exterior ports (floating IPs, SNAT).
+    let natTargets: [NATTarget]
+    let floatingIPs: [CompiledFloatingIP]
+    let floatingByAddress: [DeviceAddress: Int32]
+    let floatingByPort: [Int32: Int32]
+    let routerSubnets: [MaskedPrefix]
+    let natAddresses: Set<DeviceAddress>
 
     init(
         ports: [CompiledPort], bridges: [CompiledBridge], routers: [CompiledRouter], chains: [CompiledChain],
@@ -194,8 +226,14 @@ final class CompiledTopology: @unchecked Sendable {
         rulePortLists: [Int32], addressGroupMembers: [IndexRange], addressGroupPrefixes: [MaskedPrefix],
         portByTunnelKey: [UInt32: Int32], portIndex: [PortID: Int32], routerIndex: [RouterID: Int32], staticMACs: [BridgeMAC: Int32],
         bridgeARPAnswers: [DeviceAddress: ARPAnswer], routerAddresses: [DeviceAddress: Int32],
-        addressGroupIDs: [IPAddressGroupID], securityPolicies: SecurityPolicyTable
+        addressGroupIDs: [IPAddressGroupID], securityPolicies: SecurityPolicyTable, nat: CompiledNAT
     ) {
+        natTargets = nat.targets
+        floatingIPs = nat.floatingIPs
+        floatingByAddress = nat.floatingByAddress
+        floatingByPort = nat.floatingByPort
+        routerSubnets = nat.routerSubnets
+        natAddresses = nat.addresses
         self.securityPolicies = securityPolicies
         self.ports = ports
         self.bridges = bridges
@@ -225,4 +263,14 @@ final class CompiledTopology: @unchecked Sendable {
     deinit {
         ruleStorage.deallocate()
     }
+}
+
+/// The NAT parts of the compiled topology, gathered by the builder.
+struct CompiledNAT {
+    var targets: [NATTarget] = []
+    var floatingIPs: [CompiledFloatingIP] = []
+    var floatingByAddress: [DeviceAddress: Int32] = [:]
+    var floatingByPort: [Int32: Int32] = [:]
+    var routerSubnets: [MaskedPrefix] = []
+    var addresses: Set<DeviceAddress> = []
 }

@@ -163,6 +163,10 @@ public struct ConnectionTimeouts: Sendable {
 public struct ConnectionEntry: Sendable {
     /// The original direction: the first packet's.
     public var key: ConnectionKey
+    /// What the reply direction looks like: `key.reversed`, unless NAT
+    /// translated the connection (then its source is the translated
+    /// destination and its destination the translated source).
+    public var replyKey: ConnectionKey
     public var tcpState: TCPConnectionState
     /// Traffic was seen in the reply direction.
     public var replied: Bool
@@ -178,8 +182,12 @@ public struct ConnectionEntry: Sendable {
     var previous: Int32
     var next: Int32
 
-    public init(key: ConnectionKey, tcpState: TCPConnectionState = .none, replied: Bool = false, finFrom: UInt8 = 0, owner: UInt32 = 0) {
+    public init(
+        key: ConnectionKey, replyKey: ConnectionKey? = nil, tcpState: TCPConnectionState = .none, replied: Bool = false, finFrom: UInt8 = 0,
+        owner: UInt32 = 0
+    ) {
         self.key = key
+        self.replyKey = replyKey ?? key.reversed
         self.tcpState = tcpState
         self.replied = replied
         self.finFrom = finFrom
@@ -190,6 +198,16 @@ public struct ConnectionEntry: Sendable {
         previous = -1
         next = -1
     }
+
+    /// NAT translated the connection.
+    @inlinable
+    public var isTranslated: Bool { replyKey != key.reversed }
+
+    /// The addresses and ports a packet of this connection leaves the NAT
+    /// with: for the original direction the reverse of the reply key, for
+    /// the reply direction the reverse of the original key.
+    @inlinable
+    public func translated(isReply: Bool) -> ConnectionKey { isReply ? key.reversed : replyKey.reversed }
 }
 
 /// What a simulation saw of one zone: the packet's key there, the entry it
@@ -202,17 +220,23 @@ public struct ConnectionObservation: Sendable {
     public var states: ConnectionStates
     /// The port that sent the packet into the topology (the owner of a new entry).
     public var owner: UInt32
+    /// The connection's original-direction key.
+    public var originalKey: ConnectionKey
+    /// A new connection's reply key: `key.reversed`, or what NAT made it.
+    public var replyKey: ConnectionKey
 
-    public init(key: ConnectionKey, slot: Int32, isReply: Bool, states: ConnectionStates, owner: UInt32) {
+    public init(
+        key: ConnectionKey, slot: Int32, isReply: Bool, states: ConnectionStates, owner: UInt32, originalKey: ConnectionKey? = nil,
+        replyKey: ConnectionKey? = nil
+    ) {
         self.key = key
         self.slot = slot
         self.isReply = isReply
         self.states = states
         self.owner = owner
+        self.originalKey = originalKey ?? (isReply ? key.reversed : key)
+        self.replyKey = replyKey ?? self.originalKey.reversed
     }
-
-    /// The connection's original-direction key.
-    public var originalKey: ConnectionKey { isReply ? key.reversed : key }
 }
 
 /// What a TCP packet's flags say, for the state machine.
@@ -315,6 +339,8 @@ public struct ConnectionTable: Sendable {
         public var invalid: UInt64 = 0
         /// Entries installed from another host's flow-state messages (or the state file at start).
         public var imported: UInt64 = 0
+        /// New translated connections refused: their reply key was in use.
+        public var translationCollisions: UInt64 = 0
 
         public init() {}
     }
@@ -379,7 +405,7 @@ public struct ConnectionTable: Sendable {
                 // A SYN on a closed connection opens a new one.
                 if next == .synSent, entry.tcpState == .lastAck || entry.tcpState == .timeWait || entry.tcpState == .close {
                     remove(slot: slot)
-                    return create(ConnectionEntry(key: key, tcpState: .synSent, owner: observation.owner), now: now)
+                    return create(ConnectionEntry(key: key, replyKey: entry.replyKey, tcpState: .synSent, owner: observation.owner), now: now)
                 }
                 let wasReplied = entry.replied
                 let previous = entry.tcpState
@@ -389,7 +415,7 @@ public struct ConnectionTable: Sendable {
                 update(slot, to: entry, now: now, wasReplied: wasReplied)
                 return (slot, Self.flowsMustSee(from: previous, replied: wasReplied, to: next, replied: entry.replied))
             }
-            return create(ConnectionEntry(key: key, tcpState: next, owner: observation.owner), now: now)
+            return create(ConnectionEntry(key: key, replyKey: observation.replyKey, tcpState: next, owner: observation.owner), now: now)
         }
         if var entry = existing {
             let wasReplied = entry.replied
@@ -397,7 +423,7 @@ public struct ConnectionTable: Sendable {
             update(slot, to: entry, now: now, wasReplied: wasReplied)
             return (slot, wasReplied != entry.replied)
         }
-        return create(ConnectionEntry(key: key, owner: observation.owner), now: now)
+        return create(ConnectionEntry(key: key, replyKey: observation.replyKey, owner: observation.owner), now: now)
     }
 
     /// Whether a change must reach the connection's cached flows (they are
@@ -424,10 +450,16 @@ public struct ConnectionTable: Sendable {
             entry.tcpState = incoming.tcpState
             entry.replied = entry.replied || incoming.replied
             entry.finFrom = incoming.finFrom
-            update(found.slot, to: entry, now: now, wasReplied: wasReplied)
-            return (found.slot, changed)
+            if entry.replyKey == incoming.replyKey {
+                update(found.slot, to: entry, now: now, wasReplied: wasReplied)
+                return (found.slot, changed)
+            }
+            // Another translation for the same connection: the sender's is newer.
+            remove(slot: found.slot)
         }
-        if let stale = index[incoming.key] ?? index[incoming.key.reversed] { remove(slot: stale) }
+        for key in [incoming.key, incoming.replyKey] {
+            if let stale = index[key] { remove(slot: stale) }
+        }
         return (create(incoming, now: now).slot, true)
     }
 
@@ -453,6 +485,13 @@ public struct ConnectionTable: Sendable {
     // MARK: Storage
 
     private mutating func create(_ fresh: ConnectionEntry, now: UInt64) -> (slot: Int32?, changed: Bool) {
+        // A translation whose reply another connection already uses would
+        // steal that connection's replies: refused (the sender retries and
+        // the simulation picks another port).
+        if let taken = index[fresh.replyKey], entries[Int(taken)].live, entries[Int(taken)].deadline > now {
+            counters.translationCollisions &+= 1
+            return (nil, false)
+        }
         if perOwner[fresh.owner, default: 0] >= Int32(capacityPerPort), !evictUnreplied(owner: fresh.owner) {
             counters.refusedPortFull &+= 1
             return (nil, false)
@@ -476,7 +515,7 @@ public struct ConnectionTable: Sendable {
             entries.append(entry)
         }
         index[entry.key] = slot
-        index[entry.key.reversed] = slot
+        index[entry.replyKey] = slot
         perOwner[entry.owner, default: 0] += 1
         if !entry.replied { appendUnreplied(slot) }
         counters.created &+= 1
@@ -496,7 +535,7 @@ public struct ConnectionTable: Sendable {
         guard entries[position].live else { return }
         let entry = entries[position]
         if index[entry.key] == slot { index[entry.key] = nil }
-        if index[entry.key.reversed] == slot { index[entry.key.reversed] = nil }
+        if index[entry.replyKey] == slot { index[entry.replyKey] = nil }
         if !entry.replied { unlinkUnreplied(slot) }
         if let owned = perOwner[entry.owner] { perOwner[entry.owner] = owned > 1 ? owned - 1 : nil }
         entries[position].live = false
@@ -545,16 +584,20 @@ public struct ConnectionTable: Sendable {
 /// Connection entries as one host sends them to another (Hive's flow-state
 /// message, the payload of a Geneve packet on the reserved flow-state key):
 ///
-///     version (1) = 1, count (1), reserved (2), then `count` entries of 24 bytes:
+///     version (1) = 2, count (1), reserved (2), then `count` entries of 36 bytes:
 ///     zone (4), source (4), destination (4), source port (2), destination port (2),
 ///     protocol (1), TCP state (1), flags (1: bit 0 replied, bits 1-2 first FIN's direction),
-///     reserved (1), owner port key (4)
+///     reserved (1), owner port key (4),
+///     reply source (4), reply destination (4), reply source port (2), reply destination port (2)
 ///
-/// Big-endian. The receiver sets the deadline from its own clock and the
-/// entry's state: clocks are not compared across hosts.
+/// The reply fields carry a NAT binding (they are the original key reversed
+/// when nothing was translated). Big-endian. The receiver sets the deadline
+/// from its own clock and the entry's state: clocks are not compared across
+/// hosts. Version 1 (24-byte entries without the reply fields) is still read.
 public enum FlowStateMessage {
-    public static let version: UInt8 = 1
-    public static let entryLength = 24
+    public static let version: UInt8 = 2
+    public static let entryLength = 36
+    static let version1EntryLength = 24
     /// Entries per message: a packet crosses a few zones.
     public static let maximumEntries = 32
 
@@ -583,16 +626,21 @@ public enum FlowStateMessage {
             bytes.append((entry.replied ? 1 : 0) | (entry.finFrom & 0x3) << 1)
             bytes.append(0)
             append32(entry.owner)
+            append32(entry.replyKey.source.value)
+            append32(entry.replyKey.destination.value)
+            append16(entry.replyKey.sourcePort)
+            append16(entry.replyKey.destinationPort)
         }
         return bytes
     }
 
-    /// The entries of a message; nil when it is malformed (short, another
-    /// version, an unknown TCP state), so nothing of it is installed.
+    /// The entries of a message; nil when it is malformed (short, an unknown
+    /// version or TCP state), so nothing of it is installed.
     public static func decode(_ payload: UnsafeRawBufferPointer) -> [ConnectionEntry]? {
-        guard payload.count >= 4, payload[0] == version else { return nil }
+        guard payload.count >= 4, payload[0] == version || payload[0] == 1 else { return nil }
+        let length = payload[0] == version ? entryLength : version1EntryLength
         let count = Int(payload[1])
-        guard count <= maximumEntries, payload.count >= 4 + count * entryLength else { return nil }
+        guard count <= maximumEntries, payload.count >= 4 + count * length else { return nil }
         func read32(_ offset: Int) -> UInt32 {
             UInt32(payload[offset]) << 24 | UInt32(payload[offset + 1]) << 16 | UInt32(payload[offset + 2]) << 8 | UInt32(payload[offset + 3])
         }
@@ -600,13 +648,20 @@ public enum FlowStateMessage {
         var entries: [ConnectionEntry] = []
         entries.reserveCapacity(count)
         for index in 0..<count {
-            let base = 4 + index * entryLength
+            let base = 4 + index * length
             guard let state = TCPConnectionState(rawValue: payload[base + 17]) else { return nil }
             let key = ConnectionKey(
                 zone: read32(base), source: IPv4.Address(read32(base + 4)), destination: IPv4.Address(read32(base + 8)),
                 sourcePort: read16(base + 12), destinationPort: read16(base + 14), ipProtocol: payload[base + 16])
+            var replyKey = key.reversed
+            if length == entryLength {
+                replyKey = ConnectionKey(
+                    zone: key.zone, source: IPv4.Address(read32(base + 24)), destination: IPv4.Address(read32(base + 28)),
+                    sourcePort: read16(base + 32), destinationPort: read16(base + 34), ipProtocol: key.ipProtocol)
+            }
             let flags = payload[base + 18]
-            entries.append(ConnectionEntry(key: key, tcpState: state, replied: flags & 1 != 0, finFrom: flags >> 1 & 0x3, owner: read32(base + 20)))
+            entries.append(ConnectionEntry(
+                key: key, replyKey: replyKey, tcpState: state, replied: flags & 1 != 0, finFrom: flags >> 1 & 0x3, owner: read32(base + 20)))
         }
         return entries
     }

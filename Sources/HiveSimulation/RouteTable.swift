@@ -14,6 +14,13 @@ struct CompiledRoute: Sendable {
     var egressPort: Int32
     var gateway: IPv4.Address
     var hasGateway: Bool
+
+    /// The route's weight seed for rendezvous hashing: its id's last 8 bytes.
+    var seed: UInt64 {
+        let bytes = id.uuid.uuid
+        return UInt64(bytes.8) << 56 | UInt64(bytes.9) << 48 | UInt64(bytes.10) << 40 | UInt64(bytes.11) << 32
+            | UInt64(bytes.12) << 24 | UInt64(bytes.13) << 16 | UInt64(bytes.14) << 8 | UInt64(bytes.15)
+    }
 }
 
 /// A router's forwarding table: longest-prefix match on the destination,

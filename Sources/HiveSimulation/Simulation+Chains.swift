@@ -81,6 +81,10 @@ extension SimulationRun {
                 trace(2, .chainVerdict(topChain, .reject(rule.id)))
                 reject(ingress: ingress)
                 return .ruleRejected(chain: chain.id, rule: rule.id)
+            case .snat, .dnat:
+                natRule(rule.action, ingress: ingress)
+                trace(2, .chainVerdict(topChain, .accept(rule.id)))
+                return nil
             case .jump(let target):
                 guard target != noIndex else {
                     trace(2, .chainVerdict(topChain, .error(rule.id)))
@@ -115,6 +119,8 @@ extension SimulationRun {
         case .return: action = .return
         case .continue: action = .continue
         case .jump(let target): action = .jump(target == noIndex ? topology.chains[Int(rule.chain)].id : topology.chains[Int(target)].id)
+        case .snat(let target): action = .snat(topology.natTargets[Int(target)])
+        case .dnat(let target): action = .dnat(topology.natTargets[Int(target)])
         }
         trace(3 + jumpStack.count, .rule(rule.id, matched: matched, action: action))
     }

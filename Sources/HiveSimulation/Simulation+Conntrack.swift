@@ -75,7 +75,10 @@ extension SimulationRun {
             found = connections.lookup(tuple, now: now)
             states = datagramStates(found)
         }
-        return ConnectionObservation(key: tuple, slot: found?.slot ?? -1, isReply: found?.isReply ?? false, states: states, owner: owner)
+        let entry = found.flatMap { connections.entry($0.slot) }
+        return ConnectionObservation(
+            key: tuple, slot: found?.slot ?? -1, isReply: found?.isReply ?? false, states: states, owner: owner,
+            originalKey: entry?.key, replyKey: entry?.replyKey)
     }
 
     /// UDP, ICMP echo and other protocols: new until a reply is seen.
@@ -100,7 +103,9 @@ extension SimulationRun {
         }
         // The quoted datagram went the connection's original way: the error comes back the reply way.
         let states: ConnectionStates = found.isReply ? .related : [.related, .reply]
-        return ConnectionObservation(key: quoted, slot: found.slot, isReply: found.isReply, states: states, owner: owner)
+        let entry = connections.entry(found.slot)
+        return ConnectionObservation(
+            key: quoted, slot: found.slot, isReply: found.isReply, states: states, owner: owner, originalKey: entry?.key, replyKey: entry?.replyKey)
     }
 
     /// The connection key of the datagram an ICMP error quotes (its IPv4

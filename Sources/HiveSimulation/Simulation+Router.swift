@@ -46,6 +46,7 @@ extension SimulationRun {
             finish(.drop(.notIPv4(router.id, etherType: key.etherType.rawValue)))
             return .finished
         }
+        natOnEntry(routerIndex)
         if router.inboundChain != noIndex,
            !passChain(router.inboundChain, hook: .deviceInbound, ingress: ingress, egress: noIndex) {
             return .finished
@@ -96,7 +97,7 @@ extension SimulationRun {
         var chosen = Int(match.group.start)
         if match.count > 1 {
             let hash = flowHash()
-            let pick = Int(hash % UInt64(match.count))
+            let pick = equalCostPick(table, start: chosen, count: match.count, hash: hash)
             chosen += pick
             trace(2, .routeLookup(destination, route: table.routes[chosen].id, equalCost: match.count))
             trace(3, .ecmp(chosen: pick, of: match.count, hash: hash))
@@ -130,6 +131,7 @@ extension SimulationRun {
             return .finished
         }
         guard passPortOutbound(egress, ingress: ingress) else { return .finished }
+        guard natOnExit(routerIndex, ingress: ingress, egress: egress) else { return .finished }
 
         // Next hop's MAC.
         let egressPort = topology.ports[Int(egress)]
@@ -162,6 +164,16 @@ extension SimulationRun {
         let port = topology.ports[Int(ingress)]
         read([.arpOperation, .ipv4Destination])
         let target = key.ipv4Destination
+        // An exterior port (an uplink) also answers for the floating IPs and
+        // SNAT addresses of its router that lie on its subnet.
+        if port.hasAddress, !port.isInterior, key.arpOperation == .request, target != port.address, port.subnet.contains(target),
+           topology.natAddresses.contains(DeviceAddress(device: port.deviceIndex, address: target)) {
+            read([.ipv4Source, .arpSenderMAC])
+            let request = ARP.Packet(operation: .request, senderMAC: key.arpSenderMAC, senderIP: key.ipv4Source, targetMAC: .zero, targetIP: target)
+            emit(.arpReply, out: ingress, frame: ARP.replyFrame(to: request, answeringWith: port.mac))
+            finish(.consumed)
+            return .finished
+        }
         if port.hasAddress, target == port.address {
             if key.arpOperation == .request {
                 read([.ipv4Source, .arpSenderMAC])
@@ -212,6 +224,31 @@ extension SimulationRun {
         }
         guard let bytes = made else { return }
         emit(type == .timeExceeded ? .timeExceeded : .destinationUnreachable, out: ingress, frame: bytes)
+    }
+
+    /// Which of `count` equal-cost routes (from `start`) a flow takes: the
+    /// highest random weight of (flow hash, route) (rendezvous hashing), so
+    /// adding or removing a path moves only the flows of that path. Routes
+    /// whose egress port cannot forward (its host is down) are passed over
+    /// while another is left.
+    private mutating func equalCostPick(_ table: RouteTable, start: Int, count: Int, hash: UInt64) -> Int {
+        var best = -1
+        var bestWeight: UInt64 = 0
+        var fallback = 0
+        var fallbackWeight: UInt64 = 0
+        let unavailable = state.unavailablePorts
+        for offset in 0..<count {
+            let route = table.routes[start + offset]
+            var word = hash ^ route.seed
+            // SplitMix64's finalizer: wrapping multiplication is the mixing.
+            word = (word ^ (word >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            word = (word ^ (word >> 27)) &* 0x94D0_49BB_1331_11EB
+            word ^= word >> 31
+            if word >= fallbackWeight { fallback = offset; fallbackWeight = word }
+            if !unavailable.isEmpty, route.egressPort != noIndex, unavailable.contains(topology.ports[Int(route.egressPort)].tunnelKey) { continue }
+            if best < 0 || word >= bestWeight { best = offset; bestWeight = word }
+        }
+        return best >= 0 ? best : fallback
     }
 
     /// A hash of the flow's 5-tuple that is the same in every process (not

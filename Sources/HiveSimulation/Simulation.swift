@@ -48,11 +48,15 @@ public struct SimulationOptions: Sendable {
     /// The largest IP packet the network carries between VMs (the tunnel
     /// path's MTU), offered by DHCP when a subnet sets none; 0: unknown.
     public var networkMTU: UInt16
+    /// SNAT keeps the packet's port without leased blocks (`hive trace`,
+    /// which has no agent's blocks); off, SNAT takes only this host's ports.
+    public var assumesNATPorts: Bool
 
     public init(
         connectionState: ConnectionState? = nil, recordsTrace: Bool = false, hopLimit: Int = 16, jumpDepthLimit: Int = 16,
-        networkMTU: UInt16 = 0
+        networkMTU: UInt16 = 0, assumesNATPorts: Bool = false
     ) {
+        self.assumesNATPorts = assumesNATPorts
         self.networkMTU = networkMTU
         self.connectionState = connectionState
         self.recordsTrace = recordsTrace
@@ -151,6 +155,8 @@ struct SimulationRun {
     var jumpStack: [JumpFrame] = []
     /// The connection-tracking zone of the chain being applied.
     var chainZone: UInt32 = 0
+    /// NAT in the router being crossed.
+    var nat = RouterNATStep()
 
     init(
         topology: CompiledTopology, state: SimulationState, connections: ConnectionTable, now: UInt64, frame: [UInt8], key: FlowKey,

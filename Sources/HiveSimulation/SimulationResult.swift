@@ -23,6 +23,11 @@ public enum SimulationDecision: Hashable, Sendable {
     /// subnet has a pool: the agent gives the port one (the repository's
     /// "auto") and simulates the packet again.
     case pendingAddress(PortID)
+    /// SNAT to `address` needs a port and this host holds no free one in
+    /// `firstPort...lastPort`: the agent leases a block of SNAT ports (the
+    /// one holding `preferredPort` when it is free) and simulates the
+    /// packet again.
+    case pendingNATPorts(address: IPv4.Address, firstPort: UInt16, lastPort: UInt16, preferredPort: UInt16)
 }
 
 /// Why a packet was dropped.
@@ -106,6 +111,13 @@ public enum HeaderAction: Hashable, Sendable {
     case setEthernetDestination(EthernetAddress)
     /// Decrement the IPv4 TTL, updating the header checksum.
     case decrementTimeToLive
+    /// NAT: the IPv4 source or destination address, the TCP/UDP source or
+    /// destination port, the ICMP echo identifier (checksums updated).
+    case setIPv4Source(IPv4.Address)
+    case setIPv4Destination(IPv4.Address)
+    case setSourcePort(UInt16)
+    case setDestinationPort(UInt16)
+    case setICMPIdentifier(UInt16)
 
     /// Applies the rewrite to a whole Ethernet frame; frames it does not fit
     /// (no IPv4 header for a TTL) are left alone.
@@ -122,6 +134,22 @@ public enum HeaderAction: Hashable, Sendable {
             frame.withUnsafeMutableBytes { bytes in
                 _ = try? IPv4.decrementTimeToLive(in: bytes, at: ethernet.length)
             }
+        case .setIPv4Source, .setIPv4Destination, .setSourcePort, .setDestinationPort, .setICMPIdentifier:
+            frame.withUnsafeMutableBytes { bytes in applyTranslation(to: bytes) }
+        }
+    }
+
+    /// A NAT rewrite on a frame in place; frames it does not fit are left alone.
+    public func applyTranslation(to frame: UnsafeMutableRawBufferPointer) {
+        guard let ethernet = try? Ethernet.Header(parsing: UnsafeRawBufferPointer(frame)), ethernet.etherType == .ipv4 else { return }
+        let offset = ethernet.length
+        switch self {
+        case .setIPv4Source(let address): try? IPv4.rewriteAddress(source: true, to: address, in: frame, at: offset)
+        case .setIPv4Destination(let address): try? IPv4.rewriteAddress(source: false, to: address, in: frame, at: offset)
+        case .setSourcePort(let port): try? IPv4.rewritePort(source: true, to: port, in: frame, at: offset)
+        case .setDestinationPort(let port): try? IPv4.rewritePort(source: false, to: port, in: frame, at: offset)
+        case .setICMPIdentifier(let identifier): try? IPv4.rewriteICMPIdentifier(to: identifier, in: frame, at: offset)
+        case .setEthernetSource, .setEthernetDestination, .decrementTimeToLive: break
         }
     }
 
@@ -131,6 +159,11 @@ public enum HeaderAction: Hashable, Sendable {
         case .setEthernetSource(let mac): key.ethernetSource = mac
         case .setEthernetDestination(let mac): key.ethernetDestination = mac
         case .decrementTimeToLive: if key.isIPv4, key.timeToLive > 0 { key.timeToLive -= 1 }
+        case .setIPv4Source(let address): key.ipv4Source = address
+        case .setIPv4Destination(let address): key.ipv4Destination = address
+        case .setSourcePort(let port): key.sourcePort = port
+        case .setDestinationPort(let port): key.destinationPort = port
+        case .setICMPIdentifier(let identifier): key.icmpIdentifier = identifier
         }
     }
 }
@@ -141,6 +174,11 @@ extension HeaderAction: CustomStringConvertible {
         case .setEthernetSource(let mac): "set eth_src=\(mac)"
         case .setEthernetDestination(let mac): "set eth_dst=\(mac)"
         case .decrementTimeToLive: "dec_ttl"
+        case .setIPv4Source(let address): "set ip_src=\(address)"
+        case .setIPv4Destination(let address): "set ip_dst=\(address)"
+        case .setSourcePort(let port): "set tp_src=\(port)"
+        case .setDestinationPort(let port): "set tp_dst=\(port)"
+        case .setICMPIdentifier(let identifier): "set icmp_id=\(identifier)"
         }
     }
 }
@@ -272,7 +310,7 @@ public struct SimulationResult: Sendable {
     public var isCacheable: Bool {
         switch decision {
         case .output, .flood, .drop: generatedPackets.isEmpty && arpLearning.isEmpty && !dependsOnPayload
-        case .consumed, .pendingARP, .pendingAddress: false
+        case .consumed, .pendingARP, .pendingAddress, .pendingNATPorts: false
         }
     }
 

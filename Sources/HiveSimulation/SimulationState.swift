@@ -10,6 +10,13 @@ public struct SimulationState: Sendable {
     public var macTables: [BridgeID: [EthernetAddress: PortID]]
     /// Router id -> IPv4 address -> its MAC.
     public var arpTables: [RouterID: [IPv4.Address: EthernetAddress]]
+    /// SNAT address -> the blocks of `NATBlock.size` ports this host leased
+    /// for it (block n holds ports n*64 ... n*64+63), in order.
+    public var natBlocks: [IPv4.Address: [UInt16]] = [:]
+    /// Tunnel keys of exterior ports that cannot forward now (their host's
+    /// lease lapsed): equal-cost routes through them are not chosen while
+    /// another is left.
+    public var unavailablePorts: Set<UInt32> = []
 
     public init(
         macTables: [BridgeID: [EthernetAddress: PortID]] = [:],

@@ -55,6 +55,19 @@ public enum TraceEvent: Hashable, Sendable {
     /// A port's security groups: the rule that allowed the packet, or none
     /// (allowed by its connection's state, or dropped).
     case securityGroup(PortID, TrafficDirection, rule: SecurityGroupRuleID?, allowed: Bool)
+    /// NAT translated the packet; `to` is its addresses and ports after the
+    /// router (for a new connection as decided so far).
+    case nat(NATStepKind, to: ConnectionKey)
+}
+
+/// Why NAT translated a packet.
+public enum NATStepKind: String, Hashable, Sendable {
+    case existing = "by its connection"
+    case floatingDestination = "floating IP DNAT"
+    case floatingSource = "floating IP SNAT"
+    case gatewaySource = "gateway SNAT"
+    case ruleDestination = "DNAT rule"
+    case ruleSource = "SNAT rule"
 }
 
 /// A step and its depth in the trace tree: devices at 1, their chains at 2,
@@ -130,6 +143,7 @@ extension TraceEvent {
         case .decision: "decision"
         case .connection: "conntrack"
         case .securityGroup: "security-group"
+        case .nat: "nat"
         }
     }
 
@@ -180,6 +194,9 @@ extension TraceEvent {
             return "security groups of \(snapshot.name(of: port)) (\(direction.rawValue)): allowed by rule \(securityRuleText(rule, in: snapshot))"
         case .securityGroup(let port, let direction, nil, let allowed):
             return "security groups of \(snapshot.name(of: port)) (\(direction.rawValue)): " + (allowed ? "allowed by connection state" : "no rule allows it")
+        case .nat(let kind, let key):
+            let ports = key.ipProtocol == IPProtocolNumber.tcp || key.ipProtocol == IPProtocolNumber.udp || key.ipProtocol == IPProtocolNumber.icmp
+            return "NAT (\(kind.rawValue)): " + (ports ? "\(key.source):\(key.sourcePort) > \(key.destination):\(key.destinationPort)" : "\(key.source) > \(key.destination)")
         }
     }
 }
@@ -195,6 +212,8 @@ public func decisionText(_ decision: SimulationDecision, in snapshot: TopologySn
         return "PENDING ARP: router \(snapshot.name(of: router)) asks for \(ip) out of port \(snapshot.name(of: port))"
     case .pendingAddress(let port):
         return "PENDING ADDRESS: port \(snapshot.name(of: port)) gets an address from its subnet's pool, then DHCP answers"
+    case .pendingNATPorts(let address, let first, let last, _):
+        return "PENDING NAT PORTS: this host leases a block of SNAT ports of \(address) (\(first)-\(last)), then translates"
     }
 }
 

@@ -371,6 +371,7 @@ private struct SnapshotBuilder {
         }
 
         // Chains and rules, in each chain's order.
+        var nat = CompiledNAT()
         var compiledChains: [CompiledChain] = []
         var compiledRules: [CompiledRule] = []
         var portLists: [Int32] = []
@@ -388,7 +389,12 @@ private struct SnapshotBuilder {
                 case .reject: action = .reject
                 case .return: action = .return
                 case .continue: action = .continue
-                case .snat, .dnat: action = .accept
+                case .snat(let target):
+                    action = .snat(Int32(nat.targets.count))
+                    nat.targets.append(target)
+                case .dnat(let target):
+                    action = .dnat(Int32(nat.targets.count))
+                    nat.targets.append(target)
                 case .jump(let target):
                     action = .jump(chainIndex[target] ?? noIndex)
                     if chainIndex[target] == nil {
@@ -430,6 +436,8 @@ private struct SnapshotBuilder {
         for index in compiledRouters.indices {
             compiledRouters[index].tracksConnections = tracks(compiledRouters[index].inboundChain) || tracks(compiledRouters[index].outboundChain)
         }
+        compileNAT(into: &nat, routers: &compiledRouters, ports: compiledPorts, kept: kept, portIndex: portIndex,
+                   routerIndex: routerIndex, chains: compiledChains, rules: compiledRules)
 
         return CompiledTopology(
             ports: compiledPorts, bridges: compiledBridges, routers: compiledRouters, chains: compiledChains,
@@ -439,7 +447,91 @@ private struct SnapshotBuilder {
             portGroupMemberships: memberships, rulePortLists: portLists, addressGroupMembers: groupMembers,
             addressGroupPrefixes: groupPrefixes, portByTunnelKey: byTunnelKey, portIndex: portIndex, routerIndex: routerIndex,
             staticMACs: staticMACs, bridgeARPAnswers: arpAnswers, routerAddresses: routerAddresses,
-            addressGroupIDs: ipAddressGroups.map(\.id), securityPolicies: SecurityPolicyTable(policies.table))
+            addressGroupIDs: ipAddressGroups.map(\.id), securityPolicies: SecurityPolicyTable(policies.table), nat: nat)
+    }
+
+    /// Floating IPs, gateways and NAT rules: which routers translate, and
+    /// what they answer ARP for.
+    private mutating func compileNAT(
+        into nat: inout CompiledNAT, routers compiledRouters: inout [CompiledRouter], ports compiledPorts: [CompiledPort], kept: [Port],
+        portIndex: [PortID: Int32], routerIndex: [RouterID: Int32], chains: [CompiledChain], rules: [CompiledRule]
+    ) {
+        // A chain with a NAT rule (or jumping to one) makes the routers it is attached to translate.
+        var translatingChains = Set<Int32>()
+        for (index, chain) in chains.enumerated() {
+            if rules[chain.rules.range].contains(where: { if case .snat = $0.action { true } else if case .dnat = $0.action { true } else { false } }) {
+                translatingChains.insert(Int32(index))
+            }
+        }
+        var grew = !translatingChains.isEmpty
+        while grew {
+            grew = false
+            for (index, chain) in chains.enumerated() where !translatingChains.contains(Int32(index)) {
+                let jumps = rules[chain.rules.range].contains { rule in
+                    if case .jump(let target) = rule.action { translatingChains.contains(target) } else { false }
+                }
+                if jumps {
+                    translatingChains.insert(Int32(index))
+                    grew = true
+                }
+            }
+        }
+        func translatesChain(_ chain: Int32) -> Bool { chain != noIndex && translatingChains.contains(chain) }
+        for router in compiledRouters.indices where translatesChain(compiledRouters[router].inboundChain) || translatesChain(compiledRouters[router].outboundChain) {
+            compiledRouters[router].translates = true
+        }
+        for port in compiledPorts where port.isRouterPort && (translatesChain(port.inboundChain) || translatesChain(port.outboundChain)) {
+            compiledRouters[Int(port.deviceIndex)].translates = true
+        }
+
+        // Gateways.
+        for (index, router) in routers.enumerated() {
+            guard let gateway = router.gateway else { continue }
+            guard let port = portIndex[gateway.portId], compiledPorts[Int(port)].isRouterPort,
+                  compiledPorts[Int(port)].deviceIndex == Int32(index)
+            else {
+                problems.append("router \(router.name)'s gateway port \(gateway.portId) is not one of its ports: no gateway")
+                continue
+            }
+            compiledRouters[index].gatewayPort = port
+            let start = Int32(nat.routerSubnets.count)
+            for other in compiledPorts where other.isRouterPort && other.deviceIndex == Int32(index) && other.hasAddress && other.id != gateway.portId {
+                nat.routerSubnets.append(MaskedPrefix(other.subnet))
+            }
+            compiledRouters[index].tenantSubnets = IndexRange(start: start, end: Int32(nat.routerSubnets.count))
+            guard gateway.enableSNAT else { continue }
+            let gatewayPort = compiledPorts[Int(port)]
+            let address = gateway.snatAddress ?? (gatewayPort.hasAddress ? gatewayPort.address : .any)
+            guard address != .any else {
+                problems.append("router \(router.name)'s gateway has no SNAT address and its port none: no SNAT")
+                continue
+            }
+            compiledRouters[index].gatewaySNAT = address
+            compiledRouters[index].translates = true
+            nat.addresses.insert(DeviceAddress(device: Int32(index), address: address))
+        }
+
+        // Floating IPs.
+        for floating in floatingIPs {
+            guard let router = routerIndex[floating.routerId] else {
+                problems.append("floating IP \(floating.address) is on missing router \(floating.routerId): left out")
+                continue
+            }
+            nat.addresses.insert(DeviceAddress(device: router, address: floating.address))
+            compiledRouters[Int(router)].translates = true
+            guard let portId = floating.portId else { continue }
+            guard let port = portIndex[portId], let fixed = floating.fixedAddress ?? kept[Int(port)].fixedIPs.first else {
+                problems.append("floating IP \(floating.address) names port \(portId), which is missing or has no fixed IP: not translated")
+                continue
+            }
+            let index = Int32(nat.floatingIPs.count)
+            nat.floatingIPs.append(CompiledFloatingIP(id: floating.id, router: router, address: floating.address, fixed: fixed, port: port))
+            nat.floatingByAddress[DeviceAddress(device: router, address: floating.address)] = index
+            if nat.floatingByPort[port] == nil { nat.floatingByPort[port] = index }
+        }
+        for index in compiledRouters.indices where compiledRouters[index].translates {
+            compiledRouters[index].tracksConnections = true
+        }
     }
 
     /// Flattens conditions; a named port or group missing from the snapshot

@@ -102,7 +102,7 @@ struct TraceCommand: AsyncParsableCommand {
         if !snapshot.securityGroups.isEmpty || snapshot.rules.values.contains(where: { $0.conditions.connectionState != nil }) {
             notes.append("assuming connection state '\(request.connectionState.rawValue)' wherever connections are tracked (--ct-state; the agents' tables are not read)")
         }
-        let options = SimulationOptions(connectionState: request.connectionState, recordsTrace: true)
+        let options = SimulationOptions(connectionState: request.connectionState, recordsTrace: true, assumesNATPorts: true)
         let frame = request.packet.frame
         var result = try snapshot.simulate(frame: frame, inPort: request.port.tunnelKey, state: state, options: options)
         // Where a router would wait on ARP, assume the answer and go on.
@@ -158,6 +158,7 @@ struct TraceCommand: AsyncParsableCommand {
         case .consumed: ("consumed", decisionText(result.decision, in: snapshot))
         case .pendingARP: ("pending-arp", decisionText(result.decision, in: snapshot))
         case .pendingAddress: ("pending-address", decisionText(result.decision, in: snapshot))
+        case .pendingNATPorts: ("pending-nat-ports", decisionText(result.decision, in: snapshot))
         }
         let document = TraceDocument(
             packet: request.packetText, inPort: request.port.id.description, inPortName: snapshot.name(of: request.port.id),
