@@ -214,7 +214,7 @@ struct ConnectionTrackingTests {
         var badState = bytes
         badState[4 + 17] = 99
         #expect(badState.withUnsafeBytes { FlowStateMessage.decode($0) } == nil)
-        #expect([2, 0, 0, 0].withUnsafeBytes { FlowStateMessage.decode($0) } == nil)
+        #expect([9, 0, 0, 0].withUnsafeBytes { FlowStateMessage.decode($0) } == nil)  // an unknown version
         // More entries than one message holds: split, none lost.
         let many = (0..<40).map { ConnectionEntry(key: ConnectionKey(zone: 7, source: ip("10.0.0.1"), destination: ip("10.0.0.2"), sourcePort: UInt16($0), destinationPort: 80, ipProtocol: 6)) }
         let messages = FlowStateMessage.messages(many)
