@@ -213,7 +213,13 @@ final class SimulationUpcalls: UpcallHandler {
         let now = monotonicNanoseconds()
         for entry in entries {
             let (_, changed) = connections.install(entry, now: now)
-            if changed { invalidations.append(flowTag(.connection(entry.key.tag))) }
+            guard changed else { continue }
+            invalidations.append(flowTag(.connection(entry.key.tag)))
+            // A reply that got here before this message was simulated without
+            // the connection and may have left a drop flow, tagged as if it
+            // opened a connection of its own: it goes too, so the reply's
+            // retransmission finds the connection.
+            invalidations.append(flowTag(.connection(entry.replyKey.tag)))
         }
     }
 

@@ -132,11 +132,12 @@ final class OverlayLab: Sendable {
             try await runServices(
                 network: network, vms: vms, hosts: hosts, prefix: prefix, directory: directory, configure: configure, body)
         } catch {
-            try? await blocking { network.destroy() }
+            try? await blocking { network.destroy(); SandboxNetwork.destroyAll(prefix: prefix) }
             try? FileManager.default.removeItem(atPath: directory)
             throw error
         }
-        try? await blocking { network.destroy() }
+        // destroyAll: also the namespaces a test added under the lab's prefix.
+        try? await blocking { network.destroy(); SandboxNetwork.destroyAll(prefix: prefix) }
         try? FileManager.default.removeItem(atPath: directory)
     }
 

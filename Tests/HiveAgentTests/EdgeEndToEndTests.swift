@@ -1,0 +1,230 @@
+import Foundation
+import HiveAgent
+import HiveClient
+import HiveModel
+import struct HiveModel.Port
+import HivePacket
+import HiveSandbox
+import HiveStore
+import Testing
+
+/// The edge on real namespaces: two VM hosts, two gateway hosts whose
+/// uplinks (veths) lead to an "outside" namespace (an upstream router with
+/// a server on 203.0.113.10), a tenant router with a gateway (SNAT to
+/// 198.51.100.2) behind a provider router with two equal-cost uplinks, and
+/// a floating IP. Real ping, curl, Python servers, iperf3.
+@Suite(.serialized) struct EdgeEndToEndTests {
+    static let vms = [
+        OverlayLab.VM(name: "vm1", host: 1, address: "10.0.1.11", gateway: "10.0.1.1", mac: "02:00:0a:00:01:0b"),
+        OverlayLab.VM(name: "vm2", host: 2, address: "10.0.1.12", gateway: "10.0.1.1", mac: "02:00:0a:00:01:0c"),
+    ]
+    static let server = "203.0.113.10"
+    static let snatAddress = "198.51.100.2"
+    static let floatingAddress = "198.51.100.10"
+
+    struct Edge {
+        var vmPorts: [String: Port]
+        var provider: RouterID
+        var floating: FloatingIP
+    }
+
+    /// The outside namespace `<prefix>out`: `o3`/`o4` to the uplinks `u3`/`u4`
+    /// of hosts 3 and 4, the server's address, and a multipath route back to
+    /// the floating and SNAT addresses through both gateways.
+    static func buildOutside(_ lab: OverlayLab) async throws {
+        let outside = lab.namespace("out")
+        let prefix = lab.prefix
+        try await blocking {
+            try RootNamespace.run(["ip", "netns", "add", outside])
+            func ip(_ namespace: String, _ arguments: String...) throws { _ = try NetworkNamespace.run(namespace, ["ip"] + arguments) }
+            try ip(outside, "link", "set", "lo", "up")
+            try ip(outside, "address", "add", server + "/32", "dev", "lo")
+            for (host, address) in [(3, "192.0.2.1/28"), (4, "192.0.2.17/28")] {
+                try ip(outside, "link", "add", "\(prefix)o\(host)", "type", "veth", "peer", "name", "\(prefix)u\(host)", "netns", "\(prefix)h\(host)")
+                try ip(outside, "address", "add", address, "dev", "\(prefix)o\(host)")
+                try ip(outside, "link", "set", "\(prefix)o\(host)", "up")
+                // Hive reads frames whole (no vnet header yet): the outside sends full checksums, as the VMs do.
+                _ = try NetworkNamespace.run(outside, ["ethtool", "-K", "\(prefix)o\(host)", "tx", "off"])
+                try ip("\(prefix)h\(host)", "link", "set", "\(prefix)u\(host)", "up")
+            }
+            for setting in ["net.ipv4.fib_multipath_hash_policy=1", "net.ipv4.conf.all.ignore_routes_with_linkdown=1"] {
+                _ = try NetworkNamespace.run(outside, ["sysctl", "-q", "-w", setting])
+            }
+            // From the server's address: a reply to a SNAT address must come from where the connection went.
+            try ip(outside, "route", "add", "198.51.100.0/24", "src", server, "nexthop", "via", "192.0.2.2", "dev", "\(prefix)o3",
+                   "nexthop", "via", "192.0.2.18", "dev", "\(prefix)o4")
+        }
+    }
+
+    /// The virtual network, through the API (gateway and floating IP through the repository).
+    static func buildEdge(_ lab: OverlayLab) async throws -> Edge {
+        let client = lab.client
+        let bridge = try await client.create(Bridge(name: "net")).object
+        let edge = try await client.create(Router(name: "edge")).object
+        try await lab.connect(edge.id, to: bridge.id, address: "10.0.1.1", subnet: "10.0.1.0/24")
+        var vmPorts: [String: Port] = [:]
+        for vm in vms { vmPorts[vm.name] = try await lab.plug(vm.name, into: bridge.id).port }
+
+        let provider = try await client.create(Router(name: "provider")).object
+        let gatewayPort = try await client.create(Port(
+            router: edge.id, name: "gateway", address: IPv4.Address(parsing: snatAddress)!, subnet: IPv4.Prefix(parsing: "198.51.100.0/30")!)).object
+        let toEdge = try await client.create(Port(
+            router: provider.id, name: "to-edge", address: IPv4.Address(198, 51, 100, 1), subnet: IPv4.Prefix(parsing: "198.51.100.0/30")!)).object
+        _ = try await client.link(gatewayPort.id, to: toEdge.id)
+        _ = try await client.create(Route(routerId: edge.id, destination: IPv4.Prefix(parsing: "0.0.0.0/0")!,
+                                          nextHopGateway: IPv4.Address(198, 51, 100, 1), egressPortId: gatewayPort.id))
+        _ = try await client.create(Route(routerId: provider.id, destination: IPv4.Prefix(parsing: "198.51.100.0/30")!, egressPortId: toEdge.id))
+        _ = try await client.create(Route(routerId: provider.id, destination: IPv4.Prefix(parsing: "10.0.1.0/24")!,
+                                          nextHopGateway: IPv4.Address(parsing: snatAddress)!, egressPortId: toEdge.id))
+        for (host, address, upstream) in [(3, "192.0.2.2", "192.0.2.1"), (4, "192.0.2.18", "192.0.2.17")] {
+            let uplink = try await client.create(Port(
+                router: provider.id, name: "uplink\(host - 2)", address: IPv4.Address(parsing: address)!,
+                subnet: IPv4.Prefix(address: IPv4.Address(parsing: address)!, length: 28).network, mac: Port.generatedMAC())).object
+            _ = try await client.create(Binding(hostId: try await lab.hostID(host), portId: uplink.id, interfaceName: "\(lab.prefix)u\(host)"))
+            _ = try await client.create(Route(routerId: provider.id, destination: IPv4.Prefix(parsing: "0.0.0.0/0")!,
+                                              nextHopGateway: IPv4.Address(parsing: upstream)!, egressPortId: uplink.id))
+            _ = try await client.create(Route(routerId: provider.id, destination: uplink.subnet!, egressPortId: uplink.id))
+        }
+        let repository = TopologyRepository(store: lab.store)
+        var router = try await repository.find(edge.id)!.object
+        router.gateway = RouterGateway(portId: gatewayPort.id)
+        _ = try await repository.update(router)
+        let floating = try await repository.create(FloatingIP(
+            routerId: provider.id, address: IPv4.Address(parsing: floatingAddress)!, portId: vmPorts["vm2"]!.id)).object
+        try await lab.waitForBoundPorts(4)
+        return Edge(vmPorts: vmPorts, provider: provider.id, floating: floating)
+    }
+
+    /// An HTTP server in `namespace` answering with the client's address.
+    static func whoAmIServer(_ namespace: String, port: Int = 80) throws -> Process {
+        let script = """
+            import http.server, sys
+            class H(http.server.BaseHTTPRequestHandler):
+                def do_GET(self):
+                    self.send_response(200); self.end_headers(); self.wfile.write(self.client_address[0].encode())
+                def log_message(self, *a): pass
+            http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), H).serve_forever()
+            """
+        let process = try NetworkNamespace.start(namespace, ["python3", "-c", script, "\(port)"], standardOutput: FileHandle.nullDevice)
+        Thread.sleep(forTimeInterval: 0.3)
+        return process
+    }
+
+    /// curl's body from `namespace`, retried for `seconds`; nil when nothing answered.
+    static func fetch(_ namespace: String, _ url: String, within seconds: Double) async -> String? {
+        var body: String?
+        _ = await eventually(within: seconds) {
+            body = try? await blocking { try NetworkNamespace.run(namespace, ["curl", "-s", "--max-time", "2", url], timeout: .seconds(5)) }
+            return body?.isEmpty == false
+        }
+        return body?.isEmpty == false ? body : nil
+    }
+
+    /// A UDP exchange: the outside echoes the datagram's source address back.
+    static func udpSource(_ lab: OverlayLab, from vm: String) async throws -> String? {
+        let echo = """
+            import socket
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 5353)); s.settimeout(20)
+            while True:
+                data, peer = s.recvfrom(100); s.sendto(peer[0].encode(), peer)
+            """
+        let ask = """
+            import socket, sys
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1)
+            for _ in range(10):
+                s.sendto(b"who", (sys.argv[1], 5353))
+                try:
+                    print(s.recv(100).decode()); sys.exit(0)
+                except socket.timeout:
+                    pass
+            sys.exit(1)
+            """
+        let listener = try NetworkNamespace.start(lab.namespace("out"), ["python3", "-c", echo], standardOutput: FileHandle.nullDevice)
+        defer { listener.terminate() }
+        try await Task.sleep(for: .milliseconds(300))
+        return try? await blocking {
+            try NetworkNamespace.run(lab.namespace(vm), ["python3", "-c", ask, Self.server], timeout: .seconds(20)).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
+
+    @Test func vmsReachTheOutsideThroughSNATAndTheOutsideReachesAFloatingIP() async throws {
+        try await OverlayLab.run(hosts: 4, vms: Self.vms) { lab in
+            try await Self.buildOutside(lab)
+            let edge = try await Self.buildEdge(lab)
+            let outside = lab.namespace("out")
+
+            // Ping, TCP and UDP from a VM without a floating IP: the outside sees the gateway's address.
+            #expect(await lab.pingEventually(from: "vm1", to: Self.server), "vm1 pings the outside server")
+            let web = try await blocking { try Self.whoAmIServer(outside) }
+            defer { web.terminate() }
+            #expect(await Self.fetch(lab.namespace("vm1"), "http://\(Self.server)/", within: 15) == Self.snatAddress,
+                    "the server sees the gateway's SNAT address")
+            #expect(try await Self.udpSource(lab, from: "vm1") == Self.snatAddress, "UDP too")
+
+            // vm2 has the floating IP: its own connections leave from it, and the outside reaches it.
+            #expect(await Self.fetch(lab.namespace("vm2"), "http://\(Self.server)/", within: 15) == Self.floatingAddress)
+            let vmWeb = try await blocking { try Self.whoAmIServer(lab.namespace("vm2"), port: 8080) }
+            defer { vmWeb.terminate() }
+            #expect(await Self.fetch(outside, "http://\(Self.floatingAddress):8080/", within: 15) == Self.server,
+                    "the outside reaches vm2 through its floating IP, and vm2 sees the real client")
+            #expect(await lab.pingEventually(from: "out", to: Self.floatingAddress), "ping through the floating IP")
+
+            // vm2's security group still applies behind its floating IP.
+            let group = try await lab.client.create(SecurityGroup(name: "web-only")).object
+            _ = try await lab.client.create(SecurityGroupRule(
+                securityGroupId: group.id, direction: .ingress, ipProtocol: IPProtocolNumber.tcp, ports: PortRange(8080),
+                remotePrefix: IPv4.Prefix(parsing: "0.0.0.0/0")!))
+            var port = try await lab.client.get(edge.vmPorts["vm2"]!.id).object
+            port.securityGroupIds = [group.id]
+            _ = try await lab.client.update(port)
+            let pingStops = await eventually(within: 5) { await !lab.ping(from: "out", to: Self.floatingAddress, count: 1) }
+            #expect(pingStops, "the group allows no ICMP")
+            #expect(await Self.fetch(outside, "http://\(Self.floatingAddress):8080/", within: 10) == Self.server, "TCP 8080 it allows")
+
+            // The floating IP moves to vm1: new connections reach vm1.
+            let repository = TopologyRepository(store: lab.store)
+            var moved = try await repository.find(edge.floating.id)!.object
+            moved.portId = edge.vmPorts["vm1"]!.id
+            _ = try await repository.update(moved)
+            let vm1Web = try await blocking { try Self.whoAmIServer(lab.namespace("vm1"), port: 8081) }
+            defer { vm1Web.terminate() }
+            #expect(await Self.fetch(outside, "http://\(Self.floatingAddress):8081/", within: 10) == Self.server, "the moved floating IP reaches vm1")
+        }
+    }
+
+    @Test func twoVMsBehindOneAddressOpenManyConnectionsToOneServerPort() async throws {
+        try await OverlayLab.run(hosts: 4, vms: Self.vms) { lab in
+            try await Self.buildOutside(lab)
+            let edge = try await Self.buildEdge(lab)
+            // Both VMs behind the gateway's address: no floating IP.
+            try await TopologyRepository(store: lab.store).delete(FloatingIP.self, id: edge.floating.id)
+            let web = try await blocking { try Self.whoAmIServer(lab.namespace("out")) }
+            defer { web.terminate() }
+            #expect(await Self.fetch(lab.namespace("vm1"), "http://\(Self.server)/", within: 15) == Self.snatAddress)
+            // 150 connections from each VM at once, all to 203.0.113.10:80, each keeping its source port.
+            let script = """
+                import socket, sys, concurrent.futures
+                def one(_):
+                    s = socket.create_connection((sys.argv[1], 80), timeout=10)
+                    s.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n"); data = b""
+                    while True:
+                        chunk = s.recv(1000)
+                        if not chunk: break
+                        data += chunk
+                    s.close(); return data.endswith(sys.argv[2].encode())
+                with concurrent.futures.ThreadPoolExecutor(30) as pool:
+                    results = list(pool.map(one, range(150)))
+                print(sum(results))
+                """
+            async let first = blocking { try NetworkNamespace.run(lab.namespace("vm1"), ["python3", "-c", script, Self.server, Self.snatAddress], timeout: .seconds(120)) }
+            async let second = blocking { try NetworkNamespace.run(lab.namespace("vm2"), ["python3", "-c", script, Self.server, Self.snatAddress], timeout: .seconds(120)) }
+            let counts = try await [first, second].map { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1 }
+            #expect(counts == [150, 150], "every connection completed: \(counts)")
+            let metrics = await Agent.metricsText(lab.agents)
+            let collisions = metrics.split(separator: "\n").filter { $0.hasPrefix("hive_nat_collisions_total") }
+            #expect(!collisions.isEmpty && collisions.allSatisfy { $0.hasSuffix(" 0") }, "\(collisions)")
+            let leases = metrics.split(separator: "\n").filter { $0.hasPrefix("hive_nat_block_leases_total") }
+            #expect(leases.contains { !$0.hasSuffix(" 0") }, "SNAT ports came from leased blocks: \(leases)")
+        }
+    }
+}
