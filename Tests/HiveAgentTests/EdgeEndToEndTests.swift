@@ -227,4 +227,51 @@ import Testing
             #expect(leases.contains { !$0.hasSuffix(" 0") }, "SNAT ports came from leased blocks: \(leases)")
         }
     }
+
+    @Test func aStreamThroughTheOutsideSurvivesTheDeathOfItsGateway() async throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/iperf3") else {
+            Issue.record("iperf3 is missing: run scripts/install-test-deps.sh")
+            return
+        }
+        try await OverlayLab.run(hosts: 4, vms: Self.vms) { lab in
+            try await Self.buildOutside(lab)
+            _ = try await Self.buildEdge(lab)
+            #expect(await lab.pingEventually(from: "vm1", to: Self.server))
+            let server = try await blocking {
+                try NetworkNamespace.start(lab.namespace("out"), ["iperf3", "-s", "-1", "-B", Self.server], standardOutput: FileHandle.nullDevice)
+            }
+            defer { if server.isRunning { server.terminate() } }
+            try await Task.sleep(for: .milliseconds(500))
+            // vm1 (SNAT'd to 198.51.100.2) sends to the outside for 30 s, in half-second intervals.
+            let stream = Task {
+                try await blocking {
+                    try NetworkNamespace.run(
+                        lab.namespace("vm1"), ["iperf3", "-c", Self.server, "-t", "30", "-i", "0.5", "-b", "100M", "-J"], timeout: .seconds(90))
+                }
+            }
+            try await Task.sleep(for: .seconds(8))
+            // The gateway carrying it: the one whose uplink sent the most.
+            func sent(_ host: Int) -> UInt64 {
+                lab.agents[host - 1].statistics.ports.values.filter { $0.name.hasSuffix("u\(host)") }.reduce(0) { $0 + $1.sentPackets }
+            }
+            let carrying = sent(3) >= sent(4) ? 3 : 4
+            let killedAt = ContinuousClock.now
+            await lab.killAgent(carrying)
+            try await blocking { _ = try NetworkNamespace.run(lab.namespace("h\(carrying)"), ["ip", "link", "set", "\(lab.prefix)u\(carrying)", "down"]) }
+            let report = try await stream.value
+            let summary = try IperfReport(json: report)
+            // The longest run of empty half-second intervals: how long the stream stood still.
+            var longest = 0
+            var run = 0
+            for bytes in summary.intervalBytes {
+                run = bytes == 0 ? run + 1 : 0
+                longest = max(longest, run)
+            }
+            print("gateway failover: h\(carrying) killed, the stream went on for \(ContinuousClock.now - killedAt) after it and stood still for \(Double(longest) * 0.5) s at most (lease TTL 5 s)")
+            #expect(summary.seconds >= 29, "the stream ran its 30 s: \(summary)")
+            #expect(summary.intervalBytes.prefix(10).allSatisfy { $0 > 0 }, "it flowed before the kill: \(summary)")
+            #expect(summary.intervalBytes.suffix(10).allSatisfy { $0 > 0 }, "and flows again through the other gateway: \(summary)")
+            #expect(longest <= 30, "the interruption stays within the lease TTL and TCP's retransmission: \(summary)")
+        }
+    }
 }

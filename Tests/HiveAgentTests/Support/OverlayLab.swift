@@ -64,10 +64,11 @@ final class OverlayLab: Sendable {
         var agent: Agent
         var group: ServiceGroup
         var task: Task<Void, any Error>
+        var store: SeverableStore
 
-        static func start(_ agent: Agent, logger: Logger) -> AgentRunner {
+        static func start(_ agent: Agent, store: SeverableStore, logger: Logger) -> AgentRunner {
             let group = ServiceGroup(configuration: .init(services: [agent], logger: logger))
-            return AgentRunner(agent: agent, group: group, task: Task { try await group.run() })
+            return AgentRunner(agent: agent, group: group, task: Task { try await group.run() }, store: store)
         }
 
         func stop() async {
@@ -81,9 +82,19 @@ final class OverlayLab: Sendable {
     func restartAgent(_ number: Int) async throws {
         let old = runners.withLock { $0[number - 1] }
         await old.stop()
-        let agent = try Agent(store: store, configuration: old.agent.configuration, logger: logger)
-        let runner = AgentRunner.start(agent, logger: logger)
+        let severable = SeverableStore(store)
+        let agent = try Agent(store: severable, configuration: old.agent.configuration, logger: logger)
+        let runner = AgentRunner.start(agent, store: severable, logger: logger)
         runners.withLock { $0[number - 1] = runner }
+    }
+
+    /// Host `number`'s agent dies: it stops talking to the store (its lease
+    /// is neither renewed nor revoked, so it lapses after the TTL), and its
+    /// datapath stops.
+    func killAgent(_ number: Int) async {
+        let runner = runners.withLock { $0[number - 1] }
+        runner.store.sever()
+        await runner.stop()
     }
 
     /// Moves VM `vm`'s host end from its host to host `number` and binds
@@ -148,7 +159,7 @@ final class OverlayLab: Sendable {
         let store = try EmbeddedStore(directory: directory)
         var logger = Logger(label: "hive.lab")
         logger.logLevel = .warning
-        var agents: [Agent] = []
+        var agents: [(Agent, SeverableStore)] = []
         for number in 1...hosts {
             let state = directory + "/h\(number)"
             try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
@@ -157,7 +168,8 @@ final class OverlayLab: Sendable {
                 networkNamespace: prefix + "h\(number)", tunnelZone: "lab")
             configuration.leaseTTL = 5
             configure(&configuration)
-            agents.append(try Agent(store: store, configuration: configuration, logger: logger))
+            let severable = SeverableStore(store)
+            agents.append((try Agent(store: severable, configuration: configuration, logger: logger), severable))
         }
         var tokens = TokenTable()
         tokens.add(token: adminToken, for: .admin)
@@ -173,7 +185,7 @@ final class OverlayLab: Sendable {
             let client = HiveClient(endpoint: endpoint, token: adminToken)
             lab = OverlayLab(
                 prefix: prefix, network: network, vms: vms, client: client, endpoint: endpoint,
-                runners: agents.map { AgentRunner.start($0, logger: logger) }, store: store, logger: logger)
+                runners: agents.map { AgentRunner.start($0.0, store: $0.1, logger: logger) }, store: store, logger: logger)
         } catch {
             await group.triggerGracefulShutdown()
             _ = try? await running.value
