@@ -46,6 +46,11 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .customLong("metrics-listen"), help: ArgumentHelp("Serve Prometheus metrics at http://HOST:PORT/metrics.", valueName: "host:port"))
     var metricsListen: String?
 
+    @Option(name: .customLong("lease-ttl"), help: ArgumentHelp(
+        "Seconds this host stays alive in the NSDB without a keep-alive (renewed every third of it).",
+        discussion: "Other hosts see this one dead, and stop routing through its uplinks, this long after it dies. Default: 10; at least 2."))
+    var leaseTTL: Int64 = 10
+
     @OptionGroup var store: StoreOptions
 
     @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error or critical.", valueName: "level"))
@@ -58,6 +63,9 @@ struct AgentCommand: AsyncParsableCommand {
         if let metricsListen { _ = try APICommand.parseListen(metricsListen) }
         if let hostID, HostID(parsing: hostID) == nil {
             throw ValidationError("--host-id '\(hostID)' is not a UUID")
+        }
+        guard leaseTTL >= 2 else {
+            throw ValidationError("--lease-ttl \(leaseTTL) is too short (expected at least 2 seconds: the lease is renewed every third of it)")
         }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level '\(logLevel)' is not a level (expected trace, debug, info, notice, warning, error or critical)")
@@ -79,6 +87,7 @@ struct AgentCommand: AsyncParsableCommand {
             hostName: name, hostID: hostID.flatMap { HostID(parsing: $0) }, stateDirectory: stateDirectory,
             underlayAddress: IPv4.Address(parsing: underlay)!, networkNamespace: networkNamespace, tunnelZone: tunnelZone)
         configuration.datapath.tunnelPort = tunnelPort
+        configuration.leaseTTL = leaseTTL
         let store = try self.store.open()
         let agent: Agent
         do {
