@@ -114,6 +114,12 @@ struct TraceCommand: AsyncParsableCommand {
             result = try snapshot.simulate(frame: frame, inPort: request.port.tunnelKey, state: state, options: options)
             rounds += 1
         }
+        let translatedSources = result.trace.steps.contains {
+            if case .nat(let kind, _) = $0.event { kind == .gatewaySource || kind == .ruleSource } else { false }
+        }
+        if translatedSources {
+            notes.append("assuming the SNAT keeps the packet's source port (an agent keeps it only when the port's block of 64 is its own and free)")
+        }
         if json {
             try printJSON(result, request: request, notes: notes, snapshot: snapshot)
         } else {
@@ -238,7 +244,8 @@ extension TopologySnapshot {
             ipAddressGroups: try await repository.list(IPAddressGroup.self).items.map(\.object),
             dhcpSubnets: try await repository.list(DHCPSubnet.self).items.map(\.object),
             securityGroups: try await repository.list(SecurityGroup.self).items.map(\.object),
-            securityGroupRules: try await repository.list(SecurityGroupRule.self).items.map(\.object))
+            securityGroupRules: try await repository.list(SecurityGroupRule.self).items.map(\.object),
+            floatingIPs: try await repository.list(FloatingIP.self).items.map(\.object))
     }
 }
 
