@@ -24,6 +24,11 @@
 #   5. Hive routed, tx-off: vmB's port moved to a second bridge (a new port,
 #      without the group), a router between the two; the VMs keep their
 #      addresses, in two /28s.
+#   6. Hive SNAT, tx-off: vmB becomes "the outside": its veth is bound to an
+#      exterior port of the router (an uplink, 100.65.0.17/28) instead of a
+#      bridge port, and the router's gateway is that port, so every packet
+#      from vmA is source-translated to 100.65.0.17 (SNAT ports leased per
+#      host) and every reply translated back: the edge of issue 11.
 # Each: ping RTT (median, p99), iperf3 TCP 1 and 4 streams, iperf3 UDP 64 B
 # (packets received per second, loss), new TCP connections per second (wrk
 # with `Connection: close` against nginx in vmB, one connection per request),
@@ -35,6 +40,7 @@
 #   BENCH_QUICK=1     smoke run: 2 s iperf3 and wrk runs, 100 pings
 #   BENCH_STATEFUL=0  skip Hive's stateful variant (vmB's port in a security group)
 #   BENCH_ROUTED=0    skip Hive's routed variant (vmB behind a router on a second bridge)
+#   BENCH_SNAT=0      skip Hive's SNAT variant (needs the routed one)
 #   BENCH_LINUX_ONLY=1  measure only the Linux baseline (no hive binary needed)
 #   BENCH_LOG_DIR=dir keep the logs (etcd, api, agents, nginx, iperf3 JSON, wrk output) there
 # The Markdown report goes to stdout, progress to stderr. Everything the
@@ -44,7 +50,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 COMMAND_LINE="$0${*:+ $*}"
-for variable in BENCH_LOG_DIR BENCH_LINUX_ONLY BENCH_QUICK BENCH_ROUTED BENCH_SECONDS BENCH_STATEFUL HIVE_BIN; do
+for variable in BENCH_LOG_DIR BENCH_LINUX_ONLY BENCH_QUICK BENCH_ROUTED BENCH_SECONDS BENCH_SNAT BENCH_STATEFUL HIVE_BIN; do
     if [ -n "${!variable:-}" ]; then COMMAND_LINE="$variable=${!variable} $COMMAND_LINE"; fi
 done
 
@@ -58,6 +64,7 @@ fi
 case "$SECONDS_PER_RUN" in '' | *[!0-9]* | 0) echo "BENCH_SECONDS must be a whole number of seconds >= 1, not '$SECONDS_PER_RUN'" >&2; exit 2 ;; esac
 LINUX_ONLY=${BENCH_LINUX_ONLY:-0}
 ROUTED=${BENCH_ROUTED:-1}
+SNAT=${BENCH_SNAT:-1}
 STATEFUL=${BENCH_STATEFUL:-1}
 
 # Names. Namespaces start with hive-bench- ("bench" is not hex, so no test's
@@ -652,13 +659,35 @@ hive_routed_up() {
     kill -0 "$AGENT_A_PID" && kill -0 "$AGENT_B_PID" || die "an agent exited"
 }
 
+# The SNAT variant: vmB's veth is bound to an uplink of the router (an
+# exterior router port) and the router's gateway is that port: vmA's
+# packets leave with the router's address, as a tenant's to the internet.
+hive_snat_up() {
+    log "SNAT variant: bridge bench (vmA) - router edge (gateway: SNAT) - uplink = vmB"
+    {
+        hive_cli port delete vmB --bridge right
+        hive_cli port unlink to-right --router edge
+        hive_cli port delete to-right --router edge
+        hive_cli port create outside --router edge --address 100.65.0.17/28 --tenant bench
+        hive_cli route create --router edge --destination 100.65.0.16/28 --port outside --tenant bench
+        hive_cli router update edge --gateway-port outside
+        hive_cli binding create --host "$NS_HOST_B" --port outside --router edge --interface $VETH_B
+    } >>"$WORK/cli.log" 2>&1 || die "building the SNAT network failed (see cli.log)"
+    ip -n "$NS_VM_A" neigh flush all
+    ip -n "$NS_VM_B" neigh flush all
+    local started=$SECONDS
+    ping_until_answered 30 || die "vmA cannot ping vmB through Hive's SNAT within 30 s"
+    log "first answer through SNAT $((SECONDS - started))s after the change"
+    kill -0 "$AGENT_A_PID" && kill -0 "$AGENT_B_PID" || die "an agent exited"
+}
+
 # --- report ------------------------------------------------------------------
 
 # The systems measured, in column order, and their column headings.
 SYSTEMS=(linux-on)
 declare -A HEADING=([linux-on]="Linux bridge + vxlan, offloads on" [linux-txoff]="Linux bridge + vxlan, tx-off"
     [hive]="Hive bridge, tx-off" [hive-stateful]="Hive bridge + security group, tx-off"
-    [hive-routed]="Hive bridge - router - bridge, tx-off")
+    [hive-routed]="Hive bridge - router - bridge, tx-off" [hive-snat]="Hive bridge - router with SNAT - uplink, tx-off")
 
 value() { echo "${RESULT[$1]:--}"; }
 
@@ -715,7 +744,7 @@ report() {
 - command: \`$COMMAND_LINE\` (iperf3 and wrk runs of ${SECONDS_PER_RUN} s, $PINGS pings at 10 ms)
 - rig: vmA $VM_A_IP and vmB $VM_B_IP (MTU $VM_MTU) in VM namespaces, veth to host namespaces with underlays $UNDERLAY_A/24 and $UNDERLAY_B/24 (veth, MTU $UNDERLAY_MTU) on a Linux bridge in an underlay namespace.
 - tx-off: \`ethtool -K eth0 tx off\` in both VMs (and on the host ends), so the VM stacks send MTU-sized frames with full checksums. Hive's datapath reads whole frames from packet sockets, so Hive runs only tx-off, and the baseline to compare it with is Linux tx-off; "offloads on" is veth's default (checksum offload, TSO).
-- Linux: in each host a bridge with the VM's veth and a vxlan device (VNI 42, dstport 4789, remote = the other host), VMs in one /24. Hive: one \`hive agent\` per host (Geneve on UDP 6081), etcd and \`hive api\` on loopback; bridge: one bridge with port vmA bound on hostA and vmB on hostB, VMs in one /24; stateful: the bridge with vmB's port in security group $SECURITY_GROUP (ingress TCP $HTTP_PORT and $IPERF_PORT, UDP $IPERF_PORT and ICMP from 0.0.0.0/0; vmA's port in no group), so vmB's ingress is stateful and allow-only$probe_note; routed: vmB's port on a second bridge (a new port, in no group), a router between the two, VMs in two /28s with the router as gateway.
+- Linux: in each host a bridge with the VM's veth and a vxlan device (VNI 42, dstport 4789, remote = the other host), VMs in one /24. Hive: one \`hive agent\` per host (Geneve on UDP 6081), etcd and \`hive api\` on loopback; bridge: one bridge with port vmA bound on hostA and vmB on hostB, VMs in one /24; stateful: the bridge with vmB's port in security group $SECURITY_GROUP (ingress TCP $HTTP_PORT and $IPERF_PORT, UDP $IPERF_PORT and ICMP from 0.0.0.0/0; vmA's port in no group), so vmB's ingress is stateful and allow-only$probe_note; routed: vmB's port on a second bridge (a new port, in no group), a router between the two, VMs in two /28s with the router as gateway; SNAT: vmB's veth bound to an exterior port of that router (100.65.0.17/28, an uplink) which is the router's gateway, so vmA's connections leave translated to 100.65.0.17 with ports from the host's leased blocks, and vmB (the outside) sees only that address.
 - connections: nginx (1 worker, \`return 200\`) in vmB; \`wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d${SECONDS_PER_RUN}s -H 'Connection: close'\` in vmA, so each request is a new TCP connection (handshake, request, answer, close) and requests/s = connections/s.
 
 $header
@@ -842,6 +871,11 @@ if [ "$LINUX_ONLY" != 1 ]; then
         hive_routed_up
         SYSTEMS+=(hive-routed)
         measure hive-routed "$AGENT_A_PID" "$AGENT_B_PID"
+        if [ "$SNAT" = 1 ]; then
+            hive_snat_up
+            SYSTEMS+=(hive-snat)
+            measure hive-snat "$AGENT_A_PID" "$AGENT_B_PID"
+        fi
     fi
     kill -0 "$AGENT_A_PID" && kill -0 "$AGENT_B_PID" || die "an agent exited during the measurements"
     if grep -Eiq 'error|critical' "$WORK/agent-a.log" "$WORK/agent-b.log"; then

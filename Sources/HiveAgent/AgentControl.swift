@@ -48,6 +48,9 @@ actor AgentControl {
     /// never holds up this actor.
     var pendingWrites: [String: LearnedWrite] = [:]
     private var tunnelPeers: Set<IPv4.Address>?
+    /// The last connection flushes asked of the datapath (floating IPs moved).
+    private var connectionFlushes: [ConnectionFlush] = []
+    private var flushSequence: UInt64 = 0
     let ageing: (mac: Duration, arp: Duration)
 
     struct ARPWaitKey: Hashable {
@@ -119,6 +122,11 @@ actor AgentControl {
         mirror.revision = max(mirror.revision, batch.revision)
         guard changes.topologyChanged || changes.placementChanged || changes.stateChanged else { return }
         if changes.topologyChanged { snapshot = mirror.snapshot() }
+        for (router, address) in changes.movedFloatingIPs {
+            flushSequence += 1
+            connectionFlushes.append(ConnectionFlush(sequence: flushSequence, zone: snapshot.connectionZone(of: router), address: address))
+        }
+        if connectionFlushes.count > 256 { connectionFlushes.removeFirst(connectionFlushes.count - 256) }
         report(changes.problems)
         publish()
         if changes.placementChanged {
@@ -185,6 +193,7 @@ actor AgentControl {
         var view = AgentView(snapshot: snapshot, state: state, locations: locations, version: version)
         view.statefulPeers = statefulPeers(locations)
         view.uplinkHosts = uplinkHosts
+        view.connectionFlushes = connectionFlushes
         if let hostID {
             let zones = mirror.tunnelZones.values.filter { $0.members.contains { $0.hostId == hostID } }
             if let smallest = zones.map(\.networkMTU).min() { view.networkMTU = smallest }

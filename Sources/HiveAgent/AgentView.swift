@@ -30,8 +30,18 @@ struct AgentView: Sendable {
     /// Each router's uplinks (bound exterior ports) on other hosts: they get
     /// the router's connections' flow state (a reply may come in through any).
     var uplinkHosts: [RouterID: [IPv4.Address]] = [:]
+    /// Floating IPs that moved or went, newest last, numbered: the datapath
+    /// thread removes their connections once (`ConnectionFlush.sequence`).
+    var connectionFlushes: [ConnectionFlush] = []
 
     static let empty = AgentView(snapshot: TopologySnapshot(), state: SimulationState(), locations: [:], version: 0)
+}
+
+/// Connections to end: those of a router's zone translated to or from `address`.
+struct ConnectionFlush: Sendable {
+    var sequence: UInt64
+    var zone: UInt32
+    var address: IPv4.Address
 }
 
 /// The published view, shared between the control plane and the datapath thread.

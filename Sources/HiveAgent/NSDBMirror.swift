@@ -42,6 +42,8 @@ struct NSDBMirror: Sendable {
         var stateChanged = false
         /// ARP entries that appeared (packets may be waiting on them).
         var learnedARP: [(RouterID, IPv4.Address)] = []
+        /// Floating IPs whose port changed, or that went: their connections end.
+        var movedFloatingIPs: [(RouterID, IPv4.Address)] = []
         var problems: [String] = []
     }
 
@@ -190,6 +192,9 @@ struct NSDBMirror: Sendable {
             for ip in [old, new].compactMap({ $0 }) {
                 changes.tags.insert(.router(ip.routerId))
                 if let port = ip.portId { changes.tags.insert(.port(port)) }
+            }
+            if let old, new?.portId != old.portId || new?.fixedAddress != old.fixedAddress || new?.address != old.address {
+                changes.movedFloatingIPs.append((old.routerId, old.address))
             }
             changes.topologyChanged = true
         case .host:

@@ -34,6 +34,8 @@ final class SimulationUpcalls: UpcallHandler {
     private var connections: ConnectionTable
     private var lastExpiry: UInt64 = 0
     private var lastBlockScan: UInt64 = 0
+    /// The last `ConnectionFlush` applied.
+    private var flushedThrough: UInt64 = 0
     static let blockScanInterval: UInt64 = 5_000_000_000
     /// The SNAT port blocks the table's translated connections use, for the
     /// control plane to give idle ones back (published every 5 s).
@@ -52,6 +54,14 @@ final class SimulationUpcalls: UpcallHandler {
 
     func beginBatch() {
         view = shared.view
+        if let last = view.connectionFlushes.last, last.sequence > flushedThrough {
+            // The flows of these connections go with the router's tag, posted after this view.
+            var tags: [UInt64] = []
+            for flush in view.connectionFlushes where flush.sequence > flushedThrough {
+                connections.flush(zone: flush.zone, translatedAddress: flush.address, into: &tags)
+            }
+            flushedThrough = last.sequence
+        }
     }
 
     func portFailed(portKey: UInt32, error: SystemError) {

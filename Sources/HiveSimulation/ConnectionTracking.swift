@@ -474,6 +474,18 @@ public struct ConnectionTable: Sendable {
         }
     }
 
+    /// Removes the connections of `zone` translated to or from `address`
+    /// (a floating IP that moved: its VM's connections end, as Neutron
+    /// flushes them); returns their tags in `tags`.
+    /// - Complexity: O(entries).
+    public mutating func flush(zone: UInt32, translatedAddress address: IPv4.Address, into tags: inout [UInt64]) {
+        for slot in entries.indices where entries[slot].live && entries[slot].key.zone == zone && entries[slot].isTranslated
+            && (entries[slot].key.destination == address || entries[slot].replyKey.destination == address) {
+            tags.append(entries[slot].key.tag)
+            remove(slot: Int32(slot))
+        }
+    }
+
     /// Removes the connections of `zone` (a port's when it is deleted), or all.
     public mutating func flush(zone: UInt32? = nil, into tags: inout [UInt64]) {
         for slot in entries.indices where entries[slot].live && (zone == nil || entries[slot].key.zone == zone) {

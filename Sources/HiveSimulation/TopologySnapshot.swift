@@ -104,6 +104,9 @@ public struct TopologySnapshot: Sendable {
         return ports[compiled.ports[Int(index)].id]
     }
 
+    /// The connection-tracking zone of a router (where its NAT bindings live).
+    public func connectionZone(of router: RouterID) -> UInt32 { SnapshotBuilder.zone(of: router) }
+
     /// The MAC a router port answers with: its `mac`, or one derived from its id when unset.
     public func effectiveMAC(of port: PortID) -> EthernetAddress? {
         guard let index = compiled.portIndex[port] else { return nil }

@@ -181,7 +181,40 @@ import Testing
             #expect(pingStops, "the group allows no ICMP")
             #expect(await Self.fetch(outside, "http://\(Self.floatingAddress):8080/", within: 10) == Self.server, "TCP 8080 it allows")
 
-            // The floating IP moves to vm1: new connections reach vm1.
+            // A UDP conversation with the floating IP, one 5-tuple throughout: it
+            // answers from vm2 now, and must answer from vm1 after the move
+            // (the connection's translation is flushed, as Neutron does).
+            let namer = """
+                import socket, sys
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 7000))
+                while True:
+                    data, peer = s.recvfrom(100); s.sendto(sys.argv[1].encode(), peer)
+                """
+            let namers = try await blocking {
+                try ["vm1", "vm2"].map { try NetworkNamespace.start(lab.namespace($0), ["python3", "-c", namer, $0], standardOutput: FileHandle.nullDevice) }
+            }
+            defer { for namer in namers { namer.terminate() } }
+            var allowUDP = try await lab.client.get(edge.vmPorts["vm2"]!.id).object
+            allowUDP.securityGroupIds = []
+            _ = try await lab.client.update(allowUDP)
+            let asker = """
+                import socket, sys, time
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 7001)); s.settimeout(0.3)
+                deadline = time.time() + float(sys.argv[2])
+                while time.time() < deadline:
+                    s.sendto(b"who", (sys.argv[1], 7000))
+                    try:
+                        print(s.recv(100).decode(), flush=True)
+                    except socket.timeout:
+                        pass
+                    time.sleep(0.2)
+                """
+            let conversation = Task {
+                try await blocking { try NetworkNamespace.run(outside, ["python3", "-c", asker, Self.floatingAddress, "12"], timeout: .seconds(30)) }
+            }
+            try await Task.sleep(for: .seconds(4))
+
+            // The floating IP moves to vm1: new connections reach vm1, and so does the ongoing conversation.
             let repository = TopologyRepository(store: lab.store)
             var moved = try await repository.find(edge.floating.id)!.object
             moved.portId = edge.vmPorts["vm1"]!.id
@@ -189,6 +222,8 @@ import Testing
             let vm1Web = try await blocking { try Self.whoAmIServer(lab.namespace("vm1"), port: 8081) }
             defer { vm1Web.terminate() }
             #expect(await Self.fetch(outside, "http://\(Self.floatingAddress):8081/", within: 10) == Self.server, "the moved floating IP reaches vm1")
+            let answers = try await conversation.value.split(separator: "\n").map(String.init)
+            #expect(answers.first == "vm2" && answers.last == "vm1", "one UDP 5-tuple, answered by vm2, then by vm1 after the move: \(answers)")
         }
     }
 
