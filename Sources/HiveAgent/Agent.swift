@@ -51,6 +51,8 @@ public struct AgentConfiguration: Sendable {
     /// packet opened them); beyond, the oldest unreplied one makes room.
     public var connectionLimit = 262_144
     public var connectionLimitPerPort = 65_536
+    /// How long connections live without a packet, by protocol and state (Linux's defaults).
+    public var connectionTimeouts = ConnectionTimeouts.linux
     /// A leased block of SNAT ports that no connection used this long goes back to the pool.
     public var natBlockIdleTime: Duration = .seconds(60)
 
@@ -95,7 +97,9 @@ public final class Agent: Service, Sendable {
         let shared = SharedView()
         let upcalls = SimulationUpcalls(
             shared: shared, events: continuation,
-            connections: ConnectionTable(capacity: configuration.connectionLimit, capacityPerPort: configuration.connectionLimitPerPort))
+            connections: ConnectionTable(
+                capacity: configuration.connectionLimit, capacityPerPort: configuration.connectionLimitPerPort,
+                timeouts: configuration.connectionTimeouts))
         connectionStatistics = upcalls.connectionStatistics
         let tunnelFD = try DatapathSockets.openUDPSocket(
             address: configuration.underlayAddress, port: configuration.datapath.tunnelPort,

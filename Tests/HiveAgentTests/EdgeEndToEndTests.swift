@@ -309,4 +309,26 @@ import Testing
             #expect(longest <= 30, "the interruption stays within the lease TTL and TCP's retransmission: \(summary)")
         }
     }
+
+    @Test func idleSNATBlocksGoBackToThePool() async throws {
+        try await OverlayLab.run(hosts: 4, vms: Self.vms, configure: { configuration in
+            configuration.natBlockIdleTime = .seconds(2)
+            configuration.connectionTimeouts.udpUnreplied = 2_000_000_000
+            configuration.connectionTimeouts.udpReplied = 2_000_000_000
+        }) { lab in
+            try await Self.buildOutside(lab)
+            _ = try await Self.buildEdge(lab)
+            #expect(try await Self.udpSource(lab, from: "vm1") == Self.snatAddress)
+            let blocks = try await lab.store.range(.prefix("/hive/v1/state/nat/\(Self.snatAddress)/"))
+            #expect(blocks.keyValues.count == 1, "vm1's host leased one block of the SNAT address: \(blocks.keyValues.map(\.key))")
+            // The UDP connection expires after 2 s; its block, idle for 2 s more, goes back.
+            let released = try await eventually(within: 25) {
+                try await lab.store.range(.prefix("/hive/v1/state/nat/")).keyValues.isEmpty
+            }
+            #expect(released, "the idle block was given back")
+            let metrics = await Agent.metricsText(lab.agents)
+            #expect(metrics.split(separator: "\n").contains { $0.hasPrefix("hive_nat_block_releases_total{host=\"h1\"} 1") }, "counted")
+            #expect(try await Self.udpSource(lab, from: "vm1") == Self.snatAddress, "and a new connection leases again")
+        }
+    }
 }
