@@ -14,6 +14,7 @@ let plainLab = Topologies.bridgeRouterBridge(rules: 1)
 let securedLab = Topologies.bridgeRouterBridge(rules: 1, portSecurity: true)
 let bigRouter = Topologies.bigRouter(routes: 10_000)
 let groupedLab = Topologies.securityGroups(rules: 100, members: 1_000)
+let snatLab = Topologies.bridgeRouterBridge(rules: 1, snat: true)
 
 let metrics: [BenchmarkMetric] = [.wallClock, .cpuTotal, .throughput, .mallocCountTotal, .peakMemoryResident]
 
@@ -43,6 +44,41 @@ let benchmarks: @Sendable () -> Void = {
         "Simulation bridge-router-bridge, security groups: 100 rules, remote group of 1,000, new connection", groupedLab
     ) { result, lab in
         result.decision == .output(lab.vm3) && result.connections.count == 2
+    }
+    // NAT: the router SNATs vm1's connections (gateway) on a table of 100,000
+    // translated connections of other sources; a new one keeps its port.
+    Benchmark("Simulation bridge-router-bridge, gateway SNAT, new connection, 100,000 translated entries") { benchmark in
+        let lab = snatLab
+        let table = Topologies.translatedTable(lab, entries: 100_000)
+        let key = try FlowKey(parsing: Topologies.tcpFrame, inPort: lab.inPort)
+        var context = SimulationContext()
+        context.simulate(frame: Topologies.tcpFrame, key: key, in: lab.snapshot, state: lab.state, connections: table, now: 2)
+        precondition(context.result.decision == .output(lab.vm3) && context.result.actions.contains(.setIPv4Source(IPv4.Address(10, 0, 2, 1))),
+                     "unexpected \(context.result.decision) \(context.result.actions)")
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            context.simulate(frame: Topologies.tcpFrame, key: key, in: lab.snapshot, state: lab.state, connections: table, now: 2)
+            blackHole(context.result.decision)
+        }
+    }
+    Benchmark("Simulation bridge-router-bridge, gateway SNAT, packet of a translated connection") { benchmark in
+        let lab = snatLab
+        var table = Topologies.translatedTable(lab, entries: 100_000)
+        let key = try FlowKey(parsing: Topologies.tcpFrame, inPort: lab.inPort)
+        var context = SimulationContext()
+        context.simulate(frame: Topologies.tcpFrame, key: key, in: lab.snapshot, state: lab.state, connections: table, now: 2)
+        for observation in context.result.connections { _ = table.apply(observation, tcpFlags: .syn, now: 2) }
+        let ack = PacketDescription(
+            sourceMAC: Topologies.vm1MAC, destinationMAC: Topologies.leftGatewayMAC, sourceIP: Topologies.vm1IP, destinationIP: Topologies.vm3IP,
+            protocol: .tcp, sourcePort: 40000, destinationPort: 80, tcpFlags: .ack).frame
+        let ackKey = try FlowKey(parsing: ack, inPort: lab.inPort)
+        context.simulate(frame: ack, key: ackKey, in: lab.snapshot, state: lab.state, connections: table, now: 3)
+        precondition(context.result.actions.contains(.setIPv4Source(IPv4.Address(10, 0, 2, 1))), "not translated: \(context.result.actions)")
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            context.simulate(frame: ack, key: ackKey, in: lab.snapshot, state: lab.state, connections: table, now: 3)
+            blackHole(context.result.decision)
+        }
     }
     Benchmark("Connection table: a new TCP connection tracked and applied, 100,000 entries") { benchmark in
         var table = ConnectionTable()

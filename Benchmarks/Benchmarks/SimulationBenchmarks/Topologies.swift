@@ -42,7 +42,7 @@ enum Topologies {
     /// vm1 four allowed address pairs (the last one matching nothing): every
     /// frame from vm1 is checked against them. The left bridge then also
     /// serves DHCP for 10.0.1.0/24.
-    static func bridgeRouterBridge(rules ruleCount: Int, portSecurity: Bool = false) -> Routed {
+    static func bridgeRouterBridge(rules ruleCount: Int, portSecurity: Bool = false, snat: Bool = false) -> Routed {
         let left = Bridge(name: "left")
         let right = Bridge(name: "right")
         let router = Router(name: "edge")
@@ -90,6 +90,11 @@ enum Topologies {
         filter.ruleIds = rules.map(\.id)
         vm3.outboundChainId = filter.id
 
+        var router = router
+        if snat {
+            // The right side is "the outside": the router's gateway, SNAT to its address.
+            router.gateway = RouterGateway(portId: routerRight.id)
+        }
         let routes = [
             Route(routerId: router.id, destination: IPv4.Prefix(parsing: "10.0.1.0/24")!, egressPortId: routerLeft.id),
             Route(routerId: router.id, destination: IPv4.Prefix(parsing: "10.0.2.0/24")!, egressPortId: routerRight.id),
@@ -102,6 +107,8 @@ enum Topologies {
         state.learn(vm1MAC, on: vm1.id, in: left.id)
         state.learn(vm3MAC, on: vm3.id, in: right.id)
         state.learn(vm3IP, at: vm3MAC, in: router.id)
+        // This host's SNAT ports: the block of port 40000 and the next.
+        state.natBlocks[IPv4.Address(10, 0, 2, 1)] = [625, 626]
         return Routed(snapshot: snapshot, state: state, inPort: vm1.tunnelKey, vm3: vm3.id)
     }
 
@@ -196,6 +203,25 @@ enum Topologies {
                               protocol: .udp, sourcePort: 5000, destinationPort: 53).frame
         }
         return BigRouter(snapshot: snapshot, state: state, router: router.id, inPort: outside.tunnelKey, destinations: destinations, frames: frames)
+    }
+}
+
+extension Topologies {
+    /// A connection table of `entries` translated connections from other
+    /// sources through the lab's router to vm3, with ports outside the
+    /// lab's blocks.
+    static func translatedTable(_ lab: Routed, entries count: Int) -> ConnectionTable {
+        var table = ConnectionTable()
+        let zone = lab.snapshot.connectionZone(of: lab.snapshot.routers.values.first!.id)
+        for index in 0..<count {
+            let key = ConnectionKey(zone: zone, source: IPv4.Address(UInt32(0x0A01_0000 + index)), destination: vm3IP,
+                                    sourcePort: 40000, destinationPort: UInt16(80 + index / 30_000), ipProtocol: 6)
+            var reply = key.reversed
+            reply.destination = IPv4.Address(10, 0, 2, 1)
+            reply.destinationPort = UInt16(1024 + index % 30_000)
+            _ = table.apply(ConnectionObservation(key: key, slot: -1, isReply: false, states: .new, owner: 9, replyKey: reply), tcpFlags: .syn, now: 1)
+        }
+        return table
     }
 }
 
