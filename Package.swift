@@ -53,8 +53,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        // The sandbox's network of namespaces (iproute2).
-        .target(name: "HiveSandbox"),
+        // The sandbox's network of namespaces (iproute2), and its tiny HTTP servers (setns from CHiveSystem).
+        .target(name: "HiveSandbox", dependencies: ["CHiveSystem"]),
         // The REST API on Hummingbird: validates intent and writes it to the NSDB.
         .target(
             name: "HiveAPI",

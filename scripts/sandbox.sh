@@ -13,6 +13,9 @@ need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
 command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
+# The outside world's sysctls; curl for the commands the sandbox prints.
+command -v sysctl >/dev/null 2>&1 || need+=(procps)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 # The VMs get their addresses by DHCP, as cloud VMs do.
 command -v udhcpc >/dev/null 2>&1 || command -v dhclient >/dev/null 2>&1 || need+=(udhcpc)
 if ((${#need[@]})); then

@@ -65,9 +65,12 @@ public enum SandboxTools {
         "dhclient": "isc-dhcp-client",
         "udhcpc": "udhcpc",
         "tshark": "tshark",
+        "sysctl": "procps",
+        "curl": "curl",
     ]
 
-    /// The tools `SandboxNetwork.create()` needs.
+    /// The tools `SandboxNetwork.create()` needs (with an upstream, also
+    /// `sysctl`: see `SandboxNetwork.requiredTools`).
     public static let required = ["ip", "ethtool"]
 
     /// Throws `SandboxError.missingTool` for the first of `tools` that is not

@@ -33,7 +33,7 @@ extension SandboxNetwork {
             } else if !name.hasPrefix(prefix) {
                 report(field, name, "does not start with the prefix '\(prefix)', so teardown could not find it")
             } else if !namespaces.insert(name).inserted {
-                report(field, name, "is used twice; each host and VM needs its own namespace, and '\(underlayNamespace)' is the underlay's")
+                report(field, name, "is used twice; each host, VM and the upstream needs its own namespace, and '\(underlayNamespace)' is the underlay's")
             }
         }
 
@@ -81,6 +81,10 @@ extension SandboxNetwork {
             if !(68...65535).contains(vm.mtu) {
                 report("\(field).mtu", "\(vm.mtu)", "is outside 68...65535, the MTUs a veth accepts")
             }
+        }
+        if let upstream {
+            checkNamespace("upstream.name", upstream.name)
+            upstreamProblems(upstream, hostInterfaces: &hostInterfaces, report: report)
         }
         return problems
     }

@@ -10,6 +10,10 @@ import Foundation
 //          |  veth (host end, e.g. P+"vm1", no address)
 //   VM namespace (e.g. P+"vm1"): eth0 with the VM's MAC, address, MTU, default route
 //
+// and, optionally, an upstream namespace (e.g. P+"internet") linked to
+// gateway hosts' `ext0` by veths: the outside world of a provider router
+// (SandboxNetwork+Upstream.swift).
+//
 // Invariants:
 // - Every namespace is named with the prefix, and every interface is created
 //   inside a namespace, never in the root one. Deleting the namespaces
@@ -78,6 +82,8 @@ public struct SandboxNetwork: Sendable {
     public var prefix: String
     public var hosts: [Host]
     public var vms: [VM]
+    /// The outside world; nil for none.
+    public var upstream: Upstream?
 
     /// The longest prefix: P+"u"+a host number must fit Linux's 15-character
     /// interface names with room for 9999 hosts.
@@ -87,10 +93,11 @@ public struct SandboxNetwork: Sendable {
     /// The name of each host's underlay interface.
     public static let underlayInterface = "ul0"
 
-    public init(prefix: String = "hive-", hosts: [Host], vms: [VM] = []) {
+    public init(prefix: String = "hive-", hosts: [Host], vms: [VM] = [], upstream: Upstream? = nil) {
         self.prefix = prefix
         self.hosts = hosts
         self.vms = vms
+        self.upstream = upstream
     }
 
     /// The namespace holding the underlay bridge.
@@ -101,12 +108,19 @@ public struct SandboxNetwork: Sendable {
     /// The bridge port, in the underlay namespace, of the host at `index` in `hosts`.
     public func underlayPort(forHostAt index: Int) -> String { prefix + "u\(index + 1)" }
 
-    /// Every namespace of this network, in creation order: underlay, hosts, VMs.
-    public var namespaces: [String] { [underlayNamespace] + hosts.map(\.name) + vms.map(\.name) }
+    /// Every namespace of this network, in creation order: underlay, hosts,
+    /// upstream, VMs.
+    public var namespaces: [String] {
+        [underlayNamespace] + hosts.map(\.name) + (upstream.map { [$0.name] } ?? []) + vms.map(\.name)
+    }
+
+    /// The tools `create()` runs: `SandboxTools.required`, and `sysctl` for an upstream.
+    public var requiredTools: [String] { SandboxTools.required + (upstream == nil ? [] : ["sysctl"]) }
 
     /// Builds the network: the underlay namespace and bridge, each host with
-    /// `ul0` on the bridge, each VM with `eth0` and its host end, with tx
-    /// offload off on both ends.
+    /// `ul0` on the bridge, the upstream namespace with its uplinks, sysctls,
+    /// server address and multipath routes, each VM with `eth0` and its host
+    /// end; tx offload off on both ends of every veth to a datapath.
     ///
     /// - Throws: `SandboxError.invalidConfiguration` (before running
     ///   anything), `SandboxError.notRoot` or `.missingTool`, or the
@@ -116,12 +130,15 @@ public struct SandboxNetwork: Sendable {
     public func create() throws {
         try validate()
         try SandboxPrivileges.check()
-        try SandboxTools.check()
+        try SandboxTools.check(requiredTools)
         var created: [String] = []
         do {
             try createUnderlay(recordingIn: &created)
             for index in hosts.indices {
                 try createHost(at: index, recordingIn: &created)
+            }
+            if let upstream {
+                try createUpstream(upstream, recordingIn: &created)
             }
             for vm in vms {
                 try createVM(vm, recordingIn: &created)
@@ -204,7 +221,7 @@ public struct SandboxNetwork: Sendable {
 
     /// `ip -n NAMESPACE ARGUMENTS...`. Interface names always follow `name`
     /// or `dev`: bare, `ip` would read a name like "a" as the keyword "address".
-    private func ip(_ namespace: String, _ arguments: String...) throws {
+    func ip(_ namespace: String, _ arguments: String...) throws {
         try RootNamespace.run(["ip", "-n", namespace] + arguments)
     }
 }

@@ -1,13 +1,21 @@
 import Foundation
+import HiveClient
+import HiveModel
+import HivePacket
 import HiveSandbox
 import Testing
 
 /// `hive sandbox` as a new user runs it: up, a second one refused, the VMs
-/// reachable, `hive sandbox down` removes everything. It uses the sandbox's
-/// fixed names (hive-h1, hive-vm1, ...), so it stays out of the way of a
-/// sandbox someone is running on this machine.
+/// reachable, the outside world built and stored, `hive sandbox down`
+/// removes everything. It uses the sandbox's fixed names (hive-h1,
+/// hive-vm1, ...), so it stays out of the way of a sandbox someone is
+/// running on this machine. Traffic through the uplinks (NAT) is not
+/// required: only what the sandbox itself builds.
 @Suite(.serialized) struct SandboxCommandTests {
     static let pidFile = "/run/hive-sandbox.pid"
+    static let namespaces = [
+        "hive-underlay", "hive-h1", "hive-h2", "hive-gw1", "hive-gw2", "hive-internet", "hive-vm1", "hive-vm2", "hive-vm3", "hive-vm4",
+    ]
 
     static var sandboxAlreadyRunning: Bool {
         guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
@@ -31,11 +39,21 @@ import Testing
         let up = await eventually(within: 90) { printed.text.contains("The sandbox is up") || !sandbox.isRunning }
         #expect(up && sandbox.isRunning, "the sandbox came up: \(printed.text)")
         #expect(printed.text.components(separatedBy: ": ok").count - 1 == 3, "every connectivity check passed: \(printed.text)")
-        for namespace in ["hive-underlay", "hive-h1", "hive-h2", "hive-vm1", "hive-vm4"] {
+        for namespace in Self.namespaces {
             #expect(NetworkNamespace.exists(namespace), "\(namespace) exists while the sandbox runs")
         }
         let reached = try? await blocking { try NetworkNamespace.run("hive-vm2", ["ping", "-c", "2", "-i", "0.2", "-W", "2", "10.0.2.13"]) }
         #expect(reached != nil, "vm2 reaches vm3 across the router and the hosts")
+
+        // The outside world: its server answers locally, vm1's web server
+        // answers inside vm1, and the guide tells how to reach it from outside.
+        #expect(printed.text.contains("server 203.0.113.10:80 in hive-internet: answering, \"you are 203.0.113.10\""), "\(printed.text)")
+        #expect(printed.text.contains("ip netns exec hive-internet curl http://198.51.100.10/"))
+        let vmServer = try? await blocking { try SandboxHTTPClient.get(address: "10.0.1.11", namespace: "hive-vm1") }
+        #expect(vmServer?.body == "hello from vm1 (10.0.1.11)\n")
+        let route = try? await blocking { try NetworkNamespace.run("hive-internet", ["ip", "route", "show", "198.51.100.0/24"]) }
+        #expect(route?.contains("nexthop via 192.0.2.2 dev gw1") == true && route?.contains("nexthop via 192.0.2.18 dev gw2") == true)
+        try await expectStoredEdge(printed.text)
 
         let second = try await blocking { () -> (Int32, String) in
             let errors = Pipe()
@@ -51,11 +69,44 @@ import Testing
         #expect(down.contains("Stopping the sandbox"))
         let stopped = await eventually(within: 20) { !sandbox.isRunning }
         #expect(stopped, "hive sandbox down stopped it")
-        for namespace in ["hive-underlay", "hive-h1", "hive-h2", "hive-vm1", "hive-vm2", "hive-vm3", "hive-vm4"] {
+        for namespace in Self.namespaces {
             #expect(!NetworkNamespace.exists(namespace), "\(namespace) is gone")
         }
         #expect(!FileManager.default.fileExists(atPath: Self.pidFile))
     }
+}
+
+/// Reads the provider router, edge's gateway, their routes and the uplinks'
+/// bindings through the API, with the endpoint and admin token the sandbox printed.
+private func expectStoredEdge(_ printed: String) async throws {
+    func value(after marker: String) -> String? {
+        printed.components(separatedBy: marker).dropFirst().first?.split(whereSeparator: \.isWhitespace).first.map(String.init)
+    }
+    let endpoint = try #require(value(after: "export HIVE_ENDPOINT=").flatMap(URL.init(string:)))
+    let token = try #require(value(after: "export HIVE_TOKEN="))
+    let client = HiveClient(endpoint: endpoint, token: token)
+
+    let routers = try await client.list(Router.self).map(\.object)
+    let provider = try #require(routers.first { $0.name == "provider" })
+    let edge = try #require(routers.first { $0.name == "edge" })
+    let ports = try await client.list(Port.self).map(\.object)
+    let gatewayPort = try #require(ports.first { $0.routerId == edge.id && $0.name == "gateway" })
+    #expect(edge.gateway == RouterGateway(portId: gatewayPort.id, snatAddress: IPv4.Address(198, 51, 100, 2)))
+    let toEdge = try #require(ports.first { $0.routerId == provider.id && $0.name == "to-edge" })
+    #expect(toEdge.peerId == gatewayPort.id && toEdge.address == IPv4.Address(198, 51, 100, 1))
+
+    let uplinks = ports.filter { $0.routerId == provider.id && $0.name?.hasPrefix("uplink") == true }.sorted { $0.name! < $1.name! }
+    #expect(uplinks.map { "\($0.address.map { "\($0)" } ?? "-")/\($0.subnet.map { "\($0.length)" } ?? "-")" } == ["192.0.2.2/28", "192.0.2.18/28"])
+    let hosts = try await client.list(Host.self).map(\.object)
+    for (uplink, host) in zip(uplinks, ["hive-gw1", "hive-gw2"]) {
+        let binding = try #require(try await client.bindings(port: uplink.id).first?.object)
+        #expect(binding.interfaceName == "ext0" && binding.hostId == hosts.first { $0.name == host }?.id, "\(uplink.name ?? "") is bound to \(host)/ext0")
+    }
+    let defaults = try await client.routes(of: provider.id).map(\.object).filter { $0.destination.length == 0 }
+    #expect(Set(defaults.compactMap(\.nextHopGateway)) == [IPv4.Address(192, 0, 2, 1), IPv4.Address(192, 0, 2, 17)])
+    #expect(Set(defaults.map(\.weight)).count == 1, "equal weights: ECMP")
+    let edgeDefault = try await client.routes(of: edge.id).map(\.object).filter { $0.destination.length == 0 }
+    #expect(edgeDefault.map(\.nextHopGateway) == [IPv4.Address(198, 51, 100, 1)])
 }
 
 /// Collects what a process writes to a pipe.

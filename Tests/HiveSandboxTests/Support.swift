@@ -70,7 +70,7 @@ func routes(in namespace: String) throws -> [RouteInfo] {
     try decode([RouteInfo].self, NetworkNamespace.run(namespace, ["ip", "-j", "-4", "route", "show"]))
 }
 
-private func decode<T: Decodable>(_ type: T.Type, _ json: String) throws -> T {
+func decode<T: Decodable>(_ type: T.Type, _ json: String) throws -> T {
     let decoder = JSONDecoder()
     decoder.keyDecodingStrategy = .convertFromSnakeCase
     return try decoder.decode(type, from: Data(json.utf8))
@@ -88,4 +88,51 @@ func waitForExit(_ process: Process, timeout: Duration = .seconds(5)) -> Bool {
 /// Kills `process` if a failed test left it running.
 func stop(_ process: Process) {
     if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+}
+
+/// One hypervisor host with a VM, two gateway hosts, and the upstream
+/// namespace linked to the gateways' `ext0`, as `hive sandbox` builds them.
+func networkWithUpstream(prefix: String) -> SandboxNetwork {
+    SandboxNetwork(
+        prefix: prefix,
+        hosts: [
+            .init(name: prefix + "h1", underlayAddress: "100.64.0.1/24"),
+            .init(name: prefix + "gw1", underlayAddress: "100.64.0.11/24"),
+            .init(name: prefix + "gw2", underlayAddress: "100.64.0.12/24"),
+        ],
+        vms: [
+            .init(
+                name: prefix + "vm1", host: prefix + "h1", hostInterface: prefix + "vm1", mac: "02:00:00:00:01:0a",
+                address: "10.0.1.10/24", gateway: "10.0.1.1")
+        ],
+        upstream: .init(
+            name: prefix + "internet",
+            uplinks: [
+                .init(host: prefix + "gw1", hostInterface: "ext0", interface: "gw1", address: "192.0.2.1/28", nextHop: "192.0.2.2"),
+                .init(host: prefix + "gw2", hostInterface: "ext0", interface: "gw2", address: "192.0.2.17/28", nextHop: "192.0.2.18"),
+            ],
+            serverAddress: "203.0.113.10/24",
+            routedPrefixes: ["198.51.100.0/24"]))
+}
+
+/// A route with its next hops, as `ip -j route show` prints a multipath one.
+struct MultipathRouteInfo: Decodable {
+    struct NextHop: Decodable {
+        var gateway: String
+        var dev: String
+        var flags: [String]
+    }
+    var dst: String
+    var nexthops: [NextHop]?
+}
+
+/// The route to exactly `prefix` in `namespace`, with its next hops.
+func multipathRoute(to prefix: String, in namespace: String) throws -> MultipathRouteInfo? {
+    let output = try NetworkNamespace.run(namespace, ["ip", "-j", "-4", "route", "show", "exact", prefix])
+    return try decode([MultipathRouteInfo].self, output).first
+}
+
+/// The value of a sysctl inside `namespace`, e.g. "1".
+func sysctl(_ name: String, in namespace: String) throws -> String {
+    try NetworkNamespace.run(namespace, ["sysctl", "-n", name]).trimmingCharacters(in: .whitespacesAndNewlines)
 }

@@ -22,12 +22,15 @@ struct SandboxCommand: AsyncParsableCommand {
             commandName: "up",
             abstract: "Build the sandbox and run it until Ctrl-C (the default).",
             discussion: """
-                Creates namespaces hive-underlay, hive-h1 and hive-h2 (hosts on a 100.64.0.0/24 underlay) and \
-                hive-vm1 ... hive-vm4 (VMs on veth pairs), starts the embedded store, the API and one agent per \
-                host in this process, stores a demo network (tenant blue: bridge blue with vm1 and vm2; tenant \
-                green: bridge green with vm3 and vm4; the provider router edge between them), checks that the \
-                VMs reach each other, and prints what to try. Ctrl-C, SIGTERM or `hive sandbox down` removes \
-                everything it made. Needs root.
+                Creates namespaces hive-underlay, hive-h1 and hive-h2 (hosts on a 100.64.0.0/24 underlay), \
+                hive-gw1 and hive-gw2 (gateway hosts), hive-internet (the outside world: an upstream router on \
+                192.0.2.0/24 links to the gateways' ext0, a server at 203.0.113.10) and hive-vm1 ... hive-vm4 \
+                (VMs on veth pairs), starts the embedded store, the API and one agent per host in this process, \
+                stores a demo network (tenant blue: bridge blue with vm1 and vm2; tenant green: bridge green with \
+                vm3 and vm4; the router edge between them; the provider router with uplinks on gw1 and gw2, \
+                edge's gateway with SNAT to 198.51.100.2, vm1's floating IP 198.51.100.10), runs tiny HTTP \
+                servers in vm1 and hive-internet, checks that the VMs reach each other, and prints what to try. \
+                Ctrl-C, SIGTERM or `hive sandbox down` removes everything it made. Needs root.
                 """)
 
         @Option(help: ArgumentHelp("Where the API listens, HOST:PORT.", valueName: "host:port"))
@@ -40,9 +43,11 @@ struct SandboxCommand: AsyncParsableCommand {
         var logLevel = "notice"
 
         func run() async throws {
+            let plan = SandboxPlan()
+            let network = plan.network
             do {
                 try SandboxPrivileges.check()
-                try SandboxTools.check()
+                try SandboxTools.check(network.requiredTools)
             } catch {
                 throw CLIError("\(error)")
             }
@@ -56,8 +61,6 @@ struct SandboxCommand: AsyncParsableCommand {
             let lock = try SandboxLock.acquire()
             defer { lock.release() }
 
-            let plan = SandboxPlan()
-            let network = plan.network
             // Leftovers of a crashed run have exactly these names; other hive-
             // namespaces (a test's, a benchmark's) are not ours to remove.
             network.destroy()
@@ -76,13 +79,20 @@ struct SandboxCommand: AsyncParsableCommand {
             let repository = TopologyRepository(store: store)
             let hosts = try await SandboxTopology.create(plan, in: repository)
 
+            // Something for curl to reach: vm1 by its floating IP, and a
+            // server outside that tells each client the address it came from.
+            // Stopped before the namespaces go (defers run in reverse): an
+            // open socket would keep its namespace alive.
+            let servers = try SandboxServers.start(plan)
+            defer { servers.stop() }
+
             var agents: [Agent] = []
-            for number in 1...plan.hostCount {
+            for host in plan.hosts {
+                let name = plan.namespace(of: host)
                 var configuration = AgentConfiguration(
-                    hostName: plan.hostName(number), hostID: hosts[number], underlayAddress: plan.underlayAddress(number),
-                    networkNamespace: plan.hostName(number))
+                    hostName: name, hostID: hosts[host.name], underlayAddress: host.underlayAddress, networkNamespace: name)
                 configuration.leaseTTL = 5
-                agents.append(try Agent(store: store, configuration: configuration, logger: Logger(label: "hive.agent.\(plan.hostName(number))")))
+                agents.append(try Agent(store: store, configuration: configuration, logger: Logger(label: "hive.agent.\(name)")))
             }
 
             let tokens = SandboxTokens()
@@ -96,7 +106,7 @@ struct SandboxCommand: AsyncParsableCommand {
             let metrics = AgentMetricsServer.application(
                 agents: agents, host: host, port: port == 0 ? 0 : port + 1, logger: Logger(label: "hive.metrics")
             ) { boundPort in metricsBox.set("http://\(host):\(boundPort)") }
-            let guide = SandboxGuide(plan: plan, agents: agents, tokens: tokens, url: urlBox, metrics: metricsBox)
+            let guide = SandboxGuide(plan: plan, agents: agents, tokens: tokens, url: urlBox, metrics: metricsBox, servers: servers)
             let group = ServiceGroup(configuration: .init(
                 services: [StoreService(store: store), application, metrics] + agents.map { $0 as any Service } + [guide],
                 gracefulShutdownSignals: [.sigterm, .sigint],
@@ -128,6 +138,34 @@ struct SandboxCommand: AsyncParsableCommand {
             SandboxLock.removeStale()
             say(before.isEmpty ? "No sandbox namespaces left." : "Removed: \(before.joined(separator: ", ")).")
         }
+    }
+}
+
+/// The sandbox's tiny HTTP servers: one in vm1 (reached from outside by its
+/// floating IP) and one in the outside world, which tells each client its
+/// address as seen there (SNAT at work).
+struct SandboxServers: Sendable {
+    let vm: SandboxHTTPServer
+    let outside: SandboxHTTPServer
+
+    static func start(_ plan: SandboxPlan) throws -> SandboxServers {
+        let vm = plan.vms.first { $0.name == plan.floatingVM }!
+        let greeting = "hello from \(vm.name) (\(vm.address))\n"
+        let vmServer = try SandboxHTTPServer.start(namespace: plan.namespace(of: vm), address: "0.0.0.0", port: 80) { _ in greeting }
+        do {
+            let outside = try SandboxHTTPServer.start(namespace: plan.upstreamNamespace, address: "\(plan.serverAddress)", port: 80) { client in
+                "you are \(client)\n"
+            }
+            return SandboxServers(vm: vmServer, outside: outside)
+        } catch {
+            vmServer.stop()
+            throw error
+        }
+    }
+
+    func stop() {
+        vm.stop()
+        outside.stop()
     }
 }
 

@@ -3,17 +3,19 @@ import HiveAgent
 import HiveSandbox
 import ServiceLifecycle
 
-/// Waits for the agents to bind their VMs, checks that the VMs reach each
-/// other, and tells the user what to do next; then waits for shutdown.
+/// Waits for the agents to bind their VMs and uplinks, checks that the VMs
+/// reach each other and tries the outside world, and tells the user what to
+/// do next; then waits for shutdown.
 struct SandboxGuide: Service {
     let plan: SandboxPlan
     let agents: [Agent]
     let tokens: SandboxTokens
     let url: URLBox
     let metrics: URLBox
+    let servers: SandboxServers
 
     func run() async throws {
-        let expected = plan.vms.count
+        let expected = plan.vms.count + plan.uplinks.count
         for _ in 0..<100 {
             let bound = agents.reduce(0) { $0 + $1.statistics.ports.count }
             if bound >= expected, url.url != nil, metrics.url != nil { break }
@@ -46,6 +48,7 @@ struct SandboxGuide: Service {
             let ok = (try? NetworkNamespace.run(namespace, ["ping", "-c", "3", "-i", "0.2", "-W", "1", to], timeout: .seconds(10))) != nil
             say("  \(from) -> \(to) (\(what)): \(ok ? "ok" : "FAILED")")
         }
+        checkOutside()
         let endpoint = url.url ?? "http://127.0.0.1:9696"
         let metricsURL = metrics.url ?? "http://127.0.0.1:9697"
         say("""
@@ -80,10 +83,46 @@ struct SandboxGuide: Service {
               hive port update vm4 --inbound-chain block-ping    # the ping to vm4 stops
               hive port update vm4 --inbound-chain none          # and comes back
 
+              # The outside world: \(plan.upstreamNamespace) routes \(plan.publicPrefix) to the uplinks (ECMP), and its
+              # server \(plan.serverAddress) answers HTTP with the address it sees.
+              ip netns exec \(plan.upstreamNamespace) curl http://\(plan.floatingIP)/          # vm1 by its floating IP
+              ip netns exec \(plan.prefix)vm1 ping \(plan.serverAddress)                         # vm1 out, as \(plan.floatingIP)
+              ip netns exec \(plan.prefix)vm3 curl http://\(plan.serverAddress)/                 # "you are \(plan.edgeGatewayAddress)": edge's SNAT
+              ip netns exec \(plan.upstreamNamespace) ip route show \(plan.publicPrefix)   # one next hop per gateway
+              ip netns exec \(plan.prefix)gw1 ip link set dev ext0 down                 # gw1's path leaves the route
+              ip netns exec \(plan.prefix)gw1 ip link set dev ext0 up
+
             Agent metrics (Prometheus): curl \(metricsURL)/metrics
             Ctrl-C (or `hive sandbox down`) removes everything.
 
             """)
         try? await gracefulShutdown()
+    }
+
+    /// Tries the paths through the provider router and reports each as
+    /// answered or not, without failing the sandbox: they depend on NAT in
+    /// the agents, which the east-west checks above do not.
+    private func checkOutside() {
+        let outside = plan.upstreamNamespace
+        let server = "\(plan.serverAddress)"
+        say("\nThe outside world (\(outside); vm1's floating IP \(plan.floatingIP), edge's SNAT address \(plan.edgeGatewayAddress)):")
+        let local = try? SandboxHTTPClient.get(address: server, namespace: outside, timeout: .seconds(2))
+        say("  server \(server):80 in \(outside): \(local.map { "answering, \"\(Self.line($0.body))\"" } ?? "NOT ANSWERING")")
+        let attempts: [(from: String, to: String, what: String)] = [
+            (outside, "\(plan.floatingIP)", "vm1's web server by its floating IP"),
+            (plan.prefix + "vm3", server, "the outside server from vm3, through edge's SNAT"),
+        ]
+        for attempt in attempts {
+            let answer = try? SandboxHTTPClient.get(address: attempt.to, namespace: attempt.from, timeout: .seconds(2))
+            say("  \(attempt.from) -> http://\(attempt.to)/ (\(attempt.what)): \(answer.map { "answered \"\(Self.line($0.body))\"" } ?? "no answer")")
+        }
+        let pinged = (try? NetworkNamespace.run(
+            plan.prefix + "vm1", ["ping", "-c", "1", "-W", "2", server], timeout: .seconds(5))) != nil
+        say("  vm1 -> \(server) (ping, leaving as \(plan.floatingIP)): \(pinged ? "answered" : "no answer")")
+    }
+
+    /// The first line of `text`, for a one-line report.
+    private static func line(_ text: String) -> String {
+        String(text.prefix { $0 != "\n" })
     }
 }
