@@ -79,6 +79,8 @@ final class TunnelCapture: @unchecked Sendable {
             said += String(decoding: data, as: UTF8.self)
         }
         guard said.contains("Capturing on") else { throw LabError("tshark did not start capturing: \(said)") }
+        // dumpcap says so a moment before its filter is live on a busy machine.
+        Thread.sleep(forTimeInterval: 1)
     }
 
     func finish() throws -> [Packet] {
