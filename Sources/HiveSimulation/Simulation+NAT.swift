@@ -200,28 +200,36 @@ extension SimulationRun {
 
     /// DNAT of a new connection: the reply will come from `address`.
     private mutating func translateDestination(to address: IPv4.Address, port: UInt16?) {
-        var reply = result.connections[nat.observation].replyKey
-        reply.source = address
-        if let port, hasPorts {
-            reply.sourcePort = port
-            if key.ipProtocol.rawValue == IPProtocolNumber.icmp { reply.destinationPort = port }
-        }
-        result.connections[nat.observation].replyKey = reply
-        nat.translatedDestination = true
-        setDestination(address, port: port ?? transportPort(source: false))
+        translate(source: false, to: address, port: port)
     }
 
     /// SNAT of a new connection: the reply will go to `address`.
     private mutating func translateSource(to address: IPv4.Address, port: UInt16?) {
+        translate(source: true, to: address, port: port)
+    }
+
+    /// Records the translation in the zone's reply key (the reply's
+    /// destination is the new source, its source the new destination) and
+    /// rewrites the packet; nil port keeps the packet's.
+    private mutating func translate(source: Bool, to address: IPv4.Address, port: UInt16?) {
         var reply = result.connections[nat.observation].replyKey
-        reply.destination = address
+        if source { reply.destination = address } else { reply.source = address }
         if let port, hasPorts {
-            reply.destinationPort = port
-            if key.ipProtocol.rawValue == IPProtocolNumber.icmp { reply.sourcePort = port }
+            if source { reply.destinationPort = port } else { reply.sourcePort = port }
+            // ICMP echo: the identifier is both "ports".
+            if key.ipProtocol.rawValue == IPProtocolNumber.icmp {
+                reply.sourcePort = port
+                reply.destinationPort = port
+            }
         }
         result.connections[nat.observation].replyKey = reply
-        nat.translatedSource = true
-        setSource(address, port: port ?? transportPort(source: true))
+        if source {
+            nat.translatedSource = true
+            setSource(address, port: port ?? transportPort(source: true))
+        } else {
+            nat.translatedDestination = true
+            setDestination(address, port: port ?? transportPort(source: false))
+        }
     }
 
     /// SNAT to `address` with a port of this host's blocks; false when none
