@@ -39,7 +39,7 @@ struct GatewaySettings: ParsableArguments {
         "The router's port leading outside (name or id; one of this router's ports): the tenant networks behind the router reach out through it, source-translated.",
         valueName: "port"))
     var gatewayPort: String?
-    @Option(help: ArgumentHelp("The address the gateway translates to (default: the gateway port's own).", valueName: "address"),
+    @Option(help: ArgumentHelp("The address the gateway translates to (default: the gateway port's own; `none` goes back to it).", valueName: "address"),
             transform: Parse.orNone(Parse.address))
     var snatAddress: Removable<IPv4.Address>?
     @Flag(inversion: .prefixedNo, help: "Translate sources leaving by the gateway (default on); --no-snat routes without translation.")

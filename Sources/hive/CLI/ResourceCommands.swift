@@ -36,7 +36,7 @@ struct ShowCommand<Resource: CLIResource>: AsyncParsableCommand {
         CommandConfiguration(commandName: "show", abstract: "Show a \(Resource.noun).")
     }
 
-    @Argument(help: ArgumentHelp(Resource.referenceHelp, valueName: Resource.noun.replacingOccurrences(of: " ", with: "-")))
+    @Argument(help: ArgumentHelp(Resource.referenceHelp, valueName: Resource.noun.lowercased().replacingOccurrences(of: " ", with: "-")))
     var reference: String
     @OptionGroup var output: OutputOptions
     @OptionGroup var connection: ClientOptions
@@ -53,7 +53,7 @@ struct DeleteCommand<Resource: CLIResource>: AsyncParsableCommand {
         CommandConfiguration(commandName: "delete", abstract: "Delete a \(Resource.noun).")
     }
 
-    @Argument(help: ArgumentHelp(Resource.referenceHelp, valueName: Resource.noun.replacingOccurrences(of: " ", with: "-")))
+    @Argument(help: ArgumentHelp(Resource.referenceHelp, valueName: Resource.noun.lowercased().replacingOccurrences(of: " ", with: "-")))
     var reference: String
     @OptionGroup var connection: ClientOptions
 
