@@ -174,7 +174,7 @@ import Testing
             let globexRouter = try await api.create("/v1/routers", Body.router("provider"), token: Token.globex)
             let duplicate = try await api.post(
                 "/v1/floating-ips", #"{"routerId": "\#(globexRouter)", "address": "198.51.100.10"}"#, token: Token.globex)
-            expectError(duplicate, .conflict, "conflict", mentioning: ["198.51.100.10"])
+            expectError(duplicate, .conflict, "conflict", mentioning: ["address: 198.51.100.10 is already floating IP"])
             #expect(duplicate.errorField == "address")
 
             // The port stays while the floating IP names it, and keeps the address it translates to.
