@@ -55,6 +55,7 @@ public struct HiveAPIServer: Sendable {
         addBridgeRoutes(to: v1)
         addDHCPRoutes(to: v1)
         addRouterRoutes(to: v1)
+        addFloatingIPRoutes(to: v1)
         addPortRoutes(to: v1)
         addChainRoutes(to: v1)
         addGroupRoutes(to: v1)

@@ -26,6 +26,7 @@ extension IPAddressGroup: TopLevelResource { public static var collection: Strin
 extension Host: TopLevelResource { public static var collection: String { "hosts" } }
 extension TunnelZone: TopLevelResource { public static var collection: String { "tunnel-zones" } }
 extension Binding: TopLevelResource { public static var collection: String { "bindings" } }
+extension FloatingIP: TopLevelResource { public static var collection: String { "floating-ips" } }
 extension SecurityGroup: TopLevelResource { public static var collection: String { "security-groups" } }
 /// Rules cannot change: `update` on one is refused (405).
 extension SecurityGroupRule: TopLevelResource { public static var collection: String { "security-group-rules" } }
@@ -117,6 +118,19 @@ extension HiveClient {
         let query = position.map { [URLQueryItem(name: "position", value: String($0))] } ?? []
         return try Self.object(Rule.self, from: await send(
             .post, [Chain.collection, rule.chainId.description, "rules"], query: query, body: body))
+    }
+}
+
+// MARK: Floating IPs
+
+extension HiveClient {
+    /// Floating IPs, optionally only those of one router and/or one port
+    /// (GET /v1/floating-ips?routerId=&portId=).
+    public func floatingIPs(router: RouterID? = nil, port: PortID? = nil) async throws(HiveClientError) -> [Revisioned<FloatingIP>] {
+        var query: [URLQueryItem] = []
+        if let router { query.append(URLQueryItem(name: "routerId", value: router.description)) }
+        if let port { query.append(URLQueryItem(name: "portId", value: port.description)) }
+        return try Self.listing(FloatingIP.self, from: await send(.get, [FloatingIP.collection], query: query))
     }
 }
 

@@ -64,9 +64,9 @@ struct DecodingErrorTests {
     }
 
     @Test func unknownActionTypeListsAcceptedTypes() {
-        let json = #"{"id":"00000000-0000-4000-8000-000000000006","chainId":"00000000-0000-4000-8000-000000000004","action":{"type":"snat"}}"#
+        let json = #"{"id":"00000000-0000-4000-8000-000000000006","chainId":"00000000-0000-4000-8000-000000000004","action":{"type":"masquerade"}}"#
         #expect(decodingMessage(Rule.self, json)
-            == "field 'action.type': 'snat' is not a rule action type (expected one of: accept, drop, reject, jump, return, continue)")
+            == "field 'action.type': 'masquerade' is not a rule action type (expected one of: accept, drop, reject, jump, return, continue, snat, dnat)")
     }
 
     @Test func malformedJSONSaysSo() throws {

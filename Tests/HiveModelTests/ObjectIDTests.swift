@@ -7,7 +7,7 @@ struct ObjectIDTests {
     @Test func kindsKeepTheirStoreNames() {
         #expect(ObjectKind.allCases.map(\.rawValue) == [
             "bridge", "router", "port", "route", "chain", "rule", "port-group", "ip-address-group",
-            "host", "tunnel-zone", "binding", "dhcp-subnet", "security-group", "security-group-rule",
+            "host", "tunnel-zone", "binding", "dhcp-subnet", "security-group", "security-group-rule", "floating-ip",
         ])
         #expect(Bridge.kind == .bridge)
         #expect(PortGroup.kind == .portGroup)

@@ -41,7 +41,8 @@ struct ObjectGenerator {
 
     mutating func router() -> Router {
         Router(id: id(), tenantId: maybe { $0.text() }, name: text(), adminStateUp: bool(),
-               inboundChainId: maybe { $0.id() }, outboundChainId: maybe { $0.id() })
+               inboundChainId: maybe { $0.id() }, outboundChainId: maybe { $0.id() },
+               gateway: maybe { RouterGateway(portId: $0.id(), snatAddress: $0.maybe { $0.address() }, enableSNAT: $0.bool()) })
     }
 
     mutating func port() -> Port {
@@ -76,8 +77,14 @@ struct ObjectGenerator {
             connectionState: match { $0.pick(ConnectionState.allCases) }, fragments: match { $0.pick(FragmentPolicy.allCases) })
     }
 
+    /// Ports, when given, start at 1: 0 means "no ports" and is not written.
+    mutating func natTarget() -> NATTarget {
+        let ports = maybe { generator in (UInt16.random(in: 1...UInt16.max, using: &generator.random), generator.int() as UInt16) }
+        return NATTarget(firstAddress: address(), lastAddress: address(), firstPort: ports?.0 ?? 0, lastPort: ports?.1 ?? 0)
+    }
+
     mutating func action() -> RuleAction {
-        pick([.accept, .drop, .reject, .jump(id()), .return, .continue])
+        pick([.accept, .drop, .reject, .jump(id()), .return, .continue, .snat(natTarget()), .dnat(natTarget())])
     }
 
     mutating func rule() -> Rule {

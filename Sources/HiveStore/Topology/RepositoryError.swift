@@ -50,6 +50,10 @@ public enum RepositoryError: Error, Hashable, Sendable, CustomStringConvertible 
                 return "mac: \(mac) is already the MAC of port \(existing) on this bridge"
                     + " (expected a MAC no other port of the bridge has; omit it for a generated one)"
             }
+            if kind == .floatingIP, key.hasPrefix("floating-ip/") {
+                return "address: \(key.dropFirst("floating-ip/".count)) is already floating IP \(existing)"
+                    + " (expected an address no other floating IP has, of any tenant; move that one with a PUT of its portId instead)"
+            }
             if kind == .securityGroupRule, key.hasPrefix("rule/") {
                 return "security-group-rule: security group \(key.split(separator: "/").dropFirst().first ?? "?") already has rule \(existing)"
                     + " for the same traffic (direction, etherType, ipProtocol, ports, icmpType, icmpCode and remote);"

@@ -31,6 +31,10 @@ extension TopologyRepository {
             }
         case let route as Route:
             try await routeRules(route, plan: &plan)
+        case let router as Router:
+            try await routerRules(router)
+        case let floatingIP as FloatingIP:
+            try await floatingIPRules(floatingIP, plan: &plan)
         case let binding as Binding:
             try await bindingRules(binding, plan: &plan)
         case let group as SecurityGroup:
@@ -65,6 +69,7 @@ extension TopologyRepository {
         }
         if port.deviceKind == .bridge, port.fixedIPs != previous.fixedIPs {
             try await portAddressRules(&port, plan: &plan)
+            try await portFloatingIPRules(port, plan: &plan)
         }
     }
 

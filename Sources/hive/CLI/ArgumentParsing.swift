@@ -204,6 +204,15 @@ enum Parse {
         return value
     }
 
+    /// A NAT rule's target: "198.51.100.5", "198.51.100.5-198.51.100.6",
+    /// with an optional ":8080" or ":1024-65535".
+    @Sendable static func natTarget(_ text: String) throws -> NATTarget {
+        guard let target = NATTarget(parsing: text) else {
+            throw ValueError("expected ADDRESS[-ADDRESS][:PORT[-PORT]], like 198.51.100.5, 198.51.100.5-198.51.100.6:1024-65535 or 10.0.1.5:8080")
+        }
+        return target
+    }
+
     /// A position in a chain, 0 for the first rule.
     @Sendable static func position(_ text: String) throws -> Int {
         guard let value = Int(text), value >= 0 else {

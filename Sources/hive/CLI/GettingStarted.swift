@@ -7,6 +7,7 @@ enum APIClientCommands {
         CommandGroup(name: "Virtual network commands (talk to `hive api`)", subcommands: [
             BridgeCommand.self, RouterCommand.self, PortCommand.self, RouteCommand.self,
             ChainCommand.self, RuleCommand.self, PortGroupCommand.self, IPGroupCommand.self, SecurityGroupCommand.self, DHCPCommand.self,
+            FloatingIPCommand.self,
         ]),
         CommandGroup(name: "Physical placement commands (admin; talk to `hive api`)", subcommands: [
             HostCommand.self, TunnelZoneCommand.self, BindingCommand.self,

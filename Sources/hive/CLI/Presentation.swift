@@ -52,6 +52,36 @@ extension Router: Presentable {
             ("admin state", state(router.adminStateUp)),
             ("inbound chain", await names.name(router.inboundChainId)),
             ("outbound chain", await names.name(router.outboundChainId)),
+            ("gateway", await gatewayText(router.gateway, names)),
+            ("revision", "\(item.revision)"),
+        ]
+    }
+
+    /// "uplink, SNAT to 198.51.100.2", "uplink, SNAT to the port's address", "uplink, no SNAT".
+    static func gatewayText(_ gateway: RouterGateway?, _ names: NameBook) async -> String {
+        guard let gateway else { return "- (no external gateway)" }
+        let port = await names.name(gateway.portId)
+        guard gateway.enableSNAT else { return "\(port), no SNAT" }
+        return "\(port), SNAT to " + (gateway.snatAddress?.description ?? "the port's address")
+    }
+}
+
+extension FloatingIP: Presentable {
+    static let columns = ["ADDRESS", "ID", "ROUTER", "PORT", "FIXED IP", "TENANT"]
+
+    static func row(_ item: Revisioned<FloatingIP>, _ names: NameBook) async -> [String] {
+        let floatingIP = item.object
+        return [floatingIP.address.description, floatingIP.id.description, await names.name(floatingIP.routerId),
+                await names.portLabel(floatingIP.portId), floatingIP.fixedAddress?.description ?? "-", tenant(floatingIP.tenantId)]
+    }
+
+    static func fields(_ item: Revisioned<FloatingIP>, _ names: NameBook) async -> [(String, String)] {
+        let floatingIP = item.object
+        return [
+            ("address", floatingIP.address.description), ("id", floatingIP.id.description),
+            ("tenant", tenant(floatingIP.tenantId)), ("router", await names.name(floatingIP.routerId)),
+            ("port", floatingIP.portId == nil ? "- (not associated)" : await names.portLabel(floatingIP.portId)),
+            ("fixed IP", floatingIP.fixedAddress?.description ?? (floatingIP.portId == nil ? "-" : "the port's first")),
             ("revision", "\(item.revision)"),
         ]
     }
@@ -189,6 +219,7 @@ extension Rule: Presentable {
 
     static func actionText(_ action: RuleAction, _ names: NameBook) async -> String {
         if let target = action.jumpTarget { return "jump to \(await names.name(target))" }
+        if let target = action.natTarget { return "\(action.type.rawValue) to \(target)" }
         return action.type.rawValue
     }
 }

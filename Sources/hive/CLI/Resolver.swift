@@ -68,7 +68,9 @@ extension TunnelZone: Nameable {
 /// token can see; ports are matched within `--bridge`/`--router` when given,
 /// else among all ports. No match or several matches is an error listing
 /// what exists or the candidates' ids. Object names can never be UUIDs (the
-/// model refuses them), so the two readings cannot collide.
+/// model refuses them), so the two readings cannot collide. A port may also
+/// be named "DEVICE/PORT" ("web/vm1"): the port named PORT on the bridge or
+/// router named DEVICE, when a bridge or router has that name.
 struct Resolver {
     let client: HiveClient
 
@@ -105,6 +107,7 @@ struct Resolver {
             throw CLIError("give --bridge or --router to say whose port '\(reference)' is, not both")
         }
         if let id = PortID(parsing: reference) { return try await client.get(id) }
+        if let named = try await portOnNamedDevice(reference) { return named }
         if let bridge {
             let device = try await object(bridge, Bridge.self)
             return try pick(reference, from: try await client.ports(onDevice: device.object.id.uuid),
@@ -115,7 +118,24 @@ struct Resolver {
             return try pick(reference, from: try await client.ports(onDevice: device.object.id.uuid),
                             scope: "on router '\(device.object.name)'")
         }
-        return try pick(reference, from: try await client.list(Port.self), scope: nil, hint: " (or give --bridge or --router to pick the device)")
+        return try pick(reference, from: try await client.list(Port.self), scope: nil,
+                        hint: " (or name it DEVICE/PORT, or give --bridge or --router)")
+    }
+
+    /// A port named "DEVICE/PORT" ("web/vm1"): PORT on the bridge or router
+    /// named DEVICE; nil when `reference` has no '/' or no device has that name.
+    private func portOnNamedDevice(_ reference: String) async throws -> Revisioned<Port>? {
+        guard let slash = reference.firstIndex(of: "/") else { return nil }
+        let device = String(reference[..<slash])
+        let name = String(reference[reference.index(after: slash)...])
+        let bridges = try await client.list(Bridge.self).filter { $0.object.name == device }
+        let routers = try await client.list(Router.self).filter { $0.object.name == device }
+        let devices = bridges.map { ("bridge", $0.object.id.uuid) } + routers.map { ("router", $0.object.id.uuid) }
+        guard let (kind, id) = devices.first else { return nil }
+        guard devices.count == 1 else {
+            throw CLIError("\(devices.count) bridges and routers are named '\(device)' (in the port '\(reference)'); give the port's id instead")
+        }
+        return try pick(name, from: try await client.ports(onDevice: id), scope: "on \(kind) '\(device)'")
     }
 
     /// `port(_:bridge:router:)`'s id.

@@ -11,11 +11,19 @@ struct RouterCommand: AsyncParsableCommand {
             it one port per subnet (`hive port create --router`), link each to a \
             bridge port (`hive port link`), then add routes (`hive route create`).
 
+            Its external gateway is the port leading outside: packets from the \
+            networks behind the router leaving by it are translated to the SNAT \
+            address (the port's own by default), unless their VM has a floating IP \
+            (`hive floating-ip`). Create the router and that port first, then set it \
+            with `hive router update NAME --gateway-port PORT`.
+
             Examples:
               hive router create edge
               hive router list
               hive router show edge
               hive router update edge --inbound-chain edge-in
+              hive router update edge --gateway-port uplink --snat-address 198.51.100.2
+              hive router update edge --no-gateway
               hive router delete edge
             """,
         subcommands: [Create.self, List.self, Show.self, Update.self, Delete.self])
@@ -23,6 +31,7 @@ struct RouterCommand: AsyncParsableCommand {
     static let fieldFlags: [String: String] = [
         "name": "NAME", "tenantId": "--tenant", "inboundChainId": "--inbound-chain",
         "outboundChainId": "--outbound-chain", "adminStateUp": "--admin-state",
+        "gateway.portId": "--gateway-port", "gateway.snatAddress": "--snat-address", "gateway": "--gateway-port",
     ]
 
     struct Create: AsyncParsableCommand {
@@ -37,8 +46,19 @@ struct RouterCommand: AsyncParsableCommand {
         @Argument(help: "The router's name, unique within the tenant.")
         var name: String
         @OptionGroup var settings: DeviceSettings
+        @OptionGroup(title: "External gateway") var gateway: GatewaySettings
         @Option(help: "The owning tenant (admin token only; a tenant token always creates in its own tenant).")
         var tenant: String?
+
+        func validate() throws {
+            guard !gateway.changesAnything else {
+                throw ValidationError("""
+                    a new router has no ports yet, so none can be its gateway: create the router, then its \
+                    port leading outside (hive port create PORT --router \(name) --address A/N), then \
+                    hive router update \(name) --gateway-port PORT
+                    """)
+            }
+        }
         @OptionGroup var output: OutputOptions
         @OptionGroup var connection: ClientOptions
 
@@ -65,7 +85,7 @@ struct RouterCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a router, its ports and its routes.")
+        static let configuration = CommandConfiguration(abstract: "Show a router, its gateway, ports, routes and floating IPs.")
 
         @Argument(help: "The router's name or id.")
         var router: String
@@ -78,7 +98,8 @@ struct RouterCommand: AsyncParsableCommand {
             let printer = Printer(output, client)
             try await printer.object(item) { _ in
                 [("Ports:", await printer.section(try await client.ports(onDevice: item.object.id.uuid))),
-                 ("Routes:", await printer.section(try await client.routes(of: item.object.id)))]
+                 ("Routes:", await printer.section(try await client.routes(of: item.object.id))),
+                 ("Floating IPs:", await printer.section(try await client.floatingIPs(router: item.object.id)))]
             }
         }
     }
@@ -87,11 +108,18 @@ struct RouterCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Change a router's name or settings.",
             discussion: """
-                Only the options given change. `none` removes a chain.
+                Only the options given change. `none` removes a chain. \
+                --gateway-port sets the external gateway (SNAT to the port's address \
+                unless --snat-address or --no-snat say otherwise); --snat-address and \
+                --snat/--no-snat alone change the current one; --no-gateway removes it.
 
                 Examples:
                   hive router update edge --inbound-chain edge-in
                   hive router update edge --admin-state down
+                  hive router update edge --gateway-port uplink
+                  hive router update edge --gateway-port uplink --snat-address 198.51.100.2
+                  hive router update edge --no-snat
+                  hive router update edge --no-gateway
                 """)
 
         @Argument(help: "The router's name or id.")
@@ -99,12 +127,16 @@ struct RouterCommand: AsyncParsableCommand {
         @Option(help: "A new name.")
         var name: String?
         @OptionGroup var settings: DeviceSettings
+        @OptionGroup(title: "External gateway") var gateway: GatewaySettings
         @OptionGroup var output: OutputOptions
         @OptionGroup var connection: ClientOptions
 
         func run() async throws {
-            guard name != nil || settings.changesAnything else {
-                throw CLIError("nothing to change: give --name, --admin-state, --inbound-chain or --outbound-chain")
+            guard name != nil || settings.changesAnything || gateway.changesAnything else {
+                throw CLIError("""
+                    nothing to change: give --name, --admin-state, --inbound-chain, --outbound-chain, \
+                    --gateway-port, --snat-address, --snat/--no-snat or --no-gateway
+                    """)
             }
             let client = try connection.client()
             let resolver = Resolver(client)
@@ -112,6 +144,7 @@ struct RouterCommand: AsyncParsableCommand {
             var updated = current.object
             if let name { updated.name = name }
             try await settings.apply(to: &updated, resolver)
+            try await gateway.apply(to: &updated, resolver)
             let saved = try await explainingFields(RouterCommand.fieldFlags) {
                 try await client.update(updated, ifRevision: current.revision)
             }

@@ -10,7 +10,9 @@ struct RuleCommand: AsyncParsableCommand {
             A rule has conditions and an action. It matches a packet when every \
             condition given matches; no conditions match every packet. Actions: \
             accept, drop, reject (drop and answer), jump (to --jump-chain; its \
-            return comes back), return, continue (go on to the next rule).
+            return comes back), return, continue (go on to the next rule), and on \
+            router chains snat and dnat (translate a new connection's source or \
+            destination to --to, its replies back, and accept).
 
             Examples:
               hive rule create --chain web-in --ct-state established --action accept
@@ -19,6 +21,10 @@ struct RuleCommand: AsyncParsableCommand {
               hive rule create --chain web-in --not-src 10.0.0.0/8 --action drop \\
                   --position 0
               hive rule create --chain web-in --action jump --jump-chain common-in
+              hive rule create --chain edge-out --src 10.0.1.0/24 --action snat \
+                  --to 198.51.100.5-198.51.100.6:1024-65535
+              hive rule create --chain edge-in --dst 198.51.100.7 --protocol tcp \
+                  --dst-port 80 --action dnat --to 10.0.1.5:8080
               hive rule list --chain web-in
             """,
         subcommands: [Create.self, List.self, Show.self, Delete.self])
@@ -42,6 +48,9 @@ struct RuleCommand: AsyncParsableCommand {
                       --position 0
                   hive rule create --chain web-in --not-src 10.0.0.0/8 --action drop
                   hive rule create --chain web-in --action jump --jump-chain common-in
+                  hive rule create --chain edge-out --action snat --to 198.51.100.5
+                  hive rule create --chain edge-in --dst 198.51.100.7 --action dnat \
+                      --to 10.0.1.5:8080
                 """)
 
         @Option(help: ArgumentHelp("The chain (name or id).", valueName: "chain"))
@@ -53,6 +62,11 @@ struct RuleCommand: AsyncParsableCommand {
         var action: RuleAction.ActionType?
         @Option(help: ArgumentHelp("The chain to jump to, for --action jump (name or id).", valueName: "chain"))
         var jumpChain: String?
+        @Option(help: ArgumentHelp("""
+            What --action snat or dnat translates to: an address or range, with an optional port or \
+            range (198.51.100.5, 198.51.100.5-198.51.100.6:1024-65535, 10.0.1.5:8080).
+            """, valueName: "target"), transform: Parse.natTarget)
+        var to: NATTarget?
         @OptionGroup(title: "Conditions (each also as --not-<condition>)") var match: RuleConditionOptions
         @Option(help: "The owning tenant (admin token only).")
         var tenant: String?
@@ -60,9 +74,16 @@ struct RuleCommand: AsyncParsableCommand {
         @OptionGroup var connection: ClientOptions
 
         func validate() throws {
+            let translates = action == .snat || action == .dnat
+            if translates, to == nil {
+                throw ValidationError("--action \(action!.rawValue) needs --to ADDRESS[-ADDRESS][:PORT[-PORT]], what it translates to")
+            }
+            if !translates, to != nil {
+                throw ValidationError("--to goes with --action snat or dnat\(action.map { ", not --action \($0.rawValue)" } ?? "")")
+            }
             switch (action, jumpChain) {
             case (nil, nil):
-                throw ValidationError("give --action: accept, drop, reject, jump (with --jump-chain), return or continue")
+                throw ValidationError("give --action: accept, drop, reject, jump (with --jump-chain), return, continue, snat or dnat (with --to)")
             case (let action?, .some) where action != .jump:
                 throw ValidationError("--jump-chain goes with --action jump, not --action \(action.rawValue)")
             case (.jump?, nil):
@@ -87,11 +108,14 @@ struct RuleCommand: AsyncParsableCommand {
                 guard let jumpChain else { throw CLIError("--action jump needs --jump-chain CHAIN") }
                 ruleAction = .jump(try await resolver.id(jumpChain, Chain.self))
             case .snat, .dnat:
-                throw CLIError("--action \(action!.rawValue) needs a NAT target (not available from the CLI yet)")
+                guard let to else { throw CLIError("--action \(action!.rawValue) needs --to TARGET") }
+                ruleAction = action == .snat ? .snat(to) : .dnat(to)
             }
             let rule = Rule(tenantId: tenant, chainId: chainID, conditions: try await match.conditions(resolver), action: ruleAction)
             let flags = RuleConditionOptions.fieldFlags.merging([
-                "chainId": "--chain", "action.chainId": "--jump-chain", "action": "--action",
+                "chainId": "--chain", "action.chainId": "--jump-chain", "action": "--action", "action.target": "--to",
+                "action.target.firstAddress": "--to", "action.target.lastAddress": "--to",
+                "action.target.firstPort": "--to", "action.target.lastPort": "--to",
                 "position": "--position", "tenantId": "--tenant",
             ]) { first, _ in first }
             let created = try await explainingFields(flags) {
