@@ -267,7 +267,8 @@ extension TopologySnapshot {
             portGroups: try await client.list(PortGroup.self).map(\.object),
             ipAddressGroups: try await client.list(IPAddressGroup.self).map(\.object),
             dhcpSubnets: subnets, securityGroups: try await client.list(SecurityGroup.self).map(\.object),
-            securityGroupRules: try await client.list(SecurityGroupRule.self).map(\.object))
+            securityGroupRules: try await client.list(SecurityGroupRule.self).map(\.object),
+            floatingIPs: try await client.list(FloatingIP.self).map(\.object))
     }
 }
 

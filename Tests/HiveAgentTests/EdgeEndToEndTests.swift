@@ -56,7 +56,7 @@ import Testing
         }
     }
 
-    /// The virtual network, through the API (gateway and floating IP through the repository).
+    /// The virtual network, through the API, as an operator builds it.
     static func buildEdge(_ lab: OverlayLab) async throws -> Edge {
         let client = lab.client
         let bridge = try await client.create(Bridge(name: "net")).object
@@ -85,11 +85,10 @@ import Testing
                                               nextHopGateway: IPv4.Address(parsing: upstream)!, egressPortId: uplink.id))
             _ = try await client.create(Route(routerId: provider.id, destination: uplink.subnet!, egressPortId: uplink.id))
         }
-        let repository = TopologyRepository(store: lab.store)
-        var router = try await repository.find(edge.id)!.object
+        var router = try await client.get(edge.id).object
         router.gateway = RouterGateway(portId: gatewayPort.id)
-        _ = try await repository.update(router)
-        let floating = try await repository.create(FloatingIP(
+        _ = try await client.update(router)
+        let floating = try await client.create(FloatingIP(
             routerId: provider.id, address: IPv4.Address(parsing: floatingAddress)!, portId: vmPorts["vm2"]!.id)).object
         try await lab.waitForBoundPorts(4)
         return Edge(vmPorts: vmPorts, provider: provider.id, floating: floating)
@@ -215,10 +214,9 @@ import Testing
             try await Task.sleep(for: .seconds(4))
 
             // The floating IP moves to vm1: new connections reach vm1, and so does the ongoing conversation.
-            let repository = TopologyRepository(store: lab.store)
-            var moved = try await repository.find(edge.floating.id)!.object
+            var moved = try await lab.client.get(edge.floating.id).object
             moved.portId = edge.vmPorts["vm1"]!.id
-            _ = try await repository.update(moved)
+            _ = try await lab.client.update(moved)
             let vm1Web = try await blocking { try Self.whoAmIServer(lab.namespace("vm1"), port: 8081) }
             defer { vm1Web.terminate() }
             #expect(await Self.fetch(outside, "http://\(Self.floatingAddress):8081/", within: 10) == Self.server, "the moved floating IP reaches vm1")
@@ -232,7 +230,7 @@ import Testing
             try await Self.buildOutside(lab)
             let edge = try await Self.buildEdge(lab)
             // Both VMs behind the gateway's address: no floating IP.
-            try await TopologyRepository(store: lab.store).delete(FloatingIP.self, id: edge.floating.id)
+            try await lab.client.delete(edge.floating.id)
             let web = try await blocking { try Self.whoAmIServer(lab.namespace("out")) }
             defer { web.terminate() }
             #expect(await Self.fetch(lab.namespace("vm1"), "http://\(Self.server)/", within: 15) == Self.snatAddress)
