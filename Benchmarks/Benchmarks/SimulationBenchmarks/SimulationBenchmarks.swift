@@ -67,7 +67,12 @@ let benchmarks: @Sendable () -> Void = {
         let key = try FlowKey(parsing: Topologies.tcpFrame, inPort: lab.inPort)
         var context = SimulationContext()
         context.simulate(frame: Topologies.tcpFrame, key: key, in: lab.snapshot, state: lab.state, connections: table, now: 2)
-        for observation in context.result.connections { _ = table.apply(observation, tcpFlags: .syn, now: 2) }
+        // The SYN, then the SYN-ACK: the connection is established and translated.
+        for observation in context.result.connections {
+            _ = table.apply(observation, tcpFlags: .syn, now: 2)
+            let reply = ConnectionObservation(key: observation.replyKey, slot: -1, isReply: true, states: [.established, .reply], owner: 0)
+            _ = table.apply(reply, tcpFlags: [.syn, .ack], now: 2)
+        }
         let ack = PacketDescription(
             sourceMAC: Topologies.vm1MAC, destinationMAC: Topologies.leftGatewayMAC, sourceIP: Topologies.vm1IP, destinationIP: Topologies.vm3IP,
             protocol: .tcp, sourcePort: 40000, destinationPort: 80, tcpFlags: .ack).frame

@@ -45,7 +45,7 @@ enum Topologies {
     static func bridgeRouterBridge(rules ruleCount: Int, portSecurity: Bool = false, snat: Bool = false) -> Routed {
         let left = Bridge(name: "left")
         let right = Bridge(name: "right")
-        let router = Router(name: "edge")
+        var router = Router(name: "edge")
         var vm1 = Port(bridge: left.id, name: "vm1")
         var leftUplink = Port(bridge: left.id, name: "uplink")
         var vm3 = Port(bridge: right.id, name: "vm3")
@@ -90,7 +90,6 @@ enum Topologies {
         filter.ruleIds = rules.map(\.id)
         vm3.outboundChainId = filter.id
 
-        var router = router
         if snat {
             // The right side is "the outside": the router's gateway, SNAT to its address.
             router.gateway = RouterGateway(portId: routerRight.id)
