@@ -88,6 +88,9 @@ struct SandboxGuide: Service {
               ip netns exec \(plan.upstreamNamespace) curl http://\(plan.floatingIP)/          # vm1 by its floating IP
               ip netns exec \(plan.prefix)vm1 ping \(plan.serverAddress)                         # vm1 out, as \(plan.floatingIP)
               ip netns exec \(plan.prefix)vm3 curl http://\(plan.serverAddress)/                 # "you are \(plan.edgeGatewayAddress)": edge's SNAT
+              hive floating-ip list                                          # \(plan.floatingIP) -> vm1
+              hive router show edge                                          # its gateway: SNAT to \(plan.edgeGatewayAddress)
+              curl -s \(metricsURL)/metrics | grep hive_nat_                   # SNAT port blocks leased, per host
               ip netns exec \(plan.upstreamNamespace) ip route show \(plan.publicPrefix)   # one next hop per gateway
               ip netns exec \(plan.prefix)gw1 ip link set dev ext0 down                 # gw1's path leaves the route
               ip netns exec \(plan.prefix)gw1 ip link set dev ext0 up
