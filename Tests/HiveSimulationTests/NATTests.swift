@@ -374,4 +374,20 @@ struct NATTests {
         #expect(found.isReply)
         #expect(table.entry(found.slot)?.translated(isReply: true) == key.reversed)
     }
+
+    @Test func aTraceThatAssumesANewConnectionShowsTheTranslation() throws {
+        // `hive trace`: no table, a new connection assumed, SNAT ports assumed kept.
+        let snapshot = Lab.snapshot()
+        var state = Lab.state
+        state.natBlocks = [:]
+        let options = SimulationOptions(connectionState: .new, recordsTrace: true, assumesNATPorts: true)
+        let inbound = Lab.fromOutside(to: Lab.floatingIP, sourcePort: 51000, port: 80, flags: .syn)
+        let result = try snapshot.simulate(frame: inbound, inPort: Lab.uplink1.tunnelKey, state: state, options: options)
+        #expect(result.decision == .output(Lab.vm2.id), "\(result.printedTrace(snapshot))")
+        #expect(result.printedTrace(snapshot).contains("NAT (floating IP DNAT)"))
+        let outbound = try snapshot.simulate(frame: Lab.fromVM(), inPort: 1, state: state, options: options)
+        #expect(result.actions.contains(.setIPv4Destination(Lab.vm2IP)))
+        #expect(outbound.actions.contains(.setIPv4Source(Lab.snatIP)), "\(outbound.printedTrace(snapshot))")
+        #expect(!outbound.actions.contains { if case .setSourcePort = $0 { true } else { false } }, "the port kept")
+    }
 }
