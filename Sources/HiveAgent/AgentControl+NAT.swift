@@ -106,11 +106,22 @@ extension Agent {
         for await request in requests {
             guard let host = await control.hostID else { continue }
             do {
+                let heldBefore = await control.heldNATBlocks()[request.address]?.count ?? 0
                 if let block = try await claimBlock(for: request, host: host) {
                     await control.natBlockLeased(block)
+                    // Demand that used up blocks already held grows: claim as many
+                    // again ahead of need (up to 15), so a busy host waits for the
+                    // NSDB a logarithmic number of times, not once per 64 ports.
+                    // Idle blocks go back after `natBlockIdleTime`.
+                    var extra = 0
+                    while extra < min(heldBefore, 15), let more = try await claimBlock(for: request, host: host) {
+                        await control.natBlockLeased(more)
+                        extra += 1
+                    }
                     logger.info("leased SNAT ports", metadata: [
                         "address": "\(request.address)",
                         "ports": "\(Int(block.block) * NATBlock.size)-\(Int(block.block) * NATBlock.size + NATBlock.size - 1)",
+                        "aheadOfNeed": "\(extra) blocks",
                     ])
                 } else {
                     await control.natLeaseFailed(request.address, reason: "every block of ports \(request.firstPort)-\(request.lastPort) is held by a host")
