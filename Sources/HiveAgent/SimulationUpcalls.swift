@@ -307,6 +307,8 @@ final class SimulationUpcalls: UpcallHandler {
         case .setSourcePort(let port): .setSourcePort(port)
         case .setDestinationPort(let port): .setDestinationPort(port)
         case .setICMPIdentifier(let identifier): .setICMPIdentifier(identifier)
+        case .setQuotedAddress(let source, let address): .setQuotedAddress(source: source, address)
+        case .setQuotedPort(let source, let port): .setQuotedPort(source: source, port)
         }
     }
 

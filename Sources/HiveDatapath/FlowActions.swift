@@ -14,6 +14,9 @@ public enum PacketRewrite: Hashable, Sendable {
     case setSourcePort(UInt16)
     case setDestinationPort(UInt16)
     case setICMPIdentifier(UInt16)
+    /// NAT of an ICMP error: the datagram it quotes.
+    case setQuotedAddress(source: Bool, IPv4.Address)
+    case setQuotedPort(source: Bool, UInt16)
 
     /// Applies the rewrite in place; a frame it does not fit is left alone.
     /// - Complexity: O(1), no allocation.
@@ -44,6 +47,12 @@ public enum PacketRewrite: Hashable, Sendable {
         case .setICMPIdentifier(let identifier):
             guard let offset = Self.ipv4Offset(frame) else { return }
             try? IPv4.rewriteICMPIdentifier(to: identifier, in: frame, at: offset)
+        case .setQuotedAddress(let source, let address):
+            guard let offset = Self.ipv4Offset(frame) else { return }
+            try? IPv4.rewriteQuotedAddress(source: source, to: address, in: frame, at: offset)
+        case .setQuotedPort(let source, let port):
+            guard let offset = Self.ipv4Offset(frame) else { return }
+            try? IPv4.rewriteQuotedPort(source: source, to: port, in: frame, at: offset)
         }
     }
 

@@ -88,6 +88,68 @@ extension IPv4 {
         buffer.storeBigEndian(InternetChecksum.updated(checksum, replacing: old, with: identifier), at: icmp + 2)
     }
 
+    /// Replaces an address of the datagram an ICMP error quotes (the
+    /// packet at `offset` is the error: IPv4, then ICMP, then the quoted
+    /// IPv4 header), updating the quoted header's checksum and the ICMP
+    /// checksum, which covers both: what NAT does to an error about a
+    /// translated connection.
+    /// - Complexity: O(1)
+    public static func rewriteQuotedAddress(
+        source: Bool, to address: Address, in buffer: UnsafeMutableRawBufferPointer, at offset: Int
+    ) throws(PacketError) {
+        let (icmp, inner, _) = try quotedOffsets(buffer, at: offset)
+        let view = UnsafeRawBufferPointer(buffer)
+        let field = inner + (source ? 12 : 16)
+        let old = UInt32(view.bigEndianUInt16(at: field)) << 16 | UInt32(view.bigEndianUInt16(at: field + 2))
+        let oldInnerChecksum = view.bigEndianUInt16(at: inner + 10)
+        let newInnerChecksum = InternetChecksum.updated(oldInnerChecksum, replacing: old, with: address.value)
+        buffer.store(address, at: field)
+        buffer.storeBigEndian(newInnerChecksum, at: inner + 10)
+        var icmpChecksum = view.bigEndianUInt16(at: icmp + 2)
+        icmpChecksum = InternetChecksum.updated(icmpChecksum, replacing: old, with: address.value)
+        icmpChecksum = InternetChecksum.updated(icmpChecksum, replacing: oldInnerChecksum, with: newInnerChecksum)
+        buffer.storeBigEndian(icmpChecksum, at: icmp + 2)
+    }
+
+    /// Replaces a port of the quoted datagram (TCP or UDP source or
+    /// destination port; the identifier of a quoted ICMP echo), updating the
+    /// ICMP checksum. Other quoted protocols are left alone.
+    /// - Complexity: O(1)
+    public static func rewriteQuotedPort(
+        source: Bool, to port: UInt16, in buffer: UnsafeMutableRawBufferPointer, at offset: Int
+    ) throws(PacketError) {
+        let (icmp, inner, transport) = try quotedOffsets(buffer, at: offset)
+        let view = UnsafeRawBufferPointer(buffer)
+        let field: Int
+        switch view[inner + 9] {
+        case IPProtocol.tcp.rawValue, IPProtocol.udp.rawValue: field = transport + (source ? 0 : 2)
+        case IPProtocol.icmp.rawValue where view[transport] == ICMPv4.MessageType.echoRequest.rawValue || view[transport] == ICMPv4.MessageType.echoReply.rawValue:
+            field = transport + 4
+        default: return
+        }
+        let old = view.bigEndianUInt16(at: field)
+        buffer.storeBigEndian(port, at: field)
+        buffer.storeBigEndian(InternetChecksum.updated(view.bigEndianUInt16(at: icmp + 2), replacing: old, with: port), at: icmp + 2)
+    }
+
+    /// Where the ICMP header, the quoted IPv4 header and the quoted
+    /// transport header (its first 8 bytes present) start.
+    private static func quotedOffsets(_ buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(PacketError) -> (Int, Int, Int) {
+        let packet = UnsafeRawBufferPointer(buffer).dropping(offset)
+        let header = try IPv4.Header(parsing: packet)
+        guard header.protocol == .icmp, header.fragmentKind == .none else {
+            throw .unsupported(layer: .icmpv4, value: UInt32(header.protocol.rawValue))
+        }
+        let icmp = offset + header.headerLength
+        let inner = icmp + 8
+        guard buffer.count >= inner + 20 else { throw .truncated(layer: .icmpv4, needed: 28, available: buffer.count - icmp) }
+        let innerLength = Int(buffer[inner] & 0x0F) * 4
+        guard buffer[inner] >> 4 == 4, innerLength >= 20 else { throw .badHeaderLength(layer: .ipv4, length: innerLength) }
+        let transport = inner + innerLength
+        guard buffer.count >= transport + 8 else { throw .truncated(layer: .icmpv4, needed: transport + 8 - icmp, available: buffer.count - icmp) }
+        return (icmp, inner, transport)
+    }
+
     /// Offset of the TCP or UDP checksum field within the transport header,
     /// after checking the header is there; nil for other protocols and later
     /// fragments.

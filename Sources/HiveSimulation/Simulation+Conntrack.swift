@@ -98,7 +98,13 @@ extension SimulationRun {
                 key: ConnectionKey(zone: zone, source: key.ipv4Source, destination: key.ipv4Destination, sourcePort: 0, destinationPort: 0, ipProtocol: 1),
                 slot: -1, isReply: false, states: .invalid, owner: owner)
         }
-        guard let found = connections.lookup(quoted, now: now) else {
+        // The quoted datagram as one side sent it, or as NAT made it (the
+        // reverse of the other direction's key).
+        var found = connections.lookup(quoted, now: now)
+        if found == nil, let reversed = connections.lookup(quoted.reversed, now: now) {
+            found = (reversed.slot, !reversed.isReply)
+        }
+        guard let found else {
             return ConnectionObservation(key: quoted, slot: -1, isReply: false, states: .invalid, owner: owner)
         }
         // The quoted datagram went the connection's original way: the error comes back the reply way.

@@ -83,6 +83,7 @@ extension SimulationRun {
         }
         if observation.states.contains(.related) {
             nat.established = true
+            if observation.slot >= 0, observation.replyKey != observation.originalKey.reversed { translateError(observation) }
             return
         }
         read(.ipv4Destination)
@@ -166,6 +167,33 @@ extension SimulationRun {
             zone: zone, source: key.ipv4Source, destination: key.ipv4Destination, sourcePort: port, destinationPort: other,
             ipProtocol: key.ipProtocol.rawValue)
         return ConnectionObservation(key: tuple, slot: -1, isReply: false, states: .new, owner: result.ingressKey.inPort)
+    }
+
+    /// An ICMP error about a translated connection: the datagram it quotes
+    /// is in the form NAT gave it (`quoted`); it is given back the form its
+    /// sender sent it in, and the error's own addresses follow (its
+    /// destination is the quoted datagram's source; its source, when the
+    /// quoted datagram's destination made the error, is that destination).
+    private mutating func translateError(_ observation: ConnectionObservation) {
+        let quoted = observation.key
+        let original: ConnectionKey
+        if quoted == observation.replyKey.reversed {
+            original = observation.originalKey
+        } else if quoted == observation.originalKey.reversed {
+            original = observation.replyKey
+        } else {
+            return
+        }
+        read([.ipv4Source, .ipv4Destination])
+        if key.ipv4Destination == quoted.source, quoted.source != original.source { apply(.setIPv4Destination(original.source)) }
+        if key.ipv4Source == quoted.destination, quoted.destination != original.destination { apply(.setIPv4Source(original.destination)) }
+        if quoted.source != original.source { apply(.setQuotedAddress(source: true, original.source)) }
+        if quoted.destination != original.destination { apply(.setQuotedAddress(source: false, original.destination)) }
+        if quoted.sourcePort != original.sourcePort { apply(.setQuotedPort(source: true, original.sourcePort)) }
+        if quoted.destinationPort != original.destinationPort, quoted.ipProtocol != IPProtocolNumber.icmp {
+            apply(.setQuotedPort(source: false, original.destinationPort))
+        }
+        trace(2, .nat(.error, to: original))
     }
 
     /// When SNAT found no port: the packet waits for a block (decided here).

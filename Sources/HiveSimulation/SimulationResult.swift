@@ -118,6 +118,10 @@ public enum HeaderAction: Hashable, Sendable {
     case setSourcePort(UInt16)
     case setDestinationPort(UInt16)
     case setICMPIdentifier(UInt16)
+    /// NAT of an ICMP error: an address or port of the datagram it quotes
+    /// (checksums updated).
+    case setQuotedAddress(source: Bool, IPv4.Address)
+    case setQuotedPort(source: Bool, UInt16)
 
     /// Applies the rewrite to a whole Ethernet frame; frames it does not fit
     /// (no IPv4 header for a TTL) are left alone.
@@ -134,7 +138,7 @@ public enum HeaderAction: Hashable, Sendable {
             frame.withUnsafeMutableBytes { bytes in
                 _ = try? IPv4.decrementTimeToLive(in: bytes, at: ethernet.length)
             }
-        case .setIPv4Source, .setIPv4Destination, .setSourcePort, .setDestinationPort, .setICMPIdentifier:
+        case .setIPv4Source, .setIPv4Destination, .setSourcePort, .setDestinationPort, .setICMPIdentifier, .setQuotedAddress, .setQuotedPort:
             frame.withUnsafeMutableBytes { bytes in applyTranslation(to: bytes) }
         }
     }
@@ -149,6 +153,8 @@ public enum HeaderAction: Hashable, Sendable {
         case .setSourcePort(let port): try? IPv4.rewritePort(source: true, to: port, in: frame, at: offset)
         case .setDestinationPort(let port): try? IPv4.rewritePort(source: false, to: port, in: frame, at: offset)
         case .setICMPIdentifier(let identifier): try? IPv4.rewriteICMPIdentifier(to: identifier, in: frame, at: offset)
+        case .setQuotedAddress(let source, let address): try? IPv4.rewriteQuotedAddress(source: source, to: address, in: frame, at: offset)
+        case .setQuotedPort(let source, let port): try? IPv4.rewriteQuotedPort(source: source, to: port, in: frame, at: offset)
         case .setEthernetSource, .setEthernetDestination, .decrementTimeToLive: break
         }
     }
@@ -164,6 +170,8 @@ public enum HeaderAction: Hashable, Sendable {
         case .setSourcePort(let port): key.sourcePort = port
         case .setDestinationPort(let port): key.destinationPort = port
         case .setICMPIdentifier(let identifier): key.icmpIdentifier = identifier
+        // The flow key has no field of the quoted datagram.
+        case .setQuotedAddress, .setQuotedPort: break
         }
     }
 }
@@ -179,6 +187,8 @@ extension HeaderAction: CustomStringConvertible {
         case .setSourcePort(let port): "set tp_src=\(port)"
         case .setDestinationPort(let port): "set tp_dst=\(port)"
         case .setICMPIdentifier(let identifier): "set icmp_id=\(identifier)"
+        case .setQuotedAddress(let source, let address): "set quoted \(source ? "ip_src" : "ip_dst")=\(address)"
+        case .setQuotedPort(let source, let port): "set quoted \(source ? "tp_src" : "tp_dst")=\(port)"
         }
     }
 }

@@ -68,6 +68,7 @@ public enum NATStepKind: String, Hashable, Sendable {
     case gatewaySource = "gateway SNAT"
     case ruleDestination = "DNAT rule"
     case ruleSource = "SNAT rule"
+    case error = "an ICMP error about a translated connection; the quoted datagram as sent"
 }
 
 /// A step and its depth in the trace tree: devices at 1, their chains at 2,

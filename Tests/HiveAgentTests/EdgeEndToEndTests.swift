@@ -167,6 +167,12 @@ import Testing
             #expect(await Self.fetch(outside, "http://\(Self.floatingAddress):8080/", within: 15) == Self.server,
                     "the outside reaches vm2 through its floating IP, and vm2 sees the real client")
             #expect(await lab.pingEventually(from: "out", to: Self.floatingAddress), "ping through the floating IP")
+            // ICMP errors about translated connections reach the other side as about their own datagrams
+            // (the kernel matches them to the socket by the quoted header): both ways across the edge.
+            #expect(try await blocking { try Servers.udpRefused(lab, from: "vm1", to: Self.server, port: 9999) },
+                    "the outside's port unreachable, about vm1's SNAT'd datagram, reaches vm1's socket")
+            #expect(try await blocking { try Servers.udpRefused(lab, from: "out", to: Self.floatingAddress, port: 9999) },
+                    "vm2's port unreachable, behind its floating IP, reaches the outside's socket")
 
             // vm2's security group still applies behind its floating IP.
             let group = try await lab.client.create(SecurityGroup(name: "web-only")).object

@@ -390,4 +390,66 @@ struct NATTests {
         #expect(outbound.actions.contains(.setIPv4Source(Lab.snatIP)), "\(outbound.printedTrace(snapshot))")
         #expect(!outbound.actions.contains { if case .setSourcePort = $0 { true } else { false } }, "the port kept")
     }
+
+    /// The quoted IPv4 header of an ICMP error (after the outer IPv4 and ICMP headers): checksum verified.
+    private func quoted(_ parsed: ParsedIPv4) -> (source: IPv4.Address, destination: IPv4.Address, sourcePort: UInt16, destinationPort: UInt16) {
+        // The quoted datagram is cut after 8 bytes of its payload: read by hand, not parsed.
+        let inner = Array(parsed.transport[8...])
+        let length = Int(inner[0] & 0x0F) * 4
+        #expect(InternetChecksum.verifies(Array(inner[..<length])), "quoted header checksum")
+        func address(_ at: Int) -> IPv4.Address {
+            IPv4.Address(UInt32(inner[at]) << 24 | UInt32(inner[at + 1]) << 16 | UInt32(inner[at + 2]) << 8 | UInt32(inner[at + 3]))
+        }
+        let ports = Array(inner[length...])
+        return (address(12), address(16), UInt16(ports[0]) << 8 | UInt16(ports[1]), UInt16(ports[2]) << 8 | UInt16(ports[3]))
+    }
+
+    @Test func anICMPErrorAboutASNATdConnectionReachesItsVMAsItsOwn() throws {
+        let snapshot = Lab.snapshot(floating: false)
+        var table = ConnectionTable()
+        var state = Lab.state
+        state.natBlocks[Lab.snatIP] = [700]  // port 40000 is not kept: 44800-44863
+        let syn = Lab.fromVM()
+        let out = try step(snapshot, &table, syn, from: 1, state: state)
+        var sent = syn
+        for action in out.actions { action.apply(to: &sent) }
+        let translatedPort = ports(of: try ParsedIPv4(sent)).source
+        #expect(translatedPort != 40000)
+        // The upstream router cannot forward it without fragmenting: "fragmentation needed", to the SNAT address.
+        let uplink = out.decision == .output(Lab.uplink1.id) ? Lab.uplink1 : Lab.uplink2
+        let error = try ICMPv4.unreachableFrame(
+            code: .fragmentationNeeded, nextHopMTU: 1280, about: sent, sourceMAC: Lab.upstream1MAC, sourceIP: ip("192.0.2.1"))
+        let result = try step(snapshot, &table, error, from: uplink.tunnelKey, state: state)
+        #expect(result.decision == .output(Lab.vm1.id), "\(result.printedTrace(snapshot))")
+        let delivered = try leaving(error, result)
+        #expect(delivered.ip.destination == Lab.vm1IP, "to the VM")
+        #expect(delivered.ip.source == ip("192.0.2.1"), "from the router that sent it")
+        let inner = quoted(delivered)
+        #expect(inner.source == Lab.vm1IP && inner.sourcePort == 40000, "quoting the segment as vm1 sent it")
+        #expect(inner.destination == Lab.server && inner.destinationPort == 80)
+        #expect(!result.isCacheable, "each error is simulated (it depends on its payload)")
+    }
+
+    @Test func anICMPErrorFromAVMBehindAFloatingIPLeavesFromTheFloatingIP() throws {
+        let snapshot = Lab.snapshot()
+        var table = ConnectionTable()
+        let datagram = Lab.fromOutside(to: Lab.floatingIP, protocol: .udp, sourcePort: 53000, port: 9999)
+        let inbound = try step(snapshot, &table, datagram, from: Lab.uplink1.tunnelKey)
+        #expect(inbound.decision == .output(Lab.vm2.id), "\(inbound.printedTrace(snapshot))")
+        var received = datagram
+        for action in inbound.actions { action.apply(to: &received) }
+        // Nothing listens on 9999 in vm2: port unreachable, from vm2 to the client.
+        let error = try ICMPv4.unreachableFrame(code: .port, about: received, sourceMAC: Lab.vm2MAC, sourceIP: Lab.vm2IP)
+        var fixed = error
+        fixed[0..<6] = [0x02, 0x00, 0x00, 0x00, 0x01, 0x01]  // vm2 sends it to its gateway's MAC
+        let result = try step(snapshot, &table, fixed, from: 2)
+        guard case .output(let port) = result.decision else { Issue.record("\(result.printedTrace(snapshot))"); return }
+        #expect(port == Lab.uplink1.id || port == Lab.uplink2.id)
+        let sent = try leaving(fixed, result)
+        #expect(sent.ip.source == Lab.floatingIP, "from the floating IP, not the fixed one")
+        #expect(sent.ip.destination == Lab.server)
+        let inner = quoted(sent)
+        #expect(inner.destination == Lab.floatingIP && inner.destinationPort == 9999, "quoting the datagram as the client sent it")
+        #expect(inner.source == Lab.server && inner.sourcePort == 53000)
+    }
 }
