@@ -67,7 +67,8 @@ struct SandboxHTTPServerTests {
             let refused = try #require(throws: SocketFailure.self) {
                 try SandboxHTTPClient.get(address: "127.0.0.1", namespace: namespace, timeout: .seconds(1))
             }
-            #expect(refused.code == ECONNREFUSED)
+            // Refused, or (a connection the kernel had queued as the socket closed) reset: no answer either way.
+            #expect(refused.code == ECONNREFUSED || refused.code == ECONNRESET, "\(refused)")
             server.stop()
             // The port is free again: a new server takes it.
             let next = try SandboxHTTPServer.start(namespace: namespace, address: "0.0.0.0", port: 80) { _ in "next\n" }
