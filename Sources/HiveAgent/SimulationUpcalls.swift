@@ -299,16 +299,12 @@ final class SimulationUpcalls: UpcallHandler {
 
     static func rewrite(_ action: HeaderAction) -> PacketRewrite {
         switch action {
-        case .setEthernetSource(let mac): .setEthernetSource(mac)
-        case .setEthernetDestination(let mac): .setEthernetDestination(mac)
-        case .decrementTimeToLive: .decrementTimeToLive
-        case .setIPv4Source(let address): .setIPv4Source(address)
-        case .setIPv4Destination(let address): .setIPv4Destination(address)
-        case .setSourcePort(let port): .setSourcePort(port)
-        case .setDestinationPort(let port): .setDestinationPort(port)
-        case .setICMPIdentifier(let identifier): .setICMPIdentifier(identifier)
-        case .setQuotedAddress(let source, let address): .setQuotedAddress(source: source, address)
-        case .setQuotedPort(let source, let port): .setQuotedPort(source: source, port)
+        case .setEthernetSource(let mac): return .setEthernetSource(mac)
+        case .setEthernetDestination(let mac): return .setEthernetDestination(mac)
+        case .decrementTimeToLive: return .decrementTimeToLive
+        case .setIPv4Source, .setIPv4Destination, .setSourcePort, .setDestinationPort, .setICMPIdentifier, .setQuotedAddress, .setQuotedPort:
+            // `translation` is set for exactly these cases.
+            return .translate(action.translation!)
         }
     }
 

@@ -9,14 +9,7 @@ public enum PacketRewrite: Hashable, Sendable {
     /// Decrement the IPv4 TTL, updating the header checksum.
     case decrementTimeToLive
     /// NAT (checksums updated incrementally).
-    case setIPv4Source(IPv4.Address)
-    case setIPv4Destination(IPv4.Address)
-    case setSourcePort(UInt16)
-    case setDestinationPort(UInt16)
-    case setICMPIdentifier(UInt16)
-    /// NAT of an ICMP error: the datagram it quotes.
-    case setQuotedAddress(source: Bool, IPv4.Address)
-    case setQuotedPort(source: Bool, UInt16)
+    case translate(IPv4.Translation)
 
     /// Applies the rewrite in place; a frame it does not fit is left alone.
     /// - Complexity: O(1), no allocation.
@@ -32,35 +25,9 @@ public enum PacketRewrite: Hashable, Sendable {
         case .decrementTimeToLive:
             guard let ethernet = try? Ethernet.Header(parsing: UnsafeRawBufferPointer(frame)), ethernet.etherType == .ipv4 else { return }
             _ = try? IPv4.decrementTimeToLive(in: frame, at: ethernet.length)
-        case .setIPv4Source(let address):
-            guard let offset = Self.ipv4Offset(frame) else { return }
-            try? IPv4.rewriteAddress(source: true, to: address, in: frame, at: offset)
-        case .setIPv4Destination(let address):
-            guard let offset = Self.ipv4Offset(frame) else { return }
-            try? IPv4.rewriteAddress(source: false, to: address, in: frame, at: offset)
-        case .setSourcePort(let port):
-            guard let offset = Self.ipv4Offset(frame) else { return }
-            try? IPv4.rewritePort(source: true, to: port, in: frame, at: offset)
-        case .setDestinationPort(let port):
-            guard let offset = Self.ipv4Offset(frame) else { return }
-            try? IPv4.rewritePort(source: false, to: port, in: frame, at: offset)
-        case .setICMPIdentifier(let identifier):
-            guard let offset = Self.ipv4Offset(frame) else { return }
-            try? IPv4.rewriteICMPIdentifier(to: identifier, in: frame, at: offset)
-        case .setQuotedAddress(let source, let address):
-            guard let offset = Self.ipv4Offset(frame) else { return }
-            try? IPv4.rewriteQuotedAddress(source: source, to: address, in: frame, at: offset)
-        case .setQuotedPort(let source, let port):
-            guard let offset = Self.ipv4Offset(frame) else { return }
-            try? IPv4.rewriteQuotedPort(source: source, to: port, in: frame, at: offset)
+        case .translate(let translation):
+            translation.apply(toFrame: frame)
         }
-    }
-
-    /// Where the IPv4 header of an Ethernet frame starts; nil for other frames.
-    @inlinable
-    static func ipv4Offset(_ frame: UnsafeMutableRawBufferPointer) -> Int? {
-        guard let ethernet = try? Ethernet.Header(parsing: UnsafeRawBufferPointer(frame)), ethernet.etherType == .ipv4 else { return nil }
-        return ethernet.length
     }
 
     @inlinable

@@ -167,3 +167,38 @@ extension IPv4 {
         }
     }
 }
+
+extension IPv4 {
+    /// One NAT rewrite of a frame's IPv4 packet, checksums kept right: what
+    /// the simulation's actions say and the datapath does, in one place.
+    public enum Translation: Hashable, Sendable {
+        case source(Address)
+        case destination(Address)
+        /// TCP or UDP ports.
+        case sourcePort(UInt16)
+        case destinationPort(UInt16)
+        /// An ICMP echo's identifier.
+        case icmpIdentifier(UInt16)
+        /// The datagram an ICMP error quotes.
+        case quotedAddress(source: Bool, Address)
+        case quotedPort(source: Bool, UInt16)
+
+        /// Applies the rewrite to the Ethernet frame in place; a frame it
+        /// does not fit (not IPv4, malformed, no such header) is left alone.
+        /// - Complexity: O(1), no allocation.
+        @inlinable
+        public func apply(toFrame frame: UnsafeMutableRawBufferPointer) {
+            guard let ethernet = try? Ethernet.Header(parsing: UnsafeRawBufferPointer(frame)), ethernet.etherType == .ipv4 else { return }
+            let offset = ethernet.length
+            switch self {
+            case .source(let address): try? IPv4.rewriteAddress(source: true, to: address, in: frame, at: offset)
+            case .destination(let address): try? IPv4.rewriteAddress(source: false, to: address, in: frame, at: offset)
+            case .sourcePort(let port): try? IPv4.rewritePort(source: true, to: port, in: frame, at: offset)
+            case .destinationPort(let port): try? IPv4.rewritePort(source: false, to: port, in: frame, at: offset)
+            case .icmpIdentifier(let identifier): try? IPv4.rewriteICMPIdentifier(to: identifier, in: frame, at: offset)
+            case .quotedAddress(let source, let address): try? IPv4.rewriteQuotedAddress(source: source, to: address, in: frame, at: offset)
+            case .quotedPort(let source, let port): try? IPv4.rewriteQuotedPort(source: source, to: port, in: frame, at: offset)
+            }
+        }
+    }
+}

@@ -139,23 +139,21 @@ public enum HeaderAction: Hashable, Sendable {
                 _ = try? IPv4.decrementTimeToLive(in: bytes, at: ethernet.length)
             }
         case .setIPv4Source, .setIPv4Destination, .setSourcePort, .setDestinationPort, .setICMPIdentifier, .setQuotedAddress, .setQuotedPort:
-            frame.withUnsafeMutableBytes { bytes in applyTranslation(to: bytes) }
+            frame.withUnsafeMutableBytes { bytes in translation?.apply(toFrame: bytes) }
         }
     }
 
-    /// A NAT rewrite on a frame in place; frames it does not fit are left alone.
-    public func applyTranslation(to frame: UnsafeMutableRawBufferPointer) {
-        guard let ethernet = try? Ethernet.Header(parsing: UnsafeRawBufferPointer(frame)), ethernet.etherType == .ipv4 else { return }
-        let offset = ethernet.length
+    /// The NAT rewrite this action is, if it is one.
+    public var translation: IPv4.Translation? {
         switch self {
-        case .setIPv4Source(let address): try? IPv4.rewriteAddress(source: true, to: address, in: frame, at: offset)
-        case .setIPv4Destination(let address): try? IPv4.rewriteAddress(source: false, to: address, in: frame, at: offset)
-        case .setSourcePort(let port): try? IPv4.rewritePort(source: true, to: port, in: frame, at: offset)
-        case .setDestinationPort(let port): try? IPv4.rewritePort(source: false, to: port, in: frame, at: offset)
-        case .setICMPIdentifier(let identifier): try? IPv4.rewriteICMPIdentifier(to: identifier, in: frame, at: offset)
-        case .setQuotedAddress(let source, let address): try? IPv4.rewriteQuotedAddress(source: source, to: address, in: frame, at: offset)
-        case .setQuotedPort(let source, let port): try? IPv4.rewriteQuotedPort(source: source, to: port, in: frame, at: offset)
-        case .setEthernetSource, .setEthernetDestination, .decrementTimeToLive: break
+        case .setIPv4Source(let address): .source(address)
+        case .setIPv4Destination(let address): .destination(address)
+        case .setSourcePort(let port): .sourcePort(port)
+        case .setDestinationPort(let port): .destinationPort(port)
+        case .setICMPIdentifier(let identifier): .icmpIdentifier(identifier)
+        case .setQuotedAddress(let source, let address): .quotedAddress(source: source, address)
+        case .setQuotedPort(let source, let port): .quotedPort(source: source, port)
+        case .setEthernetSource, .setEthernetDestination, .decrementTimeToLive: nil
         }
     }
 
