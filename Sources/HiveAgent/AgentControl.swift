@@ -357,6 +357,14 @@ actor AgentControl {
         queue.append(WaitingPacket(frame: frame, inPort: inPort, deadline: .now + waitingTime))
     }
 
+    /// The held packets still within their time, queues left empty removed.
+    private static func unexpired<Key>(_ queues: [Key: [WaitingPacket]], now: ContinuousClock.Instant) -> [Key: [WaitingPacket]] {
+        queues.compactMapValues { queue in
+            let live = queue.filter { $0.deadline > now }
+            return live.isEmpty ? nil : live
+        }
+    }
+
     /// Sends held packets through the miss path again.
     func simulateAgain(_ queue: [WaitingPacket]) {
         for packet in queue { datapath.simulate(frame: packet.frame, inPort: packet.inPort) }
@@ -365,14 +373,8 @@ actor AgentControl {
     func housekeeping() {
         let now = ContinuousClock.now
         ageLearnedEntries(now: now)
-        waiting = waiting.compactMapValues { queue in
-            let live = queue.filter { $0.deadline > now }
-            return live.isEmpty ? nil : live
-        }
-        waitingForNATPorts = waitingForNATPorts.compactMapValues { queue in
-            let live = queue.filter { $0.deadline > now }
-            return live.isEmpty ? nil : live
-        }
+        waiting = Self.unexpired(waiting, now: now)
+        waitingForNATPorts = Self.unexpired(waitingForNATPorts, now: now)
         // The client asks again; a new request restarts the allocation if it was lost.
         for (port, queue) in waitingForAddress where !queue.contains(where: { $0.deadline > now }) {
             waitingForAddress[port] = nil

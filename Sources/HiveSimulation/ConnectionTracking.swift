@@ -479,16 +479,20 @@ public struct ConnectionTable: Sendable {
     /// flushes them); returns their tags in `tags`.
     /// - Complexity: O(entries).
     public mutating func flush(zone: UInt32, translatedAddress address: IPv4.Address, into tags: inout [UInt64]) {
-        for slot in entries.indices where entries[slot].live && entries[slot].key.zone == zone && entries[slot].isTranslated
-            && (entries[slot].key.destination == address || entries[slot].replyKey.destination == address) {
-            tags.append(entries[slot].key.tag)
-            remove(slot: Int32(slot))
+        flush(into: &tags) { entry in
+            entry.key.zone == zone && entry.isTranslated && (entry.key.destination == address || entry.replyKey.destination == address)
         }
     }
 
     /// Removes the connections of `zone` (a port's when it is deleted), or all.
     public mutating func flush(zone: UInt32? = nil, into tags: inout [UInt64]) {
-        for slot in entries.indices where entries[slot].live && (zone == nil || entries[slot].key.zone == zone) {
+        flush(into: &tags) { zone == nil || $0.key.zone == zone }
+    }
+
+    /// Removes the live entries `matching` picks; their tags go in `tags`.
+    /// - Complexity: O(entries).
+    private mutating func flush(into tags: inout [UInt64], where matching: (ConnectionEntry) -> Bool) {
+        for slot in entries.indices where entries[slot].live && matching(entries[slot]) {
             tags.append(entries[slot].key.tag)
             remove(slot: Int32(slot))
         }
