@@ -166,35 +166,27 @@ extension SimulationRun {
         let target = key.ipv4Destination
         // An exterior port (an uplink) also answers for the floating IPs and
         // SNAT addresses of its router that lie on its subnet.
-        if port.hasAddress, !port.isInterior, key.arpOperation == .request, target != port.address, port.subnet.contains(target),
-           topology.natAddresses.contains(DeviceAddress(device: port.deviceIndex, address: target)) {
+        let answers = port.hasAddress && (target == port.address || !port.isInterior && port.subnet.contains(target)
+            && topology.natAddresses.contains(DeviceAddress(device: port.deviceIndex, address: target)))
+        if answers, key.arpOperation == .request {
             read([.ipv4Source, .arpSenderMAC])
-            let request = ARP.Packet(operation: .request, senderMAC: key.arpSenderMAC, senderIP: key.ipv4Source, targetMAC: .zero, targetIP: target)
+            let request = ARP.Packet(
+                operation: .request, senderMAC: key.arpSenderMAC, senderIP: key.ipv4Source,
+                targetMAC: .zero, targetIP: target)
             emit(.arpReply, out: ingress, frame: ARP.replyFrame(to: request, answeringWith: port.mac))
             finish(.consumed)
             return .finished
         }
-        if port.hasAddress, target == port.address {
-            if key.arpOperation == .request {
-                read([.ipv4Source, .arpSenderMAC])
-                let request = ARP.Packet(
-                    operation: .request, senderMAC: key.arpSenderMAC, senderIP: key.ipv4Source,
-                    targetMAC: .zero, targetIP: target)
-                emit(.arpReply, out: ingress, frame: ARP.replyFrame(to: request, answeringWith: port.mac))
-                finish(.consumed)
+        if port.hasAddress, target == port.address, key.arpOperation == .reply {
+            read([.ipv4Source, .arpSenderMAC])
+            guard mayLearnNeighbour(key.ipv4Source, at: key.arpSenderMAC, on: port) else {
+                finish(.drop(.arpNotForRouter(router.id, target)))
                 return .finished
             }
-            if key.arpOperation == .reply {
-                read([.ipv4Source, .arpSenderMAC])
-                guard mayLearnNeighbour(key.ipv4Source, at: key.arpSenderMAC, on: port) else {
-                    finish(.drop(.arpNotForRouter(router.id, target)))
-                    return .finished
-                }
-                result.arpLearning.append(ARPLearning(router: router.id, address: key.ipv4Source, mac: key.arpSenderMAC))
-                trace(2, .arpReplyLearned(key.ipv4Source, key.arpSenderMAC))
-                finish(.consumed)
-                return .finished
-            }
+            result.arpLearning.append(ARPLearning(router: router.id, address: key.ipv4Source, mac: key.arpSenderMAC))
+            trace(2, .arpReplyLearned(key.ipv4Source, key.arpSenderMAC))
+            finish(.consumed)
+            return .finished
         }
         finish(.drop(.arpNotForRouter(router.id, target)))
         return .finished
