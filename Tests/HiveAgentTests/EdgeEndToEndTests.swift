@@ -94,31 +94,6 @@ import Testing
         return Edge(vmPorts: vmPorts, provider: provider.id, floating: floating)
     }
 
-    /// An HTTP server in `namespace` answering with the client's address.
-    static func whoAmIServer(_ namespace: String, port: Int = 80) throws -> Process {
-        let script = """
-            import http.server, sys
-            class H(http.server.BaseHTTPRequestHandler):
-                def do_GET(self):
-                    self.send_response(200); self.end_headers(); self.wfile.write(self.client_address[0].encode())
-                def log_message(self, *a): pass
-            http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), H).serve_forever()
-            """
-        let process = try NetworkNamespace.start(namespace, ["python3", "-c", script, "\(port)"], standardOutput: FileHandle.nullDevice)
-        Thread.sleep(forTimeInterval: 0.3)
-        return process
-    }
-
-    /// curl's body from `namespace`, retried for `seconds`; nil when nothing answered.
-    static func fetch(_ namespace: String, _ url: String, within seconds: Double) async -> String? {
-        var body: String?
-        _ = await eventually(within: seconds) {
-            body = try? await blocking { try NetworkNamespace.run(namespace, ["curl", "-s", "--max-time", "2", url], timeout: .seconds(5)) }
-            return body?.isEmpty == false
-        }
-        return body?.isEmpty == false ? body : nil
-    }
-
     /// A UDP exchange: the outside echoes the datagram's source address back.
     static func udpSource(_ lab: OverlayLab, from vm: String) async throws -> String? {
         let echo = """
@@ -154,17 +129,17 @@ import Testing
 
             // Ping, TCP and UDP from a VM without a floating IP: the outside sees the gateway's address.
             #expect(await lab.pingEventually(from: "vm1", to: Self.server), "vm1 pings the outside server")
-            let web = try await blocking { try Self.whoAmIServer(outside) }
+            let web = try await blocking { try Servers.http(lab, vm: "out", port: 80, answer: .clientAddress) }
             defer { web.terminate() }
-            #expect(await Self.fetch(lab.namespace("vm1"), "http://\(Self.server)/", within: 15) == Self.snatAddress,
+            #expect(await Servers.fetch(lab, from: "vm1", "http://\(Self.server)/", within: 15) == Self.snatAddress,
                     "the server sees the gateway's SNAT address")
             #expect(try await Self.udpSource(lab, from: "vm1") == Self.snatAddress, "UDP too")
 
             // vm2 has the floating IP: its own connections leave from it, and the outside reaches it.
-            #expect(await Self.fetch(lab.namespace("vm2"), "http://\(Self.server)/", within: 15) == Self.floatingAddress)
-            let vmWeb = try await blocking { try Self.whoAmIServer(lab.namespace("vm2"), port: 8080) }
+            #expect(await Servers.fetch(lab, from: "vm2", "http://\(Self.server)/", within: 15) == Self.floatingAddress)
+            let vmWeb = try await blocking { try Servers.http(lab, vm: "vm2", port: 8080, answer: .clientAddress) }
             defer { vmWeb.terminate() }
-            #expect(await Self.fetch(outside, "http://\(Self.floatingAddress):8080/", within: 15) == Self.server,
+            #expect(await Servers.fetch(lab, from: "out", "http://\(Self.floatingAddress):8080/", within: 15) == Self.server,
                     "the outside reaches vm2 through its floating IP, and vm2 sees the real client")
             #expect(await lab.pingEventually(from: "out", to: Self.floatingAddress), "ping through the floating IP")
             // ICMP errors about translated connections reach the other side as about their own datagrams
@@ -184,7 +159,7 @@ import Testing
             _ = try await lab.client.update(port)
             let pingStops = await eventually(within: 5) { await !lab.ping(from: "out", to: Self.floatingAddress, count: 1) }
             #expect(pingStops, "the group allows no ICMP")
-            #expect(await Self.fetch(outside, "http://\(Self.floatingAddress):8080/", within: 10) == Self.server, "TCP 8080 it allows")
+            #expect(await Servers.fetch(lab, from: "out", "http://\(Self.floatingAddress):8080/", within: 10) == Self.server, "TCP 8080 it allows")
 
             // A UDP conversation with the floating IP, one 5-tuple throughout: it
             // answers from vm2 now, and must answer from vm1 after the move
@@ -223,9 +198,9 @@ import Testing
             var moved = try await lab.client.get(edge.floating.id).object
             moved.portId = edge.vmPorts["vm1"]!.id
             _ = try await lab.client.update(moved)
-            let vm1Web = try await blocking { try Self.whoAmIServer(lab.namespace("vm1"), port: 8081) }
+            let vm1Web = try await blocking { try Servers.http(lab, vm: "vm1", port: 8081, answer: .clientAddress) }
             defer { vm1Web.terminate() }
-            #expect(await Self.fetch(outside, "http://\(Self.floatingAddress):8081/", within: 10) == Self.server, "the moved floating IP reaches vm1")
+            #expect(await Servers.fetch(lab, from: "out", "http://\(Self.floatingAddress):8081/", within: 10) == Self.server, "the moved floating IP reaches vm1")
             let answers = try await conversation.value.split(separator: "\n").map(String.init)
             #expect(answers.first == "vm2" && answers.last == "vm1", "one UDP 5-tuple, answered by vm2, then by vm1 after the move: \(answers)")
         }
@@ -237,9 +212,9 @@ import Testing
             let edge = try await Self.buildEdge(lab)
             // Both VMs behind the gateway's address: no floating IP.
             try await lab.client.delete(edge.floating.id)
-            let web = try await blocking { try Self.whoAmIServer(lab.namespace("out")) }
+            let web = try await blocking { try Servers.http(lab, vm: "out", port: 80, answer: .clientAddress) }
             defer { web.terminate() }
-            #expect(await Self.fetch(lab.namespace("vm1"), "http://\(Self.server)/", within: 15) == Self.snatAddress)
+            #expect(await Servers.fetch(lab, from: "vm1", "http://\(Self.server)/", within: 15) == Self.snatAddress)
             // 150 connections from each VM at once, all to 203.0.113.10:80, each keeping its source port.
             let script = """
                 import socket, sys, concurrent.futures

@@ -194,13 +194,20 @@ struct IperfReport: CustomStringConvertible {
 
 /// Servers and clients in VMs, with Python's standard library and curl.
 enum Servers {
-    /// An HTTP server on `port` answering "ok".
-    static func http(_ lab: OverlayLab, vm: String, port: Int) throws -> Process {
+    /// What an HTTP server answers.
+    enum Answer: String {
+        case ok = "b\"ok\""
+        /// The address the request came from (NAT shows in it).
+        case clientAddress = "self.client_address[0].encode()"
+    }
+
+    /// An HTTP server on `port` answering "ok", or the client's address.
+    static func http(_ lab: OverlayLab, vm: String, port: Int, answer: Answer = .ok) throws -> Process {
         let script = """
             import http.server, sys
             class H(http.server.BaseHTTPRequestHandler):
                 def do_GET(self):
-                    self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
+                    self.send_response(200); self.end_headers(); self.wfile.write(\(answer.rawValue))
                 def log_message(self, *a): pass
             http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), H).serve_forever()
             """
@@ -209,14 +216,24 @@ enum Servers {
         return process
     }
 
-    /// Whether curl from `vm` gets `url` within `seconds` (retrying, each try at most 2 s).
+    /// Whether curl from `vm` gets "ok" from `url` within `seconds` (retrying, each try at most 2 s).
     static func get(_ lab: OverlayLab, from vm: String, _ url: String, within seconds: Double) async -> Bool {
-        await eventually(within: seconds) {
-            let body = try? await blocking {
+        await fetch(lab, from: vm, url, within: seconds, until: { $0 == "ok" }) != nil
+    }
+
+    /// curl's body from `vm`, retried for `seconds` until `until` accepts it
+    /// (by default any non-empty body); nil when it never did.
+    static func fetch(
+        _ lab: OverlayLab, from vm: String, _ url: String, within seconds: Double, until accepted: (String) -> Bool = { !$0.isEmpty }
+    ) async -> String? {
+        var body: String?
+        _ = await eventually(within: seconds) {
+            body = try? await blocking {
                 try NetworkNamespace.run(lab.namespace(vm), ["curl", "-s", "--max-time", "2", url], timeout: .seconds(5))
             }
-            return body == "ok"
+            return body.map(accepted) ?? false
         }
+        return body.map(accepted) == true ? body : nil
     }
 
     /// Sends a UDP datagram to a closed port and reports whether the ICMP port unreachable came back.
