@@ -15,6 +15,8 @@ let securedLab = Topologies.bridgeRouterBridge(rules: 1, portSecurity: true)
 let bigRouter = Topologies.bigRouter(routes: 10_000)
 let groupedLab = Topologies.securityGroups(rules: 100, members: 1_000)
 let snatLab = Topologies.bridgeRouterBridge(rules: 1, snat: true)
+let snatTable = Topologies.translatedTable(snatLab, entries: 100_000)
+let establishedSNATTable = Topologies.establishing(Topologies.tcpFrame, on: snatTable, in: snatLab)
 
 let metrics: [BenchmarkMetric] = [.wallClock, .cpuTotal, .throughput, .mallocCountTotal, .peakMemoryResident]
 
@@ -47,43 +49,17 @@ let benchmarks: @Sendable () -> Void = {
     }
     // NAT: the router SNATs vm1's connections (gateway) on a table of 100,000
     // translated connections of other sources; a new one keeps its port.
-    Benchmark("Simulation bridge-router-bridge, gateway SNAT, new connection, 100,000 translated entries") { benchmark in
-        let lab = snatLab
-        let table = Topologies.translatedTable(lab, entries: 100_000)
-        let key = try FlowKey(parsing: Topologies.tcpFrame, inPort: lab.inPort)
-        var context = SimulationContext()
-        context.simulate(frame: Topologies.tcpFrame, key: key, in: lab.snapshot, state: lab.state, connections: table, now: 2)
-        precondition(context.result.decision == .output(lab.vm3) && context.result.actions.contains(.setIPv4Source(IPv4.Address(10, 0, 2, 1))),
-                     "unexpected \(context.result.decision) \(context.result.actions)")
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            context.simulate(frame: Topologies.tcpFrame, key: key, in: lab.snapshot, state: lab.state, connections: table, now: 2)
-            blackHole(context.result.decision)
-        }
+    simulationBenchmark(
+        "Simulation bridge-router-bridge, gateway SNAT, new connection, 100,000 translated entries", snatLab,
+        connections: snatTable, now: 2
+    ) { result, lab in
+        result.decision == .output(lab.vm3) && result.actions.contains(.setIPv4Source(IPv4.Address(10, 0, 2, 1)))
     }
-    Benchmark("Simulation bridge-router-bridge, gateway SNAT, packet of a translated connection") { benchmark in
-        let lab = snatLab
-        var table = Topologies.translatedTable(lab, entries: 100_000)
-        let key = try FlowKey(parsing: Topologies.tcpFrame, inPort: lab.inPort)
-        var context = SimulationContext()
-        context.simulate(frame: Topologies.tcpFrame, key: key, in: lab.snapshot, state: lab.state, connections: table, now: 2)
-        // The SYN, then the SYN-ACK: the connection is established and translated.
-        for observation in context.result.connections {
-            _ = table.apply(observation, tcpFlags: .syn, now: 2)
-            let reply = ConnectionObservation(key: observation.replyKey, slot: -1, isReply: true, states: [.established, .reply], owner: 0)
-            _ = table.apply(reply, tcpFlags: [.syn, .ack], now: 2)
-        }
-        let ack = PacketDescription(
-            sourceMAC: Topologies.vm1MAC, destinationMAC: Topologies.leftGatewayMAC, sourceIP: Topologies.vm1IP, destinationIP: Topologies.vm3IP,
-            protocol: .tcp, sourcePort: 40000, destinationPort: 80, tcpFlags: .ack).frame
-        let ackKey = try FlowKey(parsing: ack, inPort: lab.inPort)
-        context.simulate(frame: ack, key: ackKey, in: lab.snapshot, state: lab.state, connections: table, now: 3)
-        precondition(context.result.actions.contains(.setIPv4Source(IPv4.Address(10, 0, 2, 1))), "not translated: \(context.result.actions)")
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            context.simulate(frame: ack, key: ackKey, in: lab.snapshot, state: lab.state, connections: table, now: 3)
-            blackHole(context.result.decision)
-        }
+    simulationBenchmark(
+        "Simulation bridge-router-bridge, gateway SNAT, packet of a translated connection", snatLab, frame: Topologies.ackFrame,
+        connections: establishedSNATTable, now: 3
+    ) { result, _ in
+        result.actions.contains(.setIPv4Source(IPv4.Address(10, 0, 2, 1)))
     }
     Benchmark("Connection table: a new TCP connection tracked and applied, 100,000 entries") { benchmark in
         var table = ConnectionTable()
@@ -150,18 +126,18 @@ let benchmarks: @Sendable () -> Void = {
 /// the first result before anything is measured.
 func simulationBenchmark(
     _ name: String, _ lab: Topologies.Routed, frame: [UInt8] = Topologies.tcpFrame,
-    options: SimulationOptions = SimulationOptions(),
+    options: SimulationOptions = SimulationOptions(), connections: ConnectionTable = .empty, now: UInt64 = 0,
     expected: @escaping @Sendable (SimulationResult, Topologies.Routed) -> Bool
 ) {
     Benchmark(name) { benchmark in
         let snapshot = lab.snapshot
         let key = try FlowKey(parsing: frame, inPort: lab.inPort)
         var context = SimulationContext()
-        context.simulate(frame: frame, key: key, in: snapshot, state: lab.state, options: options)
-        precondition(expected(context.result, lab), "unexpected \(context.result.decision)")
+        context.simulate(frame: frame, key: key, in: snapshot, state: lab.state, connections: connections, now: now, options: options)
+        precondition(expected(context.result, lab), "unexpected \(context.result.decision) \(context.result.actions)")
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
-            context.simulate(frame: frame, key: key, in: snapshot, state: lab.state, options: options)
+            context.simulate(frame: frame, key: key, in: snapshot, state: lab.state, connections: connections, now: now, options: options)
             blackHole(context.result.decision)
         }
     }

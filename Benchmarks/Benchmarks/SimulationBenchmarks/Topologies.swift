@@ -209,7 +209,27 @@ extension Topologies {
     /// A connection table of `entries` translated connections from other
     /// sources through the lab's router to vm3, with ports outside the
     /// lab's blocks.
-    static func translatedTable(_ lab: Routed, entries count: Int) -> ConnectionTable {
+/// vm1's ACK of the TCP connection `tcpFrame` opens.
+    static let ackFrame = PacketDescription(
+        sourceMAC: vm1MAC, destinationMAC: leftGatewayMAC, sourceIP: vm1IP, destinationIP: vm3IP,
+        protocol: .tcp, sourcePort: 40000, destinationPort: 80, tcpFlags: .ack).frame
+
+    /// `table` with the connection `syn` opens through the lab committed,
+    /// and its SYN-ACK seen: established (and translated, when the lab NATs).
+    static func establishing(_ syn: [UInt8], on table: ConnectionTable, in lab: Routed) -> ConnectionTable {
+        var table = table
+        var context = SimulationContext()
+        let key = try! FlowKey(parsing: syn, inPort: lab.inPort)
+        context.simulate(frame: syn, key: key, in: lab.snapshot, state: lab.state, connections: table, now: 2)
+        for observation in context.result.connections {
+            _ = table.apply(observation, tcpFlags: .syn, now: 2)
+            let reply = ConnectionObservation(key: observation.replyKey, slot: -1, isReply: true, states: [.established, .reply], owner: 0)
+            _ = table.apply(reply, tcpFlags: [.syn, .ack], now: 2)
+        }
+        return table
+    }
+
+        static func translatedTable(_ lab: Routed, entries count: Int) -> ConnectionTable {
         var table = ConnectionTable()
         let zone = lab.snapshot.connectionZone(of: lab.snapshot.routers.values.first!.id)
         for index in 0..<count {
