@@ -16,9 +16,19 @@ extension SimulationRun {
     /// The packet's states in `zone`.
     mutating func connectionStates(zone: UInt32) -> ConnectionStates {
         read(.connectionState)
-        // A reply is established too.
-        if let assumed = options.connectionState { return assumed == .reply ? [.established, .reply] : ConnectionStates(assumed) }
         for observation in result.connections where observation.key.zone == zone { return observation.states }
+        if let assumed = options.connectionState {
+            // A reply is established too. The packet's key is still recorded
+            // (no entry): NAT reads a zone's observation to translate.
+            let states: ConnectionStates = assumed == .reply ? [.established, .reply] : ConnectionStates(assumed)
+            // An assumed state depends on no field: building the key reads none.
+            let fieldsRead = result.fieldsRead
+            if let tuple = connectionKey(zone: zone) {
+                result.connections.append(ConnectionObservation(key: tuple, slot: -1, isReply: false, states: states, owner: result.ingressKey.inPort))
+            }
+            result.fieldsRead = fieldsRead
+            return states
+        }
         guard let observation = observe(zone: zone) else {
             if tracing { trace(2, .connection(zone: zone, [])) }
             return []
@@ -29,40 +39,52 @@ extension SimulationRun {
         return observation.states
     }
 
-    private mutating func observe(zone: UInt32) -> ConnectionObservation? {
+    /// The packet's connection key in `zone`: addresses, protocol, TCP and
+    /// UDP ports, an ICMP echo's identifier as both ports; nil when it is
+    /// not tracked (not IPv4, a later fragment).
+    mutating func connectionKey(zone: UInt32) -> ConnectionKey? {
         read([.etherType, .ipProtocol, .fragmentKind])
         guard key.isIPv4, key.fragmentKind != .later else { return nil }
         read([.ipv4Source, .ipv4Destination])
-        let owner = result.ingressKey.inPort
         var tuple = ConnectionKey(
             zone: zone, source: key.ipv4Source, destination: key.ipv4Destination, sourcePort: 0, destinationPort: 0,
             ipProtocol: key.ipProtocol.rawValue)
+        switch key.ipProtocol.rawValue {
+        case IPProtocolNumber.tcp, IPProtocolNumber.udp:
+            read([.sourcePort, .destinationPort])
+            tuple.sourcePort = key.sourcePort
+            tuple.destinationPort = key.destinationPort
+        case IPProtocolNumber.icmp:
+            read([.icmpType, .icmpCode])
+            if key.icmpType == ICMPv4.MessageType.echoRequest.rawValue || key.icmpType == ICMPv4.MessageType.echoReply.rawValue {
+                read(.icmpIdentifier)
+                tuple.sourcePort = key.icmpIdentifier
+                tuple.destinationPort = key.icmpIdentifier
+            }
+        default:
+            break
+        }
+        return tuple
+    }
+
+    private mutating func observe(zone: UInt32) -> ConnectionObservation? {
+        guard let tuple = connectionKey(zone: zone) else { return nil }
+        let owner = result.ingressKey.inPort
         let found: (slot: Int32, isReply: Bool)?
         let states: ConnectionStates
         switch key.ipProtocol.rawValue {
         case IPProtocolNumber.tcp:
-            read([.sourcePort, .destinationPort, .tcpFlags])
-            tuple.sourcePort = key.sourcePort
-            tuple.destinationPort = key.destinationPort
+            read(.tcpFlags)
             found = connections.lookup(tuple, now: now)
             let entry = found.flatMap { connections.entry($0.slot) }
             states = tcpTransition(entry, isReply: found?.isReply ?? false, flags: key.tcpFlags).states
         case IPProtocolNumber.udp:
-            read([.sourcePort, .destinationPort])
-            tuple.sourcePort = key.sourcePort
-            tuple.destinationPort = key.destinationPort
             found = connections.lookup(tuple, now: now)
             states = datagramStates(found)
         case IPProtocolNumber.icmp:
-            read([.icmpType, .icmpCode])
             let type = ICMPv4.MessageType(key.icmpType)
             if type.isError {
                 return relatedObservation(zone: zone, owner: owner)
-            }
-            if type == .echoRequest || type == .echoReply {
-                read(.icmpIdentifier)
-                tuple.sourcePort = key.icmpIdentifier
-                tuple.destinationPort = key.icmpIdentifier
             }
             found = connections.lookup(tuple, now: now)
             // A reply to no request is invalid, as in Linux.

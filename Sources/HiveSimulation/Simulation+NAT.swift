@@ -60,11 +60,9 @@ extension SimulationRun {
         nat = RouterNATStep()
         let router = topology.routers[Int(routerIndex)]
         guard router.translates else { return }
-        if options.connectionState == .new, !result.connections.contains(where: { $0.key.zone == router.zone }),
-           let tuple = assumedNewConnection(zone: router.zone) {
-            // `hive trace` assumes a new connection: NAT decides as for a first packet.
-            result.connections.append(tuple)
-        }
+        // An assumed state other than new (`hive trace --ct-state`) names no
+        // entry, so no translation is known.
+        if let assumed = options.connectionState, assumed != .new { return }
         guard let index = result.connections.firstIndex(where: { $0.key.zone == router.zone }) else { return }
         nat.observation = index
         let observation = result.connections[index]
@@ -154,19 +152,6 @@ extension SimulationRun {
         default:
             break
         }
-    }
-
-    /// A new connection's observation in `zone` built from the packet alone
-    /// (no table read), for an assumed connection state; nil for packets
-    /// that are not tracked.
-    private mutating func assumedNewConnection(zone: UInt32) -> ConnectionObservation? {
-        guard key.isIPv4, key.fragmentKind != .later else { return nil }
-        let port = hasPorts ? transportPort(source: true) : 0
-        let other = hasPorts ? transportPort(source: false) : 0
-        let tuple = ConnectionKey(
-            zone: zone, source: key.ipv4Source, destination: key.ipv4Destination, sourcePort: port, destinationPort: other,
-            ipProtocol: key.ipProtocol.rawValue)
-        return ConnectionObservation(key: tuple, slot: -1, isReply: false, states: .new, owner: result.ingressKey.inPort)
     }
 
     /// An ICMP error about a translated connection: the datagram it quotes
