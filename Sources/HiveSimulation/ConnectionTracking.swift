@@ -237,6 +237,9 @@ public struct ConnectionObservation: Sendable {
         self.originalKey = originalKey ?? (isReply ? key.reversed : key)
         self.replyKey = replyKey ?? self.originalKey.reversed
     }
+
+    /// NAT translated the connection (or, for a new one, is translating it).
+    public var isTranslated: Bool { replyKey != originalKey.reversed }
 }
 
 /// What a TCP packet's flags say, for the state machine.

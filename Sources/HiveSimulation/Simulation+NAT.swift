@@ -70,18 +70,18 @@ extension SimulationRun {
             nat.established = true
             return
         }
-        if observation.slot >= 0, !observation.states.contains(.related) {
+        if observation.states.contains(.related) {
             nat.established = true
-            guard observation.replyKey != observation.originalKey.reversed else { return }
+            if observation.slot >= 0, observation.isTranslated { translateError(observation) }
+            return
+        }
+        if observation.slot >= 0 {
+            nat.established = true
+            guard observation.isTranslated else { return }
             let target = observation.isReply ? observation.originalKey.reversed : observation.replyKey.reversed
             setDestination(target.destination, port: target.destinationPort)
             nat.pendingSource = target
             trace(2, .nat(.existing, to: target))
-            return
-        }
-        if observation.states.contains(.related) {
-            nat.established = true
-            if observation.slot >= 0, observation.replyKey != observation.originalKey.reversed { translateError(observation) }
             return
         }
         read(.ipv4Destination)
