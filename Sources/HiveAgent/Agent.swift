@@ -85,6 +85,8 @@ public final class Agent: Service, Sendable {
     let blocksInUse: PublishedNATBlocks
     let datapath: Datapath<SimulationUpcalls>
     let connectionStatistics: PublishedConnectionStatistics
+    /// The upcall counter, sampled every second for the flow summary's rate.
+    let upcallRates = UpcallRates()
 
     /// Opens the tunnel socket (in the host's namespace) and prepares the
     /// datapath; nothing runs until `run()`.
@@ -323,6 +325,7 @@ public final class Agent: Service, Sendable {
     private func housekeeping() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(1))
+            upcallRates.record(datapath.statistics.upcalls)
             await control.housekeeping()
         }
     }

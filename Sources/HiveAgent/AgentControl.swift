@@ -22,9 +22,9 @@ actor AgentControl {
     private var snapshot = TopologySnapshot()
     private var version: UInt64 = 0
     /// Ports whose interface is open in the datapath: port -> (tunnel key, interface).
-    private var bound: [PortID: (portKey: UInt32, interface: String)] = [:]
+    var bound: [PortID: (portKey: UInt32, interface: String)] = [:]
     /// Bindings that could not be opened yet (interface missing), with the reason.
-    private var unopened: [PortID: String] = [:]
+    var unopened: [PortID: String] = [:]
     private var waiting: [ARPWaitKey: [WaitingPacket]] = [:]
     /// DHCP requests of ports being given an address, and the ports asked for.
     private var waitingForAddress: [PortID: [WaitingPacket]] = [:]

@@ -31,7 +31,7 @@ final class SimulationUpcalls: UpcallHandler {
     let events: AsyncStream<UpcallEvent>.Continuation
     private var view = AgentView.empty
     /// The host's connection table: read by simulations, changed after them.
-    private var connections: ConnectionTable
+    var connections: ConnectionTable
     private var lastExpiry: UInt64 = 0
     private var lastBlockScan: UInt64 = 0
     /// The last `ConnectionFlush` applied.

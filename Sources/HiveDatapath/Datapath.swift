@@ -78,6 +78,8 @@ enum DatapathCommand: Sendable {
     case send(frame: [UInt8], outputs: [FlowOutput], ingressKey: UInt32)
     case simulate(frame: [UInt8], inPort: UInt32)
     case setPeers(Set<IPv4.Address>?)
+    /// Copy the flow table and counters for an operator (`report()`).
+    case report(CheckedContinuation<DatapathReport, Never>)
 }
 
 public final class Datapath<Handler: UpcallHandler>: @unchecked Sendable {
@@ -88,7 +90,9 @@ public final class Datapath<Handler: UpcallHandler>: @unchecked Sendable {
     let tunnelFD: Int32
     let wakeFD: Int32
 
-    private let commands = Mutex<[DatapathCommand]>([])
+    let commands = Mutex<[DatapathCommand]>([])
+    /// 0 before start, 1 while the thread runs, 2 after: whether a report request will be answered.
+    let lifecycle = Atomic<UInt8>(0)
     private let running = Atomic<Bool>(true)
     private let published = Mutex(DatapathStatistics())
     private var thread: pthread_t?
@@ -143,11 +147,14 @@ public final class Datapath<Handler: UpcallHandler>: @unchecked Sendable {
     public func start() throws(SystemError) {
         precondition(thread == nil, "the datapath is already running")
         precondition(!stopped, "a stopped datapath cannot start again: its sockets are closed; make a new one")
+        lifecycle.store(1, ordering: .releasing)
         do {
             thread = try startThread { [self] in self.run() }
         } catch let error as SystemError {
+            lifecycle.store(0, ordering: .releasing)
             throw error
         } catch {
+            lifecycle.store(0, ordering: .releasing)
             throw SystemError("pthread_create", "for the datapath", code: EAGAIN)
         }
     }
@@ -193,6 +200,7 @@ public final class Datapath<Handler: UpcallHandler>: @unchecked Sendable {
         }
         loop.closeAll()
         published.withLock { $0 = loop.statistics }
+        answerReportsAfterStop()
     }
 }
 

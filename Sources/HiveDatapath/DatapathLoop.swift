@@ -420,6 +420,7 @@ struct DatapathLoop<Handler: UpcallHandler> {
     mutating func apply(_ commands: [DatapathCommand]) {
         var portsChanged = false
         var tags: Set<FlowTag> = []
+        var reports: [CheckedContinuation<DatapathReport, Never>] = []
         for command in commands {
             switch command {
             case .addPort(let port):
@@ -443,6 +444,8 @@ struct DatapathLoop<Handler: UpcallHandler> {
                 sendNow(frame, to: outputs, ingressKey: ingressKey)
             case .setPeers(let addresses):
                 peers = addresses.map { Set($0.map(\.value.bigEndian)) }
+            case .report(let reply):
+                reports.append(reply)
             case .simulate(let frame, let inPort):
                 // The control plane published what this packet waited for just before posting it.
                 handler.beginBatch()
@@ -458,6 +461,8 @@ struct DatapathLoop<Handler: UpcallHandler> {
         if !tags.isEmpty { statistics.flowsInvalidated &+= UInt64(flows.invalidate(tags)) }
         if portsChanged { rebuildPollSet() }
         statistics.flows = flows.count
+        // After the invalidations posted with them, so a report shows what the table now holds.
+        for reply in reports { reply.resume(returning: report(now: monotonicNanoseconds())) }
     }
 
     mutating func removePort(at index: Int) {
