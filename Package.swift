@@ -53,6 +53,16 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The agent's HTTP listener: /metrics, and its state (flows, ports) for operators behind a token.
+        .target(
+            name: "HiveAgentHTTP",
+            dependencies: [
+                "HiveAgent", "HiveModel",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // The sandbox's network of namespaces (iproute2), and its tiny HTTP servers (setns from CHiveSystem).
         .target(name: "HiveSandbox", dependencies: ["CHiveSystem"]),
         // The REST API on Hummingbird: validates intent and writes it to the NSDB.
@@ -80,6 +90,7 @@ let package = Package(
                 "HiveClient",
                 "HiveSimulation",
                 "HiveAgent",
+                "HiveAgentHTTP",
                 "HiveSandbox",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -98,10 +109,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "HiveSimulationTests", dependencies: ["HiveSimulation", "HivePacket", "HiveModel", "HiveStore"]),
-        .testTarget(name: "HiveCLITests", dependencies: ["HiveModel", "HiveClient"]),
+        .testTarget(name: "HiveCLITests", dependencies: ["HiveModel", "HiveClient", "HiveAgentHTTP"]),
         .testTarget(name: "HiveDatapathTests", dependencies: ["HiveDatapath", "HivePacket", "HiveSandbox"]),
         .testTarget(name: "HiveAgentTests", dependencies: [
-            "HiveAgent", "HiveAPI", "HiveSandbox", "HiveStore", "HiveModel", "HivePacket", "HiveClient",
+            "HiveAgent", "HiveAgentHTTP", "HiveAPI", "HiveSandbox", "HiveStore", "HiveModel", "HivePacket", "HiveClient",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),

@@ -37,6 +37,8 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         case `internal`
         /// 503: the NSDB did not answer.
         case unavailable
+        /// 502: a host's agent could not be asked for its state.
+        case agentUnavailable = "agent_unavailable"
     }
 
     public var status: HTTPResponse.Status

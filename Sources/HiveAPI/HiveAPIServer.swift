@@ -36,11 +36,14 @@ public struct HiveAPIServer: Sendable {
     public let repository: TopologyRepository
     public let tokens: TokenTable
     public let metrics: APIMetrics
+    /// Asks the agents for their state (flows, port status), with their token.
+    public let agents: AgentStateClient
 
-    public init(repository: TopologyRepository, tokens: TokenTable, metrics: APIMetrics = APIMetrics()) {
+    public init(repository: TopologyRepository, tokens: TokenTable, metrics: APIMetrics = APIMetrics(), agentToken: String? = nil) {
         self.repository = repository
         self.tokens = tokens
         self.metrics = metrics
+        agents = AgentStateClient(token: agentToken)
     }
 
     /// The router with every route and middleware.
@@ -63,6 +66,7 @@ public struct HiveAPIServer: Sendable {
         addHostRoutes(to: v1)
         addTunnelZoneRoutes(to: v1)
         addBindingRoutes(to: v1)
+        addAgentStateRoutes(to: v1)
 
         routeTable.set(router.routes.map { (method: $0.method.rawValue, path: $0.path.description) })
         return router

@@ -55,6 +55,9 @@ public struct AgentConfiguration: Sendable {
     public var connectionTimeouts = ConnectionTimeouts.linux
     /// A leased block of SNAT ports that no connection used this long goes back to the pool.
     public var natBlockIdleTime: Duration = .seconds(60)
+    /// The URL of the listener serving this agent's state (`HiveAgentHTTP`),
+    /// recorded in its host at registration for the API; nil leaves the host's as it is.
+    public var agentEndpoint: String?
 
     public init(
         hostName: String, hostID: HostID? = nil, stateDirectory: String? = nil, underlayAddress: IPv4.Address,

@@ -15,15 +15,18 @@ struct HostRegistration {
         let repository = TopologyRepository(store: store)
         let id = try configuration.hostID ?? persistentID()
         let address = configuration.underlayAddress
+        let endpoint = configuration.agentEndpoint
         if var stored = try await repository.find(id)?.object {
-            if stored.underlayAddresses.first != address || stored.name != configuration.hostName {
+            if stored.underlayAddresses.first != address || stored.name != configuration.hostName
+                || (endpoint != nil && stored.agentEndpoint != endpoint) {
                 stored.name = configuration.hostName
                 stored.underlayAddresses = [address] + stored.underlayAddresses.filter { $0 != address }
+                if let endpoint { stored.agentEndpoint = endpoint }
                 _ = try await repository.update(stored)
             }
         } else {
             do {
-                _ = try await repository.create(Host(id: id, name: configuration.hostName, underlayAddresses: [address]))
+                _ = try await repository.create(Host(id: id, name: configuration.hostName, underlayAddresses: [address], agentEndpoint: endpoint))
             } catch RepositoryError.duplicate(_, _, let existing) {
                 throw AgentError("another host (\(existing)) is already registered as '\(configuration.hostName)'; give this agent another --name, or its --host-id")
             }

@@ -17,6 +17,10 @@ struct APICommand: AsyncParsableCommand {
             Flags take precedence over the environment.
 
             The API is described by GET /openapi.yaml; /healthz and /metrics need no token.
+
+            With --agent-token-file the API also asks the agents for their state (/v1/hosts/{id}/flows, \
+            /v1/ports/{id}/status), at the URL each agent records in its host, with that token: the one \
+            the agents were given with --control-token-file.
             """)
 
     @Option(help: ArgumentHelp("Address to listen on, HOST:PORT; port 0 picks a free port.", valueName: "host:port"))
@@ -30,12 +34,18 @@ struct APICommand: AsyncParsableCommand {
     @Option(name: .customLong("tenant-token"), help: ArgumentHelp("A tenant's token, TENANT=TOKEN (repeatable).", valueName: "tenant=token"))
     var tenantTokens: [String] = []
 
+    @Option(name: .customLong("agent-token-file"), help: ArgumentHelp(
+        "The agents' control token, to ask them for their flows and ports.",
+        discussion: "One line; the file must be readable by its owner only (chmod 600).", valueName: "path"))
+    var agentTokenFile: String?
+
     @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error or critical.", valueName: "level"))
     var logLevel = "info"
 
     func validate() throws {
         _ = try listenAddress()
         _ = try tokenTable()
+        if let agentTokenFile { _ = try TokenFile.read(agentTokenFile, option: "--agent-token-file") }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level '\(logLevel)' is not a level (expected trace, debug, info, notice, warning, error or critical)")
         }
@@ -53,7 +63,8 @@ struct APICommand: AsyncParsableCommand {
         let logger = Logger(label: "hive.api")
 
         let store = try self.store.open()
-        let server = HiveAPIServer(repository: TopologyRepository(store: store), tokens: tokens)
+        let agentToken = try agentTokenFile.map { try TokenFile.read($0, option: "--agent-token-file") }
+        let server = HiveAPIServer(repository: TopologyRepository(store: store), tokens: tokens, agentToken: agentToken)
         let summary = self.store.summary
         let principals = tokens.principals.map(\.description).joined(separator: ", ")
         let application = server.buildApplication(host: host, port: port, logger: logger) { boundPort in

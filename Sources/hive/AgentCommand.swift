@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HiveAgent
+import HiveAgentHTTP
 import HiveModel
 import HivePacket
 import HiveStore
@@ -17,9 +18,14 @@ struct AgentCommand: AsyncParsableCommand {
             when asked, binds the interfaces of the ports bound to this host (hive binding create), and \
             forwards their traffic. Run it as root: it opens packet sockets.
 
+            With --metrics-listen it serves Prometheus metrics at /metrics, and with --control-token-file \
+            also its state (flows, ports) at /state/*, for `hive flows` and `hive port show` through the API; \
+            it records the listener's URL in its host (--agent-endpoint to give another).
+
             Example, in a host's network namespace, on a shared etcd:
               ip netns exec compute-1 hive agent --name compute-1 --underlay 100.64.0.1 \\
-                  --tunnel-zone underlay --etcd http://127.0.0.1:2379
+                  --tunnel-zone underlay --etcd http://127.0.0.1:2379 \\
+                  --metrics-listen 0.0.0.0:9697 --control-token-file /etc/hive/agent-token
             """)
 
     @Option(help: ArgumentHelp("This host's name in the NSDB.", valueName: "name"))
@@ -46,6 +52,17 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .customLong("metrics-listen"), help: ArgumentHelp("Serve Prometheus metrics at http://HOST:PORT/metrics.", valueName: "host:port"))
     var metricsListen: String?
 
+    @Option(name: .customLong("control-token-file"), help: ArgumentHelp(
+        "Serve the agent's state (GET /state/flows, /state/summary, /state/ports) on the metrics listener to this bearer token.",
+        discussion: "One line; the file must be readable by its owner only (chmod 600). The API is given the same token (hive api --agent-token-file).",
+        valueName: "path"))
+    var controlTokenFile: String?
+
+    @Option(name: .customLong("agent-endpoint"), help: ArgumentHelp(
+        "The URL the API reaches the metrics listener at, recorded in this host.",
+        discussion: "Default: http://HOST:PORT of --metrics-listen, with the underlay address for a wildcard HOST.", valueName: "url"))
+    var agentEndpoint: String?
+
     @Option(name: .customLong("lease-ttl"), help: ArgumentHelp(
         "Seconds this host stays alive in the NSDB without a keep-alive (renewed every third of it).",
         discussion: "Other hosts see this one dead, and stop routing through its uplinks, this long after it dies. Default: 10; at least 2."))
@@ -61,6 +78,12 @@ struct AgentCommand: AsyncParsableCommand {
             throw ValidationError("--underlay '\(underlay)' is not an IPv4 address (expected like 100.64.0.1)")
         }
         if let metricsListen { _ = try APICommand.parseListen(metricsListen) }
+        if controlTokenFile != nil, metricsListen == nil {
+            throw ValidationError("--control-token-file needs --metrics-listen HOST:PORT: the state is served on that listener")
+        }
+        if let agentEndpoint, let problem = HiveModel.Host(name: "probe", agentEndpoint: agentEndpoint).validationErrors.first {
+            throw ValidationError("--agent-endpoint: \(problem)")
+        }
         if let hostID, HostID(parsing: hostID) == nil {
             throw ValidationError("--host-id '\(hostID)' is not a UUID")
         }
@@ -88,23 +111,44 @@ struct AgentCommand: AsyncParsableCommand {
             underlayAddress: IPv4.Address(parsing: underlay)!, networkNamespace: networkNamespace, tunnelZone: tunnelZone)
         configuration.datapath.tunnelPort = tunnelPort
         configuration.leaseTTL = leaseTTL
+        let token = try controlTokenFile.map { try TokenFile.read($0, option: "--control-token-file") }
+        // The listener first: the agent records its URL (its port, when 0 was asked) as it registers.
+        let directory = AgentDirectory()
+        var listener: RunningAgentListener?
+        if let metricsListen {
+            let (host, port) = try APICommand.parseListen(metricsListen)
+            let running = try await AgentHTTPServer.start(directory: directory, token: token, host: host, port: port, logger: logger)
+            listener = running
+            if token != nil {
+                configuration.agentEndpoint = agentEndpoint ?? Self.endpoint(listening: host, port: running.port, underlay: underlay)
+            }
+        }
         let store = try self.store.open()
         let agent: Agent
         do {
             agent = try Agent(store: store, configuration: configuration, logger: logger)
         } catch {
+            await listener?.stop()
             await store.close()
             throw ValidationError("cannot start the agent: \(error)")
         }
-        var services: [any Service] = [StoreService(store: store), agent]
-        if let metricsListen {
-            let (host, port) = try APICommand.parseListen(metricsListen)
-            services.append(AgentMetricsServer.application(agents: [agent], host: host, port: port, logger: logger))
-        }
+        directory.set([agent])
         let group = ServiceGroup(configuration: .init(
-            services: services,
+            services: [StoreService(store: store), agent],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            await listener?.stop()
+            throw error
+        }
+        await listener?.stop()
+    }
+
+    /// The listener's URL as other machines reach it: its address, or the underlay's for a wildcard.
+    static func endpoint(listening host: String, port: Int, underlay: String) -> String {
+        let address = ["0.0.0.0", "::", ""].contains(host) ? underlay : host
+        return "http://" + (address.contains(":") ? "[\(address)]" : address) + ":\(port)"
     }
 }

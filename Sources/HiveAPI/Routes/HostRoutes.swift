@@ -8,6 +8,11 @@ extension Host: APIResource {
     static var collection: String { "hosts" }
     static var adminOnly: Bool { true }
 
+    /// The agent records its endpoint; a PUT that leaves it out keeps it.
+    func fieldsKeptWhenOmitted() -> [String: JSONFragment] {
+        agentEndpoint.map { ["agentEndpoint": JSONFragment($0)] } ?? [:]
+    }
+
     /// A host is alive while its agent keeps its liveness key under a lease.
     static func liveness(in repository: TopologyRepository) async throws -> Set<HostID>? {
         try await repository.liveHosts().hosts

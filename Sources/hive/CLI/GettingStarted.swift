@@ -12,6 +12,7 @@ enum APIClientCommands {
         CommandGroup(name: "Physical placement commands (admin; talk to `hive api`)", subcommands: [
             HostCommand.self, TunnelZoneCommand.self, BindingCommand.self,
         ]),
+        CommandGroup(name: "The agents' state (admin; asked through `hive api`)", subcommands: [FlowsCommand.self]),
     ]
 
     static let quickStart = """

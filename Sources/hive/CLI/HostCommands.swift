@@ -67,13 +67,17 @@ struct HostCommand: AsyncParsableCommand {
         @Option(name: .customLong("underlay-address"), help: ArgumentHelp("An address other hosts reach this one on; repeatable.", valueName: "address"),
                 transform: Parse.address)
         var underlayAddresses: [IPv4.Address] = []
+        @Option(name: .customLong("agent-endpoint"), help: ArgumentHelp(
+            "Where its agent serves its state (its agent records this itself when it registers).", valueName: "url"))
+        var agentEndpoint: String?
         @OptionGroup var output: OutputOptions
         @OptionGroup var connection: ClientOptions
 
         func run() async throws {
             let client = try connection.client()
-            let host = Host(name: name, underlayAddresses: underlayAddresses)
-            let created = try await explainingFields(["name": "NAME", "underlayAddresses": "--underlay-address"]) {
+            let host = Host(name: name, underlayAddresses: underlayAddresses, agentEndpoint: agentEndpoint)
+            let fields = ["name": "NAME", "underlayAddresses": "--underlay-address", "agentEndpoint": "--agent-endpoint"]
+            let created = try await explainingFields(fields) {
                 try await client.create(host)
             }
             try await Printer(output, client).object(created)

@@ -32,7 +32,7 @@ struct PortCommand: AsyncParsableCommand {
               hive port unlink to-web
               hive port delete vm1 --bridge web
             """,
-        subcommands: [Create.self, List.self, Show.self, Update.self, Delete.self, Link.self, Unlink.self])
+        subcommands: [Create.self, List.self, Show.self, PortStatusCommand.self, Update.self, Delete.self, Link.self, Unlink.self])
 
     static let fieldFlags: [String: String] = [
         "name": "NAME", "tenantId": "--tenant", "deviceId": "--bridge/--router", "address": "--address",
@@ -156,7 +156,8 @@ struct PortCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a port, its link and its binding.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show a port, its link and its binding, and where it lives now (`hive port status`).")
 
         @Argument(help: "The port's name or id.")
         var port: String
@@ -167,7 +168,7 @@ struct PortCommand: AsyncParsableCommand {
         func run() async throws {
             let client = try connection.client()
             let item = try await Resolver(client).port(port, bridge: scope.bridge, router: scope.router)
-            try await Printer(output, client).object(item)
+            try await Printer(output, client).object(item) { _ in [await PortStatusText.section(client, item.object.id)] }
         }
     }
 

@@ -310,7 +310,8 @@ extension Host: Presentable {
 
     static func fields(_ item: Revisioned<Host>, _ names: NameBook) async -> [(String, String)] {
         [("name", item.object.name), ("id", item.object.id.description), ("alive", aliveText(item.alive)),
-         ("underlay addresses", list(item.object.underlayAddresses)), ("revision", "\(item.revision)")]
+         ("underlay addresses", list(item.object.underlayAddresses)), ("agent endpoint", item.object.agentEndpoint ?? "-"),
+         ("revision", "\(item.revision)")]
     }
 
     private static func aliveText(_ alive: Bool?) -> String {

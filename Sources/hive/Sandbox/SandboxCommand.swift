@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HiveAPI
 import HiveAgent
+import HiveAgentHTTP
 import HiveModel
 import HivePacket
 import HiveSandbox
@@ -86,32 +87,38 @@ struct SandboxCommand: AsyncParsableCommand {
             let servers = try SandboxServers.start(plan)
             defer { servers.stop() }
 
+            let tokens = SandboxTokens()
+            let (host, port) = try APICommand.parseListen(listen)
+            // The agents' listener (metrics and state) before the agents: each records its URL in its host.
+            let agentDirectory = AgentDirectory()
+            let listener = try await AgentHTTPServer.start(
+                directory: agentDirectory, token: tokens.agent, host: host, port: port == 0 ? 0 : port + 1, logger: Logger(label: "hive.metrics"))
+            let metricsBox = URLBox()
+            metricsBox.set("http://\(host):\(listener.port)")
             var agents: [Agent] = []
             for host in plan.hosts {
                 let name = plan.namespace(of: host)
                 var configuration = AgentConfiguration(
                     hostName: name, hostID: hosts[host.name], underlayAddress: host.underlayAddress, networkNamespace: name)
                 configuration.leaseTTL = 5
+                configuration.agentEndpoint = metricsBox.url
                 agents.append(try Agent(store: store, configuration: configuration, logger: Logger(label: "hive.agent.\(name)")))
             }
+            agentDirectory.set(agents)
 
-            let tokens = SandboxTokens()
-            let (host, port) = try APICommand.parseListen(listen)
             let urlBox = URLBox()
-            let server = HiveAPIServer(repository: repository, tokens: tokens.table)
+            let server = HiveAPIServer(repository: repository, tokens: tokens.table, agentToken: tokens.agent)
             let application = server.buildApplication(host: host, port: port, logger: Logger(label: "hive.api")) { boundPort in
                 urlBox.set("http://\(host):\(boundPort)")
             }
-            let metricsBox = URLBox()
-            let metrics = AgentMetricsServer.application(
-                agents: agents, host: host, port: port == 0 ? 0 : port + 1, logger: Logger(label: "hive.metrics")
-            ) { boundPort in metricsBox.set("http://\(host):\(boundPort)") }
             let guide = SandboxGuide(plan: plan, agents: agents, tokens: tokens, url: urlBox, metrics: metricsBox, servers: servers)
             let group = ServiceGroup(configuration: .init(
-                services: [StoreService(store: store), application, metrics] + agents.map { $0 as any Service } + [guide],
+                services: [StoreService(store: store), application] + agents.map { $0 as any Service } + [guide],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
+            // On an error the process ends, and the listener with it.
             try await group.run()
+            await listener.stop()
             say("\nStopping the sandbox.")
         }
     }
@@ -177,11 +184,13 @@ final class URLBox: @unchecked Sendable {
     var url: String? { lock.withLock { value } }
 }
 
-/// Random tokens for the admin and the two tenants.
+/// Random tokens for the admin and the two tenants, and the one the API
+/// shows the agents' listener.
 struct SandboxTokens: Sendable {
     let admin = "admin-" + SandboxTokens.random()
     let blue = "blue-" + SandboxTokens.random()
     let green = "green-" + SandboxTokens.random()
+    let agent = "agent-" + SandboxTokens.random()
 
     var table: TokenTable {
         var table = TokenTable()

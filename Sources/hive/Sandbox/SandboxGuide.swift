@@ -61,7 +61,10 @@ struct SandboxGuide: Service {
               export HIVE_ENDPOINT=\(endpoint)
               export HIVE_TOKEN=\(tokens.admin)      # admin; tenant tokens: blue \(tokens.blue), green \(tokens.green)
               hive port list
-              hive port show vm1                                  # its MAC, fixed IP, port security
+              hive port show blue/vm1                             # its MAC, fixed IP, port security; host, interface, up, counters
+              hive flows --host \(plan.prefix)h1                          # the flows h1's agent installed (after a ping)
+              hive flows --host \(plan.prefix)h1 --port blue/vm1 --json   # those of vm1's port, for scripts
+              hive flows --host \(plan.prefix)h1 --summary                # hit rate, upcalls per second, drops by reason
               hive trace --in-port blue/vm1 --dst-ip 10.0.2.14
 
               # Port security: vm1 pretends to be 10.0.1.99; nobody hears it, and the agent counts it.

@@ -1,0 +1,102 @@
+import Foundation
+import HiveModel
+import HiveStore
+import Hummingbird
+
+import struct HiveModel.Host
+import struct HiveModel.Port
+
+extension HiveAPIServer {
+    /// What the agents know and the NSDB does not: a host's installed flows
+    /// and their summary (admin), and where a port lives now with its
+    /// counters (whoever may read the port). Asked of the host's agent at
+    /// its `agentEndpoint` on each request; nothing is stored.
+    func addAgentStateRoutes(to v1: RouterGroup<APIRequestContext>) {
+        let repository = repository
+        let agents = agents
+        /// The host's agent's answer at /state/<path>, or 502 `agent_unavailable` saying why not.
+        @Sendable func ask<Report: Decodable & Sendable>(_ type: Report.Type, _ host: Host, _ path: String, _ query: [String: String] = [:]) async throws -> Report {
+            guard let endpoint = host.agentEndpoint else {
+                throw APIError.agentUnavailable(host, "it records no agentEndpoint (its agent runs without --control-token-file)")
+            }
+            do {
+                return try await agents.get(type, endpoint: endpoint, path: path, host: host.id, query: query)
+            } catch {
+                throw APIError.agentUnavailable(host, error.description)
+            }
+        }
+
+        v1.get("hosts/{id}/flows") { request, context in
+            try context.requireAdmin(for: "hosts")
+            let query = try request.query(allowing: ["port"])
+            let host = try await repository.get(context.pathID(Host.self)).object
+            var parameters: [String: String] = [:]
+            if let port = try query.id("port") {
+                guard try await repository.find(PortID(port)) != nil else {
+                    throw APIError(.notFound, .notFound, "query parameter port: no port \(port.uuidString.lowercased())",
+                                   field: "port", value: port.uuidString.lowercased())
+                }
+                parameters["port"] = port.uuidString.lowercased()
+            }
+            return JSONResponse.make(status: .ok, body: try await ask(AgentFlows.self, host, "flows", parameters))
+        }
+        v1.get("hosts/{id}/flows/summary") { request, context in
+            try context.requireAdmin(for: "hosts")
+            _ = try request.query(allowing: [])
+            let host = try await repository.get(context.pathID(Host.self)).object
+            return JSONResponse.make(status: .ok, body: try await ask(AgentFlowSummary.self, host, "summary"))
+        }
+        v1.get("ports/{id}/status") { request, context in
+            let access = TopologyAccess(repository: repository, principal: try context.requirePrincipal())
+            _ = try request.query(allowing: [])
+            let port = try await access.get(context.pathID(Port.self)).object
+            var status = PortStatus(portId: port.id, state: .unbound)
+            status.mac = port.mac
+            switch port.deviceKind {
+            case .bridge: status.addresses = port.fixedIPs.map(\.description)
+            case .router: status.addresses = port.address.map { ["\($0)/\(port.subnet?.length ?? 32)"] } ?? []
+            }
+            if let bridge = port.bridgeId {
+                status.learnedMACs = try await repository.learnedMACs(on: port.id, bridge: bridge)
+            }
+            guard let binding = try await repository.binding(of: port.id)?.object else {
+                status.reason = port.peerId != nil
+                    ? "an interior port: it links two devices and lives on no host"
+                    : "no binding: the port is on no host yet (hive binding create)"
+                return JSONResponse.make(status: .ok, body: status)
+            }
+            let host = try await repository.find(binding.hostId)?.object
+            let alive = try await repository.isAlive(binding.hostId)
+            status.binding = .init(hostId: binding.hostId, hostName: host?.name, interface: binding.interfaceName, hostAlive: alive)
+            status.state = .unknown
+            guard let host else {
+                status.reason = "agent unreachable: the binding's host \(binding.hostId) is gone"
+                return JSONResponse.make(status: .ok, body: status)
+            }
+            guard alive else {
+                status.reason = "agent unreachable: host \(host.name) is not alive (its agent holds no lease)"
+                return JSONResponse.make(status: .ok, body: status)
+            }
+            do {
+                let ports = try await ask(AgentPorts.self, host, "ports")
+                if let entry = ports.ports.first(where: { $0.portId == port.id }) {
+                    status.state = entry.up ? .up : .down
+                    status.reason = entry.reason
+                    status.counters = entry.counters
+                } else {
+                    status.reason = "the agent of host \(host.name) has not seen the binding yet"
+                }
+            } catch let error as APIError {
+                status.reason = "agent unreachable: " + error.message
+            }
+            return JSONResponse.make(status: .ok, body: status)
+        }
+    }
+}
+
+extension APIError {
+    /// 502: the host's agent could not be asked, or refused.
+    static func agentUnavailable(_ host: Host, _ why: String) -> APIError {
+        APIError(.badGateway, .agentUnavailable, "the agent of host \(host.name) cannot be asked: \(why)")
+    }
+}

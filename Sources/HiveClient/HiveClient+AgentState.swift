@@ -1,0 +1,42 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import HiveModel
+
+/// An agent's state as the API passed it on: the decoded value, and the JSON
+/// exactly as the API sent it (for `--json`).
+public struct Reported<Value: Decodable & Sendable>: Sendable {
+    public var value: Value
+    public var json: Data
+
+    init(_ answer: HiveClient.Answer) throws(HiveClientError) {
+        do {
+            value = try JSONDecoder().decode(Value.self, from: answer.body)
+        } catch {
+            throw .unexpectedResponse(status: answer.status, detail: "the API returned a \(Value.self) this client cannot read: \(describeDecodingError(error))")
+        }
+        json = answer.body
+    }
+}
+
+// MARK: The agents' state (asked of the host's agent by the API)
+
+extension HiveClient {
+    /// A host's installed flows; with `port`, those entering or leaving by it
+    /// (GET /v1/hosts/{id}/flows?port=). Admin only.
+    public func flows(host: HostID, port: PortID? = nil) async throws(HiveClientError) -> Reported<AgentFlows> {
+        let query = port.map { [URLQueryItem(name: "port", value: $0.description)] } ?? []
+        return try Reported(await send(.get, ["hosts", host.description, "flows"], query: query))
+    }
+
+    /// A host's flow counts, hit rate, upcall rate and drops (GET /v1/hosts/{id}/flows/summary). Admin only.
+    public func flowSummary(host: HostID) async throws(HiveClientError) -> Reported<AgentFlowSummary> {
+        try Reported(await send(.get, ["hosts", host.description, "flows", "summary"]))
+    }
+
+    /// Where a port lives now and its counters (GET /v1/ports/{id}/status).
+    public func portStatus(_ port: PortID) async throws(HiveClientError) -> Reported<PortStatus> {
+        try Reported(await send(.get, ["ports", port.description, "status"]))
+    }
+}
