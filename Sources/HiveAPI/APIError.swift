@@ -37,7 +37,7 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         case `internal`
         /// 503: the NSDB did not answer.
         case unavailable
-        /// 502: a host's agent could not be asked for its state.
+        /// 409: a host's agent could not be asked for its state.
         case agentUnavailable = "agent_unavailable"
     }
 

@@ -14,7 +14,7 @@ extension HiveAPIServer {
     func addAgentStateRoutes(to v1: RouterGroup<APIRequestContext>) {
         let repository = repository
         let agents = agents
-        /// The host's agent's answer at /state/<path>, or 502 `agent_unavailable` saying why not.
+        /// The host's agent's answer at /state/<path>, or 409 `agent_unavailable` saying why not.
         @Sendable func ask<Report: Decodable & Sendable>(_ type: Report.Type, _ host: Host, _ path: String, _ query: [String: String] = [:]) async throws -> Report {
             guard let endpoint = host.agentEndpoint else {
                 throw APIError.agentUnavailable(host, "it records no agentEndpoint (its agent runs without --control-token-file)")
@@ -95,8 +95,10 @@ extension HiveAPIServer {
 }
 
 extension APIError {
-    /// 502: the host's agent could not be asked, or refused.
+    /// 409: the host's agent could not be asked, or refused. Not a 5xx: the
+    /// API works; the host's agent is in no state to answer (down, unreachable,
+    /// configured without a token), which a retry later or a fix there mends.
     static func agentUnavailable(_ host: Host, _ why: String) -> APIError {
-        APIError(.badGateway, .agentUnavailable, "the agent of host \(host.name) cannot be asked: \(why)")
+        APIError(.conflict, .agentUnavailable, "the agent of host \(host.name) cannot be asked: \(why)")
     }
 }
