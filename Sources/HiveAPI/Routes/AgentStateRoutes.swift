@@ -73,10 +73,7 @@ extension HiveAPIServer {
                 status.reason = "agent unreachable: the binding's host \(binding.hostId) is gone"
                 return JSONResponse.make(status: .ok, body: status)
             }
-            guard alive else {
-                status.reason = "agent unreachable: host \(host.name) is not alive (its agent holds no lease)"
-                return JSONResponse.make(status: .ok, body: status)
-            }
+            // Asked even when the host's lease lapsed: liveness lags, and the agent's answer is the truth.
             do {
                 let ports = try await ask(AgentPorts.self, host, "ports")
                 if let entry = ports.ports.first(where: { $0.portId == port.id }) {
@@ -87,7 +84,7 @@ extension HiveAPIServer {
                     status.reason = "the agent of host \(host.name) has not seen the binding yet"
                 }
             } catch let error as APIError {
-                status.reason = "agent unreachable: " + error.message
+                status.reason = "agent unreachable: " + error.message + (alive ? "" : " (host \(host.name) is not alive: its agent holds no lease)")
             }
             return JSONResponse.make(status: .ok, body: status)
         }
