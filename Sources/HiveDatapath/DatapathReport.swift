@@ -20,6 +20,19 @@ public struct DatapathReport: Sendable {
         /// The age (ns) at which it is simulated again however busy: the
         /// configured hard timeout, or its own when shorter (a connection's).
         public var hardTimeout: UInt64
+
+        public init(
+            key: FlowKey, actions: FlowActions, tags: [FlowTag], packets: UInt64, bytes: UInt64, age: UInt64, idle: UInt64, hardTimeout: UInt64
+        ) {
+            self.key = key
+            self.actions = actions
+            self.tags = tags
+            self.packets = packets
+            self.bytes = bytes
+            self.age = age
+            self.idle = idle
+            self.hardTimeout = hardTimeout
+        }
     }
 
     /// False when the datapath thread is not running (not started yet, or
