@@ -58,11 +58,10 @@ extension Agent {
         return AgentFlows(hostId: hostID, hostName: configuration.hostName, port: port.map { view.snapshot.name(of: $0) }, flows: entries)
     }
 
-    /// Flow counts, hit rate, upcall rate and drops, from the counters the
-    /// datapath publishes (no round trip to its thread).
+    /// Flow counts, hit rate, upcall rate and drops.
     public func summaryReport() async throws(AgentStateError) -> AgentFlowSummary {
         guard let hostID = await control.hostID else { throw Self.notRegistered }
-        let statistics = datapath.statistics
+        let statistics = await currentStatistics()
         let view = control.shared.view
         var summary = AgentFlowSummary(hostId: hostID, hostName: configuration.hostName)
         summary.flows = statistics.flows
@@ -92,7 +91,7 @@ extension Agent {
     public func portsReport() async throws(AgentStateError) -> AgentPorts {
         let placement = await control.reportPlacement()
         guard let hostID = placement.hostID else { throw Self.notRegistered }
-        let statistics = datapath.statistics
+        let statistics = await currentStatistics()
         let view = control.shared.view
         let ports = placement.bindings.map { binding in
             let portKey = binding.portKey
@@ -104,6 +103,13 @@ extension Agent {
                 counters: counters.map(Self.counters))
         }.sorted { $0.port < $1.port }
         return AgentPorts(hostId: hostID, hostName: configuration.hostName, ports: ports)
+    }
+
+    /// The counters as of now: asked of the datapath thread (they are
+    /// published only every 50 ms), or the last published when it is not running.
+    private func currentStatistics() async -> DatapathStatistics {
+        let report = await datapath.report(flows: false)
+        return report.running ? report.statistics : datapath.statistics
     }
 
     private static let notRegistered = AgentStateError(kind: .notRegistered, description: "the agent has not registered its host yet")

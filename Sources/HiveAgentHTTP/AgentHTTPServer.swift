@@ -228,8 +228,16 @@ struct StateHandlers: Sendable {
             return only
         }
         for provider in providers where provider.hostName == host { return provider }
+        var unregistered = false
         if let id = HostID(parsing: host) {
-            for provider in providers where await provider.registeredHostID() == id { return provider }
+            for provider in providers {
+                let registered = await provider.registeredHostID()
+                if registered == id { return provider }
+                unregistered = unregistered || registered == nil
+            }
+        }
+        if unregistered {
+            throw StateRefusal(.serviceUnavailable, "unavailable", "an agent here has not registered its host yet; ask again in a moment")
         }
         throw StateRefusal(.notFound, "not_found", "no agent of host '\(host.prefix(80))' here (serving: \(providers.map(\.hostName).joined(separator: ", ")))")
     }

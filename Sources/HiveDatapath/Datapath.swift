@@ -78,8 +78,8 @@ enum DatapathCommand: Sendable {
     case send(frame: [UInt8], outputs: [FlowOutput], ingressKey: UInt32)
     case simulate(frame: [UInt8], inPort: UInt32)
     case setPeers(Set<IPv4.Address>?)
-    /// Copy the flow table and counters for an operator (`report()`).
-    case report(CheckedContinuation<DatapathReport, Never>)
+    /// Copy the counters, and the flow table when asked, for an operator (`report()`).
+    case report(CheckedContinuation<DatapathReport, Never>, flows: Bool)
 }
 
 public final class Datapath<Handler: UpcallHandler>: @unchecked Sendable {

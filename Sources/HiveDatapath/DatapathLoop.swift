@@ -420,7 +420,7 @@ struct DatapathLoop<Handler: UpcallHandler> {
     mutating func apply(_ commands: [DatapathCommand]) {
         var portsChanged = false
         var tags: Set<FlowTag> = []
-        var reports: [CheckedContinuation<DatapathReport, Never>] = []
+        var reports: [(reply: CheckedContinuation<DatapathReport, Never>, flows: Bool)] = []
         for command in commands {
             switch command {
             case .addPort(let port):
@@ -444,8 +444,8 @@ struct DatapathLoop<Handler: UpcallHandler> {
                 sendNow(frame, to: outputs, ingressKey: ingressKey)
             case .setPeers(let addresses):
                 peers = addresses.map { Set($0.map(\.value.bigEndian)) }
-            case .report(let reply):
-                reports.append(reply)
+            case .report(let reply, let withFlows):
+                reports.append((reply, withFlows))
             case .simulate(let frame, let inPort):
                 // The control plane published what this packet waited for just before posting it.
                 handler.beginBatch()
@@ -462,7 +462,7 @@ struct DatapathLoop<Handler: UpcallHandler> {
         if portsChanged { rebuildPollSet() }
         statistics.flows = flows.count
         // After the invalidations posted with them, so a report shows what the table now holds.
-        for reply in reports { reply.resume(returning: report(now: monotonicNanoseconds())) }
+        for (reply, withFlows) in reports { reply.resume(returning: report(now: monotonicNanoseconds(), flows: withFlows)) }
     }
 
     mutating func removePort(at index: Int) {

@@ -38,6 +38,7 @@ public struct DatapathReport: Sendable {
     /// False when the datapath thread is not running (not started yet, or
     /// stopped); nothing else is filled in then.
     public var running: Bool
+    /// Empty unless asked for (`report(flows: true)`).
     public var flows: [Flow] = []
     /// The most flows the table holds.
     public var capacity = 0
@@ -62,16 +63,16 @@ public protocol FlowTagNaming {
 }
 
 extension Datapath {
-    /// The flow table and counters, copied by the datapath thread between
-    /// batches. Answers at once with `running == false` when the thread is
-    /// not running.
-    public func report() async -> DatapathReport {
+    /// The counters, and with `flows` the flow table, copied by the datapath
+    /// thread between batches: fresher than `statistics`. Answers at once
+    /// with `running == false` when the thread is not running.
+    public func report(flows: Bool = true) async -> DatapathReport {
         await withCheckedContinuation { (reply: CheckedContinuation<DatapathReport, Never>) in
             // Under the commands lock: the thread marks itself finished under it too, so a
             // request is either taken by the thread or answered here, never left waiting.
             let posted = commands.withLock { queue -> Bool in
                 guard lifecycle.load(ordering: .acquiring) == 1 else { return false }
-                queue.append(.report(reply))
+                queue.append(.report(reply, flows: flows))
                 return true
             }
             if posted {
@@ -90,20 +91,23 @@ extension Datapath {
             defer { queue.removeAll() }
             return queue
         }
-        for case .report(let reply) in left { reply.resume(returning: DatapathReport(running: false)) }
+        for case .report(let reply, _) in left { reply.resume(returning: DatapathReport(running: false)) }
     }
 }
 
 extension DatapathLoop {
     /// The report `Datapath.report()` returns, made on the datapath thread.
-    /// - Complexity: O(flows), allocating: only when asked.
+    /// - Complexity: O(flows) with `flows`, allocating: only when asked.
     @inline(never)
-    func report(now: UInt64) -> DatapathReport {
+    func report(now: UInt64, flows withFlows: Bool) -> DatapathReport {
         var report = DatapathReport(running: true)
         let hardTimeout = Self.nanoseconds(configuration.flowHardTimeout)
         report.capacity = flows.capacity
         report.idleTimeout = Self.nanoseconds(configuration.flowIdleTimeout)
         report.hardTimeout = hardTimeout
+        report.statistics = statistics
+        report.statistics.flows = flows.count
+        guard withFlows else { return report }
         report.flows.reserveCapacity(flows.count)
         for entry in flows.entries where entry.live {
             report.flows.append(DatapathReport.Flow(
@@ -111,8 +115,6 @@ extension DatapathLoop {
                 age: now > entry.installed ? now - entry.installed : 0, idle: now > entry.lastUsed ? now - entry.lastUsed : 0,
                 hardTimeout: entry.maximumAge == 0 ? hardTimeout : min(hardTimeout, entry.maximumAge)))
         }
-        report.statistics = statistics
-        report.statistics.flows = flows.count
         report.tagNames = (handler as? any FlowTagNaming)?.flowTagNames() ?? [:]
         return report
     }

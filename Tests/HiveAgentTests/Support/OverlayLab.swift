@@ -1,6 +1,7 @@
 import Foundation
 import HiveAPI
 import HiveAgent
+import HiveAgentHTTP
 import HiveClient
 import HiveModel
 import struct HiveModel.Port
@@ -38,6 +39,9 @@ final class OverlayLab: Sendable {
     let client: HiveClient
     let endpoint: URL
     let store: EmbeddedStore
+    /// The agents' listener (metrics, and their state behind `agentToken`); the API asks it.
+    let agentEndpoint: URL
+    private let agentDirectory: AgentDirectory
     /// Each agent runs in a service group of its own, so one can restart.
     private let runners: Mutex<[AgentRunner]>
     private let logger: Logger
@@ -47,8 +51,10 @@ final class OverlayLab: Sendable {
 
     private init(
         prefix: String, network: SandboxNetwork, vms: [VM], client: HiveClient, endpoint: URL, runners: [AgentRunner],
-        store: EmbeddedStore, logger: Logger
+        store: EmbeddedStore, logger: Logger, agentEndpoint: URL, agentDirectory: AgentDirectory
     ) {
+        self.agentEndpoint = agentEndpoint
+        self.agentDirectory = agentDirectory
         self.store = store
         self.prefix = prefix
         self.network = network
@@ -86,6 +92,7 @@ final class OverlayLab: Sendable {
         let agent = try Agent(store: severable, configuration: old.agent.configuration, logger: logger)
         let runner = AgentRunner.start(agent, store: severable, logger: logger)
         runners.withLock { $0[number - 1] = runner }
+        agentDirectory.set(agents)
     }
 
     /// Host `number`'s agent dies: it stops talking to the store (its lease
@@ -120,6 +127,7 @@ final class OverlayLab: Sendable {
     }
 
     static let adminToken = "lab-admin"
+    static let agentToken = "lab-agents"
 
     /// Builds the lab, runs `body`, and always tears everything down.
     static func run(
@@ -159,6 +167,32 @@ final class OverlayLab: Sendable {
         let store = try EmbeddedStore(directory: directory)
         var logger = Logger(label: "hive.lab")
         logger.logLevel = .warning
+        // The agents' listener first: each agent records its URL in its host.
+        let agentDirectory = AgentDirectory()
+        let listener: RunningAgentListener
+        do {
+            listener = try await AgentHTTPServer.start(directory: agentDirectory, token: agentToken, host: "127.0.0.1", port: 0, logger: logger)
+        } catch {
+            await store.close()
+            throw error
+        }
+        do {
+            try await runAgentsAndAPI(
+                network: network, vms: vms, hosts: hosts, prefix: prefix, directory: directory, configure: configure, store: store,
+                logger: logger, listener: listener, agentDirectory: agentDirectory, body)
+        } catch {
+            await listener.stop()
+            throw error
+        }
+        await listener.stop()
+    }
+
+    private static func runAgentsAndAPI(
+        network: SandboxNetwork, vms: [VM], hosts: Int, prefix: String, directory: String,
+        configure: @Sendable (inout AgentConfiguration) -> Void, store: EmbeddedStore, logger: Logger,
+        listener: RunningAgentListener, agentDirectory: AgentDirectory, _ body: (OverlayLab) async throws -> Void
+    ) async throws {
+        let agentEndpoint = URL(string: "http://127.0.0.1:\(listener.port)")!
         var agents: [(Agent, SeverableStore)] = []
         for number in 1...hosts {
             let state = directory + "/h\(number)"
@@ -167,14 +201,16 @@ final class OverlayLab: Sendable {
                 hostName: "h\(number)", hostID: HostID(), stateDirectory: state, underlayAddress: IPv4.Address(100, 64, 0, UInt8(number)),
                 networkNamespace: prefix + "h\(number)", tunnelZone: "lab")
             configuration.leaseTTL = 5
+            configuration.agentEndpoint = agentEndpoint.absoluteString
             configure(&configuration)
             let severable = SeverableStore(store)
             agents.append((try Agent(store: severable, configuration: configuration, logger: logger), severable))
         }
+        agentDirectory.set(agents.map(\.0))
         var tokens = TokenTable()
         tokens.add(token: adminToken, for: .admin)
         let bound = PortBox()
-        let application = HiveAPIServer(repository: TopologyRepository(store: store), tokens: tokens)
+        let application = HiveAPIServer(repository: TopologyRepository(store: store), tokens: tokens, agentToken: agentToken)
             .buildApplication(host: "127.0.0.1", port: 0, logger: logger) { port in bound.set(port) }
         let group = ServiceGroup(configuration: .init(services: [application], logger: logger))
         let running = Task { try await group.run() }
@@ -185,7 +221,8 @@ final class OverlayLab: Sendable {
             let client = HiveClient(endpoint: endpoint, token: adminToken)
             lab = OverlayLab(
                 prefix: prefix, network: network, vms: vms, client: client, endpoint: endpoint,
-                runners: agents.map { AgentRunner.start($0.0, store: $0.1, logger: logger) }, store: store, logger: logger)
+                runners: agents.map { AgentRunner.start($0.0, store: $0.1, logger: logger) }, store: store, logger: logger,
+                agentEndpoint: agentEndpoint, agentDirectory: agentDirectory)
         } catch {
             await group.triggerGracefulShutdown()
             _ = try? await running.value
