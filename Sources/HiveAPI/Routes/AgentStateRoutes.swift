@@ -14,13 +14,21 @@ extension HiveAPIServer {
     func addAgentStateRoutes(to v1: RouterGroup<APIRequestContext>) {
         let repository = repository
         let agents = agents
-        /// The host's agent's answer at /state/<path>, or 409 `agent_unavailable` saying why not.
-        @Sendable func ask<Report: Decodable & Sendable>(_ type: Report.Type, _ host: Host, _ path: String, _ query: [String: String] = [:]) async throws -> Report {
+        /// The host's agent's answer at /state/<path>, or why it cannot be had.
+        @Sendable func ask<Report: Decodable & Sendable>(
+            _ type: Report.Type, _ host: Host, _ path: String, _ query: [String: String] = [:]
+        ) async throws(AgentStateClient.Failure) -> Report {
             guard let endpoint = host.agentEndpoint else {
-                throw APIError.agentUnavailable(host, "it records no agentEndpoint (its agent runs without --control-token-file)")
+                throw AgentStateClient.Failure(description: "host \(host.name) records no agentEndpoint (its agent runs without --control-token-file)")
             }
+            return try await agents.get(type, endpoint: endpoint, path: path, host: host.id, query: query)
+        }
+        /// `ask`, or 409 `agent_unavailable` saying why not.
+        @Sendable func answer<Report: Decodable & Sendable>(
+            _ type: Report.Type, _ host: Host, _ path: String, _ query: [String: String] = [:]
+        ) async throws -> Report {
             do {
-                return try await agents.get(type, endpoint: endpoint, path: path, host: host.id, query: query)
+                return try await ask(type, host, path, query)
             } catch {
                 throw APIError.agentUnavailable(host, error.description)
             }
@@ -38,13 +46,13 @@ extension HiveAPIServer {
                 }
                 parameters["port"] = port.uuidString.lowercased()
             }
-            return JSONResponse.make(status: .ok, body: try await ask(AgentFlows.self, host, "flows", parameters))
+            return JSONResponse.make(status: .ok, body: try await answer(AgentFlows.self, host, "flows", parameters))
         }
         v1.get("hosts/{id}/flows/summary") { request, context in
             try context.requireAdmin(for: "hosts")
             _ = try request.query(allowing: [])
             let host = try await repository.get(context.pathID(Host.self)).object
-            return JSONResponse.make(status: .ok, body: try await ask(AgentFlowSummary.self, host, "summary"))
+            return JSONResponse.make(status: .ok, body: try await answer(AgentFlowSummary.self, host, "summary"))
         }
         v1.get("ports/{id}/status") { request, context in
             let access = TopologyAccess(repository: repository, principal: try context.requirePrincipal())
@@ -83,8 +91,8 @@ extension HiveAPIServer {
                 } else {
                     status.reason = "the agent of host \(host.name) has not seen the binding yet"
                 }
-            } catch let error as APIError {
-                status.reason = "agent unreachable: " + error.message + (alive ? "" : " (host \(host.name) is not alive: its agent holds no lease)")
+            } catch {
+                status.reason = "agent unreachable: \(error)" + (alive ? "" : "; host \(host.name) is not alive (its agent holds no lease)")
             }
             return JSONResponse.make(status: .ok, body: status)
         }

@@ -51,11 +51,11 @@ func assertReadableError(_ result: CommandResult, sourceLocation: SourceLocation
     }
 }
 
-/// Starts `hive api` on a free loopback port with a fresh data directory,
-/// waits until /healthz answers, runs `body`, and always stops the server
-/// and removes the directory, also when `body` throws.
-func withLiveServer<T>(_ body: (LiveServer) async throws -> T) async throws -> T {
-    let server = try await startServer()
+/// Starts `hive api` on a free loopback port with a fresh data directory
+/// (and `arguments` added), waits until /healthz answers, runs `body`, and
+/// always stops the server and removes the directory, also when `body` throws.
+func withLiveServer<T>(arguments: [String] = [], _ body: (LiveServer) async throws -> T) async throws -> T {
+    let server = try await startServer(arguments: arguments)
     do {
         let result = try await body(server)
         await stop(server)
@@ -66,7 +66,7 @@ func withLiveServer<T>(_ body: (LiveServer) async throws -> T) async throws -> T
     }
 }
 
-private func startServer() async throws -> LiveServer {
+private func startServer(arguments: [String]) async throws -> LiveServer {
     var lastProblem = ""
     // A free port can be taken between the check and the server's bind; try a few.
     for _ in 0..<3 {
@@ -83,7 +83,7 @@ private func startServer() async throws -> LiveServer {
             "api", "--listen", "127.0.0.1:\(port)", "--data-dir", directory.appendingPathComponent("store").path,
             "--admin-token", LiveServer.adminToken,
             "--tenant-token", "acme=\(LiveServer.acmeToken)", "--tenant-token", "globex=\(LiveServer.globexToken)",
-        ]
+        ] + arguments
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HIVE_") }
         process.standardOutput = logHandle
         process.standardError = logHandle
