@@ -53,7 +53,7 @@ extension Agent {
                 match: FlowMatch(flow.key, portName: view.snapshot.port(tunnelKey: flow.key.inPort).map { view.snapshot.name(of: $0.id) }),
                 actions: FlowActionList(flow.actions, view: view, interfaces: report.statistics.ports.mapValues(\.name), hostNames: placement.hostNames),
                 packets: flow.packets, bytes: flow.bytes, ageSeconds: Self.seconds(flow.age), idleSeconds: Self.seconds(flow.idle),
-                hardTimeoutSeconds: Self.seconds(flow.hardTimeout), tags: flow.tags.map(names.name))
+                hardTimeoutSeconds: Self.seconds(flow.hardTimeout), tags: Self.unique(flow.tags).map(names.name))
         }.sorted { ($0.match.inPort, $1.packets, $0.match.description) < ($1.match.inPort, $0.packets, $1.match.description) }
         return AgentFlows(hostId: hostID, hostName: configuration.hostName, port: port.map { view.snapshot.name(of: $0) }, flows: entries)
     }
@@ -110,6 +110,12 @@ extension Agent {
     private func currentStatistics() async -> DatapathStatistics {
         let report = await datapath.report(flows: false)
         return report.running ? report.statistics : datapath.statistics
+    }
+
+    /// The tags in their order, each once (an output port's comes from the simulation and its output).
+    static func unique(_ tags: [FlowTag]) -> [FlowTag] {
+        var seen = Set<FlowTag>()
+        return tags.filter { seen.insert($0).inserted }
     }
 
     private static let notRegistered = AgentStateError(kind: .notRegistered, description: "the agent has not registered its host yet")

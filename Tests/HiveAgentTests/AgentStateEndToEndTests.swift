@@ -46,6 +46,7 @@ import struct HiveModel.Port
             #expect(request.tags.contains("bridge:blue") && request.tags.contains("port:blue/vm1") && request.tags.contains("port:blue/vm2"),
                     "\(request.tags)")
             #expect(!request.tags.contains { $0.hasPrefix("0x") }, "every tag is named: \(request.tags)")
+            #expect(Set(request.tags).count == request.tags.count, "each tag once: \(request.tags)")
 
             // One port's flows: on h1, those going to vm2 (it is bound on h2).
             let toVM2 = try await lab.client.flows(host: h1, port: vm2.id).value

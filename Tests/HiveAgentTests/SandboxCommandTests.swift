@@ -54,6 +54,7 @@ import Testing
         let route = try? await blocking { try NetworkNamespace.run("hive-internet", ["ip", "route", "show", "198.51.100.0/24"]) }
         #expect(route?.contains("nexthop via 192.0.2.2 dev gw1") == true && route?.contains("nexthop via 192.0.2.18 dev gw2") == true)
         try await expectStoredEdge(printed.text)
+        try await expectAgentState(printed.text, hive: hive)
 
         let second = try await blocking { () -> (Int32, String) in
             let errors = Pipe()
@@ -107,6 +108,23 @@ private func expectStoredEdge(_ printed: String) async throws {
     #expect(Set(defaults.map(\.weight)).count == 1, "equal weights: ECMP")
     let edgeDefault = try await client.routes(of: edge.id).map(\.object).filter { $0.destination.length == 0 }
     #expect(edgeDefault.map(\.nextHopGateway) == [IPv4.Address(198, 51, 100, 1)])
+}
+
+/// `hive flows` and `hive port show` from another shell, with what the
+/// sandbox printed: the API asks the sandbox's agents.
+private func expectAgentState(_ printed: String, hive: String) async throws {
+    func value(after marker: String) -> String? {
+        printed.components(separatedBy: marker).dropFirst().first?.split(whereSeparator: \.isWhitespace).first.map(String.init)
+    }
+    let connection = ["--endpoint", try #require(value(after: "export HIVE_ENDPOINT=")), "--token", try #require(value(after: "export HIVE_TOKEN="))]
+    _ = try? await blocking { try NetworkNamespace.run("hive-vm1", ["ping", "-c", "2", "-i", "0.2", "-W", "2", "10.0.1.12"]) }
+    let flows = try await blocking { try RootNamespace.run([hive, "flows", "--host", "hive-h1"] + connection) }
+    #expect(flows.contains("on host hive-h1") && flows.contains("in-port=blue/vm1 "), "\(flows)")
+    let summary = try await blocking { try RootNamespace.run([hive, "flows", "--host", "hive-h1", "--summary"] + connection) }
+    #expect(summary.contains("hit rate"), "\(summary)")
+    let port = try await blocking { try RootNamespace.run([hive, "port", "show", "blue/vm1"] + connection) }
+    let state = port.split(separator: "\n").first { $0.hasPrefix("  state ") }
+    #expect(state?.hasSuffix(" up") == true && port.contains("hive-h1 (alive)"), "\(port)")
 }
 
 /// Collects what a process writes to a pipe.
