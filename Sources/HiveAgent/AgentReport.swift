@@ -28,8 +28,9 @@ public struct AgentStateError: Error, CustomStringConvertible, Sendable {
 
 extension Agent {
     /// The installed flows; with `port`, those that enter by it or leave by
-    /// it (to a local interface or through the tunnel).
-    public func flowsReport(port: PortID? = nil) async throws(AgentStateError) -> AgentFlows {
+    /// it (to a local interface or through the tunnel). The busiest `limit`
+    /// are named and returned, ordered by in-port, busiest first.
+    public func flowsReport(port: PortID? = nil, limit: Int = AgentFlows.defaultLimit) async throws(AgentStateError) -> AgentFlows {
         let placement = await control.reportPlacement()
         guard let hostID = placement.hostID else { throw Self.notRegistered }
         let view = control.shared.view
@@ -41,10 +42,11 @@ extension Agent {
             portKey = model.tunnelKey
         }
         let report = await datapath.report()
-        let selected = report.flows.filter { flow in
+        let matching = report.flows.filter { flow in
             guard let portKey else { return true }
             return flow.key.inPort == portKey || flow.actions.outputs.contains { $0.portKey == portKey }
         }
+        let selected = matching.count <= limit ? matching : Array(matching.sorted { $0.packets > $1.packets }.prefix(max(0, limit)))
         var names = FlowTagNames(view: view)
         names.add(report.tagNames)
         for flow in selected { names.addLookups(of: flow) }
@@ -55,7 +57,8 @@ extension Agent {
                 packets: flow.packets, bytes: flow.bytes, ageSeconds: Self.seconds(flow.age), idleSeconds: Self.seconds(flow.idle),
                 hardTimeoutSeconds: Self.seconds(flow.hardTimeout), tags: Self.unique(flow.tags).map(names.name))
         }.sorted { ($0.match.inPort, $1.packets, $0.match.description) < ($1.match.inPort, $0.packets, $1.match.description) }
-        return AgentFlows(hostId: hostID, hostName: configuration.hostName, port: port.map { view.snapshot.name(of: $0) }, flows: entries)
+        return AgentFlows(
+            hostId: hostID, hostName: configuration.hostName, port: port.map { view.snapshot.name(of: $0) }, total: matching.count, flows: entries)
     }
 
     /// Flow counts, hit rate, upcall rate and drops.

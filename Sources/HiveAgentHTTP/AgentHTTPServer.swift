@@ -2,7 +2,7 @@
 // (through the API, or directly) ask of the agents of this process.
 //
 //   GET /metrics                   Prometheus text; open, as scrapers expect
-//   GET /state/flows[?port=ID]     installed flows (all, or one port's)
+//   GET /state/flows[?port=ID][&limit=N]  installed flows (all, or one port's; the busiest N, 1000 by default)
 //   GET /state/summary             flow counts, hit rate, upcall rate, drops
 //   GET /state/ports               the host's bindings: up or down, counters
 //
@@ -26,7 +26,7 @@ public protocol AgentStateProvider: Sendable {
     var hostName: String { get }
     /// Nil until the agent has registered its host.
     func registeredHostID() async -> HostID?
-    func flowsReport(port: PortID?) async throws(AgentStateError) -> AgentFlows
+    func flowsReport(port: PortID?, limit: Int) async throws(AgentStateError) -> AgentFlows
     func summaryReport() async throws(AgentStateError) -> AgentFlowSummary
     func portsReport() async throws(AgentStateError) -> AgentPorts
 }
@@ -70,8 +70,8 @@ public enum AgentHTTPServer {
                 body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
         let state = StateHandlers(directory: directory, token: token)
-        router.get("state/flows") { request, _ in await state.answer(request, allowing: ["host", "port"]) { provider, query in
-            try await provider.flowsReport(port: try query.port())
+        router.get("state/flows") { request, _ in await state.answer(request, allowing: ["host", "port", "limit"]) { provider, query in
+            try await provider.flowsReport(port: try query.port(), limit: try query.limit())
         } }
         router.get("state/summary") { request, _ in await state.answer(request, allowing: ["host"]) { provider, _ in
             try await provider.summaryReport()
@@ -135,6 +135,14 @@ public struct AgentListenerError: Error, CustomStringConvertible {
 /// The query of a /state request.
 struct StateQuery {
     var values: [String: String]
+
+    func limit() throws(StateRefusal) -> Int {
+        guard let text = values["limit"] else { return AgentFlows.defaultLimit }
+        guard let limit = Int(text), (1...AgentFlows.maximumLimit).contains(limit) else {
+            throw StateRefusal(.badRequest, "malformed", "query parameter limit: '\(text.prefix(20))' is not a number from 1 to \(AgentFlows.maximumLimit)")
+        }
+        return limit
+    }
 
     func port() throws(StateRefusal) -> PortID? {
         guard let text = values["port"] else { return nil }

@@ -23,10 +23,11 @@ public struct Reported<Value: Decodable & Sendable>: Sendable {
 // MARK: The agents' state (asked of the host's agent by the API)
 
 extension HiveClient {
-    /// A host's installed flows; with `port`, those entering or leaving by it
-    /// (GET /v1/hosts/{id}/flows?port=). Admin only.
-    public func flows(host: HostID, port: PortID? = nil) async throws(HiveClientError) -> Reported<AgentFlows> {
-        let query = port.map { [URLQueryItem(name: "port", value: $0.description)] } ?? []
+    /// A host's installed flows; with `port`, those entering or leaving by it;
+    /// the busiest `limit` (the API's default: 1000) (GET /v1/hosts/{id}/flows?port=&limit=). Admin only.
+    public func flows(host: HostID, port: PortID? = nil, limit: Int? = nil) async throws(HiveClientError) -> Reported<AgentFlows> {
+        var query = port.map { [URLQueryItem(name: "port", value: $0.description)] } ?? []
+        if let limit { query.append(URLQueryItem(name: "limit", value: String(limit))) }
         return try Reported(await send(.get, ["hosts", host.description, "flows"], query: query))
     }
 

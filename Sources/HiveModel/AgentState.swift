@@ -176,19 +176,27 @@ public struct FlowEntry: Codable, Hashable, Sendable {
     }
 }
 
-/// `GET /state/flows`: a host's installed flows, all or one port's.
+/// `GET /state/flows`: a host's installed flows, all or one port's, the
+/// busiest `limit` of them.
 public struct AgentFlows: Codable, Hashable, Sendable {
     public var hostId: HostID
     public var hostName: String
     /// With `?port=`: the port ("device/name"), whose flows are those that
     /// enter by it or leave by it (locally or through the tunnel).
     public var port: String?
+    /// How many flows there are (of the port, when asked): `flows` holds at most `limit` of them.
+    public var total: Int
     public var flows: [FlowEntry]
 
-    public init(hostId: HostID, hostName: String, port: String? = nil, flows: [FlowEntry]) {
+    /// The flows shown when no limit is asked for, and the most that can be.
+    public static let defaultLimit = 1000
+    public static let maximumLimit = 65_536
+
+    public init(hostId: HostID, hostName: String, port: String? = nil, total: Int? = nil, flows: [FlowEntry]) {
         self.hostId = hostId
         self.hostName = hostName
         self.port = port
+        self.total = total ?? flows.count
         self.flows = flows
     }
 }

@@ -38,6 +38,9 @@ import Testing
             expectError(try await api.get("/v1/hosts/\(host)/flows?port=3f2504e0-4f89-11d3-9a0c-0305e82c3301"), .notFound, "not_found",
                         mentioning: ["query parameter port"])
             expectError(try await api.get("/v1/hosts/\(host)/flows?verbose=1"), .badRequest, "malformed", mentioning: ["verbose"])
+            for limit in ["0", "65537", "ten"] {
+                expectError(try await api.get("/v1/hosts/\(host)/flows?limit=\(limit)"), .badRequest, "malformed", mentioning: ["limit"])
+            }
             // No agentEndpoint recorded: the agent runs without a control token, or not at all.
             expectError(try await api.get("/v1/hosts/\(host)/flows"), .conflict, "agent_unavailable", mentioning: ["hv1", "agentEndpoint"])
             expectError(try await api.get("/v1/hosts/\(host)/flows/summary"), .conflict, "agent_unavailable", mentioning: ["hv1"])

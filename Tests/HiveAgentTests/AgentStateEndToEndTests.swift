@@ -47,6 +47,10 @@ import struct HiveModel.Port
                     "\(request.tags)")
             #expect(!request.tags.contains { $0.hasPrefix("0x") }, "every tag is named: \(request.tags)")
             #expect(Set(request.tags).count == request.tags.count, "each tag once: \(request.tags)")
+            #expect(flows.total == flows.flows.count)
+            // With a limit, the busiest.
+            let busiest = try await lab.client.flows(host: h1, limit: 1).value
+            #expect(busiest.flows.count == 1 && busiest.total >= flows.total && busiest.flows[0].packets >= request.packets)
 
             // One port's flows: on h1, those going to vm2 (it is bound on h2).
             let toVM2 = try await lab.client.flows(host: h1, port: vm2.id).value

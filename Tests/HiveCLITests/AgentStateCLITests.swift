@@ -11,16 +11,17 @@ import Testing
 /// `hive flows` and `hive port show` print of it, through a live `hive api`.
 final class CannedAgent: AgentStateProvider {
     let hostName = "h1"
-    private let state = Mutex<(host: HostID?, port: PortID?, askedPorts: [PortID?])>((nil, nil, []))
+    private let state = Mutex<(host: HostID?, port: PortID?, asked: [String])>((nil, nil, []))
 
     func place(host: HostID, port: PortID) { state.withLock { $0.host = host; $0.port = port } }
-    var askedPorts: [PortID?] { state.withLock { $0.askedPorts } }
+    /// "port limit" of each flows request, "-" for none.
+    var asked: [String] { state.withLock { $0.asked } }
 
     func registeredHostID() async -> HostID? { state.withLock { $0.host } }
 
-    func flowsReport(port: PortID?) async throws(AgentStateError) -> AgentFlows {
+    func flowsReport(port: PortID?, limit: Int) async throws(AgentStateError) -> AgentFlows {
         let host = state.withLock { state in
-            state.askedPorts.append(port)
+            state.asked.append("\(port?.description ?? "-") \(limit)")
             return state.host!
         }
         var match = FlowMatch(
@@ -41,7 +42,8 @@ final class CannedAgent: AgentStateProvider {
         let flow = FlowEntry(
             match: match, actions: FlowActionList(outputs: [output], tunnelMTU: 1442), packets: 3, bytes: 294, ageSeconds: 2.5,
             idleSeconds: 0.5, hardTimeoutSeconds: 120, tags: ["bridge:blue", "port:blue/vm1", "mac:blue/02:00:0a:00:01:0c"])
-        return AgentFlows(hostId: host, hostName: hostName, port: port.map { _ in "blue/vm1" }, flows: [flow])
+        // Pretend to hold more than one asked for.
+        return AgentFlows(hostId: host, hostName: hostName, port: port.map { _ in "blue/vm1" }, total: limit == 1 ? 7 : 1, flows: [flow])
     }
 
     func summaryReport() async throws(AgentStateError) -> AgentFlowSummary {
@@ -122,7 +124,10 @@ struct AgentStateCLITests {
         // One port's: the API passes the port's id on to the agent.
         let onePort = try await server.ok("flows", "--host", "h1", "--port", "blue/vm1", token: admin).stdout
         #expect(onePort.hasPrefix("1 flow on host h1 through port blue/vm1\n"), "\(onePort)")
-        #expect(agent.askedPorts == [nil, portID])
+        #expect(agent.asked == ["- 1000", "\(portID) 1000"])
+        let limited = try await server.ok("flows", "--host", "h1", "--limit", "1", token: admin).stdout
+        #expect(limited.hasPrefix("The busiest 1 of 7 flows on host h1 (--limit to see more)\n"), "\(limited)")
+        #expect(agent.asked.last == "- 1")
 
         let json = try await server.ok("flows", "--host", hostID.description, "--json", token: admin).json()
         let first = try #require((json["flows"] as? [[String: Any]])?.first)

@@ -36,9 +36,16 @@ extension HiveAPIServer {
 
         v1.get("hosts/{id}/flows") { request, context in
             try context.requireAdmin(for: "hosts")
-            let query = try request.query(allowing: ["port"])
+            let query = try request.query(allowing: ["port", "limit"])
             let host = try await repository.get(context.pathID(Host.self)).object
             var parameters: [String: String] = [:]
+            if let limit = query.values["limit"] {
+                guard let number = Int(limit), (1...AgentFlows.maximumLimit).contains(number) else {
+                    throw APIError.malformed(
+                        "query parameter limit: '\(printable(limit))' is not a number from 1 to \(AgentFlows.maximumLimit)", field: "limit", value: printable(limit))
+                }
+                parameters["limit"] = String(number)
+            }
             if let port = try query.id("port") {
                 guard try await repository.find(PortID(port)) != nil else {
                     throw APIError(.notFound, .notFound, "query parameter port: no port \(port.uuidString.lowercased())",

@@ -34,11 +34,16 @@ struct FlowsCommand: AsyncParsableCommand {
     var port: String?
     @Flag(help: "Counts, hit rate, upcall rate and drops instead of the flows.")
     var summary = false
+    @Option(help: ArgumentHelp("Show at most this many flows, the busiest (default 1000).", valueName: "count"))
+    var limit: Int?
     @OptionGroup var output: OutputOptions
     @OptionGroup var connection: ClientOptions
 
     func validate() throws {
-        if summary && port != nil { throw ValidationError("--summary is for the whole host; leave out --port") }
+        if summary && (port != nil || limit != nil) { throw ValidationError("--summary is for the whole host; leave out --port and --limit") }
+        if let limit, !(1...AgentFlows.maximumLimit).contains(limit) {
+            throw ValidationError("--limit \(limit): expected a number from 1 to \(AgentFlows.maximumLimit)")
+        }
     }
 
     func run() async throws {
@@ -51,7 +56,7 @@ struct FlowsCommand: AsyncParsableCommand {
             return
         }
         let port = try await self.port.asyncMap { try await resolver.portID($0) }
-        let reported = try await client.flows(host: host, port: port)
+        let reported = try await client.flows(host: host, port: port, limit: limit)
         print(output.json ? JSONText.pretty(reported.json) : FlowText.flows(reported.value))
     }
 }
@@ -61,8 +66,9 @@ enum FlowText {
     /// A heading, then one block per flow: match, actions, counters, tags.
     static func flows(_ flows: AgentFlows) -> String {
         let scope = flows.port.map { " through port \($0)" } ?? ""
-        let count = flows.flows.count == 1 ? "1 flow" : "\(flows.flows.count) flows"
-        var lines = ["\(count) on host \(flows.hostName)\(scope)"]
+        var count = flows.total == 1 ? "1 flow" : "\(flows.total) flows"
+        if flows.flows.count < flows.total { count = "The busiest \(flows.flows.count) of \(count)" }
+        var lines = ["\(count) on host \(flows.hostName)\(scope)" + (flows.flows.count < flows.total ? " (--limit to see more)" : "")]
         for flow in flows.flows {
             lines.append("")
             lines.append(flow.match.description)
