@@ -81,6 +81,9 @@ struct AgentCommand: AsyncParsableCommand {
         if controlTokenFile != nil, metricsListen == nil {
             throw ValidationError("--control-token-file needs --metrics-listen HOST:PORT: the state is served on that listener")
         }
+        if agentEndpoint != nil, controlTokenFile == nil {
+            throw ValidationError("--agent-endpoint needs --control-token-file: without a token the agent serves no state to point the API at")
+        }
         if let agentEndpoint, let problem = HiveModel.Host(name: "probe", agentEndpoint: agentEndpoint).validationErrors.first {
             throw ValidationError("--agent-endpoint: \(problem)")
         }

@@ -25,7 +25,7 @@ struct FlowsCommand: AsyncParsableCommand {
               hive flows --host compute-1
               hive flows --host compute-1 --port web/vm1
               hive flows --host compute-1 --summary
-              hive flows --host compute-1 --json
+              hive flows --host compute-1 --limit 20 --json
             """)
 
     @Option(help: ArgumentHelp("The host (name or id).", valueName: "host"))

@@ -7,7 +7,7 @@ import struct HiveModel.Port
 struct PortCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "port",
-        abstract: "Ports of bridges and routers: create, list, show, update, delete, link, unlink.",
+        abstract: "Ports of bridges and routers: create, list, show, status, update, delete, link, unlink.",
         discussion: """
             A port belongs to one bridge or router. Linking two ports makes them \
             interior (a wire between two devices); an unlinked port is exterior \
