@@ -50,15 +50,19 @@ extension Agent {
         var names = FlowTagNames(view: view)
         names.add(report.tagNames)
         for flow in selected { names.addLookups(of: flow) }
+        let interfaces = report.statistics.ports.mapValues(\.name)
         let entries = selected.map { flow in
             FlowEntry(
                 match: FlowMatch(flow.key, portName: view.snapshot.port(tunnelKey: flow.key.inPort).map { view.snapshot.name(of: $0.id) }),
-                actions: FlowActionList(flow.actions, view: view, interfaces: report.statistics.ports.mapValues(\.name), hostNames: placement.hostNames),
+                actions: FlowActionList(flow.actions, view: view, interfaces: interfaces, hostNames: placement.hostNames),
                 packets: flow.packets, bytes: flow.bytes, ageSeconds: Self.seconds(flow.age), idleSeconds: Self.seconds(flow.idle),
                 hardTimeoutSeconds: Self.seconds(flow.hardTimeout), tags: Self.unique(flow.tags).map(names.name))
-        }.sorted { ($0.match.inPort, $1.packets, $0.match.description) < ($1.match.inPort, $0.packets, $1.match.description) }
+        }
+        // By in-port, busiest first, then by match: a stable order to read and diff.
+        let ordered = entries.map { ($0, $0.match.description) }
+            .sorted { ($0.0.match.inPort, $1.0.packets, $0.1) < ($1.0.match.inPort, $0.0.packets, $1.1) }.map(\.0)
         return AgentFlows(
-            hostId: hostID, hostName: configuration.hostName, port: port.map { view.snapshot.name(of: $0) }, total: matching.count, flows: entries)
+            hostId: hostID, hostName: configuration.hostName, port: port.map { view.snapshot.name(of: $0) }, total: matching.count, flows: ordered)
     }
 
     /// Flow counts, hit rate, upcall rate and drops.
@@ -71,8 +75,8 @@ extension Agent {
         summary.flowCapacity = configuration.datapath.flowCapacity
         summary.hits = statistics.flowHits
         summary.upcalls = statistics.upcalls
-        let packets = statistics.flowHits + statistics.upcalls
-        summary.hitRate = packets == 0 ? 0 : Double(statistics.flowHits) / Double(packets)
+        let packets = Double(statistics.flowHits) + Double(statistics.upcalls)
+        summary.hitRate = packets == 0 ? 0 : Double(statistics.flowHits) / packets
         let rate = upcallRates.rate(current: statistics.upcalls)
         summary.upcallsPerSecond = rate.perSecond
         summary.rateIntervalSeconds = rate.interval
