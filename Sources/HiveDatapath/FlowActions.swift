@@ -157,10 +157,17 @@ public protocol UpcallHandler: AnyObject {
     /// Every 50 ms: expire what the handler keeps (connections); flows to
     /// remove go in `invalidations`.
     func housekeeping(now: UInt64, invalidations: inout [FlowTag])
+    /// Whether a live trace is armed (read once per batch, after `beginBatch`):
+    /// only then does the datapath report flow hits through `traceHit`.
+    var isTracing: Bool { get }
+    /// A cached flow carried a packet while tracing: the handler traces it if it matches.
+    func traceHit(frame: UnsafeRawBufferPointer, key: FlowKey, flow: FlowTable.Entry, now: UInt64)
 }
 
 extension UpcallHandler {
     /// Handlers that track no connections ignore flow state.
     public func receiveFlowState(_ payload: UnsafeRawBufferPointer, from host: IPv4.Address, invalidations: inout [FlowTag]) {}
     public func housekeeping(now: UInt64, invalidations: inout [FlowTag]) {}
+    public var isTracing: Bool { false }
+    public func traceHit(frame: UnsafeRawBufferPointer, key: FlowKey, flow: FlowTable.Entry, now: UInt64) {}
 }
