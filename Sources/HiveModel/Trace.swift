@@ -111,7 +111,9 @@ public struct TraceMatch: Hashable, Sendable {
             let term = prefix.length == 32 ? "host \(prefix.network.address)" : "net \(prefix)"
             terms.append(side == .either ? term : "\(side.rawValue) \(term)")
         }
-        for term in ports { let (side, port) = (term.side, term.port); terms.append(side == .either ? "port \(port)" : "\(side.rawValue) port \(port)") }
+        for term in ports {
+            terms.append(term.side == .either ? "port \(term.port)" : "\(term.side.rawValue) port \(term.port)")
+        }
         return terms.joined(separator: " and ")
     }
 

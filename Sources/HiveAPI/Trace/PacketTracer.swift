@@ -50,7 +50,7 @@ public struct PacketTracer: Sendable {
         var result = try snapshot.simulate(frame: frame, inPort: request.port.tunnelKey, state: state, options: options)
         var rounds = 0
         while spec.assumeArp ?? true, case .pendingARP(let router, let address, let port) = result.decision, rounds < 8 {
-            let answer = TraceRequest.knownMAC(of: address, behind: port, in: snapshot) ?? TraceRequest.derivedMAC(address)
+            let answer = TraceRequest.knownMAC(of: address, behind: port, in: snapshot, state: live.state) ?? TraceRequest.derivedMAC(address)
             notes.append("router \(snapshot.name(of: router)) has no ARP entry for \(address) in the NSDB: assuming it answers with \(answer) (the first real packet waits for that answer)")
             state.learn(address, at: answer, in: router)
             result = try snapshot.simulate(frame: frame, inPort: request.port.tunnelKey, state: state, options: options)
@@ -177,7 +177,7 @@ struct TraceRequest {
             sourceMAC = learned
             notes.append("source MAC \(learned) (learned on the port)")
         } else {
-            sourceMAC = Self.knownMAC(of: source, onBridgeOf: port, in: snapshot) ?? Self.derivedMAC(source)
+            sourceMAC = Self.knownMAC(of: source, onBridgeOf: port, in: snapshot, state: state) ?? Self.derivedMAC(source)
         }
         let destinationMAC: EthernetAddress
         if let text = spec.dstMac {
@@ -185,7 +185,7 @@ struct TraceRequest {
             destinationMAC = parsed
         } else {
             let (mac, why) = Self.defaultDestinationMAC(
-                for: port, source: source, destination: destination, isARP: transport == .arp, in: snapshot)
+                for: port, source: source, destination: destination, isARP: transport == .arp, in: snapshot, state: state)
             destinationMAC = mac
             notes.append("destination MAC \(mac) (\(why); set the destination MAC to change)")
         }
@@ -261,7 +261,7 @@ struct TraceRequest {
     }
 
     static func defaultDestinationMAC(
-        for port: Port, source: IPv4.Address, destination: IPv4.Address, isARP: Bool, in snapshot: TopologySnapshot
+        for port: Port, source: IPv4.Address, destination: IPv4.Address, isARP: Bool, in snapshot: TopologySnapshot, state: SimulationState
     ) -> (EthernetAddress, String) {
         if isARP { return (.broadcast, "ARP requests are broadcast") }
         if port.deviceKind == .router {
@@ -272,8 +272,8 @@ struct TraceRequest {
             return (snapshot.effectiveMAC(of: gateway.id) ?? .broadcast, "the router port's MAC")
         }
         if gateways.contains(where: { $0.subnet!.contains(destination) }) || gateways.isEmpty {
-            if let known = knownMAC(of: destination, onBridgeOf: port, in: snapshot) {
-                return (known, "the destination's port or DHCP host entry")
+            if let known = knownMAC(of: destination, onBridgeOf: port, in: snapshot, state: state) {
+                return (known, "the MAC of the destination's port, learned or set, or its DHCP host entry")
             }
             return (derivedMAC(destination), "on-link destination; its MAC is unknown, so this one is made up")
         }
@@ -281,20 +281,28 @@ struct TraceRequest {
         return (snapshot.effectiveMAC(of: gateway.id) ?? .broadcast, "off-subnet destination: the gateway \(gateway.address.map { "\($0)" } ?? "")'s MAC")
     }
 
-    /// The MAC of `address` on the port's bridge: a VM port's fixed IP, or a DHCP host entry.
-    static func knownMAC(of address: IPv4.Address, onBridgeOf port: Port, in snapshot: TopologySnapshot) -> EthernetAddress? {
+    /// The MAC of `address` on the port's bridge: that of the VM port with
+    /// that fixed IP (its own, else one learned on it), or a DHCP host entry's.
+    static func knownMAC(
+        of address: IPv4.Address, onBridgeOf port: Port, in snapshot: TopologySnapshot, state: SimulationState = SimulationState()
+    ) -> EthernetAddress? {
         guard let bridge = port.bridgeId else { return nil }
-        if let owner = snapshot.ports.values.first(where: { $0.bridgeId == bridge && $0.fixedIPs.contains(address) }), let mac = owner.mac {
-            return mac
+        if let owner = snapshot.ports.values.first(where: { $0.bridgeId == bridge && $0.fixedIPs.contains(address) }) {
+            if let mac = owner.mac { return mac }
+            if let learned = state.macTables[bridge]?.filter({ $0.value == owner.id }).keys.min(by: { $0.description < $1.description }) {
+                return learned
+            }
         }
         return snapshot.dhcpSubnets.values.filter { $0.bridgeId == bridge }
             .flatMap(\.hostEntries).first { $0.address == address }?.mac
     }
 
     /// The MAC of `address` (a port's fixed IP or a DHCP host entry) on the bridge behind router port `port`.
-    static func knownMAC(of address: IPv4.Address, behind port: PortID, in snapshot: TopologySnapshot) -> EthernetAddress? {
+    static func knownMAC(
+        of address: IPv4.Address, behind port: PortID, in snapshot: TopologySnapshot, state: SimulationState = SimulationState()
+    ) -> EthernetAddress? {
         guard let peer = snapshot.ports[port]?.peerId.flatMap({ snapshot.ports[$0] }) else { return nil }
-        return knownMAC(of: address, onBridgeOf: peer, in: snapshot)
+        return knownMAC(of: address, onBridgeOf: peer, in: snapshot, state: state)
     }
 
     /// 02:00 followed by the address's four bytes: a stand-in MAC the trace makes up.
