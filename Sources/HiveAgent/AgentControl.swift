@@ -216,6 +216,7 @@ actor AgentControl {
             guard let port = mirror.ports[request.portId], let local = bound[request.portId], local.portKey == port.tunnelKey else { continue }
             view.traces[port.tunnelKey, default: []].append(ArmedTrace(id: request.id, match: request.match, count: request.count, lease: lease))
         }
+        metrics.tracesArmed = view.traces.values.reduce(0) { $0 + $1.count }
         if let hostID {
             let zones = mirror.tunnelZones.values.filter { $0.members.contains { $0.hostId == hostID } }
             if let smallest = zones.map(\.networkMTU).min() { view.networkMTU = smallest }
@@ -444,6 +445,7 @@ struct ControlMetrics: Sendable {
     var natLeaseFailures: UInt64 = 0
     var natBlocksHeld = 0
     var tracedPackets: UInt64 = 0
+    var tracesArmed = 0
     var tracePublishFailures: UInt64 = 0
     /// Port tunnel key -> "device/port", for metric labels.
     var portNames: [UInt32: String] = [:]

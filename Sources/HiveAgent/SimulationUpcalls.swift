@@ -54,6 +54,7 @@ final class SimulationUpcalls: UpcallHandler {
     var traceContext = SimulationContext(capacity: 16)
     /// Whether any live trace is armed on a port of this host (the datapath reads it each batch).
     var isTracing: Bool { !view.traces.isEmpty }
+    func isTraced(portKey: UInt32) -> Bool { view.traces[portKey] != nil }
 
     init(shared: SharedView, events: AsyncStream<UpcallEvent>.Continuation, connections: ConnectionTable = ConnectionTable()) {
         self.shared = shared

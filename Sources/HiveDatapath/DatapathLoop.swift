@@ -142,6 +142,7 @@ struct DatapathLoop<Handler: UpcallHandler> {
             return 0
         }
         var bytesIn: UInt64 = 0
+        let traced = tracing && handler.isTraced(portKey: portKey)
         for slot in 0..<Int(received) {
             let frame = receiveFrames[slot]
             bytesIn &+= UInt64(frame.length)
@@ -157,7 +158,7 @@ struct DatapathLoop<Handler: UpcallHandler> {
             if let flow = flows.lookup(key) {
                 flows.touch(flow, bytes: bytes.count, now: clock)
                 statistics.flowHits &+= 1
-                if tracing { traceHit(bytes, key: key, flow: flow) }
+                if traced { traceHit(bytes, key: key, flow: flow) }
                 execute(flows.actions(flow), on: bytes, ingressKey: portKey)
             } else if takeUpcallToken(index) {
                 upcall(bytes, key: key)

@@ -158,38 +158,81 @@ struct TraceCommand: AsyncParsableCommand {
         let client = try api.client()
         let port = try await Resolver(client).port(inPort)
         let name = port.object.name ?? port.object.id.description
+        // Ctrl-C or SIGTERM ends the request at once rather than when its lease lapses.
+        let interrupted = Self.interruptions()
         let armed = try await client.armTrace(port: port.object.id, match: liveMatch, count: count)
         let deadline = ContinuousClock.now + .seconds(try Self.seconds(timeout))
         if !json {
             let filter = armed.match.isEmpty ? "every packet" : "packets matching '\(armed.match)'"
-            print("Tracing \(filter) entering by port \(name), up to \(armed.count) per host, for \(timeout) (Ctrl-C stops; the request ends \(armed.leaseTTL) s after)")
+            print("Tracing \(filter) entering by port \(name), up to \(armed.count) per host, for \(timeout) (Ctrl-C stops)")
         }
-        var after = 0
-        var printed = 0
-        do {
-            while printed < count, ContinuousClock.now < deadline {
-                let remaining = deadline - ContinuousClock.now
-                let wait = max(1, min(5, Int(remaining.components.seconds)))
-                let page = try await client.traceResults(armed.id, after: after, wait: wait)
-                after = page.next
-                for result in page.results where printed < count {
-                    printed += 1
-                    if json {
-                        print(try Self.jsonText(result.report, pretty: false))
-                    } else {
-                        print("")
-                        for line in TraceReportText.lines(result.report, summary: summary) { print(line) }
-                    }
+        let (count, json, summary) = (count, json, summary)
+        let outcome: Result<Int, any Error>? = await withTaskGroup(of: Result<Int, any Error>?.self) { group in
+            group.addTask {
+                do {
+                    return .success(try await Self.follow(armed, client: client, until: deadline, count: count, json: json, summary: summary))
+                } catch {
+                    return .failure(error)
                 }
             }
-        } catch {
-            try? await client.disarmTrace(armed.id)
-            throw error
+            group.addTask {
+                for await _ in interrupted { return nil }
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
         }
         try? await client.disarmTrace(armed.id)
-        if !json, printed == 0 {
-            print("No matching packet entered by \(name) in \(timeout).")
+        switch outcome {
+        case nil:
+            throw ExitCode(130)
+        case .failure(let error)?:
+            throw error
+        case .success(let printed)?:
+            if !json, printed == 0 { print("No matching packet entered by \(name) in \(timeout).") }
         }
+    }
+
+    /// Prints each traced packet as it arrives; returns how many.
+    static func follow(
+        _ armed: LiveTraceInfo, client: HiveClient, until deadline: ContinuousClock.Instant, count: Int, json: Bool, summary: Bool
+    ) async throws -> Int {
+        var after = 0
+        var printed = 0
+        while printed < count, ContinuousClock.now < deadline, !Task.isCancelled {
+            let remaining = deadline - ContinuousClock.now
+            let wait = max(1, min(5, Int(remaining.components.seconds)))
+            let page = try await client.traceResults(armed.id, after: after, wait: wait)
+            after = page.next
+            for result in page.results where printed < count {
+                printed += 1
+                if json {
+                    print(try jsonText(result.report, pretty: false))
+                } else {
+                    print("")
+                    for line in TraceReportText.lines(result.report, summary: summary) { print(line) }
+                }
+                fflush(nil)
+            }
+        }
+        return printed
+    }
+
+    /// SIGINT and SIGTERM, as a stream, instead of ending the process.
+    static func interruptions() -> AsyncStream<Int32> {
+        let (stream, continuation) = AsyncStream<Int32>.makeStream()
+        var sources: [any DispatchSourceSignal] = []
+        for number in [SIGINT, SIGTERM] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { continuation.yield(number) }
+            source.resume()
+            sources.append(source)
+        }
+        let kept = SignalSources(sources)
+        continuation.onTermination = { _ in kept.cancel() }
+        return stream
     }
 
     static func jsonText(_ report: TraceReport, pretty: Bool) throws -> String {
@@ -216,6 +259,13 @@ struct TraceCommand: AsyncParsableCommand {
             "dstMac": "--dst-mac", "tcpFlags": "--tcp-flags", "ctState": "--ct-state",
         ][field] ?? field
     }
+}
+
+/// Keeps the signal sources alive while their stream is.
+private final class SignalSources: @unchecked Sendable {
+    let sources: [any DispatchSourceSignal]
+    init(_ sources: [any DispatchSourceSignal]) { self.sources = sources }
+    func cancel() { for source in sources { source.cancel() } }
 }
 
 /// A trace report as text, the same for simulated and live traces.

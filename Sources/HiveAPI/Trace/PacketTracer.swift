@@ -39,11 +39,6 @@ public struct PacketTracer: Sendable {
         var notes = request.notes
         notes.append("MAC and ARP tables: the \(live.macEntries) MAC and \(live.arpEntries) ARP entries the agents share in the NSDB")
         var state = live.state
-        let tracked = !snapshot.securityGroups.isEmpty || snapshot.rules.values.contains { $0.conditions.connectionState != nil }
-            || !snapshot.floatingIPs.isEmpty || snapshot.routers.values.contains { $0.gateway != nil }
-        if tracked {
-            notes.append("assuming connection state '\(request.connectionState.rawValue)' wherever connections are tracked (ctState; the agents keep their connection tables, `hive trace --live` shows them at work)")
-        }
         let options = SimulationOptions(connectionState: request.connectionState, recordsTrace: true, assumesNATPorts: true)
         let frame = request.packet.frame
         let key = try FlowKey(parsing: frame, inPort: request.port.tunnelKey)
@@ -55,6 +50,9 @@ public struct PacketTracer: Sendable {
             state.learn(address, at: answer, in: router)
             result = try snapshot.simulate(frame: frame, inPort: request.port.tunnelKey, state: state, options: options)
             rounds += 1
+        }
+        if result.fieldsRead.names.contains("ct_state") {
+            notes.append("assuming connection state '\(request.connectionState.rawValue)' where the path tracks connections (--ct-state to change; agents keep their connection tables to themselves, and `hive trace --live` shows them at work)")
         }
         if result.trace.steps.contains(where: {
             if case .nat(let kind, _) = $0.event { kind == .gatewaySource || kind == .ruleSource } else { false }
