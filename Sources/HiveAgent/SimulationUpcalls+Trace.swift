@@ -51,7 +51,7 @@ extension SimulationUpcalls {
         } else if decision.held {
             notes.append("the packet is held until what it waits for arrives, then simulated again")
         } else {
-            notes.append(decision.cache ? "cached as a flow (\(decision.tags.count) invalidation tags)" : "not cached: every such packet is simulated")
+            notes.append(decision.cache ? "cached as a flow (\(decision.tags.count) invalidation tags)" : "not cached as a flow: the next such packet is simulated again")
         }
         emit(report(of: result, key: key, notes: notes), for: trace)
     }

@@ -165,6 +165,8 @@ struct TraceCommand: AsyncParsableCommand {
         if !json {
             let filter = armed.match.isEmpty ? "every packet" : "packets matching '\(armed.match)'"
             print("Tracing \(filter) entering by port \(name), up to \(armed.count) per host, for \(timeout) (Ctrl-C stops)")
+            // Armed: a script waiting for this line may start its traffic.
+            fflush(nil)
         }
         let (count, json, summary) = (count, json, summary)
         let outcome: Result<Int, any Error>? = await withTaskGroup(of: Result<Int, any Error>?.self) { group in

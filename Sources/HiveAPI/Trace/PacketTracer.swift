@@ -156,13 +156,13 @@ struct TraceRequest {
             source = parsed
         } else if let fixed = port.fixedIPs.first {
             source = fixed
-            notes.append("source IP \(source) (the port's fixed IP; set the source IP to change)")
+            notes.append("source IP \(source) (the port's fixed IP; --src-ip or srcIp to change)")
         } else {
             guard let inferred = Self.defaultSource(for: port, in: snapshot) else {
                 throw fail("srcIp", "", "is required: port \(snapshot.name(of: port.id)) has no fixed IP, DHCP pool or router subnet to take one from")
             }
             source = inferred
-            notes.append("source IP \(source) (from the port's network; set the source IP to change)")
+            notes.append("source IP \(source) (from the port's network; --src-ip or srcIp to change)")
         }
         let sourceMAC: EthernetAddress
         if let text = spec.srcMac {
@@ -185,7 +185,7 @@ struct TraceRequest {
             let (mac, why) = Self.defaultDestinationMAC(
                 for: port, source: source, destination: destination, isARP: transport == .arp, in: snapshot, state: state)
             destinationMAC = mac
-            notes.append("destination MAC \(mac) (\(why); set the destination MAC to change)")
+            notes.append("destination MAC \(mac) (\(why); --dst-mac or dstMac to change)")
         }
         var flags: TCP.Flags = []
         for name in (spec.tcpFlags ?? "syn").lowercased().split(separator: ",") {
