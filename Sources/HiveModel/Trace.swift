@@ -211,12 +211,15 @@ public struct TraceReport: Codable, Hashable, Sendable {
         public var text: String
         /// Kept in a summary: ports, devices, matching rules, verdicts that stopped the packet, routing, the decision.
         public var summary: Bool
+        /// The id of the object the step is about (a port, device, chain, rule, route), if any.
+        public var id: String?
 
-        public init(depth: Int, kind: String, text: String, summary: Bool) {
+        public init(depth: Int, kind: String, text: String, summary: Bool, id: String? = nil) {
             self.depth = depth
             self.kind = kind
             self.text = text
             self.summary = summary
+            self.id = id
         }
     }
 

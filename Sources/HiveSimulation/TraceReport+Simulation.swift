@@ -36,7 +36,7 @@ extension TraceReport {
         self.init(
             mode: mode, packet: Self.packetText(key), inPort: inPort, notes: notes,
             steps: result.trace.steps.map {
-                Step(depth: $0.depth, kind: $0.event.kind, text: $0.event.text(in: snapshot), summary: $0.isSummary)
+                Step(depth: $0.depth, kind: $0.event.kind, text: $0.event.text(in: snapshot), summary: $0.isSummary, id: $0.event.objectID)
             },
             decision: decision,
             reason: Self.reasonText(result, in: snapshot),
@@ -88,6 +88,29 @@ extension TraceReport {
         case .tcp: return "TCP \(addresses) ports \(key.sourcePort) > \(key.destinationPort) flags \(key.tcpFlags) ttl \(key.timeToLive)"
         case .udp: return "UDP \(addresses) ports \(key.sourcePort) > \(key.destinationPort) ttl \(key.timeToLive)"
         default: return "IPv4 \(key.ipProtocol) \(addresses) ttl \(key.timeToLive)"
+        }
+    }
+}
+
+extension TraceEvent {
+    /// The id of the object the step is about, for scripts that follow ids rather than names.
+    public var objectID: String? {
+        switch self {
+        case .enterPort(let port), .leavePort(let port), .generated(_, let port), .securityGroup(let port, _, _, _): port.description
+        case .bridge(let id), .flood(let id, _): id.description
+        case .router(let id): id.description
+        case .chain(let id, _, _), .returnTo(let id): id.description
+        case .jump(_, let to): to.description
+        case .rule(let id, _, _): id.description
+        case .chainVerdict(_, let verdict):
+            switch verdict {
+            case .accept(let rule): rule?.description
+            case .drop(let rule), .reject(let rule), .error(let rule): rule.description
+            }
+        case .routeLookup(_, let route, _): route?.description
+        case .link(_, let to): to.description
+        case .macLookup(_, let port, _): port?.description
+        default: nil
         }
     }
 }
