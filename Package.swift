@@ -70,6 +70,8 @@ let package = Package(
             name: "HiveAPI",
             dependencies: [
                 "HiveModel",
+                "HivePacket",
+                "HiveSimulation",
                 "HiveStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -41,6 +41,7 @@
 #   BENCH_STATEFUL=0  skip Hive's stateful variant (vmB's port in a security group)
 #   BENCH_ROUTED=0    skip Hive's routed variant (vmB behind a router on a second bridge)
 #   BENCH_SNAT=0      skip Hive's SNAT variant (needs the routed one)
+#   BENCH_TRACED=0    skip Hive's traced variant (the bridge again, a live trace armed on another port of hostA)
 #   BENCH_LINUX_ONLY=1  measure only the Linux baseline (no hive binary needed)
 #   BENCH_LOG_DIR=dir keep the logs (etcd, api, agents, nginx, iperf3 JSON, wrk output) there
 # The Markdown report goes to stdout, progress to stderr. Everything the
@@ -50,7 +51,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 COMMAND_LINE="$0${*:+ $*}"
-for variable in BENCH_LOG_DIR BENCH_LINUX_ONLY BENCH_QUICK BENCH_ROUTED BENCH_SECONDS BENCH_SNAT BENCH_STATEFUL HIVE_BIN; do
+for variable in BENCH_LOG_DIR BENCH_LINUX_ONLY BENCH_QUICK BENCH_ROUTED BENCH_SECONDS BENCH_SNAT BENCH_STATEFUL BENCH_TRACED HIVE_BIN; do
     if [ -n "${!variable:-}" ]; then COMMAND_LINE="$variable=${!variable} $COMMAND_LINE"; fi
 done
 
@@ -66,6 +67,7 @@ LINUX_ONLY=${BENCH_LINUX_ONLY:-0}
 ROUTED=${BENCH_ROUTED:-1}
 SNAT=${BENCH_SNAT:-1}
 STATEFUL=${BENCH_STATEFUL:-1}
+TRACED=${BENCH_TRACED:-1}
 
 # Names. Namespaces start with hive-bench- ("bench" is not hex, so no test's
 # random hive-XXXX- prefix matches it); interfaces with hive-b- (15 bytes max).
@@ -590,6 +592,41 @@ hive_up() {
     kill -0 "$AGENT_A_PID" && kill -0 "$AGENT_B_PID" || die "an agent exited"
 }
 
+# The traced variant: the same bridge, with a live trace armed on port vmC,
+# bound on hostA to a veth that carries no traffic: hostA's agent has a trace
+# armed, on a port the measurements do not use. What tracing costs the
+# others (nothing, by design) shows as the difference with "hive".
+hive_traced_up() {
+    log "traced variant: a live trace armed on vmC (hostA), which carries no traffic"
+    ip -n "$NS_HOST_A" link add name hive-b-vmC type veth peer name hive-b-vmC-p
+    ip -n "$NS_HOST_A" link set dev hive-b-vmC addrgenmode none
+    ip -n "$NS_HOST_A" link set dev hive-b-vmC up
+    ip -n "$NS_HOST_A" link set dev hive-b-vmC-p up
+    {
+        hive_cli port create vmC --bridge bench --tenant bench
+        hive_cli binding create --host "$NS_HOST_A" --port vmC --bridge bench --interface hive-b-vmC
+    } >>"$WORK/cli.log" 2>&1 || die "creating port vmC failed (see cli.log)"
+    start_process "$WORK/trace.log" env HIVE_ENDPOINT="$HIVE_API_URL" HIVE_TOKEN="$HIVE_TOKEN_VALUE" \
+        "$HIVE_BIN" trace --live --port bench/vmC --count 100 --timeout 30m
+    TRACE_PID=$LAST_PID
+    wait_for 30 "the live trace to be armed" grep -q '^Tracing' "$WORK/trace.log"
+    wait_for 30 "hostA's agent to have the trace armed" trace_armed_on_host_a
+}
+trace_armed_on_host_a() {
+    [ ${#METRICS_URLS[@]} -gt 0 ] || return 0
+    curl -fsS "${METRICS_URLS[0]}" | grep -q '^hive_live_traces_armed{[^}]*} 1'
+}
+hive_traced_down() {
+    # SIGINT: the CLI ends its request before it exits.
+    local pids=() pid
+    for pid in "${WATCHED_PIDS[@]}"; do [ "$pid" = "$TRACE_PID" ] || pids+=("$pid"); done
+    WATCHED_PIDS=("${pids[@]}")
+    kill -INT "$TRACE_PID" 2>/dev/null
+    wait "$TRACE_PID" 2>/dev/null || true
+    # Deleting the port deletes its binding.
+    hive_cli port delete vmC --bridge bench >>"$WORK/cli.log" 2>&1 || die "deleting port vmC failed (see cli.log)"
+}
+
 # TCP to a port of vmB that the group does not open: "filtered" when nothing
 # answers within a second (the security group drops the SYN), "open" when the
 # SYN got through (connection refused: nothing listens there).
@@ -686,7 +723,7 @@ hive_snat_up() {
 # The systems measured, in column order, and their column headings.
 SYSTEMS=(linux-on)
 declare -A HEADING=([linux-on]="Linux bridge + vxlan, offloads on" [linux-txoff]="Linux bridge + vxlan, tx-off"
-    [hive]="Hive bridge, tx-off" [hive-stateful]="Hive bridge + security group, tx-off"
+    [hive]="Hive bridge, tx-off" [hive-traced]="Hive bridge, trace armed on another port, tx-off" [hive-stateful]="Hive bridge + security group, tx-off"
     [hive-routed]="Hive bridge - router - bridge, tx-off" [hive-snat]="Hive bridge - router with SNAT - uplink, tx-off")
 
 value() { echo "${RESULT[$1]:--}"; }
@@ -861,6 +898,12 @@ if [ "$LINUX_ONLY" != 1 ]; then
     hive_up
     SYSTEMS+=(hive)
     measure hive "$AGENT_A_PID" "$AGENT_B_PID"
+    if [ "$TRACED" = 1 ]; then
+        hive_traced_up
+        SYSTEMS+=(hive-traced)
+        measure hive-traced "$AGENT_A_PID" "$AGENT_B_PID"
+        hive_traced_down
+    fi
     if [ "$STATEFUL" = 1 ]; then
         hive_stateful_up
         SYSTEMS+=(hive-stateful)

@@ -67,6 +67,7 @@ public struct HiveAPIServer: Sendable {
         addTunnelZoneRoutes(to: v1)
         addBindingRoutes(to: v1)
         addAgentStateRoutes(to: v1)
+        addTraceRoutes(to: v1)
 
         routeTable.set(router.routes.map { (method: $0.method.rawValue, path: $0.path.description) })
         return router

@@ -148,6 +148,7 @@ public final class Agent: Service, Sendable {
                 group.addTask { await self.leaseNATBlocks(self.natRequests) }
                 group.addTask { await self.releaseIdleNATBlocks(blocksInUse: self.blocksInUse) }
                 group.addTask { await self.housekeeping() }
+                group.addTask { await self.publishTraces(host: host) }
                 group.addTask {
                     // Keep the lease; a lapsed one (a long outage) is replaced.
                     let interval = Duration.seconds(max(1, Double(self.configuration.leaseTTL) / 3))
@@ -322,6 +323,27 @@ public final class Agent: Service, Sendable {
                 }
             }
             if let failure { await control.addressAllocationFailed(port, reason: failure) }
+        }
+    }
+
+    /// Writes traced packets under their request's lease, so they go with
+    /// it; a request already gone (its lease lapsed) loses them.
+    private func publishTraces(host: HostID) async {
+        var sequence: UInt64 = 0
+        let encoder = JSONEncoder()
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(20))
+            for trace in await control.takePendingTraces() {
+                sequence += 1
+                let digits = String(sequence)
+                let key = TopologyKeys.traceResults(of: trace.id) + host.description + "/" + String(repeating: "0", count: max(0, 12 - digits.count)) + digits
+                do {
+                    _ = try await store.put(key, value: Array(try encoder.encode(trace.report)), lease: trace.lease)
+                } catch {
+                    await control.tracePublishFailed()
+                    logger.debug("could not publish a traced packet: \(error)")
+                }
+            }
         }
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import HiveDatapath
 import HiveModel
 import HivePacket
@@ -52,6 +53,21 @@ actor AgentControl {
     private var connectionFlushes: [ConnectionFlush] = []
     private var flushSequence: UInt64 = 0
     let ageing: (mac: Duration, arp: Duration)
+    /// Traced packets for the agent's trace writer.
+    var pendingTraces: [PendingTrace] = []
+
+    struct PendingTrace: Sendable {
+        var id: LiveTraceID
+        var lease: LeaseID
+        var report: TraceReport
+    }
+
+    func tracePublishFailed() { metrics.tracePublishFailures += 1 }
+
+    func takePendingTraces() -> [PendingTrace] {
+        defer { pendingTraces.removeAll() }
+        return pendingTraces
+    }
 
     struct ARPWaitKey: Hashable {
         var router: RouterID
@@ -120,7 +136,7 @@ actor AgentControl {
             }
         }
         mirror.revision = max(mirror.revision, batch.revision)
-        guard changes.topologyChanged || changes.placementChanged || changes.stateChanged else { return }
+        guard changes.topologyChanged || changes.placementChanged || changes.stateChanged || changes.tracesChanged else { return }
         if changes.topologyChanged { snapshot = mirror.snapshot() }
         for (router, address) in changes.movedFloatingIPs {
             flushSequence += 1
@@ -194,6 +210,13 @@ actor AgentControl {
         view.statefulPeers = statefulPeers(locations)
         view.uplinkHosts = uplinkHosts
         view.connectionFlushes = connectionFlushes
+        view.placements = placements()
+        view.hostName = hostID.flatMap { mirror.hosts[$0]?.name } ?? ""
+        for (request, lease) in mirror.traceRequests.values {
+            guard let port = mirror.ports[request.portId], let local = bound[request.portId], local.portKey == port.tunnelKey else { continue }
+            view.traces[port.tunnelKey, default: []].append(ArmedTrace(id: request.id, match: request.match, count: request.count, lease: lease))
+        }
+        metrics.tracesArmed = view.traces.values.reduce(0) { $0 + $1.count }
         if let hostID {
             let zones = mirror.tunnelZones.values.filter { $0.members.contains { $0.hostId == hostID } }
             if let smallest = zones.map(\.networkMTU).min() { view.networkMTU = smallest }
@@ -206,6 +229,16 @@ actor AgentControl {
                 datapath.setTunnelPeers(peers)
             }
         }
+    }
+
+    /// Every bound port's host and whether it is alive (this host is).
+    private func placements() -> [PortID: TracePlacement] {
+        var placements: [PortID: TracePlacement] = [:]
+        for binding in mirror.bindings.values {
+            let name = mirror.hosts[binding.hostId]?.name ?? binding.hostId.description
+            placements[binding.portId] = TracePlacement(host: name, alive: binding.hostId == hostID || mirror.aliveHosts.contains(binding.hostId))
+        }
+        return placements
     }
 
     // MARK: Bindings
@@ -315,6 +348,12 @@ actor AgentControl {
             }
             Self.hold(frame, inPort: inPort, in: &waitingForAddress[port, default: []])
             if allocating.insert(port).inserted { addressRequests.yield(port) }
+        case .traced(let id, let lease, var report):
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            report.time = formatter.string(from: Date())
+            if pendingTraces.count < 1024 { pendingTraces.append(PendingTrace(id: id, lease: lease, report: report)) }
+            metrics.tracedPackets += 1
         case .waitForNATPorts(let request, let frame, let inPort):
             waitForNATPorts(request, frame: frame, inPort: inPort)
         case .waitForARP(let router, let address, let frame, let inPort):
@@ -405,6 +444,9 @@ struct ControlMetrics: Sendable {
     var natBlocksReleased: UInt64 = 0
     var natLeaseFailures: UInt64 = 0
     var natBlocksHeld = 0
+    var tracedPackets: UInt64 = 0
+    var tracesArmed = 0
+    var tracePublishFailures: UInt64 = 0
     /// Port tunnel key -> "device/port", for metric labels.
     var portNames: [UInt32: String] = [:]
 }

@@ -110,6 +110,9 @@ enum AgentMetrics {
         scalar("hive_nat_block_leases_total", "counter", "Blocks of SNAT ports leased from the NSDB.", control.natBlocksLeased)
         scalar("hive_nat_block_releases_total", "counter", "Idle blocks of SNAT ports given back.", control.natBlocksReleased)
         scalar("hive_nat_lease_failures_total", "counter", "SNAT port requests that found no free block (or no NSDB); their packets dropped.", control.natLeaseFailures)
+        scalar("hive_live_traces_armed", "gauge", "Live trace requests armed on this host's bound ports.", control.tracesArmed)
+        scalar("hive_traced_packets_total", "counter", "Packets traced for live trace requests.", control.tracedPackets)
+        scalar("hive_trace_publish_failures_total", "counter", "Traced packets that could not be written to the NSDB (request gone, or no NSDB).", control.tracePublishFailures)
         scalar("hive_nat_collisions_total", "counter", "New translated connections refused because their reply tuple was in use.", connections.counters.translationCollisions)
     }
 

@@ -2,6 +2,7 @@ import HiveDatapath
 import HiveModel
 import HivePacket
 import HiveSimulation
+import HiveStore
 import Synchronization
 
 /// Where an exterior port's traffic goes from this host.
@@ -33,8 +34,22 @@ struct AgentView: Sendable {
     /// Floating IPs that moved or went, newest last, numbered: the datapath
     /// thread removes their connections once (`ConnectionFlush.sequence`).
     var connectionFlushes: [ConnectionFlush] = []
+    /// Live traces armed on ports bound here, by the port's tunnel key.
+    var traces: [UInt32: [ArmedTrace]] = [:]
+    /// Where every bound port lives (host name, host alive), for trace reports.
+    var placements: [PortID: TracePlacement] = [:]
+    /// This host's name, for trace reports.
+    var hostName = ""
 
     static let empty = AgentView(snapshot: TopologySnapshot(), state: SimulationState(), locations: [:], version: 0)
+}
+
+/// A live trace request as the datapath thread matches it.
+struct ArmedTrace: Sendable {
+    var id: LiveTraceID
+    var match: TraceMatch
+    var count: Int
+    var lease: LeaseID
 }
 
 /// Connections to end: those of a router's zone translated to or from `address`.

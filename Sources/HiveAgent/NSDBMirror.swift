@@ -1,3 +1,5 @@
+import struct Foundation.Data
+import class Foundation.JSONDecoder
 import HiveModel
 import HivePacket
 import HiveSimulation
@@ -29,6 +31,8 @@ struct NSDBMirror: Sendable {
     var aliveHosts: Set<HostID> = []
     /// SNAT port blocks and the host holding each (under its lease).
     var natBlocks: [NATBlockKey: HostID] = [:]
+    /// Armed live traces and the lease each lives under.
+    var traceRequests: [LiveTraceID: (request: LiveTraceRequest, lease: LeaseID)] = [:]
     var state = SimulationState()
     /// The last revision applied; the watch resumes after it.
     var revision: Revision = 0
@@ -44,6 +48,8 @@ struct NSDBMirror: Sendable {
         var learnedARP: [(RouterID, IPv4.Address)] = []
         /// Floating IPs whose port changed, or that went: their connections end.
         var movedFloatingIPs: [(RouterID, IPv4.Address)] = []
+        /// Live trace requests armed or gone.
+        var tracesChanged = false
         var problems: [String] = []
     }
 
@@ -97,6 +103,17 @@ struct NSDBMirror: Sendable {
                 natBlocks[held] = holder
                 changes.stateChanged = true
             }
+        } else if key.hasPrefix(TopologyKeys.traceRequests) {
+            guard let id = LiveTraceID(parsing: String(key.dropFirst(TopologyKeys.traceRequests.count))) else { return }
+            if deleted {
+                traceRequests[id] = nil
+            } else if let request = try? JSONDecoder().decode(LiveTraceRequest.self, from: Data(event.keyValue.value)) {
+                traceRequests[id] = (request, event.keyValue.lease)
+            } else {
+                changes.problems.append("ignoring an undecodable live trace request \(id)")
+                return
+            }
+            changes.tracesChanged = true
         } else if key.hasPrefix(TopologyKeys.hosts), key.hasSuffix("/alive") {
             let text = key.dropFirst(TopologyKeys.hosts.count).dropLast("/alive".count)
             guard let host = HostID(parsing: String(text)) else { return }

@@ -2,6 +2,7 @@ import HiveDatapath
 import HiveModel
 import HivePacket
 import HiveSimulation
+import HiveStore
 import Synchronization
 
 /// What a simulation asks of the control plane: learned entries to share
@@ -18,6 +19,8 @@ enum UpcallEvent: Sendable {
     case waitForNATPorts(NATPortRequest, frame: [UInt8], inPort: UInt32)
     case simulated(decision: String)
     case portFailed(portKey: UInt32, reason: String)
+    /// A packet a live trace asked for, to publish under the request's lease.
+    case traced(LiveTraceID, lease: LeaseID, TraceReport)
 }
 
 /// The agent's upcall handler: on the datapath thread, simulate a missed
@@ -29,9 +32,9 @@ enum UpcallEvent: Sendable {
 final class SimulationUpcalls: UpcallHandler {
     let shared: SharedView
     let events: AsyncStream<UpcallEvent>.Continuation
-    private var view = AgentView.empty
+    private(set) var view = AgentView.empty
     /// The host's connection table: read by simulations, changed after them.
-    var connections: ConnectionTable
+    private(set) var connections: ConnectionTable
     private var lastExpiry: UInt64 = 0
     private var lastBlockScan: UInt64 = 0
     /// The last `ConnectionFlush` applied.
@@ -45,6 +48,13 @@ final class SimulationUpcalls: UpcallHandler {
     /// One context per nesting depth: generated packets on interior ports are
     /// simulated again from the peer while the outer result is still read.
     private var contexts = [SimulationContext(), SimulationContext(), SimulationContext(), SimulationContext()]
+    /// Live traces: packets traced per request so far, and the context of
+    /// the simulations run only to trace a packet a cached flow carried.
+    var tracedCounts: [LiveTraceID: Int] = [:]
+    var traceContext = SimulationContext(capacity: 16)
+    /// Whether any live trace is armed on a port of this host (the datapath reads it each batch).
+    var isTracing: Bool { !view.traces.isEmpty }
+    func isTraced(portKey: UInt32) -> Bool { view.traces[portKey] != nil }
 
     init(shared: SharedView, events: AsyncStream<UpcallEvent>.Continuation, connections: ConnectionTable = ConnectionTable()) {
         self.shared = shared
@@ -72,8 +82,12 @@ final class SimulationUpcalls: UpcallHandler {
         let bytes = Array(frame)
         var state = view.state
         let now = monotonicNanoseconds()
+        let trace = view.traces.isEmpty ? nil : armedTrace(for: key)
+        var options = options
+        options.recordsTrace = trace != nil
         contexts[0].simulate(frame: bytes, key: key, in: view.snapshot, state: state, connections: connections, now: now, options: options)
         let result = contexts[0].result
+        defer { if let trace { publishTrace(trace, of: result, key: key, decision: decision) } }
         events.yield(.simulated(decision: Self.label(result.decision)))
         for entry in result.macLearning { events.yield(.learnMAC(entry)) }
         for entry in result.arpLearning { events.yield(.learnARP(entry)) }
@@ -145,7 +159,7 @@ final class SimulationUpcalls: UpcallHandler {
         }
     }
 
-    private var options: SimulationOptions { SimulationOptions(networkMTU: view.networkMTU) }
+    var options: SimulationOptions { SimulationOptions(networkMTU: view.networkMTU) }
 
     // MARK: Connections
 
@@ -278,7 +292,7 @@ final class SimulationUpcalls: UpcallHandler {
         }
     }
 
-    private func outputs(for result: SimulationResult) -> [FlowOutput] {
+    func outputs(for result: SimulationResult) -> [FlowOutput] {
         switch result.decision {
         case .output, .flood: outputs(forPorts: result.outputPorts)
         case .drop, .consumed, .pendingARP, .pendingAddress, .pendingNATPorts: []

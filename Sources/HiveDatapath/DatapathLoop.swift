@@ -53,6 +53,8 @@ struct DatapathLoop<Handler: UpcallHandler> {
     /// Tunnel senders accepted (addresses in network byte order); nil: any.
     var peers: Set<UInt32>?
     var clock: UInt64 = 0
+    /// The handler has a live trace armed: flow hits are reported to it.
+    var tracing = false
 
     init(handler: Handler, tunnelFD: Int32, configuration: DatapathConfiguration) {
         self.handler = handler
@@ -102,6 +104,7 @@ struct DatapathLoop<Handler: UpcallHandler> {
     mutating func turn(ready: ReadySockets) {
         clock = monotonicNanoseconds()
         handler.beginBatch()
+        tracing = handler.isTracing
         if ready.tunnel {
             // A few batches per turn, so a busy tunnel cannot starve the ports.
             for _ in 0..<4 { if receiveTunnelBatch() < Self.batchSize { break } }
@@ -139,6 +142,7 @@ struct DatapathLoop<Handler: UpcallHandler> {
             return 0
         }
         var bytesIn: UInt64 = 0
+        let traced = tracing && handler.isTraced(portKey: portKey)
         for slot in 0..<Int(received) {
             let frame = receiveFrames[slot]
             bytesIn &+= UInt64(frame.length)
@@ -154,6 +158,7 @@ struct DatapathLoop<Handler: UpcallHandler> {
             if let flow = flows.lookup(key) {
                 flows.touch(flow, bytes: bytes.count, now: clock)
                 statistics.flowHits &+= 1
+                if traced { traceHit(bytes, key: key, flow: flow) }
                 execute(flows.actions(flow), on: bytes, ingressKey: portKey)
             } else if takeUpcallToken(index) {
                 upcall(bytes, key: key)
@@ -208,6 +213,12 @@ struct DatapathLoop<Handler: UpcallHandler> {
             return
         }
         execute(decision.actions, on: bytes, ingressKey: key.inPort)
+    }
+
+    /// Out of line: only while a live trace is armed, before the flow's actions rewrite the frame.
+    @inline(never)
+    func traceHit(_ bytes: UnsafeMutableRawBufferPointer, key: FlowKey, flow: Int32) {
+        handler.traceHit(frame: UnsafeRawBufferPointer(bytes), key: key, flow: flows.entries[Int(flow)], now: clock)
     }
 
     /// Reads one batch of tunnel packets and delivers each to its local port.

@@ -157,10 +157,21 @@ public protocol UpcallHandler: AnyObject {
     /// Every 50 ms: expire what the handler keeps (connections); flows to
     /// remove go in `invalidations`.
     func housekeeping(now: UInt64, invalidations: inout [FlowTag])
+    /// Whether a live trace is armed on any port (read once per turn, after `beginBatch`).
+    var isTracing: Bool { get }
+    /// Whether one is armed on port `portKey` (asked once per batch of that
+    /// port, only while `isTracing`): only then are its flow hits reported
+    /// through `traceHit`, so a trace costs the other ports nothing.
+    func isTraced(portKey: UInt32) -> Bool
+    /// A cached flow carried a packet while tracing: the handler traces it if it matches.
+    func traceHit(frame: UnsafeRawBufferPointer, key: FlowKey, flow: FlowTable.Entry, now: UInt64)
 }
 
 extension UpcallHandler {
     /// Handlers that track no connections ignore flow state.
     public func receiveFlowState(_ payload: UnsafeRawBufferPointer, from host: IPv4.Address, invalidations: inout [FlowTag]) {}
     public func housekeeping(now: UInt64, invalidations: inout [FlowTag]) {}
+    public var isTracing: Bool { false }
+    public func isTraced(portKey: UInt32) -> Bool { false }
+    public func traceHit(frame: UnsafeRawBufferPointer, key: FlowKey, flow: FlowTable.Entry, now: UInt64) {}
 }

@@ -1,41 +1,56 @@
 import ArgumentParser
-import HiveClient
 import Foundation
+import HiveAPI
+import HiveClient
 import HiveModel
-import HivePacket
-import HiveSimulation
 import HiveStore
-import struct HiveModel.Port
 
-/// `hive trace`: what the agent would do with a packet, step by step.
+/// `hive trace`: what the network does with a packet, step by step.
 ///
-/// Reads the topology straight from the NSDB, builds the frame the flags
-/// describe, runs the simulation the agent runs for a new flow, and prints
-/// the path: ports, devices, chains and rules, the decision and why.
-/// Learned state (MAC and ARP tables) is not read yet: the trace starts from
-/// empty tables, and where a router would wait on ARP it assumes the answer
-/// (saying so) and goes on, so the whole path shows.
+/// Without `--live` it simulates a packet the flags describe, as the
+/// ingress host's agent would, on the NSDB's live state (topology, learned
+/// MAC and ARP tables, bindings, host liveness), through the API
+/// (`POST /v1/traces`) or straight from the NSDB. With `--live` it arms a
+/// trace request on a port and prints the real packets the agents trace.
 struct TraceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "trace",
-        abstract: "Show the path a packet would take through the virtual topology, and why it is dropped.",
+        abstract: "Show the path a packet takes through the virtual network, and why it is dropped.",
         discussion: """
-            Describe the packet by its ingress port and headers; unset MACs and the source IP follow from the topology.
-            Example: hive trace --in-port vm-blue --dst-ip 10.0.2.100 --protocol tcp --dst-port 80
+            Simulated: describe the packet by its ingress port and headers; unset MACs and the source IP follow \
+            from the topology and the learned tables, and every assumption is printed.
+              hive trace --in-port blue/vm1 --dst-ip 10.0.2.12 --protocol tcp --dst-port 80
 
-            The topology is read through the API when a token is given (--token or $HIVE_TOKEN, with \
-            --endpoint or $HIVE_ENDPOINT), for example from a running `hive sandbox`; otherwise straight \
-            from the NSDB (--data-dir or --etcd), which must not be held by another process.
+            Live: trace real packets entering the network by a port, on whichever host they enter, as they happen.
+              hive trace --live --port blue/vm1 --match 'tcp and dst port 80' --count 5 --timeout 30s
+            --match takes ip, icmp, tcp, udp, arp, [src|dst] host A, [src|dst] net P, [src|dst] port N, joined by \
+            'and'; without it, --protocol, --src-ip, --dst-ip, --src-port and --dst-port build the filter.
+
+            The API is used when a token is given (--token or $HIVE_TOKEN, with --endpoint or $HIVE_ENDPOINT), \
+            for example from a running `hive sandbox`; a simulated trace can also read the NSDB itself \
+            (--data-dir or --etcd), which must not be held by another process.
             """)
 
     @OptionGroup var store: StoreOptions
 
     @OptionGroup var api: ClientOptions
 
-    @Option(name: .customLong("in-port"), help: "The ingress port: its name, device/name, or id.")
+    @Option(name: [.customLong("in-port"), .customLong("port")], help: "The ingress port: its name, device/name, or id.")
     var inPort: String
 
-    @Option(name: .customLong("src-mac"), help: "Source MAC (default: the port's MAC; else the DHCP host entry of the source IP, else 02:00 + the IP's bytes).")
+    @Flag(help: "Trace real packets entering by the port, on the agents, as they happen (through the API).")
+    var live = false
+
+    @Option(help: "Live: which packets to trace, e.g. 'tcp and dst port 80' (default: what the header flags give, else all).")
+    var match: String?
+
+    @Option(help: "Live: stop after this many packets (1 to 100).")
+    var count = 10
+
+    @Option(help: "Live: stop after this long (e.g. 30s, 2m).")
+    var timeout = "30s"
+
+    @Option(name: .customLong("src-mac"), help: "Source MAC (default: the port's MAC, or one learned on it; else derived from the source IP).")
     var sourceMAC: String?
 
     @Option(name: .customLong("dst-mac"), help: "Destination MAC (default: the gateway router port's MAC for an off-subnet destination, broadcast for ARP).")
@@ -44,32 +59,32 @@ struct TraceCommand: AsyncParsableCommand {
     @Option(name: .customLong("src-ip"), help: "Source IPv4 address (default: the port's first fixed IP; else the first address of the bridge's DHCP pool, or of the port's subnet).")
     var sourceIP: String?
 
-    @Option(name: .customLong("dst-ip"), help: "Destination IPv4 address (ARP: the address asked for).")
-    var destinationIP: String
+    @Option(name: .customLong("dst-ip"), help: "Destination IPv4 address (ARP: the address asked for). Required without --live.")
+    var destinationIP: String?
 
-    @Option(name: .customLong("protocol"), help: "icmp, tcp, udp or arp.")
-    var transport = "icmp"
+    @Option(name: .customLong("protocol"), help: "icmp (default), tcp, udp or arp.")
+    var transport: String?
 
-    @Option(name: .customLong("src-port"), help: "TCP/UDP source port.")
-    var sourcePort: UInt16 = 40000
+    @Option(name: .customLong("src-port"), help: "TCP/UDP source port (default 40000).")
+    var sourcePort: UInt16?
 
-    @Option(name: .customLong("dst-port"), help: "TCP/UDP destination port.")
-    var destinationPort: UInt16 = 80
+    @Option(name: .customLong("dst-port"), help: "TCP/UDP destination port (default 80).")
+    var destinationPort: UInt16?
 
     @Option(name: .customLong("icmp-type"), help: "ICMP type (default 8, echo request).")
-    var icmpType: UInt8 = 8
+    var icmpType: UInt8?
 
     @Option(name: .customLong("icmp-code"), help: "ICMP code.")
-    var icmpCode: UInt8 = 0
+    var icmpCode: UInt8?
 
-    @Option(help: "IPv4 TTL.")
-    var ttl: UInt8 = 64
+    @Option(help: "IPv4 TTL (default 64).")
+    var ttl: UInt8?
 
-    @Option(name: .customLong("tcp-flags"), help: "TCP flags, comma-separated (syn, ack, fin, rst, psh, urg).")
-    var tcpFlags = "syn"
+    @Option(name: .customLong("tcp-flags"), help: "TCP flags, comma-separated (syn, ack, fin, rst, psh, urg; default syn).")
+    var tcpFlags: String?
 
-    @Option(name: .customLong("ct-state"), help: "The connection-tracking state to assume wherever connections are tracked (ports with security groups, chains with ct-state rules): new, established, related, reply or invalid. The trace does not read the agents' connection tables.")
-    var connectionState = "new"
+    @Option(name: .customLong("ct-state"), help: "The connection-tracking state to assume wherever connections are tracked: new (default), established, related, reply or invalid. Agents keep their connection tables; --live shows them at work.")
+    var connectionState: String?
 
     @Flag(help: "Only the decisive steps (ports, devices, matching rules, decision).")
     var summary = false
@@ -77,7 +92,7 @@ struct TraceCommand: AsyncParsableCommand {
     @Flag(name: .customLong("no-assume-arp"), help: "Stop where a router waits on ARP instead of assuming the answer.")
     var noAssumeARP = false
 
-    @Flag(help: "Print JSON for scripts.")
+    @Flag(help: "Print JSON for scripts (live: one document per line).")
     var json = false
 
     /// Through the API when a token is at hand and no store was named.
@@ -87,372 +102,216 @@ struct TraceCommand: AsyncParsableCommand {
         return api.token != nil || !(environment["HIVE_TOKEN"] ?? "").isEmpty
     }
 
-    func run() async throws {
-        let snapshot: TopologySnapshot
-        if readsThroughAPI {
-            snapshot = try await TopologySnapshot.load(from: try api.client())
-        } else {
-            snapshot = try await withStore(store) { store in
-                try await TopologySnapshot.load(from: TopologyRepository(store: store))
+    func validate() throws {
+        if live {
+            guard store.dataDirectory == nil, store.etcd == nil else {
+                throw ValidationError("--live asks the agents through the API: give --token (or $HIVE_TOKEN), not --data-dir or --etcd")
             }
+            guard (1...100).contains(count) else { throw ValidationError("--count \(count) is out of range (expected 1 to 100)") }
+            _ = try Self.seconds(timeout)
+        } else if destinationIP == nil {
+            throw ValidationError("--dst-ip is required (or trace real packets with --live)")
         }
-        let request = try TraceRequest(command: self, snapshot: snapshot)
-        var state = SimulationState()
-        var notes = request.notes
-        if !snapshot.securityGroups.isEmpty || snapshot.rules.values.contains(where: { $0.conditions.connectionState != nil }) {
-            notes.append("assuming connection state '\(request.connectionState.rawValue)' wherever connections are tracked (--ct-state; the agents' tables are not read)")
+    }
+
+    func run() async throws {
+        if live {
+            try await runLive()
+            return
         }
-        let options = SimulationOptions(connectionState: request.connectionState, recordsTrace: true, assumesNATPorts: true)
-        let frame = request.packet.frame
-        var result = try snapshot.simulate(frame: frame, inPort: request.port.tunnelKey, state: state, options: options)
-        // Where a router would wait on ARP, assume the answer and go on.
-        var rounds = 0
-        while !noAssumeARP, case .pendingARP(let router, let address, let port) = result.decision, rounds < 8 {
-            let answer = TraceRequest.knownMAC(of: address, behind: port, in: snapshot) ?? TraceRequest.derivedMAC(address)
-            notes.append("router \(snapshot.name(of: router)) has no ARP entry for \(address): assuming it answers with \(answer)")
-            state.learn(address, at: answer, in: router)
-            result = try snapshot.simulate(frame: frame, inPort: request.port.tunnelKey, state: state, options: options)
-            rounds += 1
-        }
-        let translatedSources = result.trace.steps.contains {
-            if case .nat(let kind, _) = $0.event { kind == .gatewaySource || kind == .ruleSource } else { false }
-        }
-        if translatedSources {
-            notes.append("assuming the SNAT keeps the packet's source port (an agent keeps it only when the port's block of 64 is its own and free)")
+        let spec = TraceSpec(
+            inPort: inPort, dstIp: destinationIP ?? "", protocol: transport, srcIp: sourceIP, srcMac: sourceMAC, dstMac: destinationMAC,
+            srcPort: sourcePort, dstPort: destinationPort, icmpType: icmpType, icmpCode: icmpCode, ttl: ttl, tcpFlags: tcpFlags,
+            ctState: connectionState, assumeArp: !noAssumeARP)
+        let report: TraceReport
+        if readsThroughAPI {
+            report = try await api.client().trace(spec)
+        } else {
+            do {
+                report = try await withStore(store) { store in
+                    try await PacketTracer(repository: TopologyRepository(store: store)).trace(spec)
+                }
+            } catch let error as TraceSpecError {
+                throw ValidationError("\(Self.flag(error.field)) '\(error.value)' \(error.problem)")
+            }
         }
         if json {
-            try printJSON(result, request: request, notes: notes, snapshot: snapshot)
+            print(try Self.jsonText(report, pretty: true))
         } else {
-            printText(result, request: request, notes: notes, snapshot: snapshot)
+            for line in TraceReportText.lines(report, summary: summary) { print(line) }
         }
     }
 
-    private func printText(_ result: SimulationResult, request: TraceRequest, notes: [String], snapshot: TopologySnapshot) {
-        print("Packet: \(request.packetText) entering port \(snapshot.name(of: request.port.id)) (in-port \(request.port.tunnelKey))")
-        for note in notes { print("Note: \(note)") }
-        print("")
-        for line in result.trace.lines(in: snapshot, detail: summary ? .summary : .full) { print("  " + line) }
-        print("")
-        if case .flood(let bridge) = result.decision, result.outputPorts.isEmpty {
-            print("Result: DROP: flooded on bridge \(snapshot.name(of: bridge)), but no port is left")
-        } else {
-            print("Result: \(decisionText(result.decision, in: snapshot))")
+    /// The filter `--match` gives, else the one the header flags describe.
+    var liveMatch: String {
+        if let match { return match }
+        var terms: [String] = []
+        if let transport { terms.append(transport.lowercased()) }
+        if let sourceIP { terms.append("src host \(sourceIP)") }
+        if let destinationIP { terms.append("dst host \(destinationIP)") }
+        if let sourcePort { terms.append("src port \(sourcePort)") }
+        if let destinationPort { terms.append("dst port \(destinationPort)") }
+        return terms.joined(separator: " and ")
+    }
+
+    private func runLive() async throws {
+        let client = try api.client()
+        let port = try await Resolver(client).port(inPort)
+        let name = port.object.name ?? port.object.id.description
+        // Ctrl-C or SIGTERM ends the request at once rather than when its lease lapses.
+        let interrupted = Self.interruptions()
+        let armed = try await client.armTrace(port: port.object.id, match: liveMatch, count: count)
+        let deadline = ContinuousClock.now + .seconds(try Self.seconds(timeout))
+        if !json {
+            let filter = armed.match.isEmpty ? "every packet" : "packets matching '\(armed.match)'"
+            print("Tracing \(filter) entering by port \(name), up to \(armed.count) per host, for \(timeout) (Ctrl-C stops)")
+            // Armed: a script waiting for this line may start its traffic.
+            fflush(nil)
         }
-        if case .flood = result.decision {
-            let ports = result.outputPorts.map { snapshot.name(of: $0) }
-            print("Flooded to: \(ports.isEmpty ? "no port" : ports.joined(separator: ", "))")
-            for exclusion in result.floodExclusions {
-                print("Not flooded to: \(snapshot.name(of: exclusion.port)): \(dropText(exclusion.reason, in: snapshot))")
+        let (count, json, summary) = (count, json, summary)
+        let outcome: Result<Int, any Error>? = await withTaskGroup(of: Result<Int, any Error>?.self) { group in
+            group.addTask {
+                do {
+                    return .success(try await Self.follow(armed, client: client, until: deadline, count: count, json: json, summary: summary))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            group.addTask {
+                for await _ in interrupted { return nil }
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        try? await client.disarmTrace(armed.id)
+        switch outcome {
+        case nil:
+            throw ExitCode(130)
+        case .failure(let error)?:
+            throw error
+        case .success(let printed)?:
+            if !json, printed == 0 { print("No matching packet entered by \(name) in \(timeout).") }
+        }
+    }
+
+    /// Prints each traced packet as it arrives; returns how many.
+    static func follow(
+        _ armed: LiveTraceInfo, client: HiveClient, until deadline: ContinuousClock.Instant, count: Int, json: Bool, summary: Bool
+    ) async throws -> Int {
+        var after = 0
+        var printed = 0
+        while printed < count, ContinuousClock.now < deadline, !Task.isCancelled {
+            let remaining = deadline - ContinuousClock.now
+            let wait = max(1, min(5, Int(remaining.components.seconds)))
+            let page = try await client.traceResults(armed.id, after: after, wait: wait)
+            after = page.next
+            for result in page.results where printed < count {
+                printed += 1
+                if json {
+                    print(try jsonText(result.report, pretty: false))
+                } else {
+                    print("")
+                    for line in TraceReportText.lines(result.report, summary: summary) { print(line) }
+                }
+                fflush(nil)
             }
         }
-        if !result.actions.isEmpty { print("Actions: \(result.actions.map(\.description).joined(separator: ", "))") }
-        for packet in result.generatedPackets {
-            print("Generated: \(packet.kind.rawValue) out of port \(snapshot.name(of: packet.port)) (\(packet.frame.count) bytes)")
-        }
-        for entry in result.macLearning {
-            print("Learn: \(entry.mac) on port \(snapshot.name(of: entry.port)) in bridge \(snapshot.name(of: entry.bridge))")
-        }
-        print("Fields read: \(result.fieldsRead)")
-        print("Depends on \(result.tags.count) objects and table entries\(result.isCacheable ? "" : "; not cached as a flow")")
+        return printed
     }
 
-    private func printJSON(_ result: SimulationResult, request: TraceRequest, notes: [String], snapshot: TopologySnapshot) throws {
-        let decision: (String, String) = switch result.decision {
-        case .output: ("output", decisionText(result.decision, in: snapshot))
-        case .flood: ("flood", decisionText(result.decision, in: snapshot))
-        case .drop: ("drop", decisionText(result.decision, in: snapshot))
-        case .consumed: ("consumed", decisionText(result.decision, in: snapshot))
-        case .pendingARP: ("pending-arp", decisionText(result.decision, in: snapshot))
-        case .pendingAddress: ("pending-address", decisionText(result.decision, in: snapshot))
-        case .pendingNATPorts: ("pending-nat-ports", decisionText(result.decision, in: snapshot))
+    /// SIGINT and SIGTERM, as a stream, instead of ending the process.
+    static func interruptions() -> AsyncStream<Int32> {
+        let (stream, continuation) = AsyncStream<Int32>.makeStream()
+        var sources: [any DispatchSourceSignal] = []
+        for number in [SIGINT, SIGTERM] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { continuation.yield(number) }
+            source.resume()
+            sources.append(source)
         }
-        let document = TraceDocument(
-            packet: request.packetText, inPort: request.port.id.description, inPortName: snapshot.name(of: request.port.id),
-            notes: notes,
-            steps: result.trace.steps
-                .filter { !summary || $0.isSummary }
-                .map { TraceDocument.Step(depth: $0.depth, kind: $0.event.kind, text: $0.event.text(in: snapshot)) },
-            decision: decision.0, reason: decision.1,
-            outputPorts: result.outputPorts.map { TraceDocument.PortRef(id: $0.description, name: snapshot.name(of: $0)) },
-            floodExclusions: result.floodExclusions.map {
-                TraceDocument.Exclusion(port: $0.port.description, portName: snapshot.name(of: $0.port), reason: dropText($0.reason, in: snapshot))
-            },
-            actions: result.actions.map(\.description),
-            generated: result.generatedPackets.map {
-                TraceDocument.Generated(kind: $0.kind.rawValue, port: $0.port.description, portName: snapshot.name(of: $0.port), bytes: $0.frame.count)
-            },
-            learnMACs: result.macLearning.map { "\($0.bridge)/\($0.mac)@\($0.port)" },
-            fieldsRead: result.fieldsRead.names,
-            tags: result.tags.map(\.description),
-            cacheable: result.isCacheable)
+        let kept = SignalSources(sources)
+        continuation.onTermination = { _ in kept.cancel() }
+        return stream
+    }
+
+    static func jsonText(_ report: TraceReport, pretty: Bool) throws -> String {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        print(String(decoding: try encoder.encode(document), as: UTF8.self))
+        encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(report), as: UTF8.self)
+    }
+
+    /// "30s", "2m", "500ms" or a number of seconds.
+    static func seconds(_ text: String) throws -> Int {
+        let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let (digits, scale): (Substring, Int) =
+            trimmed.hasSuffix("m") ? (trimmed.dropLast(), 60) : trimmed.hasSuffix("s") ? (trimmed.dropLast(), 1) : (Substring(trimmed), 1)
+        guard let value = Int(digits), value > 0, value <= 3600 else {
+            throw ValidationError("--timeout '\(text)' is not a duration (expected like 30s or 2m, at most 1 hour)")
+        }
+        return value * scale
+    }
+
+    /// The flag that sets a spec field, for error messages.
+    static func flag(_ field: String) -> String {
+        [
+            "inPort": "--in-port", "dstIp": "--dst-ip", "protocol": "--protocol", "srcIp": "--src-ip", "srcMac": "--src-mac",
+            "dstMac": "--dst-mac", "tcpFlags": "--tcp-flags", "ctState": "--ct-state",
+        ][field] ?? field
     }
 }
 
-/// The `--json` output.
-struct TraceDocument: Codable {
-    struct Step: Codable {
-        var depth: Int
-        var kind: String
-        var text: String
-    }
-    struct PortRef: Codable {
-        var id: String
-        var name: String
-    }
-    struct Exclusion: Codable {
-        var port: String
-        var portName: String
-        var reason: String
-    }
-    struct Generated: Codable {
-        var kind: String
-        var port: String
-        var portName: String
-        var bytes: Int
-    }
-    var packet: String
-    var inPort: String
-    var inPortName: String
-    var notes: [String]
-    var steps: [Step]
-    var decision: String
-    var reason: String
-    var outputPorts: [PortRef]
-    var floodExclusions: [Exclusion]
-    var actions: [String]
-    var generated: [Generated]
-    var learnMACs: [String]
-    var fieldsRead: [String]
-    var tags: [String]
-    var cacheable: Bool
+/// Keeps the signal sources alive while their stream is.
+private final class SignalSources: @unchecked Sendable {
+    let sources: [any DispatchSourceSignal]
+    init(_ sources: [any DispatchSourceSignal]) { self.sources = sources }
+    func cancel() { for source in sources { source.cancel() } }
 }
 
-extension TopologySnapshot {
-    /// Every kind the simulation reads, listed from the repository.
-    static func load(from repository: TopologyRepository) async throws -> TopologySnapshot {
-        TopologySnapshot(
-            bridges: try await repository.list(Bridge.self).items.map(\.object),
-            routers: try await repository.list(Router.self).items.map(\.object),
-            ports: try await repository.list(Port.self).items.map(\.object),
-            routes: try await repository.list(Route.self).items.map(\.object),
-            chains: try await repository.list(Chain.self).items.map(\.object),
-            rules: try await repository.list(Rule.self).items.map(\.object),
-            portGroups: try await repository.list(PortGroup.self).items.map(\.object),
-            ipAddressGroups: try await repository.list(IPAddressGroup.self).items.map(\.object),
-            dhcpSubnets: try await repository.list(DHCPSubnet.self).items.map(\.object),
-            securityGroups: try await repository.list(SecurityGroup.self).items.map(\.object),
-            securityGroupRules: try await repository.list(SecurityGroupRule.self).items.map(\.object),
-            floatingIPs: try await repository.list(FloatingIP.self).items.map(\.object))
-    }
-}
-
-extension TopologySnapshot {
-    /// The same, read through the API: what the token may see.
-    static func load(from client: HiveClient) async throws -> TopologySnapshot {
-        let bridges = try await client.list(Bridge.self).map(\.object)
-        let routers = try await client.list(Router.self).map(\.object)
-        let chains = try await client.list(Chain.self).map(\.object)
-        var routes: [Route] = []
-        for router in routers { routes += try await client.routes(of: router.id).map(\.object) }
-        var rules: [Rule] = []
-        for chain in chains { rules += try await client.rules(of: chain.id).map(\.object) }
-        var subnets: [DHCPSubnet] = []
-        for bridge in bridges { subnets += try await client.dhcpSubnets(of: bridge.id).map(\.object) }
-        return TopologySnapshot(
-            bridges: bridges, routers: routers, ports: try await client.list(Port.self).map(\.object),
-            routes: routes, chains: chains, rules: rules,
-            portGroups: try await client.list(PortGroup.self).map(\.object),
-            ipAddressGroups: try await client.list(IPAddressGroup.self).map(\.object),
-            dhcpSubnets: subnets, securityGroups: try await client.list(SecurityGroup.self).map(\.object),
-            securityGroupRules: try await client.list(SecurityGroupRule.self).map(\.object),
-            floatingIPs: try await client.list(FloatingIP.self).map(\.object))
-    }
-}
-
-/// The packet the flags describe, with defaults filled from the topology.
-struct TraceRequest {
-    var port: Port
-    var packet: PacketDescription
-    var connectionState: ConnectionState
-    var notes: [String] = []
-
-    init(command: TraceCommand, snapshot: TopologySnapshot) throws {
-        port = try Self.resolvePort(command.inPort, in: snapshot)
-        guard let transport = PacketDescription.TransportKind(rawValue: command.transport.lowercased()) else {
-            throw ValidationError("--protocol '\(command.transport)' is not one of: icmp, tcp, udp, arp")
+/// A trace report as text, the same for simulated and live traces.
+enum TraceReportText {
+    static func lines(_ report: TraceReport, summary: Bool) -> [String] {
+        var lines: [String] = []
+        var header = "Packet: \(report.packet) entering port \(report.inPort.name)\(placement(report.inPort))"
+        if report.mode == "live" {
+            header = "[\(report.time ?? "?")] host \(report.host ?? "?"): " + header
         }
-        guard let state = ConnectionState(rawValue: command.connectionState.lowercased()) else {
-            throw ValidationError("--ct-state '\(command.connectionState)' is not one of: \(ConnectionState.allCases.map(\.rawValue).joined(separator: ", "))")
+        lines.append(header)
+        if let flow = report.flow {
+            lines.append("Flow: cached, \(flow.packets) packets, \(flow.bytes) bytes, \(flow.ageSeconds) s old\(flow.agrees ? "" : " (differs from a fresh simulation)")")
         }
-        connectionState = state
-        guard let destination = IPv4.Address(parsing: command.destinationIP) else {
-            throw ValidationError("--dst-ip '\(command.destinationIP)' is not an IPv4 address (expected like 10.0.2.100)")
+        for note in report.notes { lines.append("Note: \(note)") }
+        lines.append("")
+        for step in report.steps where !summary || step.summary {
+            let depth = summary ? (step.depth > 1 ? 1 : 0) : max(0, step.depth - 1)
+            lines.append("  " + String(repeating: "  ", count: depth) + step.text)
         }
-        let source: IPv4.Address
-        if let text = command.sourceIP {
-            guard let parsed = IPv4.Address(parsing: text) else {
-                throw ValidationError("--src-ip '\(text)' is not an IPv4 address (expected like 10.0.1.100)")
-            }
-            source = parsed
-        } else if let fixed = port.fixedIPs.first {
-            source = fixed
-            notes.append("source IP \(source) (the port's fixed IP; set --src-ip to change)")
-        } else {
-            guard let inferred = Self.defaultSource(for: port, in: snapshot) else {
-                throw ValidationError("give --src-ip: port \(snapshot.name(of: port.id)) has no DHCP pool or router subnet to take one from")
-            }
-            source = inferred
-            notes.append("source IP \(source) (from the port's network; set --src-ip to change)")
+        lines.append("")
+        lines.append("Result: \(report.reason)")
+        if report.decision == "output" {
+            for port in report.outputPorts { lines.append("Egress: port \(port.name)\(placement(port))") }
         }
-        let sourceMAC: EthernetAddress
-        if let text = command.sourceMAC {
-            guard let parsed = EthernetAddress(parsing: text) else {
-                throw ValidationError("--src-mac '\(text)' is not a MAC address (expected like 02:00:00:00:00:01)")
-            }
-            sourceMAC = parsed
-        } else if let mac = port.mac, port.deviceKind == .bridge {
-            // The VM behind the port sends from the port's MAC (port security holds it to that).
-            sourceMAC = mac
-        } else {
-            sourceMAC = Self.knownMAC(of: source, onBridgeOf: port, in: snapshot) ?? Self.derivedMAC(source)
+        if report.decision == "flood" {
+            lines.append("Flooded to: " + report.outputPorts.map { $0.name + placement($0) }.joined(separator: ", "))
         }
-        let destinationMAC: EthernetAddress
-        if let text = command.destinationMAC {
-            guard let parsed = EthernetAddress(parsing: text) else {
-                throw ValidationError("--dst-mac '\(text)' is not a MAC address (expected like 02:00:00:00:00:01)")
-            }
-            destinationMAC = parsed
-        } else {
-            let (mac, why) = Self.defaultDestinationMAC(
-                for: port, source: source, destination: destination, isARP: transport == .arp, in: snapshot)
-            destinationMAC = mac
-            notes.append("destination MAC \(mac) (\(why); set --dst-mac to change)")
+        for exclusion in report.floodExclusions {
+            lines.append("Not flooded to: \(exclusion.portName): \(exclusion.reason)")
         }
-        var flags: TCP.Flags = []
-        for name in command.tcpFlags.lowercased().split(separator: ",") {
-            switch name.trimmingCharacters(in: .whitespaces) {
-            case "syn": flags.insert(.syn)
-            case "ack": flags.insert(.ack)
-            case "fin": flags.insert(.fin)
-            case "rst": flags.insert(.rst)
-            case "psh": flags.insert(.psh)
-            case "urg": flags.insert(.urg)
-            case "": break
-            default: throw ValidationError("--tcp-flags '\(name)' is not a TCP flag (expected syn, ack, fin, rst, psh or urg)")
-            }
+        if !report.actions.isEmpty { lines.append("Actions: \(report.actions.joined(separator: ", "))") }
+        for packet in report.generated {
+            lines.append("Generated: \(packet.kind) out of port \(packet.portName) (\(packet.bytes) bytes)")
         }
-        packet = PacketDescription(
-            sourceMAC: sourceMAC, destinationMAC: destinationMAC, sourceIP: source, destinationIP: destination,
-            protocol: transport, sourcePort: command.sourcePort, destinationPort: command.destinationPort, tcpFlags: flags,
-            icmpType: command.icmpType, icmpCode: command.icmpCode, timeToLive: command.ttl)
+        for entry in report.learnMACs { lines.append("Learn: \(entry)") }
+        lines.append("Fields read: \(report.fieldsRead.joined(separator: ","))")
+        lines.append("Depends on \(report.tags.count) objects and table entries\(report.cacheable ? "" : "; not cached as a flow")")
+        return lines
     }
 
-    var packetText: String {
-        let p = packet
-        let addresses = "\(p.sourceMAC) > \(p.destinationMAC), \(p.sourceIP) > \(p.destinationIP)"
-        switch p.protocol {
-        case .arp: return "ARP request \(addresses)"
-        case .icmp: return "ICMP type \(p.icmpType) code \(p.icmpCode) \(addresses) ttl \(p.timeToLive)"
-        case .tcp: return "TCP \(addresses) ports \(p.sourcePort) > \(p.destinationPort) flags \(p.tcpFlags) ttl \(p.timeToLive)"
-        case .udp: return "UDP \(addresses) ports \(p.sourcePort) > \(p.destinationPort) ttl \(p.timeToLive)"
-        }
-    }
-
-    /// By id, by "device/name", or by a unique name.
-    static func resolvePort(_ text: String, in snapshot: TopologySnapshot) throws -> Port {
-        if let id = PortID(parsing: text) {
-            guard let port = snapshot.ports[id] else { throw ValidationError("--in-port: no port has id \(text)") }
-            return try checkUsable(port, snapshot)
-        }
-        let candidates = snapshot.ports.values.filter { port in
-            port.name == text || snapshot.name(of: port.id) == text
-        }.sorted { snapshot.name(of: $0.id) < snapshot.name(of: $1.id) }
-        if candidates.count == 1 { return try checkUsable(candidates[0], snapshot) }
-        if candidates.isEmpty {
-            let named = snapshot.ports.values.filter { $0.name != nil && !$0.isInterior }.map { snapshot.name(of: $0.id) }.sorted()
-            throw ValidationError("--in-port: no port is named '\(text)'. Exterior ports: \(named.isEmpty ? "none" : named.joined(separator: ", "))")
-        }
-        let listed = candidates.map { "\(snapshot.name(of: $0.id)) (\($0.id))" }.joined(separator: ", ")
-        throw ValidationError("--in-port: '\(text)' names \(candidates.count) ports: \(listed); give device/name or the id")
-    }
-
-    private static func checkUsable(_ port: Port, _ snapshot: TopologySnapshot) throws -> Port {
-        guard port.tunnelKey != 0 else {
-            throw ValidationError("--in-port: port \(snapshot.name(of: port.id)) has no tunnel key yet, so no datapath number")
-        }
-        if port.isInterior {
-            throw ValidationError("--in-port: port \(snapshot.name(of: port.id)) is an interior (linked) port; packets enter by exterior ports")
-        }
-        return port
-    }
-
-    /// Router ports linked to the port's bridge (or the router port itself).
-    private static func routerPorts(for port: Port, in snapshot: TopologySnapshot) -> [Port] {
-        if port.deviceKind == .router { return [port] }
-        return snapshot.ports.values
-            .filter { $0.deviceId == port.deviceId && $0.isInterior }
-            .compactMap { $0.peerId.flatMap { snapshot.ports[$0] } }
-            .filter { $0.deviceKind == .router && $0.subnet != nil }
-            .sorted { $0.id < $1.id }
-    }
-
-    static func defaultSource(for port: Port, in snapshot: TopologySnapshot) -> IPv4.Address? {
-        if let bridge = port.bridgeId,
-           let subnet = snapshot.dhcpSubnets.values.filter({ $0.bridgeId == bridge }).sorted(by: { $0.id < $1.id }).first {
-            return subnet.rangeStart
-        }
-        for routerPort in routerPorts(for: port, in: snapshot) {
-            guard let subnet = routerPort.subnet, subnet.length < 31 else { continue }
-            var candidate = IPv4.Address(subnet.network.address.value + 1)
-            if candidate == routerPort.address { candidate = IPv4.Address(candidate.value + 1) }
-            return candidate
-        }
-        return nil
-    }
-
-    static func defaultDestinationMAC(
-        for port: Port, source: IPv4.Address, destination: IPv4.Address, isARP: Bool, in snapshot: TopologySnapshot
-    ) -> (EthernetAddress, String) {
-        if isARP { return (.broadcast, "ARP requests are broadcast") }
-        if port.deviceKind == .router {
-            return (snapshot.effectiveMAC(of: port.id) ?? .broadcast, "the router port's MAC")
-        }
-        let gateways = routerPorts(for: port, in: snapshot)
-        if let gateway = gateways.first(where: { $0.address == destination }) {
-            return (snapshot.effectiveMAC(of: gateway.id) ?? .broadcast, "the router port's MAC")
-        }
-        if gateways.contains(where: { $0.subnet!.contains(destination) }) || (gateways.isEmpty) {
-            if let known = knownMAC(of: destination, onBridgeOf: port, in: snapshot) {
-                return (known, "the destination's DHCP host entry")
-            }
-            return (derivedMAC(destination), "on-link destination; its MAC is unknown, so this one is made up")
-        }
-        let gateway = gateways.first { $0.subnet!.contains(source) } ?? gateways[0]
-        return (snapshot.effectiveMAC(of: gateway.id) ?? .broadcast, "off-subnet destination: the gateway \(gateway.address.map { "\($0)" } ?? "")'s MAC")
-    }
-
-    /// The MAC of `address` on the port's bridge: a VM port's fixed IP, or a DHCP host entry.
-    static func knownMAC(of address: IPv4.Address, onBridgeOf port: Port, in snapshot: TopologySnapshot) -> EthernetAddress? {
-        guard let bridge = port.bridgeId else { return nil }
-        // A VM port's fixed IP, then a DHCP host entry.
-        if let owner = snapshot.ports.values.first(where: { $0.bridgeId == bridge && $0.fixedIPs.contains(address) }), let mac = owner.mac {
-            return mac
-        }
-        return snapshot.dhcpSubnets.values.filter { $0.bridgeId == bridge }
-            .flatMap(\.hostEntries).first { $0.address == address }?.mac
-    }
-
-    /// The MAC of `address` (a port's fixed IP or a DHCP host entry) on the bridge behind router port `port`.
-    static func knownMAC(of address: IPv4.Address, behind port: PortID, in snapshot: TopologySnapshot) -> EthernetAddress? {
-        guard let peer = snapshot.ports[port]?.peerId.flatMap({ snapshot.ports[$0] }) else { return nil }
-        return knownMAC(of: address, onBridgeOf: peer, in: snapshot)
-    }
-
-    /// 02:00 followed by the address's four bytes: a stand-in MAC the trace makes up.
-    static func derivedMAC(_ address: IPv4.Address) -> EthernetAddress {
-        EthernetAddress(0x0200_0000_0000 | UInt64(address.value))
+    /// " (host h1, alive)", " (host h2, NOT ALIVE)", " (not bound to a host)".
+    static func placement(_ port: TraceReport.PortRef) -> String {
+        guard let host = port.host else { return port.id.isEmpty ? "" : " (not bound to a host)" }
+        return " (host \(host), \(port.hostAlive == false ? "NOT ALIVE: its agent's lease lapsed" : "alive"))"
     }
 }

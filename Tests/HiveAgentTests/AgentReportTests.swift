@@ -109,7 +109,12 @@ import struct HiveModel.Port
         let key = ConnectionKey(
             zone: 3, source: IPv4.Address(10, 0, 1, 11), destination: IPv4.Address(10, 0, 1, 12), sourcePort: 40000, destinationPort: 80,
             ipProtocol: IPProtocol.tcp.rawValue)
-        _ = upcalls.connections.install(ConnectionEntry(key: key, tcpState: .established, replied: true), now: monotonicNanoseconds())
+        // In as a restarted agent reads its saved connections: each message after its 2-byte length.
+        var saved: [UInt8] = []
+        for message in FlowStateMessage.messages([ConnectionEntry(key: key, tcpState: .established, replied: true)]) {
+            saved += [UInt8(message.count >> 8), UInt8(message.count & 0xFF)] + message
+        }
+        #expect(upcalls.restoreConnections(saved) == 1)
         let names = upcalls.flowTagNames()
         #expect(names[flowTag(.connection(key.tag))] == "connection:tcp 10.0.1.11:40000 > 10.0.1.12:80, zone 0x3")
         #expect(names[flowTag(.connection(key.reversed.tag))] == "connection:tcp 10.0.1.12:80 > 10.0.1.11:40000, zone 0x3 (reply)")

@@ -44,6 +44,7 @@ import Testing
         }
         let reached = try? await blocking { try NetworkNamespace.run("hive-vm2", ["ping", "-c", "2", "-i", "0.2", "-W", "2", "10.0.2.13"]) }
         #expect(reached != nil, "vm2 reaches vm3 across the router and the hosts")
+        try await expectLiveTrace(hive, printed.text)
 
         // The outside world: its server answers locally, vm1's web server
         // answers inside vm1, and the guide tells how to reach it from outside.
@@ -141,4 +142,29 @@ final class OutputCollector: @unchecked Sendable {
     }
 
     var text: String { lock.withLock { collected } }
+}
+
+/// `hive trace --live` as the guide prints it: vm1's echo requests, traced
+/// on vm1's host, reach vm4 on the other host.
+private func expectLiveTrace(_ hive: String, _ printed: String) async throws {
+    func value(after marker: String) -> String? {
+        printed.components(separatedBy: marker).dropFirst().first?.split(whereSeparator: \.isWhitespace).first.map(String.init)
+    }
+    let endpoint = try #require(value(after: "export HIVE_ENDPOINT="))
+    let token = try #require(value(after: "export HIVE_TOKEN="))
+    let pinging = Task {
+        try? await Task.sleep(for: .seconds(1))
+        _ = try? await blocking { try NetworkNamespace.run("hive-vm1", ["ping", "-c", "4", "-i", "0.5", "-W", "2", "10.0.2.14"]) }
+    }
+    let traced = try await blocking {
+        try RootNamespace.run(
+            [hive, "trace", "--live", "--port", "vm1", "--match", "icmp and dst host 10.0.2.14", "--count", "2", "--timeout", "20s",
+             "--endpoint", endpoint, "--token", token], timeout: .seconds(40))
+    }
+    await pinging.value
+    #expect(traced.contains("Tracing packets matching 'icmp and dst host 10.0.2.14' entering by port vm1"), "\(traced)")
+    #expect(traced.components(separatedBy: "Result: OUTPUT to port green/vm4").count - 1 == 2, "two echo requests traced: \(traced)")
+    #expect(traced.contains("host hive-h1: Packet: ICMP type 8"), "traced where they enter: \(traced)")
+    #expect(traced.contains("Egress: port green/vm4 (host hive-h2, alive)"), "\(traced)")
+    #expect(traced.contains("router edge"), "\(traced)")
 }

@@ -30,6 +30,9 @@ final class PolicyHandler: UpcallHandler, Sendable {
         var routes: [UInt32: [FlowOutput]]
         var misses: [FlowKey] = []
         var failedPorts: [UInt32] = []
+        var tracedPorts: Set<UInt32> = []
+        /// Each flow hit reported for tracing: the packet's port and the flow's packet count.
+        var traceHits: [(portKey: UInt32, packets: UInt64)] = []
     }
 
     private let state: Mutex<State>
@@ -54,6 +57,16 @@ final class PolicyHandler: UpcallHandler, Sendable {
     var failedPorts: [UInt32] { state.withLock { $0.failedPorts } }
 
     func beginBatch() {}
+
+    /// Arms tracing on these ports (none: off).
+    func trace(ports: Set<UInt32>) { state.withLock { $0.tracedPorts = ports } }
+    var traceHits: [(portKey: UInt32, packets: UInt64)] { state.withLock { $0.traceHits } }
+
+    var isTracing: Bool { state.withLock { !$0.tracedPorts.isEmpty } }
+    func isTraced(portKey: UInt32) -> Bool { state.withLock { $0.tracedPorts.contains(portKey) } }
+    func traceHit(frame: UnsafeRawBufferPointer, key: FlowKey, flow: FlowTable.Entry, now: UInt64) {
+        state.withLock { $0.traceHits.append((key.inPort, flow.packets)) }
+    }
 
     func portFailed(portKey: UInt32, error: SystemError) {
         state.withLock { $0.failedPorts.append(portKey) }

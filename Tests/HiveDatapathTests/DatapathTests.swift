@@ -64,6 +64,32 @@ struct DatapathTests {
         }
     }
 
+    @Test func flowHitsAreHandedToTheTracerOnlyOnTracedPorts() async throws {
+        try await onOwnThread {
+            let network = Topology.network(prefix: uniqueDatapathPrefix(), twoHosts: false)
+            try withNetwork(network) { network in
+                let handler = PolicyHandler(routes: Self.crossConnect)
+                try withDatapath(host: network.hosts[0].name, underlay: Topology.underlay1, handler: handler, ports: Self.localPorts(network)) { _ in
+                    let vm1 = network.vms[0].name
+                    try expectPing(from: vm1, to: Topology.vm2Address, count: 2, interval: "0.2", replies: 2)
+                    #expect(handler.traceHits.isEmpty, "nothing armed: no hit is reported")
+
+                    handler.trace(ports: [Topology.vm1Key])
+                    try expectPing(from: vm1, to: Topology.vm2Address, count: 4, interval: "0.2", replies: 4)
+                    let hits = handler.traceHits
+                    #expect(hits.count >= 3, "vm1's echo requests that hit their flow: \(hits.count)")
+                    #expect(hits.allSatisfy { $0.portKey == Topology.vm1Key }, "vm2's replies, on an untraced port, are not reported")
+                    #expect(hits.map(\.packets) == hits.map(\.packets).sorted() && (hits.last?.packets ?? 0) >= 3, "with the flow's counters: \(hits.map(\.packets))")
+
+                    handler.trace(ports: [])
+                    let before = handler.traceHits.count
+                    try expectPing(from: vm1, to: Topology.vm2Address, count: 2, interval: "0.2", replies: 2)
+                    #expect(handler.traceHits.count == before, "disarmed: no more reports")
+                }
+            }
+        }
+    }
+
     // MARK: 2. The tunnel between two hosts
 
     @Test func vmsOnTwoHostsPingAcrossTheTunnel() async throws {

@@ -121,7 +121,7 @@ struct TraceCommandTests {
         try withDemo { directory in
             let missing = try hive(["trace", "--data-dir", directory, "--in-port", "vm-red", "--dst-ip", "10.0.2.1"])
             #expect(missing.status != 0)
-            #expect(missing.error.contains("no port is named 'vm-red'") && missing.error.contains("blue/vm-blue"), "\(missing.error)")
+            #expect(missing.error.contains("--in-port 'vm-red' names no port") && missing.error.contains("blue/vm-blue"), "\(missing.error)")
 
             let ambiguous = try hive(["trace", "--data-dir", directory, "--in-port", "uplink", "--dst-ip", "10.0.2.1"])
             #expect(ambiguous.status != 0)

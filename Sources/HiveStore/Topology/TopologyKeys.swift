@@ -10,6 +10,8 @@ import HiveModel
 /// /hive/v1/index/tunnel-keys/<key as 6 hex digits>           "<kind>/<uuid>"
 /// /hive/v1/index/tunnel-key-hint                             next key to try
 /// /hive/v1/hosts/<uuid>/alive                                under the host's lease
+/// /hive/v1/trace/requests/<uuid>                             a live trace, under its client's lease
+/// /hive/trace-results/v1/<request>/<host>/<sequence>         what agents traced, under the same lease
 /// ```
 public enum TopologyKeys {
     public static let root = "/hive/v1/"
@@ -44,6 +46,17 @@ public enum TopologyKeys {
     public static let hosts = root + "hosts/"
 
     public static func hostAlive(_ host: HostID) -> String { hosts + host.description + "/alive" }
+
+    /// Armed live traces: agents watch them with the rest of `root`.
+    public static let traceRequests = root + "trace/requests/"
+
+    public static func traceRequest(_ id: LiveTraceID) -> String { traceRequests + id.description }
+
+    /// Traced packets, outside `root` so that agents do not receive each
+    /// other's results through their watch.
+    public static let traceResults = "/hive/trace-results/v1/"
+
+    public static func traceResults(of id: LiveTraceID) -> String { traceResults + id.description + "/" }
 }
 
 /// One referrer found in the reference index.

@@ -84,7 +84,9 @@ struct SandboxGuide: Service {
 
               hive chain create block-ping && hive rule create --chain block-ping --protocol icmp --action drop
               hive port update vm4 --inbound-chain block-ping    # the ping to vm4 stops
+              hive trace --live --port vm4 --match icmp --count 2  # while vm1 pings vm4: which rule drops vm4's replies, on which host
               hive port update vm4 --inbound-chain none          # and comes back
+              hive trace --live --port vm1 --match 'icmp and dst host 10.0.2.14' --count 1   # vm1's echo, hop by hop, to vm4's host
 
               # The outside world: \(plan.upstreamNamespace) routes \(plan.publicPrefix) to the uplinks (ECMP), and its
               # server \(plan.serverAddress) answers HTTP with the address it sees.
