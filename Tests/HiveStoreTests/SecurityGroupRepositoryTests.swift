@@ -131,7 +131,7 @@ enum SecurityGroupScenarios {
         let missing = SecurityGroupID()
         await #expect(throws: RepositoryError.missingReference(field: "remoteGroupId", kind: .securityGroup, id: missing.description)) {
             let group = try await repository.create(SecurityGroup(tenantId: "acme", name: "lonely")).object
-            try await repository.create(SecurityGroupRule(securityGroupId: group.id, direction: .ingress, remoteGroupId: missing))
+            _ = try await repository.create(SecurityGroupRule(securityGroupId: group.id, direction: .ingress, remoteGroupId: missing))
         }
         #expect(try await integrityProblems(in: repository.store) == [])
     }
