@@ -56,6 +56,24 @@ extension SimulationUpcalls {
         emit(report(of: result, key: key, notes: notes), for: trace)
     }
 
+    /// A miss the port's upcall limit dropped before any simulation.
+    func traceLimited(frame: UnsafeRawBufferPointer, key: FlowKey) {
+        guard let trace = armedTrace(for: key) else { return }
+        let view = view
+        let port = view.snapshot.port(tunnelKey: key.inPort)
+        let reference = TraceReport.PortRef(
+            id: port?.id.description ?? "", name: port.map { view.snapshot.name(of: $0.id) } ?? "in-port \(key.inPort)",
+            host: view.hostName, hostAlive: true)
+        let reason = "DROP: the port is over its upcall limit (new flows it may start per second); dropped before any simulation"
+        var report = TraceReport(
+            mode: "live", packet: TraceReport.packetText(key), inPort: reference,
+            notes: ["the port started more new flows than its upcall limit allows (hive_datapath_drops_total{reason=\"upcall_limited\"}); an honest VM's next packet is simulated once the bucket refills"],
+            steps: [TraceReport.Step(depth: 1, kind: "decision", text: "=> " + reason, summary: true)],
+            decision: "drop", reason: reason)
+        report.host = view.hostName
+        emit(report, for: trace)
+    }
+
     private func report(of result: SimulationResult, key: FlowKey, notes: [String]) -> TraceReport {
         let view = view
         var report = TraceReport(

@@ -164,6 +164,7 @@ struct DatapathLoop<Handler: UpcallHandler> {
                 upcall(bytes, key: key)
             } else {
                 count(.upcallLimited)
+                if traced { handler.traceLimited(frame: UnsafeRawBufferPointer(bytes), key: key) }
             }
         }
         statistics.ports[portKey, default: .init(name: ports[index].port.interfaceName)].receivedPackets &+= UInt64(received)

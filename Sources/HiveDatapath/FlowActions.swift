@@ -165,6 +165,8 @@ public protocol UpcallHandler: AnyObject {
     func isTraced(portKey: UInt32) -> Bool
     /// A cached flow carried a packet while tracing: the handler traces it if it matches.
     func traceHit(frame: UnsafeRawBufferPointer, key: FlowKey, flow: FlowTable.Entry, now: UInt64)
+    /// A miss on a traced port was dropped by the port's upcall limit, unsimulated.
+    func traceLimited(frame: UnsafeRawBufferPointer, key: FlowKey)
 }
 
 extension UpcallHandler {
@@ -174,4 +176,5 @@ extension UpcallHandler {
     public var isTracing: Bool { false }
     public func isTraced(portKey: UInt32) -> Bool { false }
     public func traceHit(frame: UnsafeRawBufferPointer, key: FlowKey, flow: FlowTable.Entry, now: UInt64) {}
+    public func traceLimited(frame: UnsafeRawBufferPointer, key: FlowKey) {}
 }

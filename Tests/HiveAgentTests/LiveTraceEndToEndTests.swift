@@ -108,6 +108,26 @@ import Testing
         }
     }
 
+    @Test func newFlowsBeyondThePortsUpcallLimitAreTracedAsSuch() async throws {
+        try await OverlayLab.run(vms: OverlayTests.vms, configure: { configuration in
+            configuration.datapath.upcallsPerSecondPerPort = 5
+            configuration.datapath.upcallBurstPerPort = 5
+        }) { lab in
+            let network = try await OverlayTests.buildNetwork(lab)
+            #expect(await lab.pingEventually(from: "vm1", to: "10.0.1.12"))
+            let vm1 = network.ports["vm1"]!.id
+            // 60 datagrams to 60 ports at once: 60 new flows against a burst of 5.
+            let script = "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor p in range(2000, 2060): s.sendto(b'x', ('10.0.1.12', p))"
+            let reports = try await Self.traceLive(lab, port: vm1, match: "udp and dst host 10.0.1.12", count: 60, while: {
+                _ = try? await blocking { try NetworkNamespace.run(lab.namespace("vm1"), ["python3", "-c", script]) }
+            }, until: { reports in reports.contains { $0.reason.contains("upcall limit") } && reports.contains { $0.decision == "output" } })
+            let limited = try #require(reports.first { $0.reason.contains("upcall limit") }, "a refused miss is traced: \(reports.map(\.reason))")
+            #expect(limited.decision == "drop" && limited.host == "h1" && limited.inPort.name == "blue/vm1")
+            #expect(limited.packet.hasPrefix("UDP") && limited.steps.count == 1, "no path: it was never simulated")
+            #expect(reports.contains { $0.decision == "output" && $0.outputPorts.map(\.name) == ["blue/vm2"] }, "the flows within the limit went through")
+        }
+    }
+
     @Test func aPacketToAVMOnADeadHostSaysSo() async throws {
         try await OverlayLab.run(vms: OverlayTests.vms) { lab in
             let network = try await OverlayTests.buildNetwork(lab)

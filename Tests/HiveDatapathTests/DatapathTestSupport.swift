@@ -33,6 +33,7 @@ final class PolicyHandler: UpcallHandler, Sendable {
         var tracedPorts: Set<UInt32> = []
         /// Each flow hit reported for tracing: the packet's port and the flow's packet count.
         var traceHits: [(portKey: UInt32, packets: UInt64)] = []
+        var traceLimited = 0
     }
 
     private let state: Mutex<State>
@@ -61,6 +62,9 @@ final class PolicyHandler: UpcallHandler, Sendable {
     /// Arms tracing on these ports (none: off).
     func trace(ports: Set<UInt32>) { state.withLock { $0.tracedPorts = ports } }
     var traceHits: [(portKey: UInt32, packets: UInt64)] { state.withLock { $0.traceHits } }
+    /// Misses on traced ports that the upcall limit dropped.
+    var traceLimited: Int { state.withLock { $0.traceLimited } }
+    func traceLimited(frame: UnsafeRawBufferPointer, key: FlowKey) { state.withLock { $0.traceLimited += 1 } }
 
     var isTracing: Bool { state.withLock { !$0.tracedPorts.isEmpty } }
     func isTraced(portKey: UInt32) -> Bool { state.withLock { $0.tracedPorts.contains(portKey) } }

@@ -205,12 +205,14 @@ struct DatapathTests {
                 let limits = DatapathConfiguration(upcallsPerSecondPerPort: 50, upcallBurstPerPort: 20)
                 let nic = try RawPort(interface: "eth0", namespace: network.vms[0].name)
                 try withDatapath(host: network.hosts[0].name, underlay: Topology.underlay1, handler: handler, ports: Self.localPorts(network), configuration: limits) { datapath in
-                    // 2,000 frames from vm1, each to another MAC: 2,000 new flows.
+                    // 2,000 frames from vm1, each to another MAC: 2,000 new flows; vm1's port is traced.
+                    handler.trace(ports: [Topology.vm1Key])
                     let flood = 2_000
                     for n in 0..<flood {
                         _ = nic.send(TestFrames.marked("flood", to: EthernetAddress(0x02_00_00_10_00_00 | UInt64(n))))
                     }
                     #expect(eventually { (datapath.statistics.drops[.upcallLimited] ?? 0) > 0 }, "misses beyond the rate are refused")
+                    #expect(eventually { handler.traceLimited > 0 }, "and, the port being traced, reported to the tracer")
                     let fromVM1 = handler.misses(where: { $0.inPort == Topology.vm1Key && $0.etherType == Ethernet.EtherType(0x88B5) })
                     #expect(fromVM1 < flood / 2, "vm1 got \(fromVM1) simulations for \(flood) new flows")
                     // Once the flood is read (the refusals stop growing) and vm1's bucket has
