@@ -349,6 +349,7 @@ enum DropCode {
             return UInt8((SpoofKind.allCases.firstIndex(of: kind) ?? -1) + 1)
         case .securityGroup: return securityGroup
         case .connectionInvalid: return invalid
+        case .hostDown: return hostDown
         default: return 0
         }
     }
@@ -357,9 +358,11 @@ enum DropCode {
     static let invalid = securityGroup + 1
     /// A new connection with no room in the connection table.
     static let conntrackFull = securityGroup + 2
+    /// The egress port's host is dead.
+    static let hostDown = securityGroup + 3
 
     /// The `reason` label of each code of `hive_port_drops_total`, by code.
-    static let labels = ["policy"] + SpoofKind.allCases.map(\.rawValue) + ["security_group", "invalid", "conntrack_full"]
+    static let labels = ["policy"] + SpoofKind.allCases.map(\.rawValue) + ["security_group", "invalid", "conntrack_full", "host_down"]
 }
 
 /// The SNAT blocks translated connections use, as the datapath thread last published them.

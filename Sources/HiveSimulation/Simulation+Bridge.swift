@@ -158,6 +158,11 @@ extension SimulationRun {
                 result.tag(.port(compiled.id))
                 continue
             }
+            if !state.unavailablePorts.isEmpty, state.unavailablePorts.contains(compiled.tunnelKey) {
+                // Its host is dead: no copy goes there until it is back.
+                result.floodExclusions.append(FloodExclusion(port: compiled.id, reason: .hostDown(compiled.id)))
+                continue
+            }
             if compiled.outboundChain != noIndex {
                 result.tag(.port(compiled.id))
                 // A port whose chain drops leaves the flood set; the drop is not the decision.

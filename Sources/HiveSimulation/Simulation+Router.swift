@@ -26,6 +26,7 @@ import HivePacket
 
 extension SimulationRun {
     mutating func router(_ routerIndex: Int32, ingress: Int32) -> DeviceOutcome {
+        if firstRouterIngress < 0 { firstRouterIngress = ingress }
         let router = topology.routers[Int(routerIndex)]
         let port = topology.ports[Int(ingress)]
 

@@ -157,6 +157,9 @@ struct SimulationRun {
     var chainZone: UInt32 = 0
     /// NAT in the router being crossed.
     var nat = RouterNATStep()
+    /// The port the packet first entered a router by: an ICMP error about a
+    /// failure further on goes back out of it, to the sender.
+    var firstRouterIngress: Int32 = -1
 
     init(
         topology: CompiledTopology, state: SimulationState, connections: ConnectionTable, now: UInt64, frame: [UInt8], key: FlowKey,
@@ -198,12 +201,37 @@ struct SimulationRun {
                     trace(1, .link(from: egressPort.id, to: peer.id))
                     port = egressPort.peer
                 } else {
+                    if !state.unavailablePorts.isEmpty, state.unavailablePorts.contains(egressPort.tunnelKey) {
+                        dropAtDeadHost(egress)
+                        return
+                    }
                     result.outputPorts.append(egressPort.id)
                     finish(.output(egressPort.id))
                     return
                 }
             }
         }
+    }
+
+    /// The egress port's host is dead (its lease lapsed): the packet is
+    /// dropped here rather than tunnelled to nobody, and a routed one gets
+    /// "host unreachable" from the last router it crossed (RFC 1812 §5.2.7.1).
+    @inline(never)
+    mutating func dropAtDeadHost(_ egress: Int32) {
+        if firstRouterIngress >= 0 {
+            let port = topology.ports[Int(firstRouterIngress)]
+            // About the packet as its sender sent it (before rewrites and NAT),
+            // from the first router's port: it goes back the way it came.
+            if port.hasAddress, mayReportError(subnetBroadcast: port.subnet.broadcast),
+               let bytes = frame.withUnsafeBytes({ about in
+                   try? ICMPv4.errorFrame(
+                       type: .destinationUnreachable, code: ICMPv4.UnreachableCode.host.rawValue, about: about,
+                       sourceMAC: port.mac, sourceIP: port.address)
+               }) {
+                emit(.destinationUnreachable, out: firstRouterIngress, frame: bytes)
+            }
+        }
+        finish(.drop(.hostDown(topology.ports[Int(egress)].id)))
     }
 
     /// The packet enters the port's device: port state and inbound chain, then the device.

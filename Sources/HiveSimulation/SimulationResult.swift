@@ -73,6 +73,9 @@ public enum DropReason: Hashable, Sendable {
     /// (a TCP segment other than a SYN with none, impossible flags, an ICMP
     /// reply or error about nothing tracked).
     case connectionInvalid(PortID)
+    /// The egress port is bound to a host whose agent is not alive (its
+    /// lease lapsed): nothing there would receive the packet.
+    case hostDown(PortID)
 }
 
 extension DropReason: CustomStringConvertible {
@@ -101,6 +104,7 @@ extension DropReason: CustomStringConvertible {
         case .spoofed(let port, let kind): "port security of port \(port) dropped it: \(kind.rawValue.replacingUnderscores)"
         case .securityGroup(let port, let direction): "no security group rule of port \(port) allows it (\(direction.rawValue))"
         case .connectionInvalid(let port): "port \(port): not part of a valid connection (conntrack invalid)"
+        case .hostDown(let port): "port \(port) is bound to a host whose agent is not alive"
         }
     }
 }

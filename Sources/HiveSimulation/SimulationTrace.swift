@@ -250,6 +250,7 @@ public func dropText(_ reason: DropReason, in snapshot: TopologySnapshot) -> Str
     case .securityGroup(let port, let direction):
         return "no security group rule of \(snapshot.name(of: port)) allows it (\(direction.rawValue))"
     case .connectionInvalid(let port): return "\(snapshot.name(of: port)) has security groups and the packet is part of no valid connection (conntrack invalid)"
+    case .hostDown(let port): return "port \(snapshot.name(of: port)) is bound to a host whose agent is not alive (its lease lapsed): nothing there would receive it"
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import HiveAgent
 import HiveClient
 import HiveModel
 import struct HiveModel.Port
@@ -128,10 +129,11 @@ import Testing
         }
     }
 
-    @Test func aPacketToAVMOnADeadHostSaysSo() async throws {
+    @Test func aPacketToAVMOnADeadHostIsDroppedSayingSoAndFlowsAgainWhenTheHostIsBack() async throws {
         try await OverlayLab.run(vms: OverlayTests.vms) { lab in
             let network = try await OverlayTests.buildNetwork(lab)
             #expect(await lab.pingEventually(from: "vm1", to: "10.0.1.12"))
+            #expect(await lab.pingEventually(from: "vm1", to: "10.0.2.13"))
             let h2 = try await lab.hostID(2)
             await lab.killAgent(2)
             let lapsed = try await eventually(within: 15) {
@@ -144,13 +146,30 @@ import Testing
                 _ = await lab.ping(from: "vm1", to: "10.0.1.12", count: 2)
             }, until: { !$0.isEmpty })
             let report = try #require(reports.first, "the echo request is traced")
-            #expect(report.outputPorts.first?.name == "blue/vm2")
-            #expect(report.outputPorts.first?.host == "h2" && report.outputPorts.first?.hostAlive == false, "\(report.outputPorts)")
-            #expect(report.notes.contains { $0.contains("bound to host h2, whose agent is not alive") }, "\(report.notes)")
+            #expect(report.decision == "drop", "\(report.reason)")
+            #expect(report.reason.contains("port blue/vm2 is bound to a host whose agent is not alive"), "\(report.reason)")
+            let counted = await eventually(within: 3) {
+                let metrics = await Agent.metricsText([lab.agents[0]])
+                return metrics.split(separator: "\n").contains {
+                    $0.hasPrefix("hive_port_drops_total{") && $0.contains("reason=\"host_down\"") && !$0.hasSuffix(" 0")
+                }
+            }
+            #expect(counted, "counted on vm1's port as host_down")
+
+            // Routed: the edge router answers "host unreachable", which ping reports.
+            let routed = try await blocking {
+                // ping fails (exit 1) and prints why.
+                (try? NetworkNamespace.run(lab.namespace("vm1"), ["sh", "-c", "ping -c 1 -W 2 10.0.2.13; true"])) ?? ""
+            }
+            #expect(routed.contains("Destination Host Unreachable"), "\(routed)")
 
             let simulated = try await lab.client.trace(TraceSpec(inPort: vm1.description, dstIp: "10.0.1.12"))
-            #expect(simulated.outputPorts.first?.hostAlive == false)
-            #expect(simulated.notes.contains { $0.contains("whose agent is not alive") }, "\(simulated.notes)")
+            #expect(simulated.decision == "drop" && simulated.reason.contains("whose agent is not alive"), "\(simulated.reason)")
+
+            // The host back: traffic flows again.
+            try await lab.restartAgent(2)
+            #expect(await lab.pingEventually(from: "vm1", to: "10.0.1.12"), "vm2 reachable once h2's agent is back")
+            #expect(await lab.pingEventually(from: "vm1", to: "10.0.2.13"), "and vm3 across the router")
         }
     }
 }

@@ -97,8 +97,8 @@ struct LiveState: Sendable {
         for binding in try await repository.list(Binding.self).items.map(\.object) {
             live.placements[binding.portId] = TracePlacement(
                 host: hosts[binding.hostId] ?? binding.hostId.description, alive: alive.contains(binding.hostId))
-            if !alive.contains(binding.hostId), let port = try await repository.find(binding.portId)?.object, port.routerId != nil {
-                // ECMP passes over uplinks of dead hosts, as the agents do.
+            if !alive.contains(binding.hostId), let port = try await repository.find(binding.portId)?.object {
+                // As the agents do: nothing goes to a dead host's ports, and ECMP passes over its uplinks.
                 live.state.unavailablePorts.insert(port.tunnelKey)
             }
         }
