@@ -48,6 +48,17 @@ import Testing
             #expect(notes.contains { $0.contains("the 1 MAC and 0 ARP entries the agents share") }, "\(notes)")
             let outputs = after.object["outputPorts"] as? [[String: Any]] ?? []
             #expect(outputs.first?["name"] as? String == "web/vm2" && outputs.first?["host"] == nil, "vm2 is bound nowhere: \(outputs)")
+            #expect(notes.contains { $0.contains("host h1 is not alive, so no agent would see this packet: assuming every host alive") }, "\(notes)")
+
+            // h1 alive (its liveness key under a lease, as an agent keeps it), vm2 bound to h2, which is not:
+            // vm1's packets to vm2 are dropped at h1, saying why.
+            let h2 = try await api.create("/v1/hosts", Body.host("h2", address: "192.0.2.11"))
+            _ = try await api.create("/v1/bindings", #"{"hostId": "\#(h2)", "portId": "\#(ids["vm2"]!)", "interfaceName": "tap2"}"#)
+            let lease = try await api.repository.store.grantLease(ttl: 60)
+            _ = try await api.repository.store.put(TopologyKeys.hosts + ids["host"]! + "/alive", value: Array("up".utf8), lease: lease.id)
+            let dead = try await api.post("/v1/traces", body, token: Token.acme)
+            #expect(dead.string("decision") == "drop", "\(dead.text)")
+            #expect(dead.string("reason")?.contains("port web/vm2 is bound to a host whose agent is not alive") == true, "\(dead.text)")
 
             // Another tenant cannot start a trace at acme's port; bad fields are named.
             let foreign = try await api.post("/v1/traces", body, token: Token.globex)

@@ -39,6 +39,11 @@ public struct PacketTracer: Sendable {
         var notes = request.notes
         notes.append("MAC and ARP tables: the \(live.macEntries) MAC and \(live.arpEntries) ARP entries the agents share in the NSDB")
         var state = live.state
+        if let ingress = live.placements[request.port.id], !ingress.alive, !state.unavailablePorts.isEmpty {
+            // No agent would simulate this packet: show the path as if every host were up.
+            state.unavailablePorts = []
+            notes.append("the ingress port's host \(ingress.host) is not alive, so no agent would see this packet: assuming every host alive")
+        }
         let options = SimulationOptions(connectionState: request.connectionState, recordsTrace: true, assumesNATPorts: true)
         let frame = request.packet.frame
         let key = try FlowKey(parsing: frame, inPort: request.port.tunnelKey)
