@@ -83,6 +83,8 @@ public final class Agent: Service, Sendable {
     let logger: Logger
     let control: AgentControl
     private let events: AsyncStream<UpcallEvent>
+    private let controlEvents: AsyncStream<UpcallEvent>
+    let simulationCounts: PublishedSimulationCounts
     private let addressRequests: AsyncStream<PortID>
     private let natRequests: AsyncStream<NATPortRequest>
     let blocksInUse: PublishedNATBlocks
@@ -99,13 +101,16 @@ public final class Agent: Service, Sendable {
         self.logger = logger
         let (events, continuation) = AsyncStream<UpcallEvent>.makeStream(bufferingPolicy: .bufferingNewest(4096))
         self.events = events
+        let (controlEvents, controlContinuation) = AsyncStream<UpcallEvent>.makeStream(bufferingPolicy: .unbounded)
+        self.controlEvents = controlEvents
         let shared = SharedView()
         let upcalls = SimulationUpcalls(
-            shared: shared, events: continuation,
+            shared: shared, events: continuation, control: controlContinuation,
             connections: ConnectionTable(
                 capacity: configuration.connectionLimit, capacityPerPort: configuration.connectionLimitPerPort,
                 timeouts: configuration.connectionTimeouts))
         connectionStatistics = upcalls.connectionStatistics
+        simulationCounts = upcalls.publishedSimulationCounts
         let tunnelFD = try DatapathSockets.openUDPSocket(
             address: configuration.underlayAddress, port: configuration.datapath.tunnelPort,
             namespace: configuration.networkNamespace)
@@ -142,7 +147,8 @@ public final class Agent: Service, Sendable {
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.followNSDB() }
-                group.addTask { await self.handleEvents() }
+                group.addTask { await self.handleEvents(self.events) }
+                group.addTask { await self.handleEvents(self.controlEvents) }
                 group.addTask { await self.shareLearnedEntries() }
                 group.addTask { await self.allocateAddresses() }
                 group.addTask { await self.leaseNATBlocks(self.natRequests) }
@@ -239,7 +245,7 @@ public final class Agent: Service, Sendable {
         }
     }
 
-    private func handleEvents() async {
+    private func handleEvents(_ events: AsyncStream<UpcallEvent>) async {
         for await event in events {
             await control.handle(event)
         }
@@ -359,8 +365,10 @@ public final class Agent: Service, Sendable {
     public static func metricsText(_ agents: [Agent]) async -> String {
         var sources: [AgentMetrics.Source] = []
         for agent in agents {
+            var control = await agent.control.metrics
+            control.simulations = agent.simulationCounts.value.withLock { $0 }
             sources.append(AgentMetrics.Source(
-                statistics: agent.datapath.statistics, control: await agent.control.metrics,
+                statistics: agent.datapath.statistics, control: control,
                 connections: agent.connectionStatistics.value.withLock { $0 }, host: agent.configuration.hostName))
         }
         return AgentMetrics.render(sources)

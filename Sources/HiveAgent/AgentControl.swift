@@ -294,8 +294,6 @@ actor AgentControl {
 
     func handle(_ event: UpcallEvent) {
         switch event {
-        case .simulated(let decision):
-            metrics.simulations[decision, default: 0] += 1
         case .portFailed(let portKey, let reason):
             guard let (port, entry) = bound.first(where: { $0.value.portKey == portKey }) else { return }
             bound[port] = nil

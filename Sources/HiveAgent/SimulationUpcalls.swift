@@ -6,7 +6,13 @@ import HiveStore
 import Synchronization
 
 /// What a simulation asks of the control plane: learned entries to share
-/// through the NSDB, packets to hold until an ARP answer, drops to count.
+/// through the NSDB, packets to hold until an ARP answer, traces.
+///
+/// Two streams carry them. Learning and traces go on a bounded one (a lost
+/// entry is learned again by the next packet that shows it); a port that
+/// failed and a packet to hold go on one that never drops (`control`), so
+/// no port stays unbound and no held packet is lost because learning
+/// flooded the other. Their rate is bounded by the upcall limits.
 enum UpcallEvent: Sendable {
     case learnMAC(MACLearning)
     case learnARP(ARPLearning)
@@ -17,7 +23,6 @@ enum UpcallEvent: Sendable {
     case waitForAddress(port: PortID, frame: [UInt8], inPort: UInt32)
     /// SNAT to `address` found no free port in this host's blocks: lease one, then simulate `frame` again.
     case waitForNATPorts(NATPortRequest, frame: [UInt8], inPort: UInt32)
-    case simulated(decision: String)
     case portFailed(portKey: UInt32, reason: String)
     /// A packet a live trace asked for, to publish under the request's lease.
     case traced(LiveTraceID, lease: LeaseID, TraceReport)
@@ -32,6 +37,11 @@ enum UpcallEvent: Sendable {
 final class SimulationUpcalls: UpcallHandler {
     let shared: SharedView
     let events: AsyncStream<UpcallEvent>.Continuation
+    /// Port failures and packets to hold: never dropped.
+    let control: AsyncStream<UpcallEvent>.Continuation
+    /// Simulations by outcome, counted here and published every 50 ms.
+    private var simulationCounts: [String: UInt64] = [:]
+    let publishedSimulationCounts = PublishedSimulationCounts()
     private(set) var view = AgentView.empty
     /// The host's connection table: read by simulations, changed after them.
     private(set) var connections: ConnectionTable
@@ -56,9 +66,13 @@ final class SimulationUpcalls: UpcallHandler {
     var isTracing: Bool { !view.traces.isEmpty }
     func isTraced(portKey: UInt32) -> Bool { view.traces[portKey] != nil }
 
-    init(shared: SharedView, events: AsyncStream<UpcallEvent>.Continuation, connections: ConnectionTable = ConnectionTable()) {
+    init(
+        shared: SharedView, events: AsyncStream<UpcallEvent>.Continuation, control: AsyncStream<UpcallEvent>.Continuation? = nil,
+        connections: ConnectionTable = ConnectionTable()
+    ) {
         self.shared = shared
         self.events = events
+        self.control = control ?? events
         self.connections = connections
     }
 
@@ -75,7 +89,7 @@ final class SimulationUpcalls: UpcallHandler {
     }
 
     func portFailed(portKey: UInt32, error: SystemError) {
-        events.yield(.portFailed(portKey: portKey, reason: "\(error)"))
+        control.yield(.portFailed(portKey: portKey, reason: "\(error)"))
     }
 
     func handleMiss(frame: UnsafeRawBufferPointer, key: FlowKey, decision: inout UpcallDecision) {
@@ -88,7 +102,7 @@ final class SimulationUpcalls: UpcallHandler {
         contexts[0].simulate(frame: bytes, key: key, in: view.snapshot, state: state, connections: connections, now: now, options: options)
         let result = contexts[0].result
         defer { if let trace { publishTrace(trace, of: result, key: key, decision: decision) } }
-        events.yield(.simulated(decision: Self.label(result.decision)))
+        simulationCounts[Self.label(result.decision), default: 0] &+= 1
         for entry in result.macLearning { events.yield(.learnMAC(entry)) }
         for entry in result.arpLearning { events.yield(.learnARP(entry)) }
         if !result.macRefreshes.isEmpty || !result.arpRefreshes.isEmpty {
@@ -113,16 +127,16 @@ final class SimulationUpcalls: UpcallHandler {
         for tag in result.tags { decision.tags.append(flowTag(tag)) }
         for port in result.outputPorts { decision.tags.append(flowTag(.port(port))) }
         if case .pendingARP(let router, let address, _) = result.decision {
-            events.yield(.waitForARP(router: router, address: address, frame: bytes, inPort: key.inPort))
+            control.yield(.waitForARP(router: router, address: address, frame: bytes, inPort: key.inPort))
             decision.held = true
         }
         if case .pendingAddress(let port) = result.decision {
-            events.yield(.waitForAddress(port: port, frame: bytes, inPort: key.inPort))
+            control.yield(.waitForAddress(port: port, frame: bytes, inPort: key.inPort))
             decision.held = true
         }
         if case .pendingNATPorts(let address, let first, let last, let preferred) = result.decision {
             let request = NATPortRequest(address: address, firstPort: first, lastPort: last, preferredPort: preferred)
-            events.yield(.waitForNATPorts(request, frame: bytes, inPort: key.inPort))
+            control.yield(.waitForNATPorts(request, frame: bytes, inPort: key.inPort))
             decision.held = true
         }
         for generated in result.generatedPackets {
@@ -150,7 +164,7 @@ final class SimulationUpcalls: UpcallHandler {
         let outputs = outputs(for: result)
         if !outputs.isEmpty { decision.generated.append((frame, outputs)) }
         if case .pendingARP(let router, let address, _) = result.decision {
-            events.yield(.waitForARP(router: router, address: address, frame: packet.frame, inPort: peer.tunnelKey))
+            control.yield(.waitForARP(router: router, address: address, frame: packet.frame, inPort: peer.tunnelKey))
         }
         var inner = state
         inner.apply(learningFrom: result)
@@ -285,6 +299,8 @@ final class SimulationUpcalls: UpcallHandler {
             lastBlockScan = now
             publishBlocksInUse(now: now)
         }
+        let counts = simulationCounts
+        publishedSimulationCounts.value.withLock { $0 = counts }
         let snapshot = (count: connections.count, counters: connections.counters)
         connectionStatistics.value.withLock {
             $0.entries = snapshot.count
@@ -368,6 +384,11 @@ enum DropCode {
 /// The SNAT blocks translated connections use, as the datapath thread last published them.
 final class PublishedNATBlocks: Sendable {
     let value = Mutex(Set<NATBlockKey>())
+}
+
+/// Simulations by outcome as the datapath thread last published them.
+final class PublishedSimulationCounts: Sendable {
+    let value = Mutex([String: UInt64]())
 }
 
 /// The connection table's figures as the datapath thread last published them.
