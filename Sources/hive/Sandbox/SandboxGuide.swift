@@ -7,6 +7,19 @@ import ServiceLifecycle
 /// reach each other and tries the outside world, and tells the user what to
 /// do next; then waits for shutdown.
 struct SandboxGuide: Service {
+    /// `export PATH=<this binary's directory>:$PATH` when a new shell would
+    /// not find this `hive` (a build that was not installed), so every
+    /// printed command works as printed; else nothing.
+    static var pathExport: String {
+        let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        let directory = binary.deletingLastPathComponent().path
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        let found = path.split(separator: ":").contains { entry in
+            URL(fileURLWithPath: String(entry)).appendingPathComponent("hive").resolvingSymlinksInPath().path == binary.path
+        }
+        return found ? "" : "  export PATH=\(directory):$PATH\n"
+    }
+
     let plan: SandboxPlan
     let agents: [Agent]
     let tokens: SandboxTokens
@@ -58,7 +71,7 @@ struct SandboxGuide: Service {
               ip netns exec \(plan.prefix)vm1 ping 10.0.2.14          # vm1 (blue, host 1) to vm4 (green, host 2)
               ip netns exec \(plan.prefix)vm2 ping 10.0.1.11          # same bridge, across hosts
 
-              export HIVE_ENDPOINT=\(endpoint)
+            \(Self.pathExport)  export HIVE_ENDPOINT=\(endpoint)
               export HIVE_TOKEN=\(tokens.admin)      # admin; tenant tokens: blue \(tokens.blue), green \(tokens.green)
               hive port list
               hive port show blue/vm1                             # its MAC, fixed IP, port security; host, interface, up, counters
