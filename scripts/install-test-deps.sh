@@ -13,6 +13,8 @@ command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
 command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# systemd-analyze verifies the installed unit files (scripts/install.sh).
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # DHCP clients for the port-services tests, scapy to forge frames.
 command -v dhclient >/dev/null 2>&1 || need+=(isc-dhcp-client)
 command -v udhcpc >/dev/null 2>&1 || need+=(udhcpc)

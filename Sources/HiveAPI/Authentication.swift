@@ -1,6 +1,7 @@
 import Foundation
 import HiveModel
 import Hummingbird
+import Synchronization
 
 /// Who is making a request, as established from its bearer token.
 public enum Principal: Hashable, Sendable, CustomStringConvertible {
@@ -85,7 +86,7 @@ public struct TokenTable: Sendable {
 
     /// Why `tenant` cannot own objects, or nil. Asks the model, so the rule
     /// stays the one `tenantId` fields are validated with.
-    static func tenantProblem(_ tenant: String) -> String? {
+    public static func tenantProblem(_ tenant: String) -> String? {
         let probe = Bridge(tenantId: tenant, name: "probe")
         return probe.validationErrors.first(where: { $0.field == "tenantId" })?.description
     }
@@ -96,11 +97,24 @@ public struct TokenConfigurationError: Error, CustomStringConvertible, Sendable 
     public var description: String { message }
 }
 
+/// The tokens a running server accepts, replaceable while it runs (`hive
+/// api` reloads its tokens file on SIGHUP): each request reads the current
+/// table.
+public final class TokenSource: Sendable {
+    private let current: Mutex<TokenTable>
+
+    public init(_ table: TokenTable) { current = Mutex(table) }
+
+    public var table: TokenTable { current.withLock { $0 } }
+
+    public func replace(with table: TokenTable) { current.withLock { $0 = table } }
+}
+
 /// Resolves the bearer token of every request under `/v1` to a `Principal`,
 /// or answers 401.
 struct AuthenticationMiddleware: RouterMiddleware {
     typealias Context = APIRequestContext
-    let tokens: TokenTable
+    let source: TokenSource
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization] else {
@@ -112,7 +126,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
             throw APIError.unauthorized("the Authorization header uses scheme '\(scheme)' (expected 'Bearer <token>')")
         }
         let token = parts[1].trimmingCharacters(in: .whitespaces)
-        guard let principal = tokens.principal(for: token) else {
+        guard let principal = source.table.principal(for: token) else {
             throw APIError.unauthorized("the bearer token is not recognised (check --token or HIVE_TOKEN)")
         }
         var context = context

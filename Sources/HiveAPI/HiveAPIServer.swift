@@ -34,14 +34,19 @@ import Prometheus
 /// application as a service.
 public struct HiveAPIServer: Sendable {
     public let repository: TopologyRepository
-    public let tokens: TokenTable
+    /// The accepted tokens; replace its table to change them while serving.
+    public let tokenSource: TokenSource
+    public var tokens: TokenTable { tokenSource.table }
     public let metrics: APIMetrics
     /// Asks the agents for their state (flows, port status), with their token.
     public let agents: AgentStateClient
 
-    public init(repository: TopologyRepository, tokens: TokenTable, metrics: APIMetrics = APIMetrics(), agentToken: String? = nil) {
+    public init(
+        repository: TopologyRepository, tokens: TokenTable, metrics: APIMetrics = APIMetrics(), agentToken: String? = nil,
+        tokenSource: TokenSource? = nil
+    ) {
         self.repository = repository
-        self.tokens = tokens
+        self.tokenSource = tokenSource ?? TokenSource(tokens)
         self.metrics = metrics
         agents = AgentStateClient(token: agentToken)
     }
@@ -54,7 +59,7 @@ public struct HiveAPIServer: Sendable {
         router.add(middleware: ErrorMiddleware(routes: routeTable, metrics: metrics))
         addServiceRoutes(to: router)
 
-        let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(tokens: tokens))
+        let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(source: tokenSource))
         addBridgeRoutes(to: v1)
         addDHCPRoutes(to: v1)
         addRouterRoutes(to: v1)

@@ -11,7 +11,8 @@ struct APICommand: AsyncParsableCommand {
         commandName: "api",
         abstract: "Serve the Hive REST API.",
         discussion: """
-            Every /v1 request needs 'Authorization: Bearer <token>'. Give at least one token: an admin token \
+            Every /v1 request needs 'Authorization: Bearer <token>'. In production keep the tokens in a file \
+            (--tokens-file, owner-only, reloaded on SIGHUP). Otherwise give at least one token: an admin token \
             (sees everything) with --admin-token or $HIVE_ADMIN_TOKEN, and tenant tokens (see only their \
             tenant's objects) with --tenant-token TENANT=TOKEN or $HIVE_TENANT_TOKENS ("acme=tok1,globex=tok2"). \
             Flags take precedence over the environment.
@@ -33,6 +34,12 @@ struct APICommand: AsyncParsableCommand {
 
     @Option(name: .customLong("tenant-token"), help: ArgumentHelp("A tenant's token, TENANT=TOKEN (repeatable).", valueName: "tenant=token"))
     var tenantTokens: [String] = []
+
+    @Option(name: .customLong("tokens-file"), help: ArgumentHelp(
+        "The API's tokens, one per line: 'admin TOKEN' or 'tenant NAME TOKEN'; reloaded on SIGHUP.",
+        discussion: "Owner-only (chmod 600); tokens of at least 16 characters. With it, --admin-token, --tenant-token and the environment are not read.",
+        valueName: "path"))
+    var tokensFile: String?
 
     @Option(name: .customLong("agent-token-file"), help: ArgumentHelp(
         "The agents' control token, to ask them for their flows and ports.",
@@ -64,7 +71,10 @@ struct APICommand: AsyncParsableCommand {
 
         let store = try self.store.open()
         let agentToken = try agentTokenFile.map { try TokenFile.read($0, option: "--agent-token-file") }
-        let server = HiveAPIServer(repository: TopologyRepository(store: store), tokens: tokens, agentToken: agentToken)
+        let source = TokenSource(tokens)
+        let server = HiveAPIServer(repository: TopologyRepository(store: store), tokens: tokens, agentToken: agentToken, tokenSource: source)
+        let reloads = tokensFile.map { Self.reloadOnHangUp($0, into: source, logger: logger) }
+        defer { reloads?.cancel() }
         let summary = self.store.summary
         let principals = tokens.principals.map(\.description).joined(separator: ", ")
         let application = server.buildApplication(host: host, port: port, logger: logger) { boundPort in
@@ -99,8 +109,27 @@ struct APICommand: AsyncParsableCommand {
         return (host, port)
     }
 
-    /// Tokens from the flags, else from the environment; at least one.
+    /// On SIGHUP, reads the tokens file again; a file that does not read
+    /// keeps the tokens in force, and says why (never a token).
+    static func reloadOnHangUp(_ path: String, into source: TokenSource, logger: Logger) -> any DispatchSourceSignal {
+        signal(SIGHUP, SIG_IGN)
+        let hangUps = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hangUps.setEventHandler {
+            do {
+                let table = try TokensFile.read(path)
+                source.replace(with: table)
+                logger.notice("tokens reloaded", metadata: ["file": "\(path)", "principals": "\(table.principals.count)"])
+            } catch {
+                logger.error("tokens not reloaded, the previous ones stay in force: \(error)")
+            }
+        }
+        hangUps.resume()
+        return hangUps
+    }
+
+    /// Tokens from the tokens file, else the flags, else the environment; at least one.
     func tokenTable() throws -> TokenTable {
+        if let tokensFile { return try TokensFile.read(tokensFile) }
         let environment = ProcessInfo.processInfo.environment
         var table = TokenTable()
         let admins = adminTokens.isEmpty ? [environment["HIVE_ADMIN_TOKEN"]].compactMap { $0 }.filter { !$0.isEmpty } : adminTokens

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HiveAPI
 
 /// A bearer token kept in a file (`hive agent --control-token-file`,
 /// `hive api --agent-token-file`): one line, readable by its owner only, as
@@ -26,5 +27,64 @@ enum TokenFile {
             throw ValidationError("\(option) \(path): expected one token (no spaces) on one line")
         }
         return token
+    }
+}
+
+/// The API's tokens file (`hive api --tokens-file`): one principal per line,
+///
+///     admin <token>
+///     tenant <name> <token>
+///
+/// with `#` comments and blank lines. Owner-only (chmod 600), tokens of at
+/// least `minimumLength` characters. Errors name the line, never a token.
+enum TokensFile {
+    static let minimumLength = 16
+
+    static func read(_ path: String) throws -> TokenTable {
+        // The same checks as a one-token file: a regular file, owner-only, UTF-8.
+        _ = try checkedText(path)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        var table = TokenTable()
+        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            let words = line.split(whereSeparator: \.isWhitespace).map(String.init)
+            if words.isEmpty { continue }
+            let location = "--tokens-file \(path), line \(index + 1)"
+            let token: String
+            let principal: Principal
+            switch (words.first, words.count) {
+            case ("admin", 2):
+                token = words[1]
+                principal = .admin
+            case ("tenant", 3):
+                if let problem = TokenTable.tenantProblem(words[1]) {
+                    throw ValidationError("\(location): tenant '\(words[1])' \(problem)")
+                }
+                token = words[2]
+                principal = .tenant(words[1])
+            default:
+                throw ValidationError("\(location): expected 'admin TOKEN' or 'tenant NAME TOKEN'")
+            }
+            guard token.count >= minimumLength else {
+                throw ValidationError("\(location): the token is \(token.count) characters; use at least \(minimumLength) (for example: openssl rand -hex 16)")
+            }
+            table.add(token: token, for: principal)
+        }
+        guard !table.isEmpty else { throw ValidationError("--tokens-file \(path): no token in it (expected 'admin TOKEN' or 'tenant NAME TOKEN' lines)") }
+        return table
+    }
+
+    private static func checkedText(_ path: String) throws -> Bool {
+        var status = stat()
+        guard stat(path, &status) == 0 else {
+            throw ValidationError("--tokens-file \(path): cannot read it (\(String(cString: strerror(errno))))")
+        }
+        guard status.st_mode & S_IFMT == S_IFREG else { throw ValidationError("--tokens-file \(path): is not a regular file") }
+        let permissions = status.st_mode & 0o777
+        guard permissions & 0o077 == 0 else {
+            throw ValidationError(
+                "--tokens-file \(path): its mode is \(String(permissions, radix: 8)), readable by other users; make it private with: chmod 600 \(path)")
+        }
+        return true
     }
 }
