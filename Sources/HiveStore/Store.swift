@@ -251,6 +251,11 @@ public protocol Store: Sendable {
     /// Checks the compares and applies one branch, atomically.
     func transaction(_ transaction: Transaction) async throws -> TransactionResult
 
+    /// The most compares, or operations of one branch, a transaction may
+    /// hold (etcd's `--max-txn-ops`, 128 by default). A larger one is
+    /// refused with `StoreError.rejected`.
+    var maxOperationsPerTransaction: Int { get }
+
     /// Watches a key or range. With `fromRevision`, every change from that
     /// revision on is delivered first (or the stream throws
     /// `StoreError.compacted`); without it, every change made after this call
@@ -269,6 +274,9 @@ public protocol Store: Sendable {
 }
 
 extension Store {
+    /// No limit, unless the backend says otherwise.
+    public var maxOperationsPerTransaction: Int { Int.max }
+
     /// One key, or nil.
     public func get(_ key: String) async throws -> KeyValue? {
         try await range(.key(key)).keyValues.first

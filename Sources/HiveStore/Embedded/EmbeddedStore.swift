@@ -28,10 +28,15 @@ public final class EmbeddedStore: Store {
         public var snapshotThreshold: Int
         /// Revisions of history kept for watches that resume from the past.
         public var historyLimit: Int
+        /// The most compares, or operations of one branch, a transaction may
+        /// hold; unlimited by default. Set it to etcd's 128 to see code
+        /// behave as it will on a cluster.
+        public var maxOperationsPerTransaction: Int
 
-        public init(snapshotThreshold: Int = 64 << 20, historyLimit: Int = 100_000) {
+        public init(snapshotThreshold: Int = 64 << 20, historyLimit: Int = 100_000, maxOperationsPerTransaction: Int = .max) {
             self.snapshotThreshold = snapshotThreshold
             self.historyLimit = historyLimit
+            self.maxOperationsPerTransaction = maxOperationsPerTransaction
         }
     }
 
@@ -139,7 +144,14 @@ public final class EmbeddedStore: Store {
         return (deleted, result.revision)
     }
 
+    public var maxOperationsPerTransaction: Int { options.maxOperationsPerTransaction }
+
     public func transaction(_ transaction: Transaction) async throws -> TransactionResult {
+        let largest = max(transaction.compares.count, transaction.success.count, transaction.failure.count)
+        if largest > options.maxOperationsPerTransaction {
+            throw StoreError.rejected(
+                "too many operations in one transaction: \(largest), expected at most \(options.maxOperationsPerTransaction)")
+        }
         let (result, sequence) = try state.withLock { state -> (TransactionResult, UInt64?) in
             guard !state.closed else { throw StoreError.closed }
             let succeeded = transaction.compares.allSatisfy { $0.holds(in: state.keys) }
