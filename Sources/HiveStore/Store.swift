@@ -181,8 +181,10 @@ public struct WatchEvent: Hashable, Sendable {
 /// revision's events are never split across two batches.
 public struct WatchBatch: Sendable {
     public var events: [WatchEvent]
-    /// The store revision when the batch was sent; a batch with no events is
-    /// a progress notice (the watch is current up to here).
+    /// Every change in the watched range up to this revision has been
+    /// delivered (this batch included), so a watch resumed from
+    /// `revision + 1` misses nothing. A batch with no events is a progress
+    /// notice (the watch is current up to here).
     public var revision: Revision
 
     public init(events: [WatchEvent], revision: Revision) {
