@@ -162,6 +162,18 @@ final class StoreFiles: @unchecked Sendable {
         walSize += framed.bytes.count
     }
 
+    /// Cuts the log back to `offset` (the start of a record whose sync
+    /// failed) and syncs the cut, so a restart does not replay what no one
+    /// was told was written. Best effort: the store refuses every call after.
+    func cutLog(at offset: Int) {
+        guard walDescriptor >= 0, offset >= Self.walMagic.count, offset <= walSize else { return }
+        if ftruncate(walDescriptor, off_t(offset)) == 0 {
+            lseek(walDescriptor, off_t(offset), SEEK_SET)
+            walSize = offset
+            _ = fsync(walDescriptor)
+        }
+    }
+
     /// fdatasync of the log; called from the sync thread only.
     func sync() -> Int32 {
         let descriptor = walDescriptor
