@@ -6,6 +6,6 @@ struct Hive: AsyncParsableCommand {
         commandName: "hive",
         abstract: "Hive: distributed network virtualization.",
         discussion: APIClientCommands.quickStart,
-        subcommands: [SandboxCommand.self, TopologyCommand.self, Debug.self, APICommand.self, AgentCommand.self, TraceCommand.self],
+        subcommands: [SandboxCommand.self, TopologyCommand.self, Debug.self, APICommand.self, AgentCommand.self, TraceCommand.self, StoreCommand.self],
         groupedSubcommands: APIClientCommands.groups)
 }
