@@ -120,4 +120,56 @@ struct LargeCascadeTests {
             await store.close()
         }
     }
+
+    /// Writers adding rules to a chain and bridges naming it while it is
+    /// deleted in batches: the chain ends gone with every rule, each writer
+    /// either got in before (its object deleted with the chain or, for a
+    /// bridge, the deletion refused) or was refused, and no index entry dangles.
+    @Test func writersRacingALargeDeletionLeaveNoDanglingReference() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try EmbeddedStore(directory: directory, options: .init(maxOperationsPerTransaction: 128))
+            let repository = TopologyRepository(store: store)
+            let chain = try await repository.create(Chain(tenantId: "acme", name: "big"))
+            for _ in 0..<LargeCascadeWorkload.children {
+                _ = try await repository.create(Rule(tenantId: "acme", chainId: chain.object.id, action: .accept))
+            }
+            let deleted = await withTaskGroup(of: Bool.self) { group -> Bool in
+                group.addTask {
+                    do {
+                        try await repository.delete(Chain.self, id: chain.object.id)
+                        return true
+                    } catch {
+                        return false
+                    }
+                }
+                for writer in 0..<4 {
+                    group.addTask {
+                        for index in 0..<20 {
+                            if writer == 0 && index == 10 {
+                                _ = try? await repository.create(Bridge(tenantId: "acme", name: "web", inboundChainId: chain.object.id))
+                            } else {
+                                _ = try? await repository.create(Rule(tenantId: "acme", chainId: chain.object.id, action: .drop))
+                            }
+                        }
+                        return false
+                    }
+                }
+                var deleted = false
+                for await result in group { deleted = deleted || result }
+                return deleted
+            }
+            let bridges = try await repository.list(Bridge.self).items
+            if deleted {
+                #expect(try await repository.find(chain.object.id) == nil)
+                #expect(try await repository.list(Rule.self).items.isEmpty)
+                #expect(bridges.isEmpty, "a bridge naming the chain would have kept it")
+            } else {
+                #expect(bridges.count == 1, "only the bridge naming the chain may refuse its deletion")
+                let stored = try await repository.get(chain.object.id)
+                #expect(Set(try await repository.list(Rule.self).items.map(\.object.id)) == Set(stored.object.ruleIds))
+            }
+            #expect(try await integrityProblems(in: store) == [])
+            await store.close()
+        }
+    }
 }
