@@ -181,8 +181,10 @@ public struct WatchEvent: Hashable, Sendable {
 /// revision's events are never split across two batches.
 public struct WatchBatch: Sendable {
     public var events: [WatchEvent]
-    /// The store revision when the batch was sent; a batch with no events is
-    /// a progress notice (the watch is current up to here).
+    /// Every change in the watched range up to this revision has been
+    /// delivered (this batch included), so a watch resumed from
+    /// `revision + 1` misses nothing. A batch with no events is a progress
+    /// notice (the watch is current up to here).
     public var revision: Revision
 
     public init(events: [WatchEvent], revision: Revision) {
@@ -251,6 +253,11 @@ public protocol Store: Sendable {
     /// Checks the compares and applies one branch, atomically.
     func transaction(_ transaction: Transaction) async throws -> TransactionResult
 
+    /// The most compares, or operations of one branch, a transaction may
+    /// hold (etcd's `--max-txn-ops`, 128 by default). A larger one is
+    /// refused with `StoreError.rejected`.
+    var maxOperationsPerTransaction: Int { get }
+
     /// Watches a key or range. With `fromRevision`, every change from that
     /// revision on is delivered first (or the stream throws
     /// `StoreError.compacted`); without it, every change made after this call
@@ -269,6 +276,9 @@ public protocol Store: Sendable {
 }
 
 extension Store {
+    /// No limit, unless the backend says otherwise.
+    public var maxOperationsPerTransaction: Int { Int.max }
+
     /// One key, or nil.
     public func get(_ key: String) async throws -> KeyValue? {
         try await range(.key(key)).keyValues.first

@@ -7,7 +7,7 @@ struct Hive: AsyncParsableCommand {
         abstract: "Hive: distributed network virtualization.",
         discussion: APIClientCommands.quickStart,
         version: HiveVersion.current,
-        subcommands: [SandboxCommand.self, TopologyCommand.self, Debug.self, APICommand.self, AgentCommand.self, TraceCommand.self],
+        subcommands: [SandboxCommand.self, TopologyCommand.self, Debug.self, APICommand.self, AgentCommand.self, TraceCommand.self, StoreCommand.self],
         groupedSubcommands: APIClientCommands.groups)
 }
 

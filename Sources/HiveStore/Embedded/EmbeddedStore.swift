@@ -5,9 +5,15 @@
 // on a laptop sandbox and on a real etcd cluster.
 //
 // Invariants:
-// - Every write is appended to the log (`StoreFiles`) before it is applied
-//   in memory, and acknowledged only after an fdatasync covers it
-//   (`LogSyncer`, group commit). A write that fails to append changes nothing.
+// - Every write is appended to the log (`StoreFiles`) and applied to the
+//   key space writers plan against (`State.keys`), but readers and watchers
+//   see it only once an fdatasync covers it (`LogSyncer`, group commit);
+//   until then `State.pending` holds what it replaced, and reads answer
+//   with that. The writer is acknowledged after that. A write that fails to
+//   append changes nothing; a failed sync is seen by no one: its writes are
+//   cut from the log, their callers get an error, watches end, and the
+//   store refuses every later call (reopen it).
+// - A read-only transaction that saw pending writes waits until they are durable.
 // - All state lives in one `Mutex`; watchers are fed under it, so each
 //   watcher sees revisions in order, without gaps, exactly once.
 // - The log is replaced by a snapshot when it grows past
@@ -28,10 +34,18 @@ public final class EmbeddedStore: Store {
         public var snapshotThreshold: Int
         /// Revisions of history kept for watches that resume from the past.
         public var historyLimit: Int
+        /// The most compares, or operations of one branch, a transaction may
+        /// hold; unlimited by default. Set it to etcd's 128 to see code
+        /// behave as it will on a cluster.
+        public var maxOperationsPerTransaction: Int
 
-        public init(snapshotThreshold: Int = 64 << 20, historyLimit: Int = 100_000) {
+        /// The log's fdatasync; tests put a failing one here.
+        var syncLog: LogSyncer.Sync?
+
+        public init(snapshotThreshold: Int = 64 << 20, historyLimit: Int = 100_000, maxOperationsPerTransaction: Int = .max) {
             self.snapshotThreshold = snapshotThreshold
             self.historyLimit = historyLimit
+            self.maxOperationsPerTransaction = maxOperationsPerTransaction
         }
     }
 
@@ -46,10 +60,28 @@ public final class EmbeddedStore: Store {
         var continuation: WatchStream.Continuation
     }
 
+    /// A write appended and applied to `keys` that no sync covers yet.
+    struct PendingWrite {
+        var sequence: UInt64
+        /// Where its record starts in the log.
+        var logOffset: Int
+        var revision: Revision
+        var events: [WatchEvent]
+        /// The keys it changed, as they were before it (nil: absent).
+        var before: [String: KeyValue?]
+    }
+
     struct State {
+        /// Every write, durable or not: what transactions plan against.
         var keys = KeySpace()
         /// The revision of the last change; a new store starts at 1, as etcd does.
         var revision: Revision = 1
+        /// The revision readers and watchers see: the last durable one.
+        var visibleRevision: Revision = 1
+        /// Writes not yet durable, oldest first.
+        var pending: [PendingWrite] = []
+        /// Why the store refuses every call (a failed sync).
+        var failure: StoreError?
         /// Events at or below this revision are no longer kept.
         var compactRevision: Revision = 0
         var history: [(revision: Revision, events: [WatchEvent])] = []
@@ -88,14 +120,23 @@ public final class EmbeddedStore: Store {
             }
         }
         for record in try files.openLog() where record.revision == 0 || record.revision > initial.revision {
-            Self.apply(record, to: &initial, historyLimit: options.historyLimit, now: now)
+            let (events, _) = Self.apply(record, to: &initial, now: now)
+            Self.publish(events, at: record.revision, in: &initial, historyLimit: options.historyLimit)
         }
-        syncer = LogSyncer(logDescriptor: files.walDescriptor)
+        initial.visibleRevision = initial.revision
+        if let syncLog = options.syncLog {
+            syncer = LogSyncer(logDescriptor: files.walDescriptor, sync: syncLog)
+        } else {
+            syncer = LogSyncer(logDescriptor: files.walDescriptor)
+        }
         state = Mutex(initial)
         timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "hive.store.leases"))
         timer.schedule(deadline: .now() + .milliseconds(100), repeating: .milliseconds(100))
         timer.setEventHandler { [weak self] in self?.expireLeases() }
         timer.resume()
+        syncer.setHandlers(LogSyncer.Handlers(
+            durable: { [weak self] sequence in self?.publishDurable(upTo: sequence) },
+            failed: { [weak self] code in self?.discardPending(LogSyncer.failureError(code)) }))
     }
 
     deinit {
@@ -119,9 +160,25 @@ public final class EmbeddedStore: Store {
 
     public func range(_ range: KeyRange) async throws -> RangeResult {
         try state.withLock { state in
-            guard !state.closed else { throw StoreError.closed }
-            return RangeResult(keyValues: state.keys.keyValues(in: range), revision: state.revision)
+            try state.checkUsable()
+            return RangeResult(keyValues: Self.visibleKeyValues(in: range, of: state), revision: state.visibleRevision)
         }
+    }
+
+    /// The durable keys in a range: the key space with pending writes undone.
+    static func visibleKeyValues(in range: KeyRange, of state: State) -> [KeyValue] {
+        let latest = state.keys.keyValues(in: range)
+        guard !state.pending.isEmpty else { return latest }
+        var durable: [String: KeyValue?] = [:]
+        // The oldest pending write to touch a key knows its durable value.
+        for write in state.pending.reversed() {
+            for (key, value) in write.before where range.contains(key) { durable[key] = value }
+        }
+        guard !durable.isEmpty else { return latest }
+        var merged: [String: KeyValue] = [:]
+        for keyValue in latest { merged[keyValue.key] = keyValue }
+        for (key, value) in durable { merged[key] = value }
+        return merged.values.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
     }
 
     // MARK: Writes
@@ -139,13 +196,21 @@ public final class EmbeddedStore: Store {
         return (deleted, result.revision)
     }
 
+    public var maxOperationsPerTransaction: Int { options.maxOperationsPerTransaction }
+
     public func transaction(_ transaction: Transaction) async throws -> TransactionResult {
+        let largest = max(transaction.compares.count, transaction.success.count, transaction.failure.count)
+        if largest > options.maxOperationsPerTransaction {
+            throw StoreError.rejected(
+                "too many operations in one transaction: \(largest), expected at most \(options.maxOperationsPerTransaction)")
+        }
         let (result, sequence) = try state.withLock { state -> (TransactionResult, UInt64?) in
-            guard !state.closed else { throw StoreError.closed }
+            try state.checkUsable()
             let succeeded = transaction.compares.allSatisfy { $0.holds(in: state.keys) }
             let operations = succeeded ? transaction.success : transaction.failure
             let (record, responses) = try Self.plan(operations, in: state)
-            var sequence: UInt64?
+            // What it read may include writes not yet durable: answer once they are.
+            var sequence = state.pending.last?.sequence
             if !record.changes.isEmpty {
                 sequence = try append(record, to: &state)
             }
@@ -207,14 +272,45 @@ public final class EmbeddedStore: Store {
     /// Appends a record and applies it; returns its sequence for `waitDurable`.
     /// Called under the state lock.
     private func append(_ record: LogRecord, to state: inout State) throws -> UInt64 {
+        let logOffset = files.walSize
         try files.append(record)
         state.writeSequence += 1
         syncer.noteWritten(state.writeSequence)
-        Self.apply(record, to: &state, historyLimit: options.historyLimit, now: .now)
-        if files.walSize > options.snapshotThreshold {
-            try? takeSnapshot(of: state)
+        let (events, before) = Self.apply(record, to: &state, now: .now)
+        state.pending.append(PendingWrite(
+            sequence: state.writeSequence, logOffset: logOffset, revision: record.revision, events: events, before: before))
+        if files.walSize > options.snapshotThreshold, (try? takeSnapshot(of: state)) != nil {
+            // The snapshot holds every write so far, on stable storage.
+            publishPending(upTo: state.writeSequence, in: &state)
         }
         return state.writeSequence
+    }
+
+    /// Called by the syncer once the log is durable up to `sequence`.
+    private func publishDurable(upTo sequence: UInt64) {
+        state.withLock { publishPending(upTo: sequence, in: &$0) }
+    }
+
+    private func publishPending(upTo sequence: UInt64, in state: inout State) {
+        while let write = state.pending.first, write.sequence <= sequence {
+            state.pending.removeFirst()
+            Self.publish(write.events, at: write.revision, in: &state, historyLimit: options.historyLimit)
+        }
+    }
+
+    /// Called by the syncer when a sync failed: the writes it did not cover
+    /// are seen by no one, now or after a restart (they are cut from the
+    /// log), and the store refuses every later call.
+    private func discardPending(_ error: StoreError) {
+        let watchers = state.withLock { state -> [Watcher] in
+            guard !state.closed, state.failure == nil else { return [] }
+            state.failure = error
+            if let first = state.pending.first { files.cutLog(at: first.logOffset) }
+            state.pending.removeAll()
+            defer { state.watchers.removeAll() }
+            return Array(state.watchers.values)
+        }
+        for watcher in watchers { watcher.continuation.finish(throwing: error) }
     }
 
     private func takeSnapshot(of state: State) throws {
@@ -223,8 +319,12 @@ public final class EmbeddedStore: Store {
             revision: state.revision, keyValues: state.keys.allKeyValues(), leases: leases))
     }
 
-    /// Applies a record to memory and feeds the watchers. Used live and at replay.
-    static func apply(_ record: LogRecord, to state: inout State, historyLimit: Int, now: ContinuousClock.Instant) {
+    /// Applies a record to the key space and leases; returns its events and
+    /// the values of the keys it changed from before. Used live and at replay.
+    static func apply(
+        _ record: LogRecord, to state: inout State, now: ContinuousClock.Instant
+    ) -> (events: [WatchEvent], before: [String: KeyValue?]) {
+        var before: [String: KeyValue?] = [:]
         for lease in record.grantedLeases {
             state.leases[lease.id] = LeaseState(ttl: lease.ttl, deadline: now + .seconds(lease.ttl))
         }
@@ -234,6 +334,7 @@ public final class EmbeddedStore: Store {
             switch change {
             case .put(let key, let value, let lease):
                 let previous = state.keys[key]
+                if before[key] == nil { before[key] = .some(previous) }
                 if let previous, previous.lease != 0, previous.lease != lease {
                     state.leases[previous.lease]?.keys.remove(key)
                 }
@@ -245,14 +346,21 @@ public final class EmbeddedStore: Store {
                 events.append(WatchEvent(kind: .put, keyValue: keyValue))
             case .delete(let key):
                 guard let previous = state.keys.remove(key) else { continue }
+                if before[key] == nil { before[key] = .some(previous) }
                 if previous.lease != 0 { state.leases[previous.lease]?.keys.remove(key) }
                 events.append(WatchEvent(kind: .delete, keyValue: KeyValue(
                     key: key, value: [], createRevision: 0, modRevision: revision, version: 0, lease: 0)))
             }
         }
         for lease in record.revokedLeases { state.leases.removeValue(forKey: lease) }
+        if !events.isEmpty { state.revision = revision }
+        return (events, before)
+    }
+
+    /// Makes a record's events visible: to reads, to the history, to the watchers.
+    static func publish(_ events: [WatchEvent], at revision: Revision, in state: inout State, historyLimit: Int) {
         guard !events.isEmpty else { return }
-        state.revision = revision
+        state.visibleRevision = revision
         state.history.append((revision, events))
         if state.history.count > historyLimit + historyLimit / 4 {
             let excess = state.history.count - historyLimit
@@ -272,11 +380,11 @@ public final class EmbeddedStore: Store {
     public func watch(_ range: KeyRange, fromRevision: Revision?) async -> WatchStream {
         let (stream, continuation) = WatchStream.makeStream()
         let watcherID: Int? = state.withLock { state in
-            guard !state.closed else {
-                continuation.finish(throwing: StoreError.closed)
+            guard !state.closed, state.failure == nil else {
+                continuation.finish(throwing: state.failure ?? StoreError.closed)
                 return nil
             }
-            let start = fromRevision ?? state.revision + 1
+            let start = fromRevision ?? state.visibleRevision + 1
             if start <= state.compactRevision {
                 continuation.finish(throwing: StoreError.compacted(requested: start, compactRevision: state.compactRevision))
                 return nil
@@ -285,7 +393,7 @@ public final class EmbeddedStore: Store {
             var first = state.history.partitioningIndex { $0.revision >= start }
             while first < state.history.count {
                 var events: [WatchEvent] = []
-                var last = state.revision
+                var last = state.visibleRevision
                 while first < state.history.count, events.count < 1000 {
                     events += state.history[first].events.filter { range.contains($0.keyValue.key) }
                     last = state.history[first].revision
@@ -311,7 +419,7 @@ public final class EmbeddedStore: Store {
     public func grantLease(ttl: Int64) async throws -> Lease {
         guard ttl >= 1 else { throw StoreError.rejected("lease TTL must be at least 1 second, got \(ttl)") }
         let (lease, sequence) = try state.withLock { state -> (Lease, UInt64) in
-            guard !state.closed else { throw StoreError.closed }
+            try state.checkUsable()
             var id: LeaseID
             repeat { id = Int64.random(in: 1...Int64.max) } while state.leases[id] != nil
             let lease = Lease(id: id, ttl: ttl)
@@ -332,7 +440,7 @@ public final class EmbeddedStore: Store {
     @discardableResult
     public func keepAlive(_ lease: LeaseID) async throws -> Int64 {
         try state.withLock { state in
-            guard !state.closed else { throw StoreError.closed }
+            try state.checkUsable()
             guard var current = state.leases[lease] else { throw StoreError.leaseNotFound(lease) }
             current.deadline = .now + .seconds(current.ttl)
             state.leases[lease] = current
@@ -342,7 +450,7 @@ public final class EmbeddedStore: Store {
 
     public func revokeLease(_ lease: LeaseID) async throws {
         let sequence = try state.withLock { state -> UInt64 in
-            guard !state.closed else { throw StoreError.closed }
+            try state.checkUsable()
             guard state.leases[lease] != nil else { throw StoreError.leaseNotFound(lease) }
             return try append(Self.revocation(of: [lease], in: state), to: &state)
         }
@@ -361,7 +469,7 @@ public final class EmbeddedStore: Store {
     private func expireLeases() {
         let now = ContinuousClock.now
         let wrote = state.withLock { state -> Bool in
-            guard !state.closed else { return false }
+            guard !state.closed, state.failure == nil else { return false }
             let expired = state.leases.filter { $0.value.deadline <= now }.map(\.key)
             guard !expired.isEmpty else { return false }
             // A failed append leaves the leases in place; the next tick retries.
@@ -383,5 +491,12 @@ extension Array {
             if predicate(self[middle]) { high = middle } else { low = middle + 1 }
         }
         return low
+    }
+}
+
+extension EmbeddedStore.State {
+    func checkUsable() throws {
+        if closed { throw StoreError.closed }
+        if let failure { throw failure }
     }
 }

@@ -8,22 +8,49 @@ import Glibc
 /// mutex, then wait here until an fdatasync covers their record. One
 /// fdatasync runs at a time on a private queue; writers that arrive while it
 /// runs are covered by the next one, so a burst of writes costs a few syncs.
+///
+/// After each sync, and before any waiter is released, `durable` is told up
+/// to which sequence the log is on stable storage (the store makes those
+/// writes visible) or `failed` that the sync failed (the store discards
+/// them). A failed sync is final: every later wait for a record it did not
+/// cover throws.
 final class LogSyncer: Sendable {
+    /// fdatasync of a descriptor: 0, or the errno of its failure.
+    typealias Sync = @Sendable (Int32) -> Int32
+
+    struct Handlers {
+        var durable: @Sendable (UInt64) -> Void
+        var failed: @Sendable (Int32) -> Void
+    }
+
     private struct State {
         var written: UInt64 = 0
         var synced: UInt64 = 0
         var syncing = false
         var closed = false
+        /// The errno of a failed sync; nothing is durable after it.
+        var failure: Int32?
+        var handlers: Handlers?
         var waiters: [(sequence: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
     }
 
     private let state = Mutex(State())
     private let queue = DispatchQueue(label: "hive.store.sync")
     private let descriptor: Int32
+    private let sync: Sync
 
     /// Takes its own descriptor of the log so closing the store's does not race a sync.
-    init(logDescriptor: Int32) {
+    init(logDescriptor: Int32, sync: @escaping Sync = { fdatasync($0) == 0 ? 0 : errno }) {
         descriptor = dup(logDescriptor)
+        self.sync = sync
+    }
+
+    func setHandlers(_ handlers: Handlers) {
+        state.withLock { $0.handlers = handlers }
+    }
+
+    static func failureError(_ code: Int32) -> StoreError {
+        StoreError.unavailable("fdatasync of the embedded store's log failed: \(String(cString: strerror(code)))")
     }
 
     /// Called under the store's mutex after each append.
@@ -36,6 +63,7 @@ final class LogSyncer: Sendable {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let action: Int = state.withLock { state in
                 if state.synced >= sequence || state.closed { return 0 }
+                if state.failure != nil { return 3 }
                 state.waiters.append((sequence, continuation))
                 if state.syncing { return 1 }
                 state.syncing = true
@@ -44,6 +72,7 @@ final class LogSyncer: Sendable {
             switch action {
             case 0: continuation.resume()
             case 2: queue.async { self.syncLoop() }
+            case 3: continuation.resume(throwing: Self.failureError(state.withLock { $0.failure ?? EIO }))
             default: break
             }
         }
@@ -52,7 +81,7 @@ final class LogSyncer: Sendable {
     /// Asks for a sync without waiting (lease expiry writes).
     func requestSync() {
         let start = state.withLock { state -> Bool in
-            guard !state.syncing, !state.closed, state.written > state.synced else { return false }
+            guard !state.syncing, !state.closed, state.failure == nil, state.written > state.synced else { return false }
             state.syncing = true
             return true
         }
@@ -61,10 +90,12 @@ final class LogSyncer: Sendable {
 
     private func syncLoop() {
         while true {
-            let target = state.withLock { $0.written }
-            let failure = fdatasync(descriptor) == 0 ? 0 : errno
+            let (target, handlers) = state.withLock { ($0.written, $0.handlers) }
+            let failure = sync(descriptor)
+            // The store makes the writes visible (or discards them) before anyone hears back.
+            if failure == 0 { handlers?.durable(target) } else { handlers?.failed(failure) }
             let (ready, again) = state.withLock { state in
-                if failure == 0 { state.synced = max(state.synced, target) }
+                if failure == 0 { state.synced = max(state.synced, target) } else { state.failure = failure }
                 let ready = state.waiters.filter { $0.sequence <= target }
                 state.waiters.removeAll { $0.sequence <= target }
                 let again = !state.waiters.isEmpty && failure == 0
@@ -82,8 +113,7 @@ final class LogSyncer: Sendable {
                 if failure == 0 {
                     waiter.continuation.resume()
                 } else {
-                    waiter.continuation.resume(throwing: StoreError.unavailable(
-                        "fdatasync of the embedded store's log failed: \(String(cString: strerror(failure)))"))
+                    waiter.continuation.resume(throwing: Self.failureError(failure))
                 }
             }
             if !again { return }

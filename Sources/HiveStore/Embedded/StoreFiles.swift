@@ -10,8 +10,10 @@ import Darwin
 /// - `snapshot`: every key and lease as of one revision, replaced atomically
 ///   (write `snapshot.tmp`, fsync, rename, fsync the directory).
 /// - `wal`: the records after the snapshot. Each record is
-///   `[length u32][crc32c u32][payload]`; a torn or corrupt tail (a crash
-///   mid-append) is cut off at the last whole record when the store opens.
+///   `[length u32][crc32c u32][payload]`; a torn tail (a crash mid-append:
+///   the last record incomplete or failing its checksum) is cut off at the
+///   last whole record when the store opens; a bad record with more after
+///   it is refused (`EmbeddedLogCheck`).
 ///
 /// Not thread-safe: the store calls it under its mutex, except `sync()`.
 final class StoreFiles: @unchecked Sendable {
@@ -107,24 +109,18 @@ final class StoreFiles: @unchecked Sendable {
         }
     }
 
-    /// Reads the log's whole records, cuts off a torn tail, and opens the log for appending.
-    func openLog() throws(StoreFileError) -> [LogRecord] {
+    /// Reads the log's whole records, cuts off a torn tail, and opens the log
+    /// for appending. A bad record with more data after it is not cut:
+    /// opening fails with `DamagedLogError` (see `EmbeddedLogCheck`).
+    func openLog() throws -> [LogRecord] {
         let path = directory + "/wal"
         var records: [LogRecord] = []
         var validLength = Self.walMagic.count
         if let bytes = try readFile(path), bytes.count >= Self.walMagic.count, bytes.starts(with: Self.walMagic) {
-            var offset = Self.walMagic.count
-            while bytes.count - offset >= 8 {
-                var header = BinaryReader(bytes[offset..<offset + 8])
-                let length = Int((try? header.readUInt32()) ?? 0)
-                let checksum = (try? header.readUInt32()) ?? 0
-                guard bytes.count - offset - 8 >= length else { break }
-                let payload = bytes[(offset + 8)..<(offset + 8 + length)]
-                guard CRC32C.checksum(payload) == checksum, let record = try? LogRecord(decoding: payload) else { break }
-                records.append(record)
-                offset += 8 + length
-                validLength = offset
-            }
+            let scan = EmbeddedLogCheck.scan(bytes, path: path)
+            if scan.check.damage == .corrupt { throw DamagedLogError(check: scan.check, directory: directory) }
+            records = scan.records
+            validLength = scan.validLength
         }
         walDescriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard walDescriptor >= 0 else { throw StoreFileError(path: path, operation: "open", code: errno) }
@@ -139,6 +135,32 @@ final class StoreFiles: @unchecked Sendable {
             walSize = validLength
         }
         return records
+    }
+
+    /// `hive store check|repair`: reads the log under the directory's lock;
+    /// with `repair`, cuts it at the first bad record and syncs the cut.
+    static func inspectLog(directory: String, repair: Bool) throws -> EmbeddedLogCheck {
+        var isDirectory: stat = stat()
+        guard stat(directory, &isDirectory) == 0 else {
+            throw StoreFileError(path: directory, operation: "open store directory", code: errno)
+        }
+        let files = try StoreFiles(directory: directory)
+        defer { files.closeFiles() }
+        let path = directory + "/wal"
+        guard let bytes = try files.readFile(path), bytes.count >= walMagic.count, bytes.starts(with: walMagic) else {
+            return EmbeddedLogCheck(path: path, records: 0)
+        }
+        let scan = EmbeddedLogCheck.scan(bytes, path: path)
+        if repair, scan.check.damage != nil {
+            let descriptor = open(path, O_RDWR | O_CLOEXEC)
+            guard descriptor >= 0 else { throw StoreFileError(path: path, operation: "open", code: errno) }
+            defer { close(descriptor) }
+            guard ftruncate(descriptor, off_t(scan.validLength)) == 0 else {
+                throw StoreFileError(path: path, operation: "cut at offset \(scan.validLength)", code: errno)
+            }
+            guard fsync(descriptor) == 0 else { throw StoreFileError(path: path, operation: "fsync", code: errno) }
+        }
+        return scan.check
     }
 
     // MARK: Writing
@@ -160,6 +182,18 @@ final class StoreFiles: @unchecked Sendable {
             throw StoreFileError(path: directory + "/wal", operation: "append", code: error.code)
         }
         walSize += framed.bytes.count
+    }
+
+    /// Cuts the log back to `offset` (the start of a record whose sync
+    /// failed) and syncs the cut, so a restart does not replay what no one
+    /// was told was written. Best effort: the store refuses every call after.
+    func cutLog(at offset: Int) {
+        guard walDescriptor >= 0, offset >= Self.walMagic.count, offset <= walSize else { return }
+        if ftruncate(walDescriptor, off_t(offset)) == 0 {
+            lseek(walDescriptor, off_t(offset), SEEK_SET)
+            walSize = offset
+            _ = fsync(walDescriptor)
+        }
     }
 
     /// fdatasync of the log; called from the sync thread only.
@@ -248,7 +282,7 @@ final class StoreFiles: @unchecked Sendable {
         }
     }
 
-    private func readFile(_ path: String) throws(StoreFileError) -> [UInt8]? {
+    func readFile(_ path: String) throws(StoreFileError) -> [UInt8]? {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         if descriptor < 0 {
             if errno == ENOENT { return nil }

@@ -11,7 +11,10 @@
 // when the stream breaks (member killed, no leader), the watch is created
 // again on the next member with `start_revision = next`, and any event
 // older than `next` is dropped. Progress notices never move it (etcd 3.4
-// has known bugs where a notice runs ahead of unsynced events).
+// has known bugs where a notice runs ahead of unsynced events), and no
+// batch handed to the consumer claims a revision past `next - 1`: a
+// consumer that resumes its own watch from the last batch's revision + 1
+// (the agent does) resumes from the last event it applied.
 //
 // The request carries `hasleader` metadata, so a member cut off from the
 // leader cancels the watch instead of leaving it silently stale.
@@ -205,14 +208,19 @@ struct WatchCursor {
         let wireEvents = response.events ?? []
         let revision = response.header?.revision.orZero ?? 0
         if wireEvents.isEmpty {
-            // A progress notice; pass it on only if it does not run behind what was delivered.
+            // A progress notice; pass it on only if it does not run behind
+            // what was delivered, and claiming no more than was delivered:
+            // etcd 3.4 can send one ahead of events still on their way, and a
+            // consumer resuming from a batch's revision would skip them.
             guard revision > 0, revision >= next - 1 else { return .ignore }
-            return .deliver(WatchBatch(events: [], revision: revision))
+            return .deliver(WatchBatch(events: [], revision: next - 1))
         }
         let events = wireEvents.compactMap(Self.event).filter { $0.keyValue.modRevision >= next }
         guard let last = events.last else { return .ignore }
         next = last.keyValue.modRevision + 1
-        return .deliver(WatchBatch(events: events, revision: max(revision, last.keyValue.modRevision)))
+        // Not the header's revision: a catch-up split over several messages
+        // carries the store's current revision in each, ahead of its events.
+        return .deliver(WatchBatch(events: events, revision: last.keyValue.modRevision))
     }
 
     static func event(_ wire: EtcdJSON.Event) -> WatchEvent? {

@@ -38,11 +38,18 @@ public final class EtcdStore: Store {
         public var retryWindow: Duration
         /// Idle keep-alive connections kept per member.
         public var idleConnectionsPerEndpoint: Int
+        /// The cluster's `--max-txn-ops` (etcd's default is 128): the most
+        /// compares, or operations of one branch, in one transaction.
+        public var maxOperationsPerTransaction: Int
 
-        public init(requestTimeout: Duration = .seconds(5), retryWindow: Duration = .seconds(10), idleConnectionsPerEndpoint: Int = 4) {
+        public init(
+            requestTimeout: Duration = .seconds(5), retryWindow: Duration = .seconds(10), idleConnectionsPerEndpoint: Int = 4,
+            maxOperationsPerTransaction: Int = 128
+        ) {
             self.requestTimeout = requestTimeout
             self.retryWindow = retryWindow
             self.idleConnectionsPerEndpoint = idleConnectionsPerEndpoint
+            self.maxOperationsPerTransaction = maxOperationsPerTransaction
         }
     }
 
@@ -79,6 +86,8 @@ public final class EtcdStore: Store {
             connectTimeout: TimeAmount(options.requestTimeout),
             maxIdlePerEndpoint: options.idleConnectionsPerEndpoint)
     }
+
+    public var maxOperationsPerTransaction: Int { options.maxOperationsPerTransaction }
 
     /// The endpoint requests go to first (the member that answered last).
     var currentEndpoint: String {

@@ -51,6 +51,23 @@ struct ChangePlan {
         operations.append(.delete(.prefix(prefix)))
     }
 
+    /// Adds another plan's compares and writes to this one.
+    mutating func append(_ other: ChangePlan) {
+        for (compare, reason) in zip(other.compares, other.reasons) { require(compare, reason) }
+        for operation in other.operations {
+            switch operation {
+            case .put(let key, let value, _): put(key, value)
+            case .delete(.key(let key)): delete(key)
+            case .delete(.prefix(let prefix)): delete(prefix: prefix)
+            case .get: break
+            }
+        }
+    }
+
+    /// The larger of its compares and its writes: what a store's
+    /// `maxOperationsPerTransaction` is measured against.
+    var size: Int { max(compares.count, operations.count) }
+
     /// Requires and records the references of `new` that `old` did not have,
     /// and drops the index entries of those it no longer has.
     mutating func updateReferences(
@@ -61,7 +78,12 @@ struct ChangePlan {
         for reference in new.uniqued(by: IndexedReference.init) where !oldSet.contains(IndexedReference(reference)) {
             let target = TopologyKeys.object(reference.kind, reference.id.uuidString)
             if created[target] == nil {
-                require(.present(target), .reference(field: reference.field, kind: reference.kind, id: reference.id.uuidString.lowercased()))
+                let targetID = reference.id.uuidString.lowercased()
+                require(.present(target), .reference(field: reference.field, kind: reference.kind, id: targetID))
+                // A target whose deletion is under way takes no new referrer.
+                require(.absent(TopologyKeys.deletionMarker(of: targetID)), .refusal(.refused(
+                    field: reference.field, value: targetID,
+                    reason: "\(reference.kind.rawValue) \(targetID) is being deleted (expected an object that is staying)")))
             }
             put(TopologyKeys.reference(reference, from: kind, id),
                 Array((reference.onTargetDeletion == .cascade ? "cascade" : "refuse").utf8))

@@ -43,6 +43,14 @@ public enum TopologyKeys {
 
     static let tunnelKeyHint = root + "index/tunnel-key-hint"
 
+    /// Present while a deletion too large for one transaction is under way:
+    /// no new reference to `target` may be written (docs/architecture.md).
+    static func deletionMarker(of target: some CustomStringConvertible) -> String {
+        deletionMarkers + target.description.lowercased()
+    }
+
+    static let deletionMarkers = root + "index/deleting/"
+
     public static let hosts = root + "hosts/"
 
     public static func hostAlive(_ host: HostID) -> String { hosts + host.description + "/alive" }

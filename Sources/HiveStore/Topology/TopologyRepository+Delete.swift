@@ -24,68 +24,179 @@ extension TopologyRepository {
     /// Deletes an object and what belongs to it (a router's routes, a chain's
     /// rules, a bridge's DHCP subnets, a port's binding and routes). Refuses,
     /// naming the referrers, while other objects still name it.
+    ///
+    /// A deletion that fits in one transaction of the store
+    /// (`maxOperationsPerTransaction`) is one transaction. A larger one (a
+    /// chain with hundreds of rules on etcd) is a sequence: the object is
+    /// marked as being deleted (no new reference to it may be written), its
+    /// dependents are deleted in batches, leaves first, each batch a
+    /// transaction that leaves every reference whole, and the object goes
+    /// last with its marker. Each step re-reads what it deletes.
     public func delete<T: TopologyObject>(_ type: T.Type, id: ObjectID<T>, expectedRevision: Revision? = nil) async throws {
-        _ = try await retrying("delete \(T.kind.rawValue) \(id)") { () -> Bool? in
-            guard let root = try await load(T.kind, id.description) else {
-                throw RepositoryError.notFound(T.kind, id.description)
+        let marker = TopologyKeys.deletionMarker(of: id)
+        var failedRounds = 0
+        while true {
+            let step: DeletionStep
+            do {
+                step = try await deletionStep(T.kind, id.description, expectedRevision: expectedRevision)
+            } catch RepositoryError.inUse(let kind, let id, let referrers) {
+                // Refused: a mark left by this deletion (or an earlier one) goes, the object stays.
+                _ = try? await store.transaction(Transaction(compares: [.present(marker)], success: [.delete(.key(marker))]))
+                throw RepositoryError.inUse(kind, id, referrers: referrers)
             }
-            if let expectedRevision, expectedRevision != root.revision {
-                throw RepositoryError.staleRevision(T.kind, id.description, expected: expectedRevision, actual: root.revision)
-            }
-            var plan = ChangePlan()
-            var doomed: [LoadedObject] = []
-            var doomedKeys: Set<String> = []
-            var blockers: [RepositoryError.Referrer] = []
-            var queue = [root]
-            while !queue.isEmpty {
-                let current = queue.removeFirst()
-                guard doomedKeys.insert(TopologyKeys.object(current.kind, current.id)).inserted else { continue }
-                doomed.append(current)
-                let prefix = TopologyKeys.referrers(of: current.id)
-                let referrers = try await store.range(.prefix(prefix))
-                // No new referrer may appear before the deletion commits.
-                plan.require(Compare(.prefix(prefix), .modRevision(referrers.revision + 1), .less), .concurrent)
-                for keyValue in referrers.keyValues {
-                    guard let referrer = IndexedReferrer(key: keyValue.key, value: keyValue.value, target: current.id) else { continue }
-                    if referrer.cascade {
-                        guard let owned = try await load(referrer.kind, referrer.id) else { return nil }
-                        queue.append(owned)
-                    } else {
-                        blockers.append(.init(kind: referrer.kind, id: referrer.id, field: referrer.field))
-                    }
-                }
-            }
-            blockers.removeAll { doomedKeys.contains(TopologyKeys.object($0.kind, $0.id)) }
-            if !blockers.isEmpty {
-                throw RepositoryError.inUse(T.kind, id.description, referrers: blockers.uniqued(by: \.self))
-            }
-            for object in doomed {
-                let isRoot = object.kind == root.kind && object.id == root.id
-                plan.require(
-                    .unchanged(TopologyKeys.object(object.kind, object.id), since: object.revision),
-                    isRoot ? expectedRevision.map { .callerRevision(kind: T.kind, id: object.id, expected: $0) } ?? .concurrent : .concurrent)
-                plan.delete(TopologyKeys.object(object.kind, object.id))
-                plan.updateReferences(of: object.kind, object.id, old: object.object.references, new: [])
-                try plan.updateUniqueKeys(of: object.kind, object.id, old: object.object.uniqueKeys, new: [])
-                if let key = object.object.allocatedTunnelKey, key != 0 {
-                    plan.delete(TopologyKeys.tunnelKey(key))
-                }
-                if object.kind == .host {
-                    plan.delete(prefix: TopologyKeys.hosts + object.id + "/")
-                }
-            }
-            // A rule deleted on its own leaves its chain's order list.
-            if let rule = root.object as? Rule, !doomedKeys.contains(TopologyKeys.object(.chain, rule.chainId)),
-               let chain = try await find(rule.chainId) {
-                var updated = chain.object
-                updated.ruleIds.removeAll { $0 == rule.id }
-                try addUpdate(chain, to: updated, plan: &plan)
-            }
-            switch try await commit(plan) {
-            case .committed: return true
-            case .retry: return nil
+            switch step {
+            case .deleted:
+                return
+            case .progressed:
+                continue
+            case .retry:
+                failedRounds += 1
+                guard failedRounds < maxAttempts else { throw RepositoryError.contention("delete \(T.kind.rawValue) \(id)") }
+                // Back off a little, randomly, so racing writers spread out.
+                try await Task.sleep(for: .microseconds(Int.random(in: 0...(200 << min(failedRounds, 6)))))
             }
         }
+    }
+
+    enum DeletionStep {
+        /// The object and everything that went with it are gone.
+        case deleted
+        /// A step of a large deletion committed (the marker, or a batch).
+        case progressed
+        /// Something read changed meanwhile: plan again.
+        case retry
+    }
+
+    /// An object doomed by a deletion: its share of the plan, and which
+    /// other doomed objects name it (they must go first, or with it).
+    private struct DoomedObject {
+        var loaded: LoadedObject
+        var plan: ChangePlan
+        var doomedReferrers: Set<String>
+    }
+
+    /// Plans the deletion from a fresh read and commits it whole if it fits
+    /// in one transaction; otherwise commits its next step.
+    private func deletionStep(_ kind: ObjectKind, _ id: String, expectedRevision: Revision?) async throws -> DeletionStep {
+        let markerKey = TopologyKeys.deletionMarker(of: id)
+        let marker = try await store.get(markerKey)
+        guard let root = try await load(kind, id) else { throw RepositoryError.notFound(kind, id) }
+        // Once marked, the caller's revision was checked by the marking
+        // transaction; batches since then changed the object (a chain's rule list).
+        let expectedRevision = marker == nil ? expectedRevision : nil
+        if let expectedRevision, expectedRevision != root.revision {
+            throw RepositoryError.staleRevision(kind, id, expected: expectedRevision, actual: root.revision)
+        }
+        var doomed: [DoomedObject] = []
+        var indexOfKey: [String: Int] = [:]
+        var blockers: [RepositoryError.Referrer] = []
+        var queue = [root]
+        while !queue.isEmpty {
+            let current = queue.removeFirst()
+            let currentKey = TopologyKeys.object(current.kind, current.id)
+            guard indexOfKey[currentKey] == nil else { continue }
+            var plan = ChangePlan()
+            let isRoot = current.kind == root.kind && current.id == root.id
+            let prefix = TopologyKeys.referrers(of: current.id)
+            let referrers = try await store.range(.prefix(prefix))
+            // No new referrer may appear before the deletion commits.
+            plan.require(Compare(.prefix(prefix), .modRevision(referrers.revision + 1), .less), .concurrent)
+            plan.require(
+                .unchanged(currentKey, since: current.revision),
+                isRoot ? expectedRevision.map { .callerRevision(kind: kind, id: current.id, expected: $0) } ?? .concurrent : .concurrent)
+            plan.delete(currentKey)
+            plan.updateReferences(of: current.kind, current.id, old: current.object.references, new: [])
+            try plan.updateUniqueKeys(of: current.kind, current.id, old: current.object.uniqueKeys, new: [])
+            if let key = current.object.allocatedTunnelKey, key != 0 {
+                plan.delete(TopologyKeys.tunnelKey(key))
+            }
+            if current.kind == .host {
+                plan.delete(prefix: TopologyKeys.hosts + current.id + "/")
+            }
+            indexOfKey[currentKey] = doomed.count
+            doomed.append(DoomedObject(loaded: current, plan: plan, doomedReferrers: []))
+            for keyValue in referrers.keyValues {
+                guard let referrer = IndexedReferrer(key: keyValue.key, value: keyValue.value, target: current.id) else { continue }
+                if referrer.cascade {
+                    guard let owned = try await load(referrer.kind, referrer.id) else { return .retry }
+                    // `owned` names `current`: it goes before, or with it.
+                    doomed[indexOfKey[currentKey]!].doomedReferrers.insert(TopologyKeys.object(owned.kind, owned.id))
+                    queue.append(owned)
+                } else {
+                    blockers.append(.init(kind: referrer.kind, id: referrer.id, field: referrer.field))
+                }
+            }
+        }
+        blockers.removeAll { indexOfKey[TopologyKeys.object($0.kind, $0.id)] != nil }
+        if !blockers.isEmpty {
+            throw RepositoryError.inUse(kind, id, referrers: blockers.uniqued(by: \.self))
+        }
+
+        var whole = ChangePlan()
+        for object in doomed { whole.append(object.plan) }
+        // A rule deleted on its own leaves its chain's order list.
+        if let rule = root.object as? Rule, indexOfKey[TopologyKeys.object(.chain, rule.chainId)] == nil,
+           let chain = try await find(rule.chainId) {
+            var updated = chain.object
+            updated.ruleIds.removeAll { $0 == rule.id }
+            try addUpdate(chain, to: updated, plan: &whole)
+        }
+        if marker != nil { whole.delete(markerKey) }
+        if whole.size <= store.maxOperationsPerTransaction {
+            return try await commit(whole).step(done: .deleted)
+        }
+
+        guard marker != nil else {
+            // Too large for one transaction: mark the object first, if no
+            // referrer appeared since the referrers were read.
+            var marking = ChangePlan(requiring: doomed[0].plan)
+            marking.require(.absent(markerKey), .concurrent)
+            marking.put(markerKey, Array("\(kind.rawValue)/\(id)".utf8))
+            return try await commit(marking).step(done: .progressed)
+        }
+
+        // The next batch: objects no other doomed object names, the root last.
+        let limit = store.maxOperationsPerTransaction - 1  // room for the chain update below
+        var batch = ChangePlan()
+        var rulesLeaving: [ChainID: [RuleID]] = [:]
+        for object in doomed.dropFirst() where object.doomedReferrers.isEmpty {
+            var candidate = batch
+            candidate.append(object.plan)
+            guard candidate.size <= limit || batch.size == 0 else { break }
+            batch = candidate
+            if let rule = object.loaded.object as? Rule {
+                rulesLeaving[rule.chainId, default: []].append(rule.id)
+            }
+        }
+        // A chain that stays for now keeps an order list of rules it has.
+        guard batch.size > 0 else {
+            throw RepositoryError.contention("delete \(kind.rawValue) \(id): nothing of it fits in one store transaction")
+        }
+        for (chainID, ruleIds) in rulesLeaving {
+            guard let chain = try await find(chainID) else { continue }
+            var updated = chain.object
+            let leaving = Set(ruleIds)
+            updated.ruleIds.removeAll { leaving.contains($0) }
+            try addUpdate(chain, to: updated, plan: &batch)
+        }
+        return try await commit(batch).step(done: .progressed)
+    }
+}
+
+extension TopologyRepository.CommitOutcome {
+    fileprivate func step(done: TopologyRepository.DeletionStep) -> TopologyRepository.DeletionStep {
+        switch self {
+        case .committed: return done
+        case .retry: return .retry
+        }
+    }
+}
+
+extension ChangePlan {
+    /// Only the compares of `plan`: a transaction that requires what it read.
+    fileprivate init(requiring plan: ChangePlan) {
+        self.init()
+        for (compare, reason) in zip(plan.compares, plan.reasons) { require(compare, reason) }
     }
 }
 

@@ -81,5 +81,9 @@ func integrityProblems(in store: any Store) async throws -> [String] {
     for key in Set(expectedUnique.keys).subtracting(uniqueIndex.map(\.key)) {
         problems.append("missing unique key \(key) of \(expectedUnique[key] ?? "?")")
     }
+    // A deletion marker outlives only a deletion that stopped midway.
+    for marker in try await store.range(.prefix(TopologyKeys.deletionMarkers)).keyValues {
+        problems.append("deletion marker \(marker.key) -> \(marker.text) left behind")
+    }
     return problems
 }
