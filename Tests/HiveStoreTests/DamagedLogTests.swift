@@ -70,6 +70,32 @@ struct DamagedLogTests {
         }
     }
 
+    @Test func aDamagedHeaderRefusesToOpenInsteadOfStartingAnEmptyLog() async throws {
+        try await withTemporaryDirectory { clean in
+            // Three whole records behind a damaged header.
+            let store = try EmbeddedStore(directory: clean)
+            for index in 0..<3 { try await store.put("/k/\(index)", "\(index)") }
+            await store.close()
+            let url = URL(fileURLWithPath: clean + "/wal")
+            var bytes = try [UInt8](Data(contentsOf: url))
+            bytes[2] ^= 0xFF
+            try Data(bytes).write(to: url)
+            #expect {
+                _ = try EmbeddedStore(directory: clean)
+            } throws: { error in
+                error is DamagedLogError && "\(error)".contains("offset 0") && "\(error)".contains("not Hive's log header")
+            }
+            let check = try EmbeddedStore.checkLog(directory: clean)
+            #expect(check.damage == .corrupt && check.damageOffset == 0 && check.recordsAfterDamage == 3, "\(check)")
+            #expect(try [UInt8](Data(contentsOf: url)) == bytes, "checking changed nothing")
+            // Repair empties it, saying so first; the store then starts afresh.
+            #expect(try EmbeddedStore.repairLog(directory: clean) == check)
+            let reopened = try EmbeddedStore(directory: clean)
+            #expect(try await reopened.range(.prefix("/k/")).keyValues.isEmpty)
+            await reopened.close()
+        }
+    }
+
     @Test func checkIsRefusedWhileTheStoreIsOpen() async throws {
         try await withTemporaryDirectory { directory in
             let store = try EmbeddedStore(directory: directory)

@@ -45,6 +45,18 @@ public struct EmbeddedLogCheck: Sendable, Equatable, CustomStringConvertible {
         return text
     }
 
+    /// A log whose first bytes are not Hive's header (a new log cut short
+    /// while its header was written, a prefix of it, is not damaged): the
+    /// whole file is in question. A repair empties it.
+    static func damagedHeader(_ bytes: [UInt8], path: String) -> EmbeddedLogCheck? {
+        let magic = StoreFiles.walMagic
+        if bytes.starts(with: magic) || (bytes.count < magic.count && magic.starts(with: bytes)) { return nil }
+        var check = EmbeddedLogCheck(path: path, records: 0)
+        check.mark(.corrupt, at: 0, "the first \(magic.count) bytes are not Hive's log header", total: bytes.count)
+        check.countRecords(in: bytes, from: magic.count)
+        return check
+    }
+
     /// Reads a log's bytes (starting with its magic).
     static func scan(_ bytes: [UInt8], path: String) -> (check: EmbeddedLogCheck, records: [LogRecord], validLength: Int) {
         var check = EmbeddedLogCheck(path: path, records: 0)

@@ -116,6 +116,9 @@ final class StoreFiles: @unchecked Sendable {
         let path = directory + "/wal"
         var records: [LogRecord] = []
         var validLength = Self.walMagic.count
+        if let bytes = try readFile(path), let check = EmbeddedLogCheck.damagedHeader(bytes, path: path) {
+            throw DamagedLogError(check: check, directory: directory)
+        }
         if let bytes = try readFile(path), bytes.count >= Self.walMagic.count, bytes.starts(with: Self.walMagic) {
             let scan = EmbeddedLogCheck.scan(bytes, path: path)
             if scan.check.damage == .corrupt { throw DamagedLogError(check: scan.check, directory: directory) }
@@ -147,6 +150,17 @@ final class StoreFiles: @unchecked Sendable {
         let files = try StoreFiles(directory: directory)
         defer { files.closeFiles() }
         let path = directory + "/wal"
+        if let bytes = try files.readFile(path), let check = EmbeddedLogCheck.damagedHeader(bytes, path: path) {
+            if repair {
+                // Emptied: the store starts the log afresh when it opens.
+                let descriptor = open(path, O_RDWR | O_CLOEXEC)
+                guard descriptor >= 0 else { throw StoreFileError(path: path, operation: "open", code: errno) }
+                defer { close(descriptor) }
+                guard ftruncate(descriptor, 0) == 0 else { throw StoreFileError(path: path, operation: "cut at offset 0", code: errno) }
+                guard fsync(descriptor) == 0 else { throw StoreFileError(path: path, operation: "fsync", code: errno) }
+            }
+            return check
+        }
         guard let bytes = try files.readFile(path), bytes.count >= walMagic.count, bytes.starts(with: walMagic) else {
             return EmbeddedLogCheck(path: path, records: 0)
         }
