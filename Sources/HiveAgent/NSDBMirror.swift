@@ -54,8 +54,8 @@ struct NSDBMirror: Sendable {
     }
 
     static let watchedPrefix = TopologyKeys.root
-    static let macPrefix = TopologyKeys.root + "state/mac/"
-    static let arpPrefix = TopologyKeys.root + "state/arp/"
+    static let macPrefix = TopologyKeys.learnedMACs
+    static let arpPrefix = TopologyKeys.learnedARP
     static let natPrefix = TopologyKeys.root + "state/nat/"
 
     /// `/hive/v1/state/nat/<address>/<block>`: who holds SNAT ports block*64 ... block*64+63 of the address.

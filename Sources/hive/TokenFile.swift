@@ -7,6 +7,21 @@ import HiveAPI
 /// ssh insists for keys, so the token does not show in `ps` or leak to other users.
 enum TokenFile {
     static func read(_ path: String, option: String) throws -> String {
+        try checkPrivate(path, option: option)
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ValidationError("\(option) \(path): cannot read it as UTF-8 text")
+        }
+        let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty, !token.contains(where: \.isWhitespace) else {
+            throw ValidationError("\(option) \(path): expected one token (no spaces) on one line")
+        }
+        return token
+    }
+}
+
+extension TokenFile {
+    /// A regular file readable by its owner only, or a refusal naming the option and the fix.
+    static func checkPrivate(_ path: String, option: String) throws {
         var status = stat()
         guard stat(path, &status) == 0 else {
             throw ValidationError("\(option) \(path): cannot read it (\(String(cString: strerror(errno))))")
@@ -19,14 +34,6 @@ enum TokenFile {
             throw ValidationError(
                 "\(option) \(path): its mode is \(String(permissions, radix: 8)), readable by other users; make it private with: chmod 600 \(path)")
         }
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw ValidationError("\(option) \(path): cannot read it as UTF-8 text")
-        }
-        let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !token.isEmpty, !token.contains(where: \.isWhitespace) else {
-            throw ValidationError("\(option) \(path): expected one token (no spaces) on one line")
-        }
-        return token
     }
 }
 
@@ -41,9 +48,10 @@ enum TokensFile {
     static let minimumLength = 16
 
     static func read(_ path: String) throws -> TokenTable {
-        // The same checks as a one-token file: a regular file, owner-only, UTF-8.
-        _ = try checkedText(path)
-        let text = try String(contentsOfFile: path, encoding: .utf8)
+        try TokenFile.checkPrivate(path, option: "--tokens-file")
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ValidationError("--tokens-file \(path): cannot read it as UTF-8 text")
+        }
         var table = TokenTable()
         for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
@@ -72,19 +80,5 @@ enum TokensFile {
         }
         guard !table.isEmpty else { throw ValidationError("--tokens-file \(path): no token in it (expected 'admin TOKEN' or 'tenant NAME TOKEN' lines)") }
         return table
-    }
-
-    private static func checkedText(_ path: String) throws -> Bool {
-        var status = stat()
-        guard stat(path, &status) == 0 else {
-            throw ValidationError("--tokens-file \(path): cannot read it (\(String(cString: strerror(errno))))")
-        }
-        guard status.st_mode & S_IFMT == S_IFREG else { throw ValidationError("--tokens-file \(path): is not a regular file") }
-        let permissions = status.st_mode & 0o777
-        guard permissions & 0o077 == 0 else {
-            throw ValidationError(
-                "--tokens-file \(path): its mode is \(String(permissions, radix: 8)), readable by other users; make it private with: chmod 600 \(path)")
-        }
-        return true
     }
 }

@@ -34,7 +34,7 @@ public struct PacketTracer: Sendable {
     /// ports the caller may name as the ingress (a tenant: its own).
     public func trace(_ spec: TraceSpec, visible: @Sendable (Port) -> Bool = { _ in true }) async throws -> TraceReport {
         let snapshot = try await TopologySnapshot.load(from: repository)
-        let live = try await LiveState.load(from: repository)
+        let live = try await LiveState.load(from: repository, snapshot: snapshot)
         let request = try TraceRequest(spec: spec, snapshot: snapshot, state: live.state, visible: visible)
         var notes = request.notes
         notes.append("MAC and ARP tables: the \(live.macEntries) MAC and \(live.arpEntries) ARP entries the agents share in the NSDB")
@@ -77,9 +77,10 @@ struct LiveState: Sendable {
     var macEntries = 0
     var arpEntries = 0
 
-    static func load(from repository: TopologyRepository) async throws -> LiveState {
+    /// - Parameter snapshot: the topology just read, for the ports' tunnel keys.
+    static func load(from repository: TopologyRepository, snapshot: TopologySnapshot) async throws -> LiveState {
         var live = LiveState()
-        let macPrefix = TopologyKeys.root + "state/mac/"
+        let macPrefix = TopologyKeys.learnedMACs
         for keyValue in try await repository.store.range(.prefix(macPrefix)).keyValues {
             let parts = keyValue.key.dropFirst(macPrefix.count).split(separator: "/")
             guard parts.count == 2, let bridge = BridgeID(parsing: String(parts[0])), let mac = EthernetAddress(parsing: parts[1]),
@@ -88,7 +89,7 @@ struct LiveState: Sendable {
             live.state.learn(mac, on: port, in: bridge)
             live.macEntries += 1
         }
-        let arpPrefix = TopologyKeys.root + "state/arp/"
+        let arpPrefix = TopologyKeys.learnedARP
         for keyValue in try await repository.store.range(.prefix(arpPrefix)).keyValues {
             let parts = keyValue.key.dropFirst(arpPrefix.count).split(separator: "/")
             guard parts.count == 2, let router = RouterID(parsing: String(parts[0])), let address = IPv4.Address(parsing: parts[1]),
@@ -102,7 +103,7 @@ struct LiveState: Sendable {
         for binding in try await repository.list(Binding.self).items.map(\.object) {
             live.placements[binding.portId] = TracePlacement(
                 host: hosts[binding.hostId] ?? binding.hostId.description, alive: alive.contains(binding.hostId))
-            if !alive.contains(binding.hostId), let port = try await repository.find(binding.portId)?.object {
+            if !alive.contains(binding.hostId), let port = snapshot.ports[binding.portId] {
                 // As the agents do: nothing goes to a dead host's ports, and ECMP passes over its uplinks.
                 live.state.unavailablePorts.insert(port.tunnelKey)
             }

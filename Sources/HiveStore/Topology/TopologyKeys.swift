@@ -55,6 +55,11 @@ public enum TopologyKeys {
 
     public static func hostAlive(_ host: HostID) -> String { hosts + host.description + "/alive" }
 
+    /// Learned MAC entries (`<bridge>/<mac>` = port id) and ARP entries
+    /// (`<router>/<ip>` = MAC), each under the lease of the host that learned it.
+    public static let learnedMACs = root + "state/mac/"
+    public static let learnedARP = root + "state/arp/"
+
     /// Armed live traces: agents watch them with the rest of `root`.
     public static let traceRequests = root + "trace/requests/"
 
