@@ -15,7 +15,10 @@
 //
 // Store outage. The agent keeps its last view and keeps forwarding and
 // simulating; the watch reconnects and resumes from the last revision it
-// applied, so no change is missed.
+// applied, so no change is missed. Learned entries travel straight between
+// hosts too, so ARP resolution needs no NSDB. The view is also kept on disk
+// (`ViewCache`): an agent restarted during an outage forwards from it at
+// once and registers when the NSDB is back.
 
 import Foundation
 import HiveDatapath
@@ -134,10 +137,24 @@ public final class Agent: Service, Sendable {
     public var statistics: DatapathStatistics { datapath.statistics }
 
     public func run() async throws {
-        let host = try await HostRegistration(store: store, configuration: configuration, logger: logger).register()
-        let lease = try await store.grantLease(ttl: configuration.leaseTTL)
-        try await TopologyRepository(store: store).markAlive(host, lease: lease.id)
-        await control.start(host: host, lease: lease.id)
+        let host: HostID
+        let registered: Bool
+        if let (cachedHost, cache) = cachedView() {
+            // Forward at once from the last view; the NSDB is joined in the background.
+            host = cachedHost
+            await control.start(host: host, lease: 0)
+            await control.load(cache.rangeResult, fromNSDB: false)
+            logger.notice("started from the view cache; joining the NSDB in the background", metadata: [
+                "revision": "\(cache.revision)", "savedAt": "\(cache.savedAt)", "records": "\(cache.records.count)",
+            ])
+            registered = false
+        } else {
+            host = try await HostRegistration(store: store, configuration: configuration, logger: logger).register()
+            let lease = try await store.grantLease(ttl: configuration.leaseTTL)
+            try await TopologyRepository(store: store).markAlive(host, lease: lease.id)
+            await control.start(host: host, lease: lease.id)
+            registered = true
+        }
         restoreConnections()
         try datapath.start()
         logger.info("agent up", metadata: [
@@ -155,34 +172,89 @@ public final class Agent: Service, Sendable {
                 group.addTask { await self.releaseIdleNATBlocks(blocksInUse: self.blocksInUse) }
                 group.addTask { await self.housekeeping() }
                 group.addTask { await self.publishTraces(host: host) }
-                group.addTask {
-                    // Keep the lease; a lapsed one (a long outage) is replaced.
-                    let interval = Duration.seconds(max(1, Double(self.configuration.leaseTTL) / 3))
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: interval)
-                        if Task.isCancelled { break }
-                        let current = await self.control.lease
-                        do {
-                            try await self.store.keepAlive(current)
-                        } catch StoreError.leaseNotFound {
-                            if let renewed = try? await self.store.grantLease(ttl: self.configuration.leaseTTL) {
-                                try? await TopologyRepository(store: self.store).markAlive(host, lease: renewed.id)
-                                await self.control.leaseReplaced(renewed.id)
-                                self.logger.warning("host lease had lapsed; registered alive again")
-                            }
-                        } catch {
-                            self.logger.debug("lease keep-alive failed: \(error)")
-                        }
-                    }
-                }
+                group.addTask { await self.cacheView() }
+                group.addTask { await self.keepRegistered(host: host, registered: registered) }
                 await group.waitForAll()
             }
         }
         datapath.stop()
         saveConnections()
+        await writeViewCache()
         await control.stopped()
-        try? await store.revokeLease(await control.lease)
+        let lease = await control.lease
+        if lease != 0 { try? await store.revokeLease(lease) }
         logger.info("agent down", metadata: ["host": "\(configuration.hostName)"])
+    }
+
+    /// Registers the host when it started from its cache (retrying until the
+    /// NSDB answers), then keeps its lease; a lapsed one (a long outage) is replaced.
+    private func keepRegistered(host: HostID, registered: Bool) async {
+        let interval = Duration.seconds(max(1, Double(configuration.leaseTTL) / 3))
+        var backoff = Duration.milliseconds(200)
+        var registered = registered
+        while !registered, !Task.isCancelled {
+            do {
+                _ = try await HostRegistration(store: store, configuration: configuration, logger: logger).register()
+                try await renewLease(host: host)
+                registered = true
+                logger.notice("joined the NSDB: host registered alive")
+            } catch {
+                logger.debug("NSDB not reachable yet, forwarding from the cached view: \(error)")
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, interval)
+            }
+        }
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            if Task.isCancelled { break }
+            do {
+                try await store.keepAlive(await control.lease)
+            } catch StoreError.leaseNotFound {
+                if (try? await renewLease(host: host)) != nil { logger.warning("host lease had lapsed; registered alive again") }
+            } catch {
+                logger.debug("lease keep-alive failed: \(error)")
+            }
+        }
+    }
+
+    /// A new lease, the host marked alive under it, and what was learned here shared again under it.
+    private func renewLease(host: HostID) async throws {
+        let lease = try await store.grantLease(ttl: configuration.leaseTTL)
+        try await TopologyRepository(store: store).markAlive(host, lease: lease.id)
+        await control.leaseReplaced(lease.id)
+    }
+
+    /// The host id and view cache to start from, when the state directory
+    /// holds both; a cache that cannot be used is said and ignored.
+    private func cachedView() -> (HostID, ViewCache)? {
+        guard let directory = configuration.stateDirectory,
+              let host = configuration.hostID ?? HostRegistration.storedID(in: directory) else { return nil }
+        do {
+            guard let cache = try ViewCache.read(directory: directory, host: host) else { return nil }
+            return (host, cache)
+        } catch {
+            logger.warning("ignoring the view cache: \(error)")
+            return nil
+        }
+    }
+
+    /// Writes the view to the cache, at most once a second and only when it changed.
+    private func cacheView() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            await writeViewCache()
+        }
+    }
+
+    private func writeViewCache() async {
+        guard let directory = configuration.stateDirectory, let (mirror, host, version) = await control.viewToCache() else { return }
+        do {
+            try ViewCache(mirror: mirror, host: host).write(directory: directory)
+            await control.viewCached(version: version)
+        } catch {
+            await control.viewCacheFailed()
+            logger.warning("could not write the view cache: \(error)")
+        }
     }
 
     /// Where the connection table is kept across restarts.
@@ -258,9 +330,11 @@ public final class Agent: Service, Sendable {
     private func shareLearnedEntries() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(50))
+            // Nothing is written without the host's lease: it takes the entries with it.
+            let lease = await control.lease
+            guard lease != 0 else { continue }
             let batch = await control.takePendingWrites()
             guard !batch.isEmpty else { continue }
-            let lease = await control.lease
             var failed: [(key: String, write: AgentControl.LearnedWrite)] = []
             let puts = batch.filter { if case .put = $0.write { true } else { false } }
             var start = puts.startIndex

@@ -1,3 +1,4 @@
+import struct Foundation.UUID
 import HiveDatapath
 import HiveModel
 import HivePacket
@@ -5,7 +6,9 @@ import HiveSimulation
 import HiveStore
 
 // Learned MAC and ARP entries: what this agent learned and shares through
-// the NSDB, the per-port cap on MACs, ageing, and the queue the agent's
+// the NSDB and, at once, straight with the hosts that simulate through the
+// same devices (so learning needs no NSDB round trip and works through an
+// NSDB outage); the per-port cap on MACs, ageing, and the queue the agent's
 // writer task drains in batches.
 
 extension AgentControl {
@@ -31,6 +34,7 @@ extension AgentControl {
     /// written under it): share everything learned here again.
     func leaseReplaced(_ lease: LeaseID) {
         self.lease = lease
+        metrics.registered = true
         for (key, entry) in learnedHere { pendingWrites[key] = .put(entry.value) }
     }
 
@@ -92,5 +96,85 @@ extension AgentControl {
         guard !tags.isEmpty else { return }
         publish()
         datapath.invalidate(tags)
+    }
+
+    // MARK: Straight to other hosts
+
+    /// Sends an entry this host accepted to the other hosts whose ports can
+    /// reach `device` (the NSDB gets it too, from the writer task).
+    func sendDirectly(_ entry: SharedLearning, device: UUID) {
+        guard let hosts = peers(reaching: device), !hosts.isEmpty else { return }
+        datapath.sendMessage(LearnedStateMessage.encode([entry][...]), to: hosts)
+        metrics.learnedSentDirectly += 1
+    }
+
+    /// Entries another host learned: into the view at once (released held
+    /// packets included), as if the NSDB had brought them. They stay that
+    /// host's to share and age; the NSDB brings its word on them later.
+    func applyLearnedElsewhere(_ entries: [SharedLearning]) {
+        var tags: [FlowTag] = []
+        var resolved: [(RouterID, IPv4.Address)] = []
+        for entry in entries {
+            let key: String
+            switch entry {
+            case .mac(let learned):
+                guard mirror.state.port(of: learned.mac, in: learned.bridge) != learned.port else { continue }
+                key = NSDBMirror.macKey(learned.bridge, learned.mac)
+                mirror.state.learn(learned.mac, on: learned.port, in: learned.bridge)
+                tags.append(flowTag(.macEntry(learned.bridge, learned.mac)))
+            case .arp(let learned):
+                guard mirror.state.mac(of: learned.address, in: learned.router) != learned.mac else { continue }
+                key = NSDBMirror.arpKey(learned.router, learned.address)
+                mirror.state.learn(learned.address, at: learned.mac, in: learned.router)
+                tags.append(flowTag(.arpEntry(learned.router, learned.address)))
+                resolved.append((learned.router, learned.address))
+            }
+            // Another host saw it last: this host's older word on it is not to be shared.
+            forget(key)
+            if case .put? = pendingWrites[key] { pendingWrites[key] = nil }
+            metrics.learnedReceivedDirectly += 1
+        }
+        guard !tags.isEmpty else { return }
+        publish()
+        datapath.invalidate(tags)
+        for (router, address) in resolved { release(router: router, address: address) }
+    }
+
+    /// The other hosts with a port bound in the part of the topology that
+    /// `device` belongs to (devices joined by interior links): any of them
+    /// may simulate a packet through it.
+    private func peers(reaching device: UUID) -> [IPv4.Address]? {
+        if learningPeers == nil { learningPeers = computeLearningPeers() }
+        return learningPeers?[device]
+    }
+
+    private func computeLearningPeers() -> [UUID: [IPv4.Address]] {
+        guard let hostID else { return [:] }
+        // Union-find over devices, joined by their interior links.
+        var parent: [UUID: UUID] = [:]
+        func root(_ device: UUID) -> UUID {
+            var current = device
+            while let next = parent[current], next != current { current = next }
+            var walk = device
+            while let next = parent[walk], next != current { parent[walk] = current; walk = next }
+            return current
+        }
+        for port in mirror.ports.values {
+            parent[port.deviceId] = parent[port.deviceId] ?? port.deviceId
+            guard let peer = port.peerId.flatMap({ mirror.ports[$0] }) else { continue }
+            parent[peer.deviceId] = parent[peer.deviceId] ?? peer.deviceId
+            let (a, b) = (root(port.deviceId), root(peer.deviceId))
+            if a != b { parent[a] = b }
+        }
+        var hostsByPart: [UUID: Set<IPv4.Address>] = [:]
+        for binding in mirror.bindings.values where binding.hostId != hostID {
+            guard let port = mirror.ports[binding.portId], let address = mirror.underlayAddress(of: binding.hostId, from: hostID) else { continue }
+            hostsByPart[root(port.deviceId), default: []].insert(address)
+        }
+        var peers: [UUID: [IPv4.Address]] = [:]
+        for device in parent.keys {
+            if let hosts = hostsByPart[root(device)] { peers[device] = hosts.sorted { $0.value < $1.value } }
+        }
+        return peers
     }
 }

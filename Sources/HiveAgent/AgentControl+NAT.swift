@@ -135,6 +135,8 @@ extension Agent {
     /// One free block of the request's range, claimed in a transaction that
     /// fails if another host took it first; nil when none is free.
     private func claimBlock(for request: NATPortRequest, host: HostID) async throws -> NATBlockKey? {
+        let lease = await control.lease
+        guard lease != 0 else { throw AgentError("the host has no NSDB lease yet (the NSDB has not been reached since the agent started)") }
         let first = NATBlock.of(request.firstPort)
         let last = NATBlock.of(request.lastPort)
         let preferred = NATBlock.of(request.preferredPort)
@@ -151,7 +153,7 @@ extension Agent {
             let key = NATBlockKey(address: request.address, block: block)
             let result = try await store.transaction(Transaction(
                 compares: [.absent(NSDBMirror.natKey(key))],
-                success: [.put(key: NSDBMirror.natKey(key), value: Array(host.description.utf8), lease: await control.lease)],
+                success: [.put(key: NSDBMirror.natKey(key), value: Array(host.description.utf8), lease: lease)],
                 failure: []))
             if result.succeeded { return key }
         }

@@ -18,10 +18,21 @@ actor AgentControl {
     let logger: Logger
 
     private(set) var hostID: HostID?
+    /// The host's lease; 0 until the NSDB granted one (an agent started from its view cache).
     var lease: LeaseID = 0
     var mirror = NSDBMirror()
     private var snapshot = TopologySnapshot()
     private var version: UInt64 = 0
+    /// Whether the mirror holds a view (read from the NSDB or the cache), and
+    /// whether it came from the NSDB: only a loaded view is worth caching.
+    private var loaded = false
+    private(set) var loadedFromNSDB = false
+    /// The view version last written to the cache.
+    private var cachedVersion: UInt64 = 0
+    /// Per bridge or router, the other hosts whose bound ports can reach it:
+    /// who gets the entries learned on it directly. Rebuilt after topology
+    /// or placement changes.
+    var learningPeers: [UUID: [IPv4.Address]]?
     /// Ports whose interface is open in the datapath: port -> (tunnel key, interface).
     var bound: [PortID: (portKey: UInt32, interface: String)] = [:]
     /// Bindings that could not be opened yet (interface missing), with the reason.
@@ -101,15 +112,18 @@ actor AgentControl {
 
     var revision: Revision { mirror.revision }
 
+    /// `lease` is 0 when the agent starts from its view cache, before the NSDB answered.
     func start(host: HostID, lease: LeaseID) {
         hostID = host
         self.lease = lease
+        metrics.registered = lease != 0
     }
 
     // MARK: NSDB changes
 
-    /// Replaces the mirror with a full read.
-    func load(_ read: RangeResult) {
+    /// Replaces the mirror with a full read (of the NSDB, or of the view
+    /// cache when `fromNSDB` is false); every flow goes.
+    func load(_ read: RangeResult, fromNSDB: Bool = true) {
         var fresh = NSDBMirror()
         var changes = NSDBMirror.Changes()
         for keyValue in read.keyValues {
@@ -117,6 +131,9 @@ actor AgentControl {
         }
         fresh.revision = read.revision
         mirror = fresh
+        loaded = true
+        loadedFromNSDB = loadedFromNSDB || fromNSDB
+        learningPeers = nil
         snapshot = mirror.snapshot()
         report(changes.problems)
         publish()
@@ -138,6 +155,7 @@ actor AgentControl {
         mirror.revision = max(mirror.revision, batch.revision)
         guard changes.topologyChanged || changes.placementChanged || changes.stateChanged || changes.tracesChanged else { return }
         if changes.topologyChanged { snapshot = mirror.snapshot() }
+        if changes.topologyChanged || changes.placementChanged { learningPeers = nil }
         for (router, address) in changes.movedFloatingIPs {
             flushSequence += 1
             connectionFlushes.append(ConnectionFlush(sequence: flushSequence, zone: snapshot.connectionZone(of: router), address: address))
@@ -231,6 +249,20 @@ actor AgentControl {
         }
     }
 
+    /// The view to write to the cache, when it changed since the last one
+    /// written (and holds something: an empty mirror never replaces a cache).
+    func viewToCache() -> (mirror: NSDBMirror, host: HostID, version: UInt64)? {
+        guard loaded, let hostID, version != cachedVersion else { return nil }
+        return (mirror, hostID, version)
+    }
+
+    func viewCached(version: UInt64) {
+        cachedVersion = version
+        metrics.viewCacheWrites += 1
+    }
+
+    func viewCacheFailed() { metrics.viewCacheFailures += 1 }
+
     /// Every bound port's host and whether it is alive (this host is).
     private func placements() -> [PortID: TracePlacement] {
         var placements: [PortID: TracePlacement] = [:]
@@ -322,6 +354,7 @@ actor AgentControl {
             metrics.macLearned += 1
             macCount[entry.port, default: 0] += 1
             share(key, LearnedEntry(kind: .mac(entry.bridge, entry.mac, port: entry.port), value: entry.port.description, lastSeen: .now))
+            sendDirectly(.mac(entry), device: entry.bridge.uuid)
         case .learnARP(let entry):
             let key = NSDBMirror.arpKey(entry.router, entry.address)
             guard mirror.state.mac(of: entry.address, in: entry.router) != entry.mac else {
@@ -335,6 +368,9 @@ actor AgentControl {
             metrics.arpLearned += 1
             release(router: entry.router, address: entry.address)
             share(key, LearnedEntry(kind: .arp(entry.router, entry.address), value: entry.mac.description, lastSeen: .now))
+            sendDirectly(.arp(entry), device: entry.router.uuid)
+        case .learnedElsewhere(let entries, _):
+            applyLearnedElsewhere(entries)
         case .refreshed(let macs, let arps):
             let now = ContinuousClock.now
             for entry in macs { learnedHere[NSDBMirror.macKey(entry.bridge, entry.mac)]?.lastSeen = now }
@@ -383,7 +419,7 @@ actor AgentControl {
     func addressAllocated() { metrics.addressesAllocated += 1 }
 
     /// Sends the packets that waited for `address` through the miss path again.
-    private func release(router: RouterID, address: IPv4.Address) {
+    func release(router: RouterID, address: IPv4.Address) {
         guard let queue = waiting.removeValue(forKey: ARPWaitKey(router: router, address: address)) else { return }
         simulateAgain(queue)
     }
@@ -445,6 +481,13 @@ struct ControlMetrics: Sendable {
     var tracedPackets: UInt64 = 0
     var tracesArmed = 0
     var tracePublishFailures: UInt64 = 0
+    var viewCacheWrites: UInt64 = 0
+    /// Whether the host holds a lease (it may run from its view cache before).
+    var registered = false
+    var viewCacheFailures: UInt64 = 0
+    /// Learned entries sent straight to other hosts, and received from them.
+    var learnedSentDirectly: UInt64 = 0
+    var learnedReceivedDirectly: UInt64 = 0
     /// Port tunnel key -> "device/port", for metric labels.
     var portNames: [UInt32: String] = [:]
 }

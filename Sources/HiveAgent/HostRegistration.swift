@@ -63,6 +63,12 @@ struct HostRegistration {
         throw AgentError("could not join tunnel zone '\(name)': too many concurrent changes")
     }
 
+    /// The id kept in `directory`, if one was written there and reads back.
+    static func storedID(in directory: String) -> HostID? {
+        guard let text = try? String(contentsOfFile: directory + "/host-id", encoding: .utf8) else { return nil }
+        return HostID(parsing: text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
     /// The id in `stateDirectory/host-id`, written there the first time.
     private func persistentID() throws -> HostID {
         let directory = configuration.stateDirectory ?? (NSHomeDirectory() + "/.hive/agent")

@@ -10,9 +10,10 @@ import Synchronization
 ///
 /// Two streams carry them. Learning and traces go on a bounded one (a lost
 /// entry is learned again by the next packet that shows it); a port that
-/// failed and a packet to hold go on one that never drops (`control`), so
-/// no port stays unbound and no held packet is lost because learning
-/// flooded the other. Their rate is bounded by the upcall limits.
+/// failed, a packet to hold and the entries other hosts sent (answers held
+/// packets may wait for) go on one that never drops (`control`), so no port
+/// stays unbound and no held packet is lost because learning flooded the
+/// other. Their rate is bounded by the upcall limits (the other hosts').
 enum UpcallEvent: Sendable {
     case learnMAC(MACLearning)
     case learnARP(ARPLearning)
@@ -24,6 +25,8 @@ enum UpcallEvent: Sendable {
     /// SNAT to `address` found no free port in this host's blocks: lease one, then simulate `frame` again.
     case waitForNATPorts(NATPortRequest, frame: [UInt8], inPort: UInt32)
     case portFailed(portKey: UInt32, reason: String)
+    /// Entries another host learned and sent here directly (`LearnedStateMessage`).
+    case learnedElsewhere([SharedLearning], from: IPv4.Address)
     /// A packet a live trace asked for, to publish under the request's lease.
     case traced(LiveTraceID, lease: LeaseID, TraceReport)
 }
@@ -244,6 +247,15 @@ final class SimulationUpcalls: UpcallHandler {
     }
 
     func receiveFlowState(_ payload: UnsafeRawBufferPointer, from host: IPv4.Address, invalidations: inout [FlowTag]) {
+        if payload.first == LearnedStateMessage.version {
+            // Packets may be held for these ARP answers: the stream that never drops.
+            if let learned = LearnedStateMessage.decode(payload) {
+                control.yield(.learnedElsewhere(learned, from: host))
+            } else {
+                connectionStatistics.value.withLock { $0.malformedMessages &+= 1 }
+            }
+            return
+        }
         guard let entries = FlowStateMessage.decode(payload) else {
             connectionStatistics.value.withLock { $0.malformedMessages &+= 1 }
             return

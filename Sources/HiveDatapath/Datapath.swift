@@ -78,6 +78,7 @@ enum DatapathCommand: Sendable {
     case send(frame: [UInt8], outputs: [FlowOutput], ingressKey: UInt32)
     case simulate(frame: [UInt8], inPort: UInt32)
     case setPeers(Set<IPv4.Address>?)
+    case sendMessage(payload: [UInt8], hosts: [IPv4.Address])
     /// Copy the counters, and the flow table when asked, for an operator (`report()`).
     case report(CheckedContinuation<DatapathReport, Never>, flows: Bool)
 }
@@ -131,6 +132,12 @@ public final class Datapath<Handler: UpcallHandler>: @unchecked Sendable {
     /// Runs a frame through the miss path again as if it came in by `inPort`
     /// (a packet that waited for an ARP answer).
     public func simulate(frame: [UInt8], inPort: UInt32) { post(.simulate(frame: frame, inPort: inPort)) }
+
+    /// Sends `payload` to each of `hosts` on the flow-state channel (the
+    /// reserved tunnel key), which their handlers read in `receiveFlowState`.
+    public func sendMessage(_ payload: [UInt8], to hosts: [IPv4.Address]) {
+        if !hosts.isEmpty { post(.sendMessage(payload: payload, hosts: hosts)) }
+    }
 
     /// Accept tunnel packets only from these underlay addresses (the other
     /// hosts); nil accepts any sender.

@@ -456,6 +456,8 @@ struct DatapathLoop<Handler: UpcallHandler> {
                 sendNow(frame, to: outputs, ingressKey: ingressKey)
             case .setPeers(let addresses):
                 peers = addresses.map { Set($0.map(\.value.bigEndian)) }
+            case .sendMessage(let payload, let hosts):
+                for host in hosts { sendFlowState(payload, to: host) }
             case .report(let reply, let withFlows):
                 reports.append((reply, withFlows))
             case .simulate(let frame, let inPort):

@@ -37,7 +37,9 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .customLong("host-id"), help: ArgumentHelp("Use this host id instead of the one kept in --state-dir.", valueName: "uuid"))
     var hostID: String?
 
-    @Option(name: .customLong("state-dir"), help: ArgumentHelp("Where the agent keeps its host id.", discussion: "Default: ~/.hive/agent."))
+    @Option(name: .customLong("state-dir"), help: ArgumentHelp(
+        "Where the agent keeps its host id, its last view of the NSDB and its connections across restarts.",
+        discussion: "Default: ~/.hive/agent. An agent started while the NSDB is unreachable forwards from the view kept here."))
     var stateDirectory: String?
 
     @Option(name: .customLong("tunnel-zone"), help: ArgumentHelp("Join this tunnel zone (created if missing).", valueName: "name"))
@@ -110,7 +112,7 @@ struct AgentCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "hive.agent")
         var configuration = AgentConfiguration(
-            hostName: name, hostID: hostID.flatMap { HostID(parsing: $0) }, stateDirectory: stateDirectory,
+            hostName: name, hostID: hostID.flatMap { HostID(parsing: $0) }, stateDirectory: stateDirectory ?? NSHomeDirectory() + "/.hive/agent",
             underlayAddress: IPv4.Address(parsing: underlay)!, networkNamespace: networkNamespace, tunnelZone: tunnelZone)
         configuration.datapath.tunnelPort = tunnelPort
         configuration.leaseTTL = leaseTTL
