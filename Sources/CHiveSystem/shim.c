@@ -15,6 +15,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <linux/sock_diag.h>
 
 #ifndef PACKET_IGNORE_OUTGOING
 #define PACKET_IGNORE_OUTGOING 23
@@ -71,6 +72,15 @@ int64_t hive_packet_socket_drops(int fd) {
     socklen_t length = sizeof stats;
     if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &stats, &length) != 0) return -errno;
     return (int64_t)stats.tp_drops;
+}
+
+int64_t hive_socket_drops(int fd) {
+    // SO_MEMINFO (Linux 4.6): the socket's drop count, cumulative, at SK_MEMINFO_DROPS.
+    uint32_t info[SK_MEMINFO_VARS];
+    socklen_t length = sizeof info;
+    if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, info, &length) != 0) return -errno;
+    if (length <= SK_MEMINFO_DROPS * sizeof(uint32_t)) return -EINVAL;
+    return (int64_t)info[SK_MEMINFO_DROPS];
 }
 
 int hive_udp_socket_open(uint32_t address, uint16_t port, int buffer_bytes) {

@@ -71,6 +71,7 @@ enum AgentMetrics {
         }
         portFamily("hive_port_kernel_drops_total", "Frames the kernel dropped on a port's socket before the agent read them (queue full).", \.kernelDrops)
         scalar("hive_tunnel_received_packets_total", "counter", "Geneve packets received from other hosts.", statistics.tunnelReceivedPackets)
+        scalar("hive_tunnel_kernel_drops_total", "counter", "Tunnel datagrams the kernel dropped on the UDP socket before the agent read them (queue full).", statistics.tunnelKernelDrops)
         scalar("hive_tunnel_sent_packets_total", "counter", "Geneve packets sent to other hosts.", statistics.tunnelSentPackets)
         scalar("hive_flows", "gauge", "Flows in the flow table.", statistics.flows)
         scalar("hive_flow_hits_total", "counter", "Packets forwarded by a cached flow.", statistics.flowHits)

@@ -488,8 +488,10 @@ struct DatapathLoop<Handler: UpcallHandler> {
         portIndexByKey = Dictionary(uniqueKeysWithValues: ports.enumerated().map { ($1.port.portKey, $0) })
     }
 
-    /// Adds what the kernel dropped on each port's socket since the last look.
+    /// Adds what the kernel dropped on each port's socket since the last
+    /// look, and reads the tunnel socket's drops.
     mutating func collectKernelDrops() {
+        if let drops = try? DatapathSockets.kernelDrops(of: tunnelFD) { statistics.tunnelKernelDrops = drops }
         for index in ports.indices {
             let dropped = hive_packet_socket_drops(ports[index].port.fd)
             if dropped > 0 {

@@ -45,6 +45,8 @@ public struct DatapathStatistics: Sendable {
 
     public var ports: [UInt32: PortCounters] = [:]
     public var tunnelReceivedPackets: UInt64 = 0
+    /// Tunnel datagrams the kernel dropped before the agent read them (the UDP socket's queue was full).
+    public var tunnelKernelDrops: UInt64 = 0
     public var tunnelSentPackets: UInt64 = 0
     public var flowHits: UInt64 = 0
     public var upcalls: UInt64 = 0

@@ -38,6 +38,13 @@ public enum DatapathSockets {
         }
     }
 
+    /// Datagrams the kernel dropped on a socket since it opened (its receive queue was full).
+    public static func kernelDrops(of fd: Int32) throws(SystemError) -> UInt64 {
+        let drops = hive_socket_drops(fd)
+        guard drops >= 0 else { throw SystemError("getsockopt SO_MEMINFO", "fd \(fd)", code: Int32(-drops)) }
+        return UInt64(drops)
+    }
+
     /// The port a UDP socket is bound to.
     public static func boundPort(of fd: Int32) throws(SystemError) -> UInt16 {
         UInt16(try SystemError.check(hive_udp_socket_port(fd), "getsockname", "fd \(fd)"))

@@ -44,6 +44,8 @@ int hive_packet_socket_open(const char *name, int buffer_bytes, int *interface_i
 /// Frames the kernel dropped on a packet socket (its receive queue was
 /// full) since the last call; the kernel resets the count on each read.
 int64_t hive_packet_socket_drops(int fd);
+/// Datagrams the kernel dropped on a socket since it opened (receive queue full), or -errno.
+int64_t hive_socket_drops(int fd);
 /// Puts the socket's interface in promiscuous mode for as long as the socket is open.
 int hive_packet_socket_promiscuous(int fd, int interface_index);
 
