@@ -53,7 +53,7 @@ extension Agent {
         let interfaces = report.statistics.ports.mapValues(\.name)
         let entries = selected.map { flow in
             FlowEntry(
-                match: FlowMatch(flow.key, portName: view.snapshot.port(tunnelKey: flow.key.inPort).map { view.snapshot.name(of: $0.id) }),
+                match: FlowMatch(flow.key, mask: flow.mask, portName: view.snapshot.port(tunnelKey: flow.key.inPort).map { view.snapshot.name(of: $0.id) }),
                 actions: FlowActionList(flow.actions, view: view, interfaces: interfaces, hostNames: placement.hostNames),
                 packets: flow.packets, bytes: flow.bytes, ageSeconds: Self.seconds(flow.age), idleSeconds: Self.seconds(flow.idle),
                 hardTimeoutSeconds: Self.seconds(flow.hardTimeout), tags: Self.unique(flow.tags).map(names.name))
@@ -231,8 +231,18 @@ extension FlowOutput {
 }
 
 extension FlowMatch {
-    /// The readable form of a flow key; `portName` names its in-port.
-    init(_ key: FlowKey, portName: String?) {
+    /// The readable form of a flow key; `portName` names its in-port. A
+    /// megaflow lists the fields it ignores in `wildcards`, and leaves out
+    /// the optional ones.
+    init(_ key: FlowKey, mask: FlowMask = .exact, portName: String?) {
+        self.init(exactly: key, portName: portName)
+        if mask != .exact {
+            wildcards = FlowMask.exact.subtracting(mask).names
+            clear(outside: mask)
+        }
+    }
+
+    private init(exactly key: FlowKey, portName: String?) {
         self.init(inPort: key.inPort, sourceMAC: key.ethernetSource, destinationMAC: key.ethernetDestination, etherType: Self.name(key.etherType))
         inPortName = portName
         if key.vlanID != 0 { vlan = key.vlanID }
@@ -266,6 +276,25 @@ extension FlowMatch {
             let echo: Set<UInt8> = key.isIPv4 ? [0, 8] : [128, 129]
             if echo.contains(key.icmpType) { icmpIdentifier = key.icmpIdentifier }
         }
+    }
+
+    /// Drops the optional fields a megaflow does not match.
+    private mutating func clear(outside mask: FlowMask) {
+        if !mask.contains(.vlan) { vlan = nil }
+        if !mask.contains(.arpOperation) { arpOperation = nil }
+        if !mask.contains(.arpSenderMAC) { arpSenderMAC = nil }
+        if !mask.contains(.ipv4Source), !mask.contains(.ipv6Source) { sourceIP = nil }
+        if !mask.contains(.ipv4Destination) { destinationIP = nil }
+        if !mask.contains(.ipProtocol) { ipProtocol = nil }
+        if !mask.contains(.typeOfService) { typeOfService = nil }
+        if !mask.contains(.timeToLive) { ttl = nil }
+        if !mask.contains(.fragmentKind) { fragment = nil }
+        if !mask.contains(.sourcePort) { sourcePort = nil }
+        if !mask.contains(.destinationPort) { destinationPort = nil }
+        if !mask.contains(.tcpFlags) { tcpFlags = nil }
+        if !mask.contains(.icmpType) { icmpType = nil }
+        if !mask.contains(.icmpCode) { icmpCode = nil }
+        if !mask.contains(.icmpIdentifier) { icmpIdentifier = nil }
     }
 
     static func name(_ etherType: Ethernet.EtherType) -> String {

@@ -124,6 +124,7 @@ final class SimulationUpcalls: UpcallHandler {
             decision.actions.tooBigSource = result.routerHop.map { ICMPErrorSource(mac: $0.mac, address: $0.address) }
         }
         decision.cache = result.isCacheable
+        decision.mask = Self.mask(for: result)
         if case .output = result.decision, !result.connections.isEmpty {
             commitConnections(of: result, flags: key.tcpFlags, now: now, into: &decision)
         }
@@ -177,6 +178,16 @@ final class SimulationUpcalls: UpcallHandler {
     }
 
     var options: SimulationOptions { SimulationOptions(networkMTU: view.networkMTU) }
+
+    /// The fields a flow for `result` matches: only those the simulation
+    /// read (a megaflow), unless the decision depends on more than the key:
+    /// a connection's state or a translation (connection tracking keeps
+    /// per-connection state, and flow state goes to other hosts on a miss).
+    static func mask(for result: SimulationResult) -> FlowMask {
+        if result.fieldsRead.contains(.connectionState) || !result.connections.isEmpty { return .exact }
+        if result.actions.contains(where: { $0.translation != nil }) { return .exact }
+        return FlowMask(rawValue: result.fieldsRead.rawValue).intersection(.exact)
+    }
 
     // MARK: Connections
 

@@ -200,7 +200,7 @@ struct DatapathLoop<Handler: UpcallHandler> {
             statistics.flowsInvalidated &+= UInt64(flows.invalidate(Set(decision.invalidations)))
         }
         if decision.cache {
-            flows.install(key, actions: decision.actions, tags: decision.tags, now: clock, maximumAge: decision.hardTimeout)
+            flows.install(key, mask: decision.mask, actions: decision.actions, tags: decision.tags, now: clock, maximumAge: decision.hardTimeout)
             statistics.flowsInstalled &+= 1
         }
         for message in decision.flowState {

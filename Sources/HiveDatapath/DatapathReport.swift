@@ -9,6 +9,8 @@ import Synchronization
 public struct DatapathReport: Sendable {
     public struct Flow: Sendable {
         public var key: FlowKey
+        /// The fields it matches (`.exact`, or a megaflow's).
+        public var mask: FlowMask
         public var actions: FlowActions
         public var tags: [FlowTag]
         public var packets: UInt64
@@ -22,9 +24,11 @@ public struct DatapathReport: Sendable {
         public var hardTimeout: UInt64
 
         public init(
-            key: FlowKey, actions: FlowActions, tags: [FlowTag], packets: UInt64, bytes: UInt64, age: UInt64, idle: UInt64, hardTimeout: UInt64
+            key: FlowKey, mask: FlowMask = .exact, actions: FlowActions, tags: [FlowTag], packets: UInt64, bytes: UInt64, age: UInt64, idle: UInt64,
+            hardTimeout: UInt64
         ) {
             self.key = key
+            self.mask = mask
             self.actions = actions
             self.tags = tags
             self.packets = packets
@@ -111,7 +115,7 @@ extension DatapathLoop {
         report.flows.reserveCapacity(flows.count)
         for entry in flows.entries where entry.live {
             report.flows.append(DatapathReport.Flow(
-                key: entry.key, actions: entry.actions, tags: entry.tags, packets: entry.packets, bytes: entry.bytes,
+                key: entry.key, mask: entry.mask, actions: entry.actions, tags: entry.tags, packets: entry.packets, bytes: entry.bytes,
                 age: now > entry.installed ? now - entry.installed : 0, idle: now > entry.lastUsed ? now - entry.lastUsed : 0,
                 hardTimeout: entry.maximumAge == 0 ? hardTimeout : min(hardTimeout, entry.maximumAge)))
         }

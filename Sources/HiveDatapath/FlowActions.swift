@@ -104,6 +104,8 @@ public struct UpcallDecision: Sendable {
     public var actions: FlowActions = .drop
     /// Install a flow for the packet's key.
     public var cache = false
+    /// The fields the flow matches (`.exact`, or those the decision depended on).
+    public var mask = FlowMask.exact
     public var tags: [FlowTag] = []
     /// The handler keeps the packet (it waits for an ARP answer and will be
     /// simulated again): not a drop.
@@ -124,6 +126,7 @@ public struct UpcallDecision: Sendable {
     public mutating func reset() {
         actions = .drop
         cache = false
+        mask = .exact
         held = false
         hardTimeout = 0
         tags.removeAll(keepingCapacity: true)

@@ -1,15 +1,27 @@
 import HivePacket
 
-/// The datapath's exact-match flow cache: a flow key to the actions its
-/// simulation decided, with the tags of what that simulation read.
+/// The datapath's flow cache: a flow key to the actions its simulation
+/// decided, with the tags of what that simulation read.
+///
+/// A flow matches either exactly (`FlowMask.exact`: every key field) or
+/// only the fields its simulation read (a megaflow: one flow for every
+/// connection between two VMs that the simulation did not tell apart).
+/// A lookup tries the exact index first, then one masked lookup per mask
+/// in use (Open vSwitch's tuple space search; masks are few: one per kind
+/// of path).
 ///
 /// Owned by one datapath thread; not thread-safe, and needs not be.
-/// Invariants: `index[key] == slot` iff `entries[slot].key == key` and the
-/// slot is live; free slots are on `freeSlots`. Entries never move, so a
-/// lookup result stays valid until the next install, removal or expiry.
+/// Invariants: for a live exact slot `index[entries[slot].key] == slot`;
+/// for a live megaflow slot `megaflows[(entries[slot].key, mask)] == slot`
+/// with its key stored masked and its mask in `masks`; free slots are on
+/// `freeSlots`. Entries never move, so a lookup result stays valid until
+/// the next install, removal or expiry.
 public struct FlowTable: Sendable {
     public struct Entry: Sendable {
+        /// The key, with the fields outside `mask` zero.
         public var key: FlowKey
+        /// The fields the flow matches; `.exact` for an exact-match flow.
+        public var mask: FlowMask
         public var actions: FlowActions
         public var tags: [FlowTag]
         /// The table's clock when a packet last used the flow.
@@ -24,7 +36,18 @@ public struct FlowTable: Sendable {
     }
 
     public private(set) var entries: [Entry] = []
+    /// Exact-match flows by key.
     private var index: [FlowKey: Int32] = [:]
+    /// Megaflows by masked key and mask.
+    private var megaflows: [MaskedKey: Int32] = [:]
+    /// The masks of the megaflows, each once, and how many flows use each.
+    private var masks: [FlowMask] = []
+    private var maskUse: [FlowMask: Int] = [:]
+
+    struct MaskedKey: Hashable {
+        var key: FlowKey
+        var mask: FlowMask
+    }
     private var freeSlots: [Int32] = []
     /// Tag -> slots of flows installed with it: invalidation visits only
     /// those. Kept lazily: a removed flow's slot stays until its tag is
@@ -48,15 +71,25 @@ public struct FlowTable: Sendable {
         index.reserveCapacity(min(capacity, 4096))
     }
 
-    public var count: Int { index.count }
+    public var count: Int { index.count + megaflows.count }
+
+    /// How many megaflows there are, and how many masks they use.
+    public var megaflowCount: Int { megaflows.count }
+    public var maskCount: Int { masks.count }
 
     /// The slot of the flow for `key`, if cached.
-    /// - Complexity: O(1), one hash of the key; no allocation.
+    /// - Complexity: O(masks in use + 1) hashes of the key; no allocation.
     @inlinable
     public func lookup(_ key: FlowKey) -> Int32? { lookupSlot(key) }
 
     @usableFromInline
-    func lookupSlot(_ key: FlowKey) -> Int32? { index[key] }
+    func lookupSlot(_ key: FlowKey) -> Int32? {
+        if let slot = index[key] { return slot }
+        for mask in masks {
+            if let slot = megaflows[MaskedKey(key: key.masked(by: mask), mask: mask)] { return slot }
+        }
+        return nil
+    }
 
     /// Records a packet of `bytes` on the flow in `slot` at time `now`.
     public mutating func touch(_ slot: Int32, bytes: Int, now: UInt64) {
@@ -70,15 +103,22 @@ public struct FlowTable: Sendable {
     @inlinable
     public func actions(_ slot: Int32) -> FlowActions { entries[Int(slot)].actions }
 
-    /// Caches `actions` for `key`, replacing any flow for it. When full, the
-    /// least recently used flow makes room.
-    /// - Complexity: O(1) amortized; O(n) when the table is full.
+    /// Caches `actions` for the packets that agree with `key` on `mask`
+    /// (the in-port is always matched), replacing any flow for the same.
+    /// When full, the least recently used of a sample makes room.
+    /// - Complexity: O(1) amortized.
     @discardableResult
-    public mutating func install(_ key: FlowKey, actions: FlowActions, tags: [FlowTag], now: UInt64, maximumAge: UInt64 = 0) -> Int32 {
-        if let slot = index[key] { remove(slot: slot) }
-        if index.count >= capacity { evictLeastRecentlyUsed() }
+    public mutating func install(
+        _ key: FlowKey, mask: FlowMask = .exact, actions: FlowActions, tags: [FlowTag], now: UInt64, maximumAge: UInt64 = 0
+    ) -> Int32 {
+        let mask = mask.union(.inPort)
+        let exact = mask == .exact
+        let stored = exact ? key : key.masked(by: mask)
+        if let slot = exact ? index[stored] : megaflows[MaskedKey(key: stored, mask: mask)] { remove(slot: slot) }
+        if count >= capacity { evictLeastRecentlyUsed() }
         let entry = Entry(
-            key: key, actions: actions, tags: tags, lastUsed: now, installed: now, maximumAge: maximumAge, packets: 0, bytes: 0, live: true)
+            key: stored, mask: mask, actions: actions, tags: tags, lastUsed: now, installed: now, maximumAge: maximumAge,
+            packets: 0, bytes: 0, live: true)
         let slot: Int32
         if let free = freeSlots.popLast() {
             slot = free
@@ -87,7 +127,13 @@ public struct FlowTable: Sendable {
             slot = Int32(entries.count)
             entries.append(entry)
         }
-        index[key] = slot
+        if exact {
+            index[stored] = slot
+        } else {
+            megaflows[MaskedKey(key: stored, mask: mask)] = slot
+            if maskUse[mask, default: 0] == 0 { masks.append(mask) }
+            maskUse[mask, default: 0] += 1
+        }
         for tag in tags { remember(slot, under: tag) }
         return slot
     }
@@ -155,6 +201,9 @@ public struct FlowTable: Sendable {
     public mutating func removeAll() {
         entries.removeAll()
         index.removeAll()
+        megaflows.removeAll()
+        masks.removeAll()
+        maskUse.removeAll()
         freeSlots.removeAll()
         slotsByTag.removeAll()
         evictionCursor = 0
@@ -163,7 +212,15 @@ public struct FlowTable: Sendable {
     private mutating func remove(slot: Int32) {
         let position = Int(slot)
         guard entries[position].live else { return }
-        index[entries[position].key] = nil
+        let mask = entries[position].mask
+        if mask == .exact {
+            index[entries[position].key] = nil
+        } else {
+            megaflows[MaskedKey(key: entries[position].key, mask: mask)] = nil
+            let left = maskUse[mask, default: 1] - 1
+            maskUse[mask] = left == 0 ? nil : left
+            if left == 0 { masks.removeAll { $0 == mask } }
+        }
         entries[position].live = false
         entries[position].actions = .drop
         entries[position].tags = []

@@ -42,6 +42,9 @@ public struct FlowMatch: Codable, Hashable, Sendable {
     public var icmpCode: UInt8?
     /// The echo identifier of ICMP echo requests and replies.
     public var icmpIdentifier: UInt16?
+    /// A megaflow's ignored fields (Open vSwitch's names: "tp_src",
+    /// "tcp_flags", ...): any value matches. Absent for an exact-match flow.
+    public var wildcards: [String]?
 
     public init(inPort: UInt32, sourceMAC: EthernetAddress, destinationMAC: EthernetAddress, etherType: String) {
         self.inPort = inPort
@@ -54,10 +57,13 @@ public struct FlowMatch: Codable, Hashable, Sendable {
 extension FlowMatch: CustomStringConvertible {
     /// "in-port=blue/vm1 src-mac=02:00:0a:00:01:0b dst-mac=... ipv4 src-ip=10.0.1.11 dst-ip=10.0.1.12 protocol=icmp icmp-type=8 ..."
     public var description: String {
-        var parts = ["in-port=" + (inPortName ?? "#\(inPort)"), "src-mac=\(sourceMAC)", "dst-mac=\(destinationMAC)"]
+        let any = Set(wildcards ?? [])
+        var parts = ["in-port=" + (inPortName ?? "#\(inPort)")]
+        if !any.contains("eth_src") { parts.append("src-mac=\(sourceMAC)") }
+        if !any.contains("eth_dst") { parts.append("dst-mac=\(destinationMAC)") }
         if let outerVLAN { parts.append("outer-vlan=\(outerVLAN)") }
         if let vlan { parts.append("vlan=\(vlan)") }
-        parts.append(etherType)
+        if !any.contains("eth_type") { parts.append(etherType) }
         if let arpOperation { parts.append("arp-op=\(arpOperation)") }
         if let arpSenderMAC, arpSenderMAC != sourceMAC { parts.append("arp-sender-mac=\(arpSenderMAC)") }
         if let sourceIP { parts.append("src-ip=\(sourceIP)") }
@@ -72,6 +78,7 @@ extension FlowMatch: CustomStringConvertible {
         if let typeOfService, typeOfService != 0 { parts.append("tos=\(typeOfService)") }
         if let ttl { parts.append("ttl=\(ttl)") }
         if let fragment { parts.append("fragment=\(fragment)") }
+        if let wildcards, !wildcards.isEmpty { parts.append("any=" + wildcards.joined(separator: ",")) }
         return parts.joined(separator: " ")
     }
 }

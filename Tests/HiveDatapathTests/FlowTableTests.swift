@@ -70,4 +70,100 @@ import Testing
         #expect(table.removeFlows(touchingPort: 3) == 1)
         #expect(table.count == 0)
     }
+
+    // MARK: Megaflows
+
+    static let bridgePath: FlowMask = [.inPort, .ethernetSource, .ethernetDestination, .etherType]
+
+    static func tcp(port: UInt32 = 1, destination: UInt64 = 0x0200_0000_0002, sourcePort: UInt16, flags: TCP.Flags = [.syn], ttl: UInt8 = 64) -> FlowKey {
+        var key = FlowKey(inPort: port)
+        key.ethernetSource = EthernetAddress(0x0200_0000_0001)
+        key.ethernetDestination = EthernetAddress(destination)
+        key.etherType = .ipv4
+        key.ipv4Source = IPv4.Address(10, 0, 1, 11)
+        key.ipv4Destination = IPv4.Address(10, 0, 1, 12)
+        key.ipProtocol = .tcp
+        key.sourcePort = sourcePort
+        key.destinationPort = 80
+        key.tcpFlags = flags
+        key.timeToLive = ttl
+        return key
+    }
+
+    @Test func aMegaflowMatchesEveryPacketThatAgreesOnItsFields() {
+        var table = FlowTable()
+        let slot = table.install(Self.tcp(sourcePort: 40_000), mask: Self.bridgePath, actions: FlowActions(outputs: [.local(portKey: 2)]), tags: [], now: 0)
+        #expect(table.megaflowCount == 1 && table.maskCount == 1)
+        // Other connections, flags and TTLs between the same two MACs: the same flow.
+        for key in [Self.tcp(sourcePort: 40_001), Self.tcp(sourcePort: 40_000, flags: [.ack]), Self.tcp(sourcePort: 55_555, flags: [.fin, .ack], ttl: 3)] {
+            #expect(table.lookup(key) == slot)
+        }
+        #expect(table.lookup(Self.tcp(destination: 0x0200_0000_0003, sourcePort: 40_000)) == nil, "another destination MAC")
+        #expect(table.lookup(Self.tcp(port: 2, sourcePort: 40_000)) == nil, "another in-port")
+        // What is stored is the masked key.
+        #expect(table.entries[Int(slot)].key.sourcePort == 0 && table.entries[Int(slot)].mask == Self.bridgePath)
+    }
+
+    @Test func theInPortIsAlwaysMatched() {
+        var table = FlowTable()
+        table.install(Self.tcp(sourcePort: 1), mask: [.ethernetDestination], actions: .drop, tags: [], now: 0)
+        #expect(table.lookup(Self.tcp(port: 1, sourcePort: 2)) != nil)
+        #expect(table.lookup(Self.tcp(port: 5, sourcePort: 1)) == nil)
+        #expect(table.removeFlows(touchingPort: 1) == 1)
+    }
+
+    @Test func exactFlowsComeFirstAndAMaskGoesWithItsLastFlow() {
+        var table = FlowTable()
+        let key = Self.tcp(sourcePort: 40_000)
+        let mega = table.install(key, mask: Self.bridgePath, actions: FlowActions(outputs: [.local(portKey: 2)]), tags: [FlowTag(1)], now: 0)
+        let exact = table.install(key, actions: FlowActions(outputs: [.local(portKey: 3)]), tags: [FlowTag(2)], now: 0)
+        #expect(table.count == 2)
+        #expect(table.lookup(key) == exact)
+        #expect(table.invalidate([FlowTag(2)]) == 1)
+        #expect(table.lookup(key) == mega)
+        #expect(table.invalidate([FlowTag(1)]) == 1)
+        #expect(table.lookup(key) == nil)
+        #expect(table.maskCount == 0 && table.count == 0)
+        // Installing the same megaflow twice replaces it.
+        table.install(key, mask: Self.bridgePath, actions: .drop, tags: [], now: 1)
+        table.install(Self.tcp(sourcePort: 1), mask: Self.bridgePath, actions: .drop, tags: [], now: 2)
+        #expect(table.count == 1 && table.maskCount == 1)
+    }
+
+    /// Megaflows of two masks and exact flows against a model; a flow's
+    /// actions depend only on in-port and destination MAC (as a simulation's
+    /// would on a path that read only those), so any flow matching a key is right.
+    @Test func megaflowsMatchAModelUnderRandomOperations() {
+        var random = Generator(state: 7)
+        var table = FlowTable(capacity: 1 << 20)
+        struct Stored { var mask: FlowMask; var key: FlowKey; var tags: [FlowTag] }
+        var model: [Stored] = []
+        let masks: [FlowMask] = [[.inPort, .ethernetDestination], [.inPort, .ethernetDestination, .sourcePort], .exact]
+        func actions(_ key: FlowKey) -> FlowActions { FlowActions(outputs: [.local(portKey: key.inPort * 100 + UInt32(key.ethernetDestination.value % 7))]) }
+        for step in 0..<20_000 {
+            let key = Self.tcp(
+                port: UInt32.random(in: 1...3, using: &random), destination: UInt64.random(in: 1...20, using: &random),
+                sourcePort: UInt16.random(in: 1...30, using: &random))
+            switch Int.random(in: 0..<10, using: &random) {
+            case 0..<4:
+                let mask = masks[Int.random(in: 0..<masks.count, using: &random)]
+                let tags = [FlowTag(Int(key.ethernetDestination.value % 5)), FlowTag(10 + Int(key.sourcePort % 4))]
+                table.install(key, mask: mask, actions: actions(key), tags: tags, now: UInt64(step))
+                let stored = key.masked(by: mask.union(.inPort))
+                model.removeAll { $0.mask == mask.union(.inPort) && $0.key == stored }
+                model.append(Stored(mask: mask.union(.inPort), key: stored, tags: tags))
+            case 4..<9:
+                let matches = model.contains { key.masked(by: $0.mask) == $0.key }
+                let found = table.lookup(key).map { table.actions($0) }
+                #expect(found == (matches ? actions(key) : nil), "lookup at step \(step)")
+            default:
+                let tag = FlowTag(Int.random(in: 0..<14, using: &random))
+                let expected = model.filter { $0.tags.contains(tag) }.count
+                model.removeAll { $0.tags.contains(tag) }
+                #expect(table.invalidate([tag]) == expected)
+            }
+            #expect(table.count == model.count)
+            #expect(table.maskCount == Set(model.map(\.mask)).subtracting([.exact]).count)
+        }
+    }
 }
