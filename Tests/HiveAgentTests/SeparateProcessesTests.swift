@@ -35,7 +35,7 @@ import struct HiveModel.Port
                     try? FileManager.default.removeItem(atPath: state)
                 }
             }
-            let api = try APIProcess(arguments: ["--listen", "127.0.0.1:0", "--etcd", endpoints, "--admin-token", "etcd-admin"])
+            let api = try APIProcess(arguments: ["--listen", "127.0.0.1:0", "--etcd", endpoints, "--admin-token", "etcd-admin-token-01"])
             processes.add(api.process)
             let url = try await api.waitForURL()
             for number in 1...2 {
@@ -47,8 +47,8 @@ import struct HiveModel.Port
             }
 
             // The network, with the CLI as an operator would.
-            let cli = CLI(hive: hive, endpoint: url.absoluteString, token: "etcd-admin")
-            let client = HiveClient(endpoint: url, token: "etcd-admin")
+            let cli = CLI(hive: hive, endpoint: url.absoluteString, token: "etcd-admin-token-01")
+            let client = HiveClient(endpoint: url, token: "etcd-admin-token-01")
             let registered = try await eventually(within: 30) { try await client.list(Host.self).count == 2 }
             #expect(registered, "both agents registered their hosts")
             try await cli.run("bridge", "create", "blue")
