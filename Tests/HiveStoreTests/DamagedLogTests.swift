@@ -13,16 +13,10 @@ struct DamagedLogTests {
         let store = try EmbeddedStore(directory: directory)
         for index in 0..<10 { try await store.put("/k/\(index)", "\(index)") }
         await store.close()
-        let url = URL(fileURLWithPath: directory + "/wal")
-        var bytes = try [UInt8](Data(contentsOf: url))
-        var offset = StoreFiles.walMagic.count
-        for _ in 0..<4 {
-            let length = Int(bytes[offset]) | Int(bytes[offset + 1]) << 8 | Int(bytes[offset + 2]) << 16 | Int(bytes[offset + 3]) << 24
-            offset += 8 + length
-        }
-        bytes[offset + 10] ^= 0xFF
-        try Data(bytes).write(to: url)
-        return offset
+        var (offsets, bytes) = try recordOffsets(directory)
+        bytes[offsets[4] + 10] ^= 0xFF
+        try Data(bytes).write(to: URL(fileURLWithPath: directory + "/wal"))
+        return offsets[4]
     }
 
     @Test func aCorruptRecordInTheMiddleRefusesToOpenNamingFileAndOffset() async throws {

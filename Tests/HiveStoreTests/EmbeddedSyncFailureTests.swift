@@ -20,6 +20,14 @@ final class SyncGate: Sendable {
         armed.withLock { $0 = true }
     }
 
+    /// An embedded store in `directory` whose log syncs go through a new gate.
+    static func store(in directory: String) throws -> (EmbeddedStore, SyncGate) {
+        let gate = SyncGate()
+        var options = EmbeddedStore.Options()
+        options.syncLog = gate.sync
+        return (try EmbeddedStore(directory: directory, options: options), gate)
+    }
+
     var sync: LogSyncer.Sync {
         { descriptor in
             if self.armed.withLock({ $0 }) {
@@ -36,10 +44,7 @@ final class SyncGate: Sendable {
 struct EmbeddedSyncFailureTests {
     @Test func aWriteIsNotReadableBeforeItsSyncAndAFailedSyncIsSeenByNoOne() async throws {
         try await withTemporaryDirectory { directory in
-            let gate = SyncGate()
-            var options = EmbeddedStore.Options()
-            options.syncLog = gate.sync
-            let store = try EmbeddedStore(directory: directory, options: options)
+            let (store, gate) = try SyncGate.store(in: directory)
             try await store.put("/k/a", "1")
             let watch = await store.watch(.prefix("/k/"), fromRevision: nil)
             let seen = Task { () -> (events: [String], ended: (any Error)?) in
@@ -76,10 +81,7 @@ struct EmbeddedSyncFailureTests {
 
     @Test func aFailedFinalSyncAtCloseIsReportedAndItsWritesAreNotAcknowledged() async throws {
         try await withTemporaryDirectory { directory in
-            let gate = SyncGate()
-            var options = EmbeddedStore.Options()
-            options.syncLog = gate.sync
-            let store = try EmbeddedStore(directory: directory, options: options)
+            let (store, gate) = try SyncGate.store(in: directory)
             try await store.put("/k/a", "1")
             gate.arm(fail: true)
             // A write whose sync is held at the gate, then close while it waits.
@@ -102,10 +104,7 @@ struct EmbeddedSyncFailureTests {
         }
         try await withTemporaryDirectory { directory in
             // Only the final sync fails: close throws, and `close()` (which cannot) logs it.
-            let gate = SyncGate()
-            var options = EmbeddedStore.Options()
-            options.syncLog = gate.sync
-            let store = try EmbeddedStore(directory: directory, options: options)
+            let (store, gate) = try SyncGate.store(in: directory)
             try await store.put("/k/a", "1")
             gate.arm(fail: true)
             gate.release.signal()
@@ -124,10 +123,7 @@ struct EmbeddedSyncFailureTests {
 
     @Test func aWriteBecomesVisibleWhenItsSyncCompletes() async throws {
         try await withTemporaryDirectory { directory in
-            let gate = SyncGate()
-            var options = EmbeddedStore.Options()
-            options.syncLog = gate.sync
-            let store = try EmbeddedStore(directory: directory, options: options)
+            let (store, gate) = try SyncGate.store(in: directory)
             gate.arm(fail: false)
             let write = Task { try await store.put("/k/b", "2") }
             try await blocking { gate.entered.wait() }
