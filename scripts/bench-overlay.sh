@@ -536,7 +536,7 @@ measure() {
 
 # --- Hive --------------------------------------------------------------------
 
-HIVE_TOKEN_VALUE="bench-admin-$RANDOM$RANDOM"
+HIVE_TOKEN_VALUE="bench-admin-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"  # hive api wants 16+ characters
 hive_cli() { HIVE_ENDPOINT=$HIVE_API_URL HIVE_TOKEN=$HIVE_TOKEN_VALUE "$HIVE_BIN" "$@"; }
 
 etcd_healthy() { curl -fsS "$ETCD_URL/health" | grep -q true; }

@@ -41,6 +41,20 @@ public struct TokenTable: Sendable {
 
     public var isEmpty: Bool { entries.isEmpty }
 
+    /// The shortest token `hive api` accepts, from any source (its tokens
+    /// file, its flags, its environment): 16 characters, 128 bits as hex.
+    public static let minimumTokenLength = 16
+
+    /// Why `token` cannot be a configured token, or nil. Never quotes the
+    /// token: the answer goes into errors and logs.
+    public static func tokenProblem(_ token: String) -> String? {
+        if token.contains(where: \.isWhitespace) { return "contains whitespace" }
+        guard token.count >= minimumTokenLength else {
+            return "is \(token.count) characters; use at least \(minimumTokenLength) (for example: openssl rand -hex 16)"
+        }
+        return nil
+    }
+
     /// The principals configured, for a start-up log line (never the tokens).
     public var principals: [Principal] { entries.map(\.principal) }
 
@@ -67,17 +81,18 @@ public struct TokenTable: Sendable {
     /// `HIVE_TENANT_TOKENS`) or one "acme=tok1" (the form of `--tenant-token`).
     public static func parseTenantTokens(_ text: String) throws(TokenConfigurationError) -> [(tenant: String, token: String)] {
         var pairs: [(tenant: String, token: String)] = []
-        for item in text.split(separator: ",", omittingEmptySubsequences: true) {
+        // Errors name the entry by its position and tenant, never its token.
+        for (index, item) in text.split(separator: ",", omittingEmptySubsequences: true).enumerated() {
             let entry = item.trimmingCharacters(in: .whitespaces)
             guard let equals = entry.firstIndex(of: "="), equals != entry.startIndex,
                   entry.index(after: equals) != entry.endIndex
             else {
-                throw TokenConfigurationError(message: "tenant token '\(entry)' must look like TENANT=TOKEN (for example acme=s3cret)")
+                throw TokenConfigurationError(message: "tenant token \(index + 1) must look like TENANT=TOKEN (for example acme=$(openssl rand -hex 16))")
             }
             let tenant = String(entry[..<equals])
             let token = String(entry[entry.index(after: equals)...])
             if let problem = tenantProblem(tenant) {
-                throw TokenConfigurationError(message: "tenant token '\(entry)': \(problem)")
+                throw TokenConfigurationError(message: "tenant token \(index + 1): tenant '\(tenant)' \(problem)")
             }
             pairs.append((tenant, token))
         }
@@ -122,12 +137,15 @@ struct AuthenticationMiddleware: RouterMiddleware {
         }
         let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-            let scheme = parts.first.map { String($0.prefix(20)) } ?? ""
-            throw APIError.unauthorized("the Authorization header uses scheme '\(scheme)' (expected 'Bearer <token>')")
+            // A header of one word may be a bare token: never echo it.
+            guard parts.count == 2 else {
+                throw APIError.unauthorized("the Authorization header has no scheme (expected 'Bearer <token>')")
+            }
+            throw APIError.unauthorized("the Authorization header uses scheme '\(parts[0].prefix(20))' (expected 'Bearer <token>')")
         }
         let token = parts[1].trimmingCharacters(in: .whitespaces)
         guard let principal = source.table.principal(for: token) else {
-            throw APIError.unauthorized("the bearer token is not recognised (check --token or HIVE_TOKEN)")
+            throw APIError.unauthorized("the bearer token is not recognised (check --token-file, HIVE_TOKEN_FILE, --token or HIVE_TOKEN)")
         }
         var context = context
         context.principal = principal

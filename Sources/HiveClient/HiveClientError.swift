@@ -110,7 +110,7 @@ public struct ServerError: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         let hint: String
         switch code {
-        case "unauthorized" where !message.contains("HIVE_TOKEN"): hint = "; check --token or HIVE_TOKEN"
+        case "unauthorized" where !message.contains("HIVE_TOKEN"): hint = "; check --token-file, HIVE_TOKEN_FILE, --token or HIVE_TOKEN"
         case "forbidden": hint = "; this needs an admin token"
         case "stale_revision": hint = "; someone else changed it meanwhile: read it again and retry"
         default: hint = ""

@@ -11,11 +11,13 @@ struct APICommand: AsyncParsableCommand {
         commandName: "api",
         abstract: "Serve the Hive REST API.",
         discussion: """
-            Every /v1 request needs 'Authorization: Bearer <token>'. In production keep the tokens in a file \
-            (--tokens-file, owner-only, reloaded on SIGHUP). Otherwise give at least one token: an admin token \
-            (sees everything) with --admin-token or $HIVE_ADMIN_TOKEN, and tenant tokens (see only their \
-            tenant's objects) with --tenant-token TENANT=TOKEN or $HIVE_TENANT_TOKENS ("acme=tok1,globex=tok2"). \
-            Flags take precedence over the environment.
+            Every /v1 request needs 'Authorization: Bearer <token>'. Keep the tokens in a file \
+            (--tokens-file, owner-only, reloaded on SIGHUP): an admin token sees everything, a tenant's \
+            token only its tenant's objects. For tests only, tokens may instead come from --admin-token \
+            or $HIVE_ADMIN_TOKEN and --tenant-token TENANT=TOKEN or $HIVE_TENANT_TOKENS \
+            ("acme=TOKEN,globex=TOKEN"); flags show in `ps` and take precedence over the environment. \
+            Every token, from any source, has at least 16 characters (openssl rand -hex 16); \
+            no message or log line prints one.
 
             The API is described by GET /openapi.yaml; /healthz and /metrics need no token.
 
@@ -29,10 +31,12 @@ struct APICommand: AsyncParsableCommand {
 
     @OptionGroup var store: StoreOptions
 
-    @Option(name: .customLong("admin-token"), help: ArgumentHelp("A token that grants admin access (repeatable).", valueName: "token"))
+    @Option(name: .customLong("admin-token"), help: ArgumentHelp(
+        "For tests: a token that grants admin access (repeatable; use --tokens-file otherwise).", valueName: "token"))
     var adminTokens: [String] = []
 
-    @Option(name: .customLong("tenant-token"), help: ArgumentHelp("A tenant's token, TENANT=TOKEN (repeatable).", valueName: "tenant=token"))
+    @Option(name: .customLong("tenant-token"), help: ArgumentHelp(
+        "For tests: a tenant's token, TENANT=TOKEN (repeatable; use --tokens-file otherwise).", valueName: "tenant=token"))
     var tenantTokens: [String] = []
 
     @Option(name: .customLong("tokens-file"), help: ArgumentHelp(
@@ -127,33 +131,36 @@ struct APICommand: AsyncParsableCommand {
         return hangUps
     }
 
-    /// Tokens from the tokens file, else the flags, else the environment; at least one.
+    /// Tokens from the tokens file, else the flags, else the environment; at
+    /// least one. Every token, whatever its source, has at least
+    /// `TokenTable.minimumTokenLength` characters; errors name its source, never the token.
     func tokenTable() throws -> TokenTable {
         if let tokensFile { return try TokensFile.read(tokensFile) }
         let environment = ProcessInfo.processInfo.environment
         var table = TokenTable()
         let admins = adminTokens.isEmpty ? [environment["HIVE_ADMIN_TOKEN"]].compactMap { $0 }.filter { !$0.isEmpty } : adminTokens
+        let adminSource = adminTokens.isEmpty ? "HIVE_ADMIN_TOKEN" : "--admin-token"
         for token in admins {
-            guard !token.isEmpty, !token.contains(where: \.isWhitespace) else {
-                throw ValidationError("admin token '\(token)' must be non-empty and contain no whitespace")
-            }
+            if let problem = TokenTable.tokenProblem(token) { throw ValidationError("the admin token of \(adminSource) \(problem)") }
             table.add(token: token, for: .admin)
         }
         let tenantText = tenantTokens.isEmpty ? environment["HIVE_TENANT_TOKENS"] ?? "" : tenantTokens.joined(separator: ",")
+        let tenantSource = tenantTokens.isEmpty ? "HIVE_TENANT_TOKENS" : "--tenant-token"
         do {
             for (tenant, token) in try TokenTable.parseTenantTokens(tenantText) {
-                guard !token.contains(where: \.isWhitespace) else {
-                    throw ValidationError("the token of tenant '\(tenant)' must contain no whitespace")
+                if let problem = TokenTable.tokenProblem(token) {
+                    throw ValidationError("the token of tenant '\(tenant)' (\(tenantSource)) \(problem)")
                 }
                 table.add(token: token, for: .tenant(tenant))
             }
         } catch let error as TokenConfigurationError {
-            throw ValidationError(error.message)
+            throw ValidationError("\(tenantSource): \(error.message)")
         }
         if table.isEmpty {
             throw ValidationError("""
-                no API token configured: every request needs one. Give --admin-token TOKEN (or set HIVE_ADMIN_TOKEN), \
-                and/or --tenant-token TENANT=TOKEN (or HIVE_TENANT_TOKENS="acme=tok1,globex=tok2")
+                no API token configured: every request needs one. Give --tokens-file FILE (owner-only; lines \
+                'admin TOKEN' and 'tenant NAME TOKEN'); for tests, --admin-token TOKEN (or HIVE_ADMIN_TOKEN) \
+                and/or --tenant-token TENANT=TOKEN (or HIVE_TENANT_TOKENS="acme=TOKEN,globex=TOKEN")
                 """)
         }
         return table

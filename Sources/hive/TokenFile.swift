@@ -3,8 +3,10 @@ import Foundation
 import HiveAPI
 
 /// A bearer token kept in a file (`hive agent --control-token-file`,
-/// `hive api --agent-token-file`): one line, readable by its owner only, as
-/// ssh insists for keys, so the token does not show in `ps` or leak to other users.
+/// `hive api --agent-token-file`, the CLI's `--token-file`): one line of at
+/// least `TokenTable.minimumTokenLength` characters, readable by its owner
+/// only, as ssh insists for keys, so the token does not show in `ps` or leak
+/// to other users. Errors name the file, never the token.
 enum TokenFile {
     static func read(_ path: String, option: String) throws -> String {
         try checkPrivate(path, option: option)
@@ -15,6 +17,7 @@ enum TokenFile {
         guard !token.isEmpty, !token.contains(where: \.isWhitespace) else {
             throw ValidationError("\(option) \(path): expected one token (no spaces) on one line")
         }
+        if let problem = TokenTable.tokenProblem(token) { throw ValidationError("\(option) \(path): the token \(problem)") }
         return token
     }
 }
@@ -43,9 +46,8 @@ extension TokenFile {
 ///     tenant <name> <token>
 ///
 /// with `#` comments and blank lines. Owner-only (chmod 600), tokens of at
-/// least `minimumLength` characters. Errors name the line, never a token.
+/// least `TokenTable.minimumTokenLength` characters. Errors name the line, never a token.
 enum TokensFile {
-    static let minimumLength = 16
 
     static func read(_ path: String) throws -> TokenTable {
         try TokenFile.checkPrivate(path, option: "--tokens-file")
@@ -73,9 +75,7 @@ enum TokensFile {
             default:
                 throw ValidationError("\(location): expected 'admin TOKEN' or 'tenant NAME TOKEN'")
             }
-            guard token.count >= minimumLength else {
-                throw ValidationError("\(location): the token is \(token.count) characters; use at least \(minimumLength) (for example: openssl rand -hex 16)")
-            }
+            if let problem = TokenTable.tokenProblem(token) { throw ValidationError("\(location): the token \(problem)") }
             table.add(token: token, for: principal)
         }
         guard !table.isEmpty else { throw ValidationError("--tokens-file \(path): no token in it (expected 'admin TOKEN' or 'tenant NAME TOKEN' lines)") }

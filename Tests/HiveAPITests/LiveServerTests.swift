@@ -38,7 +38,7 @@ import FoundationNetworking
     @Test func hiveAPICommandServesAndShutsDownGracefully() async throws {
         try await withTemporaryDirectory { directory in
             let dataDirectory = directory + "/store"
-            let arguments = ["--listen", "127.0.0.1:0", "--data-dir", dataDirectory, "--admin-token", "live-admin", "--tenant-token", "acme=live-acme"]
+            let arguments = ["--listen", "127.0.0.1:0", "--data-dir", dataDirectory, "--admin-token", "live-admin-token-01", "--tenant-token", "acme=live-acme-token-01"]
             let server = try APIProcess(arguments: arguments)
             let url = try await server.waitForURL()
             #expect(url.host == "127.0.0.1")
@@ -46,7 +46,7 @@ import FoundationNetworking
 
             let health = try await HTTP.send("GET", url.appendingPathComponent("healthz"))
             #expect(health.status == 200)
-            let created = try await HTTP.send("POST", url.appendingPathComponent("v1/bridges"), token: "live-acme", body: Body.bridge("web"))
+            let created = try await HTTP.send("POST", url.appendingPathComponent("v1/bridges"), token: "live-acme-token-01", body: Body.bridge("web"))
             #expect(created.status == 201, "\(created.text)")
             #expect(try await HTTP.send("GET", url.appendingPathComponent("v1/bridges"), token: "wrong").status == 401)
 
@@ -56,7 +56,7 @@ import FoundationNetworking
             // The store was closed cleanly: a new server opens it and finds the bridge.
             let restarted = try APIProcess(arguments: arguments)
             let again = try await restarted.waitForURL()
-            let list = try await HTTP.send("GET", again.appendingPathComponent("v1/bridges"), token: "live-admin")
+            let list = try await HTTP.send("GET", again.appendingPathComponent("v1/bridges"), token: "live-admin-token-01")
             #expect(list.text.contains(#""name":"web""#), "\(list.text)")
             #expect(list.text.contains(#""tenantId":"acme""#))
             kill(restarted.process.processIdentifier, SIGINT)
@@ -74,6 +74,20 @@ import FoundationNetworking
             let badTenant = try APIProcess(arguments: ["--data-dir", directory + "/store", "--tenant-token", "acme"])
             #expect(await badTenant.waitForExit() != 0)
             #expect(badTenant.standardError.contains("TENANT=TOKEN"), "\(badTenant.standardError)")
+
+            // Every source refuses a short token, naming the source and never the token.
+            let secret = "sh0rt-s3cret"
+            let shortAdmin = try APIProcess(arguments: ["--data-dir", directory + "/store", "--admin-token", secret])
+            let shortTenant = try APIProcess(arguments: ["--data-dir", directory + "/store"], environment: ["HIVE_TENANT_TOKENS": "acme=\(secret)"])
+            let malformed = try APIProcess(arguments: ["--data-dir", directory + "/store", "--tenant-token", "a/b=\(secret)-but-long-enough"])
+            for (process, source) in [(shortAdmin, "--admin-token"), (shortTenant, "HIVE_TENANT_TOKENS"), (malformed, "--tenant-token")] {
+                #expect(await process.waitForExit() != 0)
+                #expect(process.standardError.contains(source), "\(process.standardError)")
+                #expect(!process.standardError.contains(secret) && !process.standardOutput.contains(secret), "\(process.standardError)")
+            }
+            #expect(shortAdmin.standardError.contains("at least 16"), "\(shortAdmin.standardError)")
+            #expect(shortTenant.standardError.contains("tenant 'acme'") && shortTenant.standardError.contains("at least 16"),
+                    "\(shortTenant.standardError)")
         }
     }
 
@@ -81,12 +95,12 @@ import FoundationNetworking
         try await withTemporaryDirectory { directory in
             let server = try APIProcess(
                 arguments: ["--listen", "127.0.0.1:0", "--data-dir", directory + "/store"],
-                environment: ["HIVE_ADMIN_TOKEN": "env-admin", "HIVE_TENANT_TOKENS": "acme=env-acme,globex=env-globex"])
+                environment: ["HIVE_ADMIN_TOKEN": "env-admin-token-001", "HIVE_TENANT_TOKENS": "acme=env-acme-token-001,globex=env-globex-token-01"])
             let url = try await server.waitForURL()
             let bridges = url.appendingPathComponent("v1/bridges")
-            #expect(try await HTTP.send("GET", bridges, token: "env-admin").status == 200)
-            #expect(try await HTTP.send("POST", bridges, token: "env-globex", body: Body.bridge("db")).status == 201)
-            #expect(try await HTTP.send("GET", bridges, token: "env-acme").text == #"{"items":[]}"#)
+            #expect(try await HTTP.send("GET", bridges, token: "env-admin-token-001").status == 200)
+            #expect(try await HTTP.send("POST", bridges, token: "env-globex-token-01", body: Body.bridge("db")).status == 201)
+            #expect(try await HTTP.send("GET", bridges, token: "env-acme-token-001").text == #"{"items":[]}"#)
             kill(server.process.processIdentifier, SIGTERM)
             #expect(await server.waitForExit() == 0)
         }

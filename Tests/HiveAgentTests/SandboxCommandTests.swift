@@ -48,6 +48,11 @@ import Testing
         let binDirectory = URL(fileURLWithPath: hive).deletingLastPathComponent().resolvingSymlinksInPath().path
         #expect(printed.text.contains("export PATH=\(binDirectory):$PATH"), "\(printed.text)")
         try await expectLiveTrace(hive, printed.text)
+        // The guide names token files; the tokens in them are printed nowhere.
+        for name in ["admin-token", "blue-token", "green-token"] {
+            let token = try String(contentsOfFile: directory + "/" + name, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(token.count >= 16 && !printed.text.contains(token), "\(name) is not printed")
+        }
 
         // The outside world: its server answers locally, vm1's web server
         // answers inside vm1, and the guide tells how to reach it from outside.
@@ -88,7 +93,7 @@ private func expectStoredEdge(_ printed: String) async throws {
         printed.components(separatedBy: marker).dropFirst().first?.split(whereSeparator: \.isWhitespace).first.map(String.init)
     }
     let endpoint = try #require(value(after: "export HIVE_ENDPOINT=").flatMap(URL.init(string:)))
-    let token = try #require(value(after: "export HIVE_TOKEN="))
+    let token = try sandboxToken(value(after: "export HIVE_TOKEN_FILE="))
     let client = HiveClient(endpoint: endpoint, token: token)
 
     let routers = try await client.list(Router.self).map(\.object)
@@ -120,7 +125,7 @@ private func expectAgentState(_ printed: String, hive: String) async throws {
     func value(after marker: String) -> String? {
         printed.components(separatedBy: marker).dropFirst().first?.split(whereSeparator: \.isWhitespace).first.map(String.init)
     }
-    let connection = ["--endpoint", try #require(value(after: "export HIVE_ENDPOINT=")), "--token", try #require(value(after: "export HIVE_TOKEN="))]
+    let connection = ["--endpoint", try #require(value(after: "export HIVE_ENDPOINT=")), "--token", try sandboxToken(value(after: "export HIVE_TOKEN_FILE="))]
     _ = try? await blocking { try NetworkNamespace.run("hive-vm1", ["ping", "-c", "2", "-i", "0.2", "-W", "2", "10.0.1.12"]) }
     let flows = try await blocking { try RootNamespace.run([hive, "flows", "--host", "hive-h1"] + connection) }
     #expect(flows.contains("on host hive-h1") && flows.contains("in-port=blue/vm1 "), "\(flows)")
@@ -154,7 +159,7 @@ private func expectLiveTrace(_ hive: String, _ printed: String) async throws {
         printed.components(separatedBy: marker).dropFirst().first?.split(whereSeparator: \.isWhitespace).first.map(String.init)
     }
     let endpoint = try #require(value(after: "export HIVE_ENDPOINT="))
-    let token = try #require(value(after: "export HIVE_TOKEN="))
+    let token = try sandboxToken(value(after: "export HIVE_TOKEN_FILE="))
     let pinging = Task {
         try? await Task.sleep(for: .seconds(1))
         _ = try? await blocking { try NetworkNamespace.run("hive-vm1", ["ping", "-c", "4", "-i", "0.5", "-W", "2", "10.0.2.14"]) }
@@ -170,4 +175,12 @@ private func expectLiveTrace(_ hive: String, _ printed: String) async throws {
     #expect(traced.contains("host hive-h1: Packet: ICMP type 8"), "traced where they enter: \(traced)")
     #expect(traced.contains("Egress: port green/vm4 (host hive-h2, alive)"), "\(traced)")
     #expect(traced.contains("router edge"), "\(traced)")
+}
+
+/// The admin token from the file the sandbox's guide names (it prints no token).
+private func sandboxToken(_ path: String?) throws -> String {
+    let path = try #require(path, "the guide names the admin's token file")
+    let mode = try #require(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
+    #expect(mode & 0o077 == 0, "the token file is owner-only")
+    return try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
 }

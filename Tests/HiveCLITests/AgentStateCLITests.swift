@@ -74,7 +74,7 @@ final class CannedAgent: AgentStateProvider {
 
 @Suite("hive flows and hive port show against a live API and an agent's listener")
 struct AgentStateCLITests {
-    static let agentToken = "cli-agents"
+    static let agentToken = "cli-test-agent-token"
 
     @Test func flowsTheirSummaryAndWhereAPortLives() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hive-cli-agent-\(UUID().uuidString)")

@@ -86,6 +86,35 @@ struct ErrorTests {
         assertReadableError(result)
     }
 
+    /// `--token-file` / HIVE_TOKEN_FILE: a private file of one token; a
+    /// readable-by-others or short one is refused without printing the token.
+    @Test func theTokenComesFromAPrivateFile() async throws {
+        try await withLiveServer { server in
+            let directory = server.directory.path
+            let good = directory + "/acme-token", open = directory + "/open-token", short = directory + "/short-token"
+            #expect(FileManager.default.createFile(atPath: good, contents: Data((LiveServer.acmeToken + "\n").utf8),
+                                                   attributes: [.posixPermissions: 0o600]))
+            #expect(FileManager.default.createFile(atPath: open, contents: Data(LiveServer.acmeToken.utf8),
+                                                   attributes: [.posixPermissions: 0o644]))
+            #expect(FileManager.default.createFile(atPath: short, contents: Data("sh0rt-s3cret".utf8),
+                                                   attributes: [.posixPermissions: 0o600]))
+            let endpoint = ["HIVE_ENDPOINT": server.endpoint.absoluteString]
+            let byFlag = try await runHive(["bridge", "list", "--token-file", good], environment: endpoint)
+            #expect(byFlag.succeeded && byFlag.stdout.contains("No bridges"), "\(byFlag)")
+            let byEnvironment = try await runHive(["bridge", "list"], environment: endpoint.merging(["HIVE_TOKEN_FILE": good]) { $1 })
+            #expect(byEnvironment.succeeded, "\(byEnvironment)")
+            let readable = try await runHive(["bridge", "list", "--token-file", open], environment: endpoint)
+            #expect(!readable.succeeded && readable.stderr.contains("chmod 600"), "\(readable)")
+            #expect(!readable.stderr.contains(LiveServer.acmeToken), "\(readable)")
+            let tooShort = try await runHive(["bridge", "list"], environment: endpoint.merging(["HIVE_TOKEN_FILE": short]) { $1 })
+            #expect(!tooShort.succeeded && tooShort.stderr.contains("at least 16"), "\(tooShort)")
+            #expect(!tooShort.stderr.contains("sh0rt-s3cret") && !tooShort.stdout.contains("sh0rt-s3cret"), "\(tooShort)")
+            let both = try await runHive(["bridge", "list", "--token-file", good, "--token", "x"], environment: endpoint)
+            #expect(!both.succeeded && both.stderr.contains("not both"), "\(both)")
+            assertReadableError(tooShort)
+        }
+    }
+
     @Test func anUnreachableAPISaysWhereItLookedAndWhatToStart() async throws {
         let port = try freePort()
         let result = try await runHive(["router", "list", "--endpoint", "http://127.0.0.1:\(port)", "--token", "T"])

@@ -13,16 +13,10 @@ struct DamagedLogTests {
         let store = try EmbeddedStore(directory: directory)
         for index in 0..<10 { try await store.put("/k/\(index)", "\(index)") }
         await store.close()
-        let url = URL(fileURLWithPath: directory + "/wal")
-        var bytes = try [UInt8](Data(contentsOf: url))
-        var offset = StoreFiles.walMagic.count
-        for _ in 0..<4 {
-            let length = Int(bytes[offset]) | Int(bytes[offset + 1]) << 8 | Int(bytes[offset + 2]) << 16 | Int(bytes[offset + 3]) << 24
-            offset += 8 + length
-        }
-        bytes[offset + 10] ^= 0xFF
-        try Data(bytes).write(to: url)
-        return offset
+        var (offsets, bytes) = try recordOffsets(directory)
+        bytes[offsets[4] + 10] ^= 0xFF
+        try Data(bytes).write(to: URL(fileURLWithPath: directory + "/wal"))
+        return offsets[4]
     }
 
     @Test func aCorruptRecordInTheMiddleRefusesToOpenNamingFileAndOffset() async throws {
@@ -93,6 +87,91 @@ struct DamagedLogTests {
             let reopened = try EmbeddedStore(directory: clean)
             #expect(try await reopened.range(.prefix("/k/")).keyValues.isEmpty)
             await reopened.close()
+        }
+    }
+
+    /// The offsets of the log's records, and the log's bytes.
+    func recordOffsets(_ directory: String) throws -> (offsets: [Int], bytes: [UInt8]) {
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory + "/wal")))
+        var offsets: [Int] = []
+        var offset = StoreFiles.walMagic.count
+        while offset < bytes.count {
+            offsets.append(offset)
+            offset += 8 + Int(bytes[offset]) | Int(bytes[offset + 1]) << 8 | Int(bytes[offset + 2]) << 16 | Int(bytes[offset + 3]) << 24
+        }
+        return (offsets, bytes)
+    }
+
+    /// Writes `/k/0` ... in `count` records and closes.
+    func write(_ count: Int, in directory: String) async throws {
+        let store = try EmbeddedStore(directory: directory)
+        for index in 0..<count { try await store.put("/k/\(index)", "value \(index)") }
+        try await store.closeDurably()
+    }
+
+    /// Sets the length field of the record at `offset`.
+    func setLength(_ length: UInt32, at offset: Int, in bytes: inout [UInt8]) {
+        for index in 0..<4 { bytes[offset + index] = UInt8(truncatingIfNeeded: length >> (8 * index)) }
+    }
+
+    @Test func aLengthPastTheEndIsATornTailOnlyWhenNothingWholeFollows() async throws {
+        try await withTemporaryDirectory { directory in
+            // Torn: the last append cut short, its length running past the end.
+            try await write(5, in: directory)
+            var (offsets, bytes) = try recordOffsets(directory)
+            bytes.removeLast(6)
+            try Data(bytes).write(to: URL(fileURLWithPath: directory + "/wal"))
+            let torn = try EmbeddedStore.checkLog(directory: directory)
+            #expect(torn.damage == .tornTail && torn.damageOffset == offsets[4] && torn.records == 4, "\(torn)")
+            let store = try EmbeddedStore(directory: directory)
+            #expect(try await store.range(.prefix("/k/")).keyValues.count == 4)
+            try await store.closeDurably()
+        }
+        try await withTemporaryDirectory { directory in
+            // Damage: the second record's length grown past the end (still a
+            // plausible size) would swallow the records after it: not a torn tail.
+            try await write(5, in: directory)
+            var (offsets, bytes) = try recordOffsets(directory)
+            setLength(UInt32(bytes.count), at: offsets[1], in: &bytes)
+            try Data(bytes).write(to: URL(fileURLWithPath: directory + "/wal"))
+            let check = try EmbeddedStore.checkLog(directory: directory)
+            #expect(check.damage == .corrupt && check.damageOffset == offsets[1] && check.records == 1, "\(check)")
+            #expect(check.reason.contains("whole record at offset \(offsets[2])"), "\(check)")
+            #expect(check.recordsAfterDamage == 3 && check.revisionsAfterDamage == 4...6, "\(check)")
+            #expect(throws: DamagedLogError.self) { try EmbeddedStore(directory: directory) }
+        }
+        try await withTemporaryDirectory { directory in
+            // Damage: a length no record can have, even on the last record.
+            try await write(3, in: directory)
+            var (offsets, bytes) = try recordOffsets(directory)
+            setLength(UInt32(LogRecord.maximumLength + 1), at: offsets[2], in: &bytes)
+            try Data(bytes).write(to: URL(fileURLWithPath: directory + "/wal"))
+            let check = try EmbeddedStore.checkLog(directory: directory)
+            #expect(check.damage == .corrupt && check.damageOffset == offsets[2] && check.records == 2, "\(check)")
+            #expect(check.reason.contains("more than any record has"), "\(check)")
+            #expect(throws: DamagedLogError.self) { try EmbeddedStore(directory: directory) }
+            #expect(try EmbeddedStore.repairLog(directory: directory).damage == .corrupt)
+            let store = try EmbeddedStore(directory: directory)
+            #expect(try await store.range(.prefix("/k/")).keyValues.count == 2)
+            try await store.closeDurably()
+        }
+    }
+
+    @Test func aRecordLargerThanTheLogTakesIsRefusedAndChangesNothing() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try EmbeddedStore(directory: directory)
+            try await store.put("/k/small", "1")
+            await #expect {
+                try await store.put("/k/huge", String(repeating: "x", count: LogRecord.maximumLength))
+            } throws: { error in
+                "\(error)".contains("at most \(LogRecord.maximumLength) bytes")
+            }
+            #expect(try await store.get("/k/huge") == nil)
+            try await store.put("/k/after", "2")
+            try await store.closeDurably()
+            let reopened = try EmbeddedStore(directory: directory)
+            #expect(try await reopened.range(.prefix("/k/")).keyValues.map(\.text) == ["2", "1"])
+            try await reopened.closeDurably()
         }
     }
 

@@ -26,7 +26,11 @@
 // append (and the awaited fdatasync).
 
 import Dispatch
+import Logging
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public final class EmbeddedStore: Store {
     public struct Options: Sendable {
@@ -143,17 +147,45 @@ public final class EmbeddedStore: Store {
         timer.cancel()
     }
 
+    /// Closes the store (`closeDurably`); a failed final sync is logged as
+    /// an error, since `Store.close()` cannot throw.
     public func close() async {
+        do {
+            try await closeDurably()
+        } catch {
+            Logger(label: "hive.store.embedded").error("closing the embedded store in \(directory): \(error)")
+        }
+    }
+
+    /// Ends watches, syncs the log a last time and releases the directory.
+    /// Throws when the log is not durable: the final fdatasync failed (or an
+    /// earlier one did). Then the writes it did not cover were acknowledged
+    /// to no one (their callers get the error), and they are cut from the
+    /// log, as after any failed sync. Closing again does nothing.
+    public func closeDurably() async throws {
         timer.cancel()
-        let watchers = state.withLock { state -> [Watcher] in
-            guard !state.closed else { return [] }
+        let watchers = state.withLock { state -> [Watcher]? in
+            guard !state.closed else { return nil }
             state.closed = true
             defer { state.watchers.removeAll() }
             return Array(state.watchers.values)
         }
+        guard let watchers else { return }
         for watcher in watchers { watcher.continuation.finish(throwing: StoreError.closed) }
-        syncer.close()
-        state.withLock { _ in files.closeFiles() }
+        let failure = syncer.close()
+        let cut = state.withLock { state -> Bool in
+            defer { files.closeFiles() }
+            guard failure != nil, let first = state.pending.first else { return false }
+            // The final sync failed: what it did not cover stays unseen after a restart too.
+            files.cutLog(at: first.logOffset)
+            state.pending.removeAll()
+            return true
+        }
+        if let failure {
+            var message = "the embedded store's log in \(directory) is not durable: fdatasync failed (\(String(cString: strerror(failure))))"
+            if cut { message += "; the writes it did not cover were refused and cut from the log" }
+            throw StoreError.unavailable(message)
+        }
     }
 
     // MARK: Reads

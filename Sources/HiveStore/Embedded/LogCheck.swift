@@ -5,11 +5,26 @@ import Darwin
 #endif
 
 /// What the embedded store's log holds and where, if anywhere, it is
-/// damaged. A torn tail (the last record incomplete, or the last record
-/// alone failing its checksum: what a crash mid-append leaves) is cut when
-/// the store opens. A bad record with more data after it is corruption:
-/// the store refuses to open, and `hive store repair` cuts the log there
-/// after saying what that drops.
+/// damaged.
+///
+/// The log is appended one framed record at a time (length, checksum,
+/// payload; `StoreFiles.append`), so a crash mid-append can leave only its
+/// last record incomplete: a prefix of one frame, with nothing after it.
+/// That is a torn tail, cut when the store opens:
+/// - fewer than 8 bytes of a record header;
+/// - a record whose length runs past the end of the file, provided the
+///   length is one a record can have (at most `LogRecord.maximumLength`)
+///   and no whole record (a frame whose checksum matches and whose payload
+///   decodes) starts anywhere in the bytes after its header: a torn append
+///   is the last thing written, so nothing whole can follow it;
+/// - a record that fits in the file but fails its checksum or does not
+///   decode, and ends exactly at the end of the file.
+/// Everything else is corruption: a bad record with more data after it, a
+/// length above `LogRecord.maximumLength` (no writer made it: a damaged
+/// length field), or a length past the end with a whole record inside the
+/// bytes it claims (a damaged length that would silently swallow the
+/// records after it). The store refuses to open, and `hive store repair`
+/// cuts the log there after saying what that drops.
 public struct EmbeddedLogCheck: Sendable, Equatable, CustomStringConvertible {
     public enum Damage: String, Sendable, Equatable {
         /// The last record is incomplete or bad and nothing follows it.
@@ -69,8 +84,22 @@ public struct EmbeddedLogCheck: Sendable, Equatable, CustomStringConvertible {
                 break
             }
             let (length, checksum) = header(bytes, at: offset)
+            guard length <= LogRecord.maximumLength else {
+                check.mark(.corrupt, at: offset, "a record length of \(length) bytes, more than any record has (at most \(LogRecord.maximumLength))",
+                           total: bytes.count)
+                if let next = firstWholeRecord(in: bytes, from: offset + 8) { check.countRecords(in: bytes, from: next) }
+                break
+            }
             guard remaining - 8 >= length else {
-                check.mark(.tornTail, at: offset, "a record of \(length) bytes with only \(remaining - 8) in the file", total: bytes.count)
+                if let next = firstWholeRecord(in: bytes, from: offset + 8) {
+                    check.mark(.corrupt, at: offset, """
+                        a record of \(length) bytes with only \(remaining - 8) in the file, and a whole record at offset \(next) \
+                        inside what its length claims: the length is damaged, not the last append torn
+                        """, total: bytes.count)
+                    check.countRecords(in: bytes, from: next)
+                } else {
+                    check.mark(.tornTail, at: offset, "a record of \(length) bytes with only \(remaining - 8) in the file", total: bytes.count)
+                }
                 break
             }
             guard let record = record(bytes, at: offset, length: length, checksum: checksum) else {
@@ -108,6 +137,24 @@ public struct EmbeddedLogCheck: Sendable, Equatable, CustomStringConvertible {
             }
             offset += 8 + length
         }
+    }
+
+    /// The offset of the first whole record (a frame whose checksum matches
+    /// and whose payload decodes) starting at or after `start`, trying every
+    /// byte. Runs only on a damaged log, over what follows the damage.
+    /// - Complexity: O(n) header reads; a checksum only where a length fits,
+    ///   which after a torn append means within its few bytes.
+    private static func firstWholeRecord(in bytes: [UInt8], from start: Int) -> Int? {
+        var offset = start
+        while bytes.count - offset >= 8 + LogRecord.minimumLength {
+            let (length, checksum) = header(bytes, at: offset)
+            if length >= LogRecord.minimumLength, length <= min(LogRecord.maximumLength, bytes.count - offset - 8),
+               record(bytes, at: offset, length: length, checksum: checksum) != nil {
+                return offset
+            }
+            offset += 1
+        }
+        return nil
     }
 
     private static func header(_ bytes: [UInt8], at offset: Int) -> (length: Int, checksum: UInt32) {

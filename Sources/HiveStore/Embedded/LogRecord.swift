@@ -1,6 +1,14 @@
 /// One durable change of the embedded store: the key changes of one revision
 /// and the lease grants and revokes that went with it.
 struct LogRecord: Equatable {
+    /// The largest encoded record the log holds; an append of a larger one
+    /// is refused. A length field above it can only be damage (`EmbeddedLogCheck`).
+    /// etcd refuses requests over 1.5 MiB; Hive's largest writes (batched
+    /// deletions) stay far below this.
+    static let maximumLength = 64 << 20
+    /// The smallest encoded record: a revision and three empty counts.
+    static let minimumLength = 8 + 3 * 4
+
     enum Change: Equatable {
         case put(key: String, value: [UInt8], lease: LeaseID)
         case delete(key: String)

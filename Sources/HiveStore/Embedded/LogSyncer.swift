@@ -62,8 +62,10 @@ final class LogSyncer: Sendable {
     func waitDurable(_ sequence: UInt64) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let action: Int = state.withLock { state in
-                if state.synced >= sequence || state.closed { return 0 }
+                if state.synced >= sequence { return 0 }
                 if state.failure != nil { return 3 }
+                // Closed: the final sync covered everything written (else `failure` is set).
+                if state.closed { return 0 }
                 state.waiters.append((sequence, continuation))
                 if state.syncing { return 1 }
                 state.syncing = true
@@ -120,18 +122,31 @@ final class LogSyncer: Sendable {
         }
     }
 
-    /// Final sync at close; every waiter is released.
-    func close() {
+    /// Final sync at close (after a sync already under way). Every waiter is
+    /// released: with success when the log is durable up to its record, with
+    /// the failure otherwise. Returns the errno of the failed sync (this one,
+    /// or an earlier one that left writes undurable), nil when everything
+    /// written is on stable storage.
+    @discardableResult
+    func close() -> Int32? {
         queue.sync {
-            _ = fdatasync(descriptor)
+            let earlier = state.withLock { $0.failure }
+            let failure = earlier ?? { let code = sync(descriptor); return code == 0 ? nil : code }()
             let waiters = state.withLock { state in
                 state.closed = true
-                state.synced = state.written
+                if let failure { state.failure = failure } else { state.synced = state.written }
                 defer { state.waiters.removeAll() }
                 return state.waiters
             }
-            for waiter in waiters { waiter.continuation.resume() }
+            for waiter in waiters {
+                if let failure {
+                    waiter.continuation.resume(throwing: Self.failureError(failure))
+                } else {
+                    waiter.continuation.resume()
+                }
+            }
             Glibc.close(descriptor)
+            return failure
         }
     }
 }

@@ -183,6 +183,12 @@ final class StoreFiles: @unchecked Sendable {
     /// durable across power loss after `sync()`).
     func append(_ record: LogRecord) throws(StoreFileError) {
         let payload = record.encoded()
+        guard payload.count <= LogRecord.maximumLength else {
+            throw StoreFileError(
+                path: directory + "/wal",
+                operation: "append of a \(payload.count)-byte record (the log takes records of at most \(LogRecord.maximumLength) bytes)",
+                code: EFBIG)
+        }
         var framed = BinaryWriter()
         framed.write(UInt32(payload.count))
         framed.write(CRC32C.checksum(payload))

@@ -18,12 +18,7 @@ struct BridgeCommand: AsyncParsableCommand {
               hive bridge update web --inbound-chain web-in
               hive bridge delete web
             """,
-        subcommands: [Create.self, List.self, Show.self, Update.self, Delete.self])
-
-    static let fieldFlags: [String: String] = [
-        "name": "NAME", "tenantId": "--tenant", "inboundChainId": "--inbound-chain",
-        "outboundChainId": "--outbound-chain", "adminStateUp": "--admin-state",
-    ]
+        subcommands: [Create.self, ListCommand<Bridge>.self, ShowCommand<Bridge>.self, Update.self, DeleteCommand<Bridge>.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -44,43 +39,10 @@ struct BridgeCommand: AsyncParsableCommand {
         @OptionGroup var connection: ClientOptions
 
         func run() async throws {
-            let client = try connection.client()
-            let resolver = Resolver(client)
-            var bridge = Bridge(tenantId: tenant, name: name)
-            try await settings.apply(to: &bridge, resolver)
-            let created = try await explainingFields(BridgeCommand.fieldFlags) { try await client.create(bridge) }
-            try await Printer(output, client).object(created)
-        }
-    }
-
-    struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List bridges.")
-
-        @OptionGroup var output: OutputOptions
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            await Printer(output, client).list(try await client.list(Bridge.self),
-                                               empty: "No bridges. Create one with: hive bridge create NAME")
-        }
-    }
-
-    struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a bridge, its ports and its DHCP subnets.")
-
-        @Argument(help: "The bridge's name or id.")
-        var bridge: String
-        @OptionGroup var output: OutputOptions
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            let item = try await Resolver(client).object(bridge, Bridge.self)
-            let printer = Printer(output, client)
-            try await printer.object(item) { _ in
-                [("Ports:", await printer.section(try await client.ports(onDevice: item.object.id.uuid))),
-                 ("DHCP subnets:", await printer.section(try await client.dhcpSubnets(of: item.object.id)))]
+            try await Bridge.create(connection, output) { resolver in
+                var bridge = Bridge(tenantId: tenant, name: name)
+                try await settings.apply(to: &bridge, resolver)
+                return bridge
             }
         }
     }
@@ -109,34 +71,27 @@ struct BridgeCommand: AsyncParsableCommand {
             guard name != nil || settings.changesAnything else {
                 throw CLIError("nothing to change: give --name, --admin-state, --inbound-chain, --outbound-chain or --arp-suppression")
             }
-            let client = try connection.client()
-            let resolver = Resolver(client)
-            let current = try await resolver.object(bridge, Bridge.self)
-            var updated = current.object
-            if let name { updated.name = name }
-            try await settings.apply(to: &updated, resolver)
-            let saved = try await explainingFields(BridgeCommand.fieldFlags) {
-                try await client.update(updated, ifRevision: current.revision)
+            try await Bridge.update(bridge, connection, output) { updated, resolver in
+                if let name { updated.name = name }
+                try await settings.apply(to: &updated, resolver)
             }
-            try await Printer(output, client).object(saved)
         }
     }
+}
 
-    struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Delete a bridge.",
-            discussion: "The bridge must have no ports left; its DHCP subnets go with it.")
+extension Bridge: CLIResource {
+    static let fieldFlags = [
+        "name": "NAME", "tenantId": "--tenant", "inboundChainId": "--inbound-chain",
+        "outboundChainId": "--outbound-chain", "adminStateUp": "--admin-state",
+    ]
+    static var emptyListHint: String { "No bridges. Create one with: hive bridge create NAME" }
+    static var referenceHelp: String { "The bridge's name or id." }
+    static var showAbstract: String { "Show a bridge, its ports and its DHCP subnets." }
+    static var deleteDiscussion: String { "The bridge must have no ports left; its DHCP subnets go with it." }
 
-        @Argument(help: "The bridge's name or id.")
-        var bridge: String
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            let item = try await Resolver(client).object(bridge, Bridge.self)
-            try await client.delete(item.object.id, ifRevision: item.revision)
-            print("Deleted bridge \(item.object.name) (\(item.object.id)).")
-        }
+    static func sections(_ item: Revisioned<Bridge>, _ printer: Printer) async throws -> [(String, String)] {
+        [("Ports:", await printer.section(try await printer.client.ports(onDevice: item.object.id.uuid))),
+         ("DHCP subnets:", await printer.section(try await printer.client.dhcpSubnets(of: item.object.id)))]
     }
 }
 

@@ -24,9 +24,7 @@ struct ChainCommand: AsyncParsableCommand {
               hive port update vm1 --outbound-chain web-in    # what reaches vm1
               hive chain show web-in
             """,
-        subcommands: [Create.self, List.self, Show.self, Update.self, Delete.self])
-
-    static let fieldFlags: [String: String] = ["name": "NAME", "tenantId": "--tenant"]
+        subcommands: [Create.self, ListCommand<Chain>.self, ShowCommand<Chain>.self, Update.self, DeleteCommand<Chain>.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -44,40 +42,7 @@ struct ChainCommand: AsyncParsableCommand {
         @OptionGroup var connection: ClientOptions
 
         func run() async throws {
-            let client = try connection.client()
-            let chain = Chain(tenantId: tenant, name: name)
-            let created = try await explainingFields(ChainCommand.fieldFlags) { try await client.create(chain) }
-            try await Printer(output, client).object(created)
-        }
-    }
-
-    struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List chains.")
-
-        @OptionGroup var output: OutputOptions
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            await Printer(output, client).list(try await client.list(Chain.self),
-                                               empty: "No chains. Create one with: hive chain create NAME")
-        }
-    }
-
-    struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a chain and its rules in order.")
-
-        @Argument(help: "The chain's name or id.")
-        var chain: String
-        @OptionGroup var output: OutputOptions
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            let item = try await Resolver(client).object(chain, Chain.self)
-            try await Printer(output, client).object(item) { names in
-                [("Rules (first match decides):", await RuleTable.render(try await client.rules(of: item.object.id), names))]
-            }
+            try await Chain.create(connection, output) { _ in Chain(tenantId: tenant, name: name) }
         }
     }
 
@@ -94,32 +59,23 @@ struct ChainCommand: AsyncParsableCommand {
         @OptionGroup var connection: ClientOptions
 
         func run() async throws {
-            let client = try connection.client()
-            let current = try await Resolver(client).object(chain, Chain.self)
-            var updated = current.object
-            updated.name = name
-            let saved = try await explainingFields(ChainCommand.fieldFlags) {
-                try await client.update(updated, ifRevision: current.revision)
-            }
-            try await Printer(output, client).object(saved)
+            try await Chain.update(chain, connection, output) { updated, _ in updated.name = name }
         }
     }
+}
 
-    struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Delete a chain and its rules.",
-            discussion: "Refused while a device or port uses the chain or a rule jumps to it; detach it first (`--inbound-chain none`).")
+extension Chain: CLIResource {
+    static let fieldFlags = ["name": "NAME", "tenantId": "--tenant"]
+    static var emptyListHint: String { "No chains. Create one with: hive chain create NAME" }
+    static var referenceHelp: String { "The chain's name or id." }
+    static var showAbstract: String { "Show a chain and its rules in order." }
+    static var deleteAbstract: String { "Delete a chain and its rules." }
+    static var deleteDiscussion: String {
+        "Refused while a device or port uses the chain or a rule jumps to it; detach it first (`--inbound-chain none`)."
+    }
 
-        @Argument(help: "The chain's name or id.")
-        var chain: String
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            let item = try await Resolver(client).object(chain, Chain.self)
-            try await client.delete(item.object.id, ifRevision: item.revision)
-            print("Deleted chain \(item.object.name) (\(item.object.id)).")
-        }
+    static func sections(_ item: Revisioned<Chain>, _ printer: Printer) async throws -> [(String, String)] {
+        [("Rules (first match decides):", await RuleTable.render(try await printer.client.rules(of: item.object.id), printer.names))]
     }
 }
 

@@ -20,10 +20,16 @@ struct ClientOptions: ParsableArguments {
     var endpoint: String?
 
     @Option(help: ArgumentHelp(
-        "The API token: the admin token or a tenant's.",
+        "The API token: the admin token or a tenant's (shows in `ps`; prefer --token-file).",
         discussion: "Default: $HIVE_TOKEN.",
         valueName: "token"))
     var token: String?
+
+    @Option(help: ArgumentHelp(
+        "A file holding the API token on one line, readable by its owner only (chmod 600).",
+        discussion: "Default: $HIVE_TOKEN_FILE. --token and $HIVE_TOKEN take precedence.",
+        valueName: "path"))
+    var tokenFile: String?
 
     /// A client for the chosen endpoint and token, or an error naming what is missing.
     func client() throws -> HiveClient {
@@ -34,14 +40,29 @@ struct ClientOptions: ParsableArguments {
             throw CLIError("the API endpoint '\(endpointText)' is not a URL like http://127.0.0.1:9696 "
                 + "(set it with --endpoint URL or HIVE_ENDPOINT)")
         }
-        guard let token = token ?? environment["HIVE_TOKEN"], !token.isEmpty else {
-            throw CLIError("""
-                no API token: pass --token TOKEN or set HIVE_TOKEN (export HIVE_TOKEN=...). \
-                Use the admin token or a tenant token that `hive api` was started with \
-                (--admin-token TOKEN, --tenant-token TENANT=TOKEN).
-                """)
+        return HiveClient(endpoint: url, token: try chosenToken(environment))
+    }
+
+    /// --token, else --token-file, else $HIVE_TOKEN, else $HIVE_TOKEN_FILE.
+    private func chosenToken(_ environment: [String: String]) throws -> String {
+        if token != nil && tokenFile != nil { throw CLIError("give --token or --token-file, not both") }
+        if let token, !token.isEmpty { return token }
+        if let tokenFile { return try readTokenFile(tokenFile, option: "--token-file") }
+        if let token = environment["HIVE_TOKEN"], !token.isEmpty { return token }
+        if let path = environment["HIVE_TOKEN_FILE"], !path.isEmpty { return try readTokenFile(path, option: "HIVE_TOKEN_FILE") }
+        throw CLIError("""
+            no API token: pass --token-file FILE or set HIVE_TOKEN_FILE (a file with the token, chmod 600), \
+            or --token TOKEN or HIVE_TOKEN. Use the admin token or a tenant token from the tokens file \
+            `hive api` was started with (--tokens-file).
+            """)
+    }
+
+    private func readTokenFile(_ path: String, option: String) throws -> String {
+        do {
+            return try TokenFile.read(path, option: option)
+        } catch let error as ValidationError {
+            throw CLIError(error.message)
         }
-        return HiveClient(endpoint: url, token: token)
     }
 }
 

@@ -24,14 +24,7 @@ struct DHCPCommand: AsyncParsableCommand {
               hive dhcp show 10.0.1.0/24 --bridge web
               hive dhcp delete 10.0.1.0/24 --bridge web
             """,
-        subcommands: [Create.self, List.self, Show.self, Update.self, Delete.self])
-
-    static let fieldFlags: [String: String] = [
-        "bridgeId": "--bridge", "subnet": "--subnet", "rangeStart": "--range", "rangeEnd": "--range",
-        "gateway": "--gateway", "dnsServers": "--dns", "hostEntries": "--host-entry", "mtu": "--mtu",
-        "leaseSeconds": "--lease-seconds", "enabled": "--enabled", "tenantId": "--tenant",
-        "hostRoutes": "--host-route", "domainName": "--domain-name",
-    ]
+        subcommands: [Create.self, ListCommand<DHCPSubnet>.self, ShowCommand<DHCPSubnet>.self, Update.self, DeleteCommand<DHCPSubnet>.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -61,57 +54,13 @@ struct DHCPCommand: AsyncParsableCommand {
         @OptionGroup var connection: ClientOptions
 
         func run() async throws {
-            let client = try connection.client()
-            var subnet = DHCPSubnet(
-                tenantId: tenant, bridgeId: try await Resolver(client).id(bridge, Bridge.self), subnet: subnet,
-                rangeStart: range.first, rangeEnd: range.last)
-            settings.apply(to: &subnet)
-            let created = try await explainingFields(DHCPCommand.fieldFlags) { try await client.create(subnet) }
-            try await Printer(output, client).object(created)
-        }
-    }
-
-    struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "List DHCP subnets, of one bridge or of all.",
-            discussion: """
-                Examples:
-                  hive dhcp list
-                  hive dhcp list --bridge web --json
-                """)
-
-        @Option(help: ArgumentHelp("Only this bridge's subnets (name or id).", valueName: "bridge"))
-        var bridge: String?
-        @OptionGroup var output: OutputOptions
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            var subnets: [Revisioned<DHCPSubnet>] = []
-            if let bridge {
-                subnets = try await client.dhcpSubnets(of: try await Resolver(client).id(bridge, Bridge.self))
-            } else {
-                for bridge in try await client.list(Bridge.self) {
-                    subnets += try await client.dhcpSubnets(of: bridge.object.id)
-                }
+            try await DHCPSubnet.create(connection, output) { resolver in
+                var subnet = DHCPSubnet(
+                    tenantId: tenant, bridgeId: try await resolver.id(bridge, Bridge.self), subnet: subnet,
+                    rangeStart: range.first, rangeEnd: range.last)
+                settings.apply(to: &subnet)
+                return subnet
             }
-            await Printer(output, client).list(subnets, empty: "No DHCP subnets. Create one with: hive dhcp create --bridge BRIDGE --subnet NETWORK --range FIRST-LAST")
-        }
-    }
-
-    struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a DHCP subnet with its host entries.")
-
-        @Argument(help: "The DHCP subnet's id, or its subnet (like 10.0.1.0/24) with --bridge.")
-        var subnet: String
-        @Option(help: ArgumentHelp("The bridge, to find the subnet by network (name or id).", valueName: "bridge"))
-        var bridge: String?
-        @OptionGroup var output: OutputOptions
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            try await Printer(output, client).object(try await findSubnet(subnet, bridge: bridge, client))
         }
     }
 
@@ -136,8 +85,7 @@ struct DHCPCommand: AsyncParsableCommand {
 
         @Argument(help: "The DHCP subnet's id, or its subnet (like 10.0.1.0/24) with --bridge.")
         var subnet: String
-        @Option(help: ArgumentHelp("The bridge, to find the subnet by network (name or id).", valueName: "bridge"))
-        var bridge: String?
+        @OptionGroup var scope: DHCPScope
         @Option(help: ArgumentHelp("A new dynamic pool, FIRST-LAST.", valueName: "first-last"), transform: Parse.addressRange)
         var range: AddressRange?
         @OptionGroup var settings: DHCPSettings
@@ -163,42 +111,78 @@ struct DHCPCommand: AsyncParsableCommand {
                     --remove-host-entry, --host-route, --no-host-routes, --domain-name or --enabled
                     """)
             }
-            let client = try connection.client()
-            let current = try await findSubnet(subnet, bridge: bridge, client)
-            var updated = current.object
-            if let range { (updated.rangeStart, updated.rangeEnd) = (range.first, range.last) }
-            for mac in removeHostEntry {
-                guard updated.hostEntries.contains(where: { $0.mac == mac }) else {
-                    throw CLIError("--remove-host-entry \(mac): the subnet has no host entry for that MAC")
-                }
-                updated.hostEntries.removeAll { $0.mac == mac }
-            }
-            settings.apply(to: &updated)
-            if noHostRoutes { updated.hostRoutes = [] }
-            if let enabled { updated.enabled = enabled.isOn }
-            var flags = DHCPCommand.fieldFlags
+            var flags = DHCPSubnet.fieldFlags
             flags["hostEntries"] = "--add-host-entry"
-            let saved = try await explainingFields(flags) { try await client.update(updated, ifRevision: current.revision) }
-            try await Printer(output, client).object(saved)
+            try await DHCPSubnet.update(subnet, scope, connection, output, flags: flags) { updated, _ in
+                if let range { (updated.rangeStart, updated.rangeEnd) = (range.first, range.last) }
+                for mac in removeHostEntry {
+                    guard updated.hostEntries.contains(where: { $0.mac == mac }) else {
+                        throw CLIError("--remove-host-entry \(mac): the subnet has no host entry for that MAC")
+                    }
+                    updated.hostEntries.removeAll { $0.mac == mac }
+                }
+                settings.apply(to: &updated)
+                if noHostRoutes { updated.hostRoutes = [] }
+                if let enabled { updated.enabled = enabled.isOn }
+            }
         }
     }
+}
 
-    struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Stop DHCP for a subnet and delete its configuration.")
-
-        @Argument(help: "The DHCP subnet's id, or its subnet (like 10.0.1.0/24) with --bridge.")
-        var subnet: String
-        @Option(help: ArgumentHelp("The bridge, to find the subnet by network (name or id).", valueName: "bridge"))
-        var bridge: String?
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            let item = try await findSubnet(subnet, bridge: bridge, client)
-            try await client.delete(item.object.id, ifRevision: item.revision)
-            print("Deleted DHCP subnet \(item.object.subnet) (\(item.object.id)).")
-        }
+extension DHCPSubnet: CLIResource {
+    static var noun: String { "DHCP subnet" }
+    static let fieldFlags = [
+        "bridgeId": "--bridge", "subnet": "--subnet", "rangeStart": "--range", "rangeEnd": "--range",
+        "gateway": "--gateway", "dnsServers": "--dns", "hostEntries": "--host-entry", "mtu": "--mtu",
+        "leaseSeconds": "--lease-seconds", "enabled": "--enabled", "tenantId": "--tenant",
+        "hostRoutes": "--host-route", "domainName": "--domain-name",
+    ]
+    static var emptyListHint: String {
+        "No DHCP subnets. Create one with: hive dhcp create --bridge BRIDGE --subnet NETWORK --range FIRST-LAST"
     }
+    static var referenceHelp: String { "The DHCP subnet's id, or its subnet (like 10.0.1.0/24) with --bridge." }
+    static var listAbstract: String { "List DHCP subnets, of one bridge or of all." }
+    static var listDiscussion: String {
+        """
+        Examples:
+          hive dhcp list
+          hive dhcp list --bridge web --json
+        """
+    }
+    static var showAbstract: String { "Show a DHCP subnet with its host entries." }
+    static var deleteAbstract: String { "Stop DHCP for a subnet and delete its configuration." }
+
+    static func find(_ reference: String, _ scope: DHCPScope, _ resolver: Resolver) async throws -> Revisioned<DHCPSubnet> {
+        try await findSubnet(reference, bridge: scope.bridge, resolver)
+    }
+
+    static func list(_ filter: BridgeFilter, _ resolver: Resolver) async throws -> [Revisioned<DHCPSubnet>] {
+        try await subnets(on: filter.bridge, resolver)
+    }
+
+    static func send(_ new: DHCPSubnet, _ client: HiveClient) async throws -> Revisioned<DHCPSubnet> { try await client.create(new) }
+
+    static func deletedText(_ item: Revisioned<DHCPSubnet>) -> String { "Deleted DHCP subnet \(item.object.subnet) (\(item.object.id))." }
+
+    /// The subnets of `bridge`, or of every bridge.
+    static func subnets(on bridge: String?, _ resolver: Resolver) async throws -> [Revisioned<DHCPSubnet>] {
+        if let bridge { return try await resolver.client.dhcpSubnets(of: try await resolver.id(bridge, Bridge.self)) }
+        var subnets: [Revisioned<DHCPSubnet>] = []
+        for bridge in try await resolver.client.list(Bridge.self) { subnets += try await resolver.client.dhcpSubnets(of: bridge.object.id) }
+        return subnets
+    }
+}
+
+/// `--bridge` to find a DHCP subnet by its network.
+struct DHCPScope: ParsableArguments {
+    @Option(help: ArgumentHelp("The bridge, to find the subnet by network (name or id).", valueName: "bridge"))
+    var bridge: String?
+}
+
+/// `hive dhcp list --bridge`.
+struct BridgeFilter: ParsableArguments {
+    @Option(help: ArgumentHelp("Only this bridge's subnets (name or id).", valueName: "bridge"))
+    var bridge: String?
 }
 
 /// Options shared by `dhcp create` and `dhcp update`.
@@ -249,17 +233,12 @@ struct DHCPSettings: ParsableArguments {
 }
 
 /// A DHCP subnet by id, or by network on `bridge` (or on any bridge when unique).
-private func findSubnet(_ reference: String, bridge: String?, _ client: HiveClient) async throws -> Revisioned<DHCPSubnet> {
-    if let id = DHCPSubnetID(parsing: reference) { return try await client.get(id) }
+private func findSubnet(_ reference: String, bridge: String?, _ resolver: Resolver) async throws -> Revisioned<DHCPSubnet> {
+    if let id = DHCPSubnetID(parsing: reference) { return try await resolver.client.get(id) }
     guard let network = IPv4.Prefix(parsing: reference) else {
         throw CLIError("'\(reference)' is neither a DHCP subnet id nor a network like 10.0.1.0/24")
     }
-    var candidates: [Revisioned<DHCPSubnet>] = []
-    if let bridge {
-        candidates = try await client.dhcpSubnets(of: try await Resolver(client).id(bridge, Bridge.self))
-    } else {
-        for bridge in try await client.list(Bridge.self) { candidates += try await client.dhcpSubnets(of: bridge.object.id) }
-    }
+    let candidates = try await DHCPSubnet.subnets(on: bridge, resolver)
     let matches = candidates.filter { $0.object.subnet.network == network.network }
     switch matches.count {
     case 1:

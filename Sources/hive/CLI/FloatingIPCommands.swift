@@ -3,13 +3,17 @@ import HiveClient
 import HiveModel
 import HivePacket
 
-extension FloatingIP: CLIResource {
+extension FloatingIP: Nameable, CLIResource {
     static var noun: String { "floating IP" }
     static var command: String { "floating-ip" }
     /// A floating IP is named by its address.
     var displayName: String? { address.description }
     static var emptyListHint: String { "No floating IPs. Create one with: hive floating-ip create --router ROUTER --address ADDRESS" }
     static var referenceHelp: String { "The floating IP's address or id." }
+    static let fieldFlags = [
+        "routerId": "--router", "address": "--address", "portId": "--port", "fixedAddress": "--fixed-address",
+        "tenantId": "--tenant",
+    ]
 }
 
 struct FloatingIPCommand: AsyncParsableCommand {
@@ -35,11 +39,6 @@ struct FloatingIPCommand: AsyncParsableCommand {
               hive floating-ip delete 198.51.100.10
             """,
         subcommands: [Create.self, ListCommand<FloatingIP>.self, ShowCommand<FloatingIP>.self, Update.self, DeleteCommand<FloatingIP>.self])
-
-    static let fieldFlags: [String: String] = [
-        "routerId": "--router", "address": "--address", "portId": "--port", "fixedAddress": "--fixed-address",
-        "tenantId": "--tenant",
-    ]
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -69,13 +68,12 @@ struct FloatingIPCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let client = try connection.client()
-            let resolver = Resolver(client)
-            var floatingIP = FloatingIP(tenantId: tenant, routerId: try await resolver.id(router, Router.self), address: address)
-            if let port { floatingIP.portId = try await resolver.portID(port) }
-            floatingIP.fixedAddress = fixedAddress
-            let created = try await explainingFields(FloatingIPCommand.fieldFlags) { try await client.create(floatingIP) }
-            try await Printer(output, client).object(created)
+            try await FloatingIP.create(connection, output) { resolver in
+                var floatingIP = FloatingIP(tenantId: tenant, routerId: try await resolver.id(router, Router.self), address: address)
+                if let port { floatingIP.portId = try await resolver.portID(port) }
+                floatingIP.fixedAddress = fixedAddress
+                return floatingIP
+            }
         }
     }
 
@@ -110,23 +108,17 @@ struct FloatingIPCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let client = try connection.client()
-            let resolver = Resolver(client)
-            let current = try await resolver.object(floatingIP, FloatingIP.self)
-            var updated = current.object
-            if noPort {
-                updated.portId = nil
-                updated.fixedAddress = nil
+            try await FloatingIP.update(floatingIP, connection, output) { updated, resolver in
+                if noPort {
+                    updated.portId = nil
+                    updated.fixedAddress = nil
+                }
+                if let port {
+                    updated.portId = try await resolver.portID(port)
+                    updated.fixedAddress = nil
+                }
+                if let fixedAddress { updated.fixedAddress = fixedAddress }
             }
-            if let port {
-                updated.portId = try await resolver.portID(port)
-                updated.fixedAddress = nil
-            }
-            if let fixedAddress { updated.fixedAddress = fixedAddress }
-            let saved = try await explainingFields(FloatingIPCommand.fieldFlags) {
-                try await client.update(updated, ifRevision: current.revision)
-            }
-            try await Printer(output, client).object(saved)
         }
     }
 }

@@ -18,10 +18,11 @@ enum APIClientCommands {
     static let quickStart = """
         The network commands (bridge ... binding) talk to a running `hive api`. \
         Point them at it with --endpoint or HIVE_ENDPOINT (default http://127.0.0.1:9696) \
-        and give a token with --token or HIVE_TOKEN. Objects are named by name or id.
+        and give a token: its file with --token-file or HIVE_TOKEN_FILE (one line, chmod 600), \
+        or the token itself with --token or HIVE_TOKEN. Objects are named by name or id.
 
         Build a small network (as a tenant):
-          export HIVE_TOKEN=<your tenant token>
+          export HIVE_TOKEN_FILE=~/.hive/token     # your tenant token, chmod 600
           hive bridge create web
           hive bridge create db
           hive router create edge

@@ -18,9 +18,8 @@ struct PortGroupCommand: AsyncParsableCommand {
               hive rule create --chain web-in --in-port-group web-servers --action accept
               hive port-group show web-servers
             """,
-        subcommands: [Create.self, List.self, Show.self, Update.self, Delete.self, AddPort.self, RemovePort.self])
-
-    static let fieldFlags: [String: String] = ["name": "NAME", "tenantId": "--tenant", "stateful": "--stateful"]
+        subcommands: [Create.self, ListCommand<PortGroup>.self, ShowCommand<PortGroup>.self, Update.self, DeleteCommand<PortGroup>.self,
+                      AddPort.self, RemovePort.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -41,42 +40,7 @@ struct PortGroupCommand: AsyncParsableCommand {
         @OptionGroup var connection: ClientOptions
 
         func run() async throws {
-            let client = try connection.client()
-            let group = PortGroup(tenantId: tenant, name: name, stateful: stateful.isOn)
-            let created = try await explainingFields(PortGroupCommand.fieldFlags) { try await client.create(group) }
-            try await Printer(output, client).object(created)
-        }
-    }
-
-    struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List port groups.")
-
-        @OptionGroup var output: OutputOptions
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            await Printer(output, client).list(try await client.list(PortGroup.self),
-                                               empty: "No port groups. Create one with: hive port-group create NAME")
-        }
-    }
-
-    struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a port group and its member ports.")
-
-        @Argument(help: "The group's name or id.")
-        var group: String
-        @OptionGroup var output: OutputOptions
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            let item = try await Resolver(client).object(group, PortGroup.self)
-            let printer = Printer(output, client)
-            try await printer.object(item) { _ in
-                let members = try await client.list(Port.self).filter { $0.object.portGroupIds.contains(item.object.id) }
-                return [("Member ports:", await printer.section(members))]
-            }
+            try await PortGroup.create(connection, output) { _ in PortGroup(tenantId: tenant, name: name, stateful: stateful.isOn) }
         }
     }
 
@@ -94,32 +58,10 @@ struct PortGroupCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard name != nil || stateful != nil else { throw CLIError("nothing to change: give --name or --stateful") }
-            let client = try connection.client()
-            let current = try await Resolver(client).object(group, PortGroup.self)
-            var updated = current.object
-            if let name { updated.name = name }
-            if let stateful { updated.stateful = stateful.isOn }
-            let saved = try await explainingFields(PortGroupCommand.fieldFlags) {
-                try await client.update(updated, ifRevision: current.revision)
+            try await PortGroup.update(group, connection, output) { updated, _ in
+                if let name { updated.name = name }
+                if let stateful { updated.stateful = stateful.isOn }
             }
-            try await Printer(output, client).object(saved)
-        }
-    }
-
-    struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Delete a port group.",
-            discussion: "Refused while a port is a member or a rule names it.")
-
-        @Argument(help: "The group's name or id.")
-        var group: String
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            let item = try await Resolver(client).object(group, PortGroup.self)
-            try await client.delete(item.object.id, ifRevision: item.revision)
-            print("Deleted port group \(item.object.name) (\(item.object.id)).")
         }
     }
 
@@ -141,16 +83,13 @@ struct PortGroupCommand: AsyncParsableCommand {
         @OptionGroup var connection: ClientOptions
 
         func run() async throws {
-            let client = try connection.client()
-            let resolver = Resolver(client)
-            let groupID = try await resolver.id(group, PortGroup.self)
-            let current = try await resolver.port(port, bridge: scope.bridge, router: scope.router)
-            guard !current.object.portGroupIds.contains(groupID) else {
-                throw CLIError("port \(current.object.name ?? current.object.id.description) is already in port group \(group)")
+            try await Port.update(port, scope, connection, output, flags: [:]) { updated, resolver in
+                let groupID = try await resolver.id(group, PortGroup.self)
+                guard !updated.portGroupIds.contains(groupID) else {
+                    throw CLIError("port \(updated.name ?? updated.id.description) is already in port group \(group)")
+                }
+                updated.portGroupIds.append(groupID)
             }
-            var updated = current.object
-            updated.portGroupIds.append(groupID)
-            try await Printer(output, client).object(try await client.update(updated, ifRevision: current.revision))
         }
     }
 
@@ -168,16 +107,13 @@ struct PortGroupCommand: AsyncParsableCommand {
         @OptionGroup var connection: ClientOptions
 
         func run() async throws {
-            let client = try connection.client()
-            let resolver = Resolver(client)
-            let groupID = try await resolver.id(group, PortGroup.self)
-            let current = try await resolver.port(port, bridge: scope.bridge, router: scope.router)
-            guard current.object.portGroupIds.contains(groupID) else {
-                throw CLIError("port \(current.object.name ?? current.object.id.description) is not in port group \(group)")
+            try await Port.update(port, scope, connection, output, flags: [:]) { updated, resolver in
+                let groupID = try await resolver.id(group, PortGroup.self)
+                guard updated.portGroupIds.contains(groupID) else {
+                    throw CLIError("port \(updated.name ?? updated.id.description) is not in port group \(group)")
+                }
+                updated.portGroupIds.removeAll { $0 == groupID }
             }
-            var updated = current.object
-            updated.portGroupIds.removeAll { $0 == groupID }
-            try await Printer(output, client).object(try await client.update(updated, ifRevision: current.revision))
         }
     }
 }
@@ -196,9 +132,8 @@ struct IPGroupCommand: AsyncParsableCommand {
               hive rule create --chain web-in --src-ip-group office \\
                   --protocol tcp --dst-port 22 --action accept
             """,
-        subcommands: [Create.self, List.self, Show.self, Update.self, Delete.self])
-
-    static let fieldFlags: [String: String] = ["name": "NAME", "tenantId": "--tenant", "addresses": "--address"]
+        subcommands: [Create.self, ListCommand<IPAddressGroup>.self, ShowCommand<IPAddressGroup>.self, Update.self,
+                      DeleteCommand<IPAddressGroup>.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -219,37 +154,7 @@ struct IPGroupCommand: AsyncParsableCommand {
         @OptionGroup var connection: ClientOptions
 
         func run() async throws {
-            let client = try connection.client()
-            let group = IPAddressGroup(tenantId: tenant, name: name, addresses: addresses)
-            let created = try await explainingFields(IPGroupCommand.fieldFlags) { try await client.create(group) }
-            try await Printer(output, client).object(created)
-        }
-    }
-
-    struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List IP address groups.")
-
-        @OptionGroup var output: OutputOptions
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            await Printer(output, client).list(try await client.list(IPAddressGroup.self),
-                                               empty: "No IP address groups. Create one with: hive ip-group create NAME --address NETWORK")
-        }
-    }
-
-    struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show an IP address group.")
-
-        @Argument(help: "The group's name or id.")
-        var group: String
-        @OptionGroup var output: OutputOptions
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            try await Printer(output, client).object(try await Resolver(client).object(group, IPAddressGroup.self))
+            try await IPAddressGroup.create(connection, output) { _ in IPAddressGroup(tenantId: tenant, name: name, addresses: addresses) }
         }
     }
 
@@ -277,38 +182,39 @@ struct IPGroupCommand: AsyncParsableCommand {
             guard name != nil || !addAddress.isEmpty || !removeAddress.isEmpty else {
                 throw CLIError("nothing to change: give --name, --add-address or --remove-address")
             }
-            let client = try connection.client()
-            let current = try await Resolver(client).object(group, IPAddressGroup.self)
-            var updated = current.object
-            if let name { updated.name = name }
-            for address in removeAddress {
-                guard updated.addresses.contains(address) else {
-                    throw CLIError("--remove-address \(address): the group has no such network (it has \(updated.addresses.map(\.description).joined(separator: ", ")))")
+            try await IPAddressGroup.update(group, connection, output, flags: ["name": "--name", "addresses": "--add-address"]) { updated, _ in
+                if let name { updated.name = name }
+                for address in removeAddress {
+                    guard updated.addresses.contains(address) else {
+                        let existing = updated.addresses.map(\.description).joined(separator: ", ")
+                        throw CLIError("--remove-address \(address): the group has no such network (it has \(existing))")
+                    }
+                    updated.addresses.removeAll { $0 == address }
                 }
-                updated.addresses.removeAll { $0 == address }
+                for address in addAddress where !updated.addresses.contains(address) { updated.addresses.append(address) }
             }
-            for address in addAddress where !updated.addresses.contains(address) { updated.addresses.append(address) }
-            let saved = try await explainingFields(["name": "--name", "addresses": "--add-address"]) {
-                try await client.update(updated, ifRevision: current.revision)
-            }
-            try await Printer(output, client).object(saved)
         }
     }
+}
 
-    struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Delete an IP address group.",
-            discussion: "Refused while a rule names it.")
+extension PortGroup: CLIResource {
+    static let fieldFlags = ["name": "NAME", "tenantId": "--tenant", "stateful": "--stateful"]
+    static var emptyListHint: String { "No port groups. Create one with: hive port-group create NAME" }
+    static var referenceHelp: String { "The group's name or id." }
+    static var showAbstract: String { "Show a port group and its member ports." }
+    static var deleteDiscussion: String { "Refused while a port is a member or a rule names it." }
 
-        @Argument(help: "The group's name or id.")
-        var group: String
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            let item = try await Resolver(client).object(group, IPAddressGroup.self)
-            try await client.delete(item.object.id, ifRevision: item.revision)
-            print("Deleted IP address group \(item.object.name) (\(item.object.id)).")
-        }
+    static func sections(_ item: Revisioned<PortGroup>, _ printer: Printer) async throws -> [(String, String)] {
+        let members = try await printer.client.list(Port.self).filter { $0.object.portGroupIds.contains(item.object.id) }
+        return [("Member ports:", await printer.section(members))]
     }
+}
+
+extension IPAddressGroup: CLIResource {
+    static let fieldFlags = ["name": "NAME", "tenantId": "--tenant", "addresses": "--address"]
+    static var emptyListHint: String { "No IP address groups. Create one with: hive ip-group create NAME --address NETWORK" }
+    static var referenceHelp: String { "The group's name or id." }
+    static var showAbstract: String { "Show an IP address group." }
+    static var deleteAbstract: String { "Delete an IP address group." }
+    static var deleteDiscussion: String { "Refused while a rule names it." }
 }

@@ -21,38 +21,7 @@ struct HostCommand: AsyncParsableCommand {
               hive host show compute-1
               hive host create compute-1 --underlay-address 192.168.10.11
             """,
-        subcommands: [List.self, Show.self, Create.self, Delete.self])
-
-    struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List hosts and whether their agents are alive.")
-
-        @OptionGroup var output: OutputOptions
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            await Printer(output, client).list(try await client.list(Host.self),
-                                               empty: "No hosts. Hosts appear when their agents register (or: hive host create NAME).")
-        }
-    }
-
-    struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a host and the ports bound on it.")
-
-        @Argument(help: "The host's name or id.")
-        var host: String
-        @OptionGroup var output: OutputOptions
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            let item = try await Resolver(client).object(host, Host.self)
-            let printer = Printer(output, client)
-            try await printer.object(item) { _ in
-                [("Bindings:", await printer.section(try await client.bindings(host: item.object.id)))]
-            }
-        }
-    }
+        subcommands: [ListCommand<Host>.self, ShowCommand<Host>.self, Create.self, DeleteCommand<Host>.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -74,31 +43,23 @@ struct HostCommand: AsyncParsableCommand {
         @OptionGroup var connection: ClientOptions
 
         func run() async throws {
-            let client = try connection.client()
-            let host = Host(name: name, underlayAddresses: underlayAddresses, agentEndpoint: agentEndpoint)
-            let fields = ["name": "NAME", "underlayAddresses": "--underlay-address", "agentEndpoint": "--agent-endpoint"]
-            let created = try await explainingFields(fields) {
-                try await client.create(host)
+            try await Host.create(connection, output) { _ in
+                Host(name: name, underlayAddresses: underlayAddresses, agentEndpoint: agentEndpoint)
             }
-            try await Printer(output, client).object(created)
         }
     }
+}
 
-    struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Delete a host.",
-            discussion: "Refused while it has bindings or is in a tunnel zone.")
+extension Host: CLIResource {
+    static let fieldFlags = ["name": "NAME", "underlayAddresses": "--underlay-address", "agentEndpoint": "--agent-endpoint"]
+    static var emptyListHint: String { "No hosts. Hosts appear when their agents register (or: hive host create NAME)." }
+    static var referenceHelp: String { "The host's name or id." }
+    static var listAbstract: String { "List hosts and whether their agents are alive." }
+    static var showAbstract: String { "Show a host and the ports bound on it." }
+    static var deleteDiscussion: String { "Refused while it has bindings or is in a tunnel zone." }
 
-        @Argument(help: "The host's name or id.")
-        var host: String
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            let item = try await Resolver(client).object(host, Host.self)
-            try await client.delete(item.object.id, ifRevision: item.revision)
-            print("Deleted host \(item.object.name) (\(item.object.id)).")
-        }
+    static func sections(_ item: Revisioned<Host>, _ printer: Printer) async throws -> [(String, String)] {
+        [("Bindings:", await printer.section(try await printer.client.bindings(host: item.object.id)))]
     }
 }
 
@@ -117,7 +78,8 @@ struct TunnelZoneCommand: AsyncParsableCommand {
               hive tunnel-zone show underlay
               hive tunnel-zone remove-member underlay --host compute-2
             """,
-        subcommands: [Create.self, List.self, Show.self, Delete.self, AddMember.self, RemoveMember.self])
+        subcommands: [Create.self, ListCommand<TunnelZone>.self, ShowCommand<TunnelZone>.self, DeleteCommand<TunnelZone>.self,
+                      AddMember.self, RemoveMember.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -140,60 +102,7 @@ struct TunnelZoneCommand: AsyncParsableCommand {
         @OptionGroup var connection: ClientOptions
 
         func run() async throws {
-            let client = try connection.client()
-            let created = try await explainingFields(["name": "NAME", "kind": "--kind", "underlayMTU": "--underlay-mtu"]) {
-                try await client.create(TunnelZone(name: name, kind: kind, underlayMTU: underlayMTU))
-            }
-            try await Printer(output, client).object(created)
-        }
-    }
-
-    struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List tunnel zones and their members.")
-
-        @OptionGroup var output: OutputOptions
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            await Printer(output, client).list(try await client.list(TunnelZone.self),
-                                               empty: "No tunnel zones. Create one with: hive tunnel-zone create NAME")
-        }
-    }
-
-    struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a tunnel zone and its members.")
-
-        @Argument(help: "The zone's name or id.")
-        var zone: String
-        @OptionGroup var output: OutputOptions
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            let item = try await Resolver(client).object(zone, TunnelZone.self)
-            try await Printer(output, client).object(item) { names in
-                var rows: [[String]] = []
-                for member in item.object.members {
-                    rows.append([await names.name(member.hostId), member.hostId.description, member.address.description])
-                }
-                return [("Members:", rows.isEmpty ? "none" : Table(headers: ["HOST", "ID", "ADDRESS"], rows: rows).rendered)]
-            }
-        }
-    }
-
-    struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a tunnel zone.")
-
-        @Argument(help: "The zone's name or id.")
-        var zone: String
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            let item = try await Resolver(client).object(zone, TunnelZone.self)
-            try await client.delete(item.object.id, ifRevision: item.revision)
-            print("Deleted tunnel zone \(item.object.name) (\(item.object.id)).")
+            try await TunnelZone.create(connection, output) { _ in TunnelZone(name: name, kind: kind, underlayMTU: underlayMTU) }
         }
     }
 
@@ -260,6 +169,22 @@ struct TunnelZoneCommand: AsyncParsableCommand {
     }
 }
 
+extension TunnelZone: CLIResource {
+    static let fieldFlags = ["name": "NAME", "kind": "--kind", "underlayMTU": "--underlay-mtu"]
+    static var emptyListHint: String { "No tunnel zones. Create one with: hive tunnel-zone create NAME" }
+    static var referenceHelp: String { "The zone's name or id." }
+    static var listAbstract: String { "List tunnel zones and their members." }
+    static var showAbstract: String { "Show a tunnel zone and its members." }
+
+    static func sections(_ item: Revisioned<TunnelZone>, _ printer: Printer) async throws -> [(String, String)] {
+        var rows: [[String]] = []
+        for member in item.object.members {
+            rows.append([await printer.names.name(member.hostId), member.hostId.description, member.address.description])
+        }
+        return [("Members:", rows.isEmpty ? "none" : Table(headers: ["HOST", "ID", "ADDRESS"], rows: rows).rendered)]
+    }
+}
+
 struct BindingCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "binding",
@@ -273,7 +198,7 @@ struct BindingCommand: AsyncParsableCommand {
               hive binding list --host compute-1
               hive binding delete 7d3a0f52-...
             """,
-        subcommands: [Create.self, List.self, Show.self, Delete.self])
+        subcommands: [Create.self, ListCommand<Binding>.self, ShowCommand<Binding>.self, DeleteCommand<Binding>.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -296,72 +221,46 @@ struct BindingCommand: AsyncParsableCommand {
         @OptionGroup var connection: ClientOptions
 
         func run() async throws {
-            let client = try connection.client()
-            let resolver = Resolver(client)
-            let binding = Binding(
-                hostId: try await resolver.id(host, Host.self),
-                portId: try await resolver.portID(port, bridge: scope.bridge, router: scope.router),
-                interfaceName: interface)
-            let created = try await explainingFields(["hostId": "--host", "portId": "--port", "interfaceName": "--interface"]) {
-                try await client.create(binding)
+            try await Binding.create(connection, output) { resolver in
+                Binding(hostId: try await resolver.id(host, Host.self),
+                        portId: try await resolver.portID(port, bridge: scope.bridge, router: scope.router),
+                        interfaceName: interface)
             }
-            try await Printer(output, client).object(created)
         }
     }
+}
 
-    struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "List bindings, optionally of one host or one port.",
-            discussion: """
-                Examples:
-                  hive binding list
-                  hive binding list --host compute-1
-                """)
+extension Binding: CLIResource {
+    static var noun: String { "binding" }
+    static let fieldFlags = ["hostId": "--host", "portId": "--port", "interfaceName": "--interface"]
+    static var emptyListHint: String { "No bindings. Create one with: hive binding create --host HOST --port PORT --interface NAME" }
+    static var referenceHelp: String { "The binding's id." }
+    static var listAbstract: String { "List bindings, optionally of one host or one port." }
+    static var listDiscussion: String {
+        """
+        Examples:
+          hive binding list
+          hive binding list --host compute-1
+        """
+    }
+    static var deleteAbstract: String { "Delete a binding (unbind the port)." }
 
-        @Option(help: ArgumentHelp("Only this host's bindings (name or id).", valueName: "host"))
-        var host: String?
-        @Option(help: ArgumentHelp("Only this port's binding (name or id).", valueName: "port"))
-        var port: String?
-        @OptionGroup var scope: PortScope
-        @OptionGroup var output: OutputOptions
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            let resolver = Resolver(client)
-            var portID: PortID?
-            if let port { portID = try await resolver.portID(port, bridge: scope.bridge, router: scope.router) }
-            let bindings = try await client.bindings(host: try await resolver.optionalID(host, Host.self), port: portID)
-            await Printer(output, client).list(bindings, empty: "No bindings. Create one with: hive binding create --host HOST --port PORT --interface NAME")
-        }
+    static func find(_ reference: String, _ scope: NoOptions, _ resolver: Resolver) async throws -> Revisioned<Binding> {
+        try await byID(reference, resolver, list: "hive binding list")
     }
 
-    struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a binding.")
-
-        @Argument(help: "The binding's id.")
-        var binding: String
-        @OptionGroup var output: OutputOptions
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            try await Printer(output, client).object(try await client.get(try parseID(binding, Binding.self, list: "hive binding list")))
-        }
+    static func list(_ filter: BindingFilter, _ resolver: Resolver) async throws -> [Revisioned<Binding>] {
+        var portID: PortID?
+        if let port = filter.port { portID = try await resolver.portID(port, bridge: filter.scope.bridge, router: filter.scope.router) }
+        return try await resolver.client.bindings(host: try await resolver.optionalID(filter.host, Host.self), port: portID)
     }
+}
 
-    struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a binding (unbind the port).")
-
-        @Argument(help: "The binding's id.")
-        var binding: String
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            let id = try parseID(binding, Binding.self, list: "hive binding list")
-            try await client.delete(id)
-            print("Deleted binding \(id).")
-        }
-    }
+/// `hive binding list --host|--port`.
+struct BindingFilter: ParsableArguments {
+    @Option(help: ArgumentHelp("Only this host's bindings (name or id).", valueName: "host"))
+    var host: String?
+    @Option(help: ArgumentHelp("Only this port's binding (name or id).", valueName: "port"))
+    var port: String?
+    @OptionGroup var scope: PortScope
 }

@@ -32,15 +32,8 @@ struct PortCommand: AsyncParsableCommand {
               hive port unlink to-web
               hive port delete vm1 --bridge web
             """,
-        subcommands: [Create.self, List.self, Show.self, PortStatusCommand.self, Update.self, Delete.self, Link.self, Unlink.self])
-
-    static let fieldFlags: [String: String] = [
-        "name": "NAME", "tenantId": "--tenant", "deviceId": "--bridge/--router", "address": "--address",
-        "subnet": "--address", "mac": "--mac", "inboundChainId": "--inbound-chain", "outboundChainId": "--outbound-chain",
-        "portGroupIds": "--port-group", "peerId": "PEER", "adminStateUp": "--admin-state",
-        "fixedIPs": "--address", "allowedAddressPairs": "--allowed-address", "portSecurity": "--port-security",
-        "macLimit": "--mac-limit", "securityGroupIds": "--security-group",
-    ]
+        subcommands: [Create.self, ListCommand<Port>.self, ShowCommand<Port>.self, PortStatusCommand.self, Update.self, DeleteCommand<Port>.self,
+                      Link.self, Unlink.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -99,76 +92,22 @@ struct PortCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let client = try connection.client()
-            let resolver = Resolver(client)
-            var port: Port
-            if let router {
-                port = Port(tenantId: tenant, deviceId: try await resolver.id(router, Router.self).uuid, deviceKind: .router, name: name)
-            } else if let bridge {
-                port = Port(tenantId: tenant, bridge: try await resolver.id(bridge, Bridge.self), name: name)
-            } else {
-                throw CLIError("give --bridge or --router")
+            try await Port.create(connection, output) { resolver in
+                var port: Port
+                if let router {
+                    port = Port(tenantId: tenant, deviceId: try await resolver.id(router, Router.self).uuid, deviceKind: .router, name: name)
+                } else if let bridge {
+                    port = Port(tenantId: tenant, bridge: try await resolver.id(bridge, Bridge.self), name: name)
+                } else {
+                    throw CLIError("give --bridge or --router")
+                }
+                port.mac = mac
+                try addressing.apply(to: &port)
+                for group in portGroups { port.portGroupIds.append(try await resolver.id(group, PortGroup.self)) }
+                for group in securityGroups { port.securityGroupIds.append(try await resolver.id(group, SecurityGroup.self)) }
+                try await settings.apply(to: &port, resolver)
+                return port
             }
-            port.mac = mac
-            try addressing.apply(to: &port)
-            for group in portGroups { port.portGroupIds.append(try await resolver.id(group, PortGroup.self)) }
-            for group in securityGroups { port.securityGroupIds.append(try await resolver.id(group, SecurityGroup.self)) }
-            try await settings.apply(to: &port, resolver)
-            let created = try await explainingFields(PortCommand.fieldFlags) { try await client.create(port) }
-            try await Printer(output, client).object(created)
-        }
-    }
-
-    struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "List ports, all or those of one bridge or router.",
-            discussion: """
-                Examples:
-                  hive port list
-                  hive port list --bridge web
-                  hive port list --router edge --json
-                """)
-
-        @Option(help: ArgumentHelp("Only this bridge's ports (name or id).", valueName: "bridge"))
-        var bridge: String?
-        @Option(help: ArgumentHelp("Only this router's ports (name or id).", valueName: "router"))
-        var router: String?
-        @OptionGroup var output: OutputOptions
-        @OptionGroup var connection: ClientOptions
-
-        func validate() throws {
-            if bridge != nil && router != nil { throw ValidationError("give --bridge or --router, not both") }
-        }
-
-        func run() async throws {
-            let client = try connection.client()
-            let resolver = Resolver(client)
-            let ports: [Revisioned<Port>]
-            if let bridge {
-                ports = try await client.ports(onDevice: try await resolver.id(bridge, Bridge.self).uuid)
-            } else if let router {
-                ports = try await client.ports(onDevice: try await resolver.id(router, Router.self).uuid)
-            } else {
-                ports = try await client.list(Port.self)
-            }
-            await Printer(output, client).list(ports, empty: "No ports. Create one with: hive port create NAME --bridge BRIDGE")
-        }
-    }
-
-    struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Show a port, its link and its binding, and where it lives now (`hive port status`).")
-
-        @Argument(help: "The port's name or id.")
-        var port: String
-        @OptionGroup var scope: PortScope
-        @OptionGroup var output: OutputOptions
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            let item = try await Resolver(client).port(port, bridge: scope.bridge, router: scope.router)
-            try await Printer(output, client).object(item) { _ in [await PortStatusText.section(client, item.object.id)] }
         }
     }
 
@@ -244,56 +183,32 @@ struct PortCommand: AsyncParsableCommand {
                     --inbound-chain or --outbound-chain
                     """)
             }
-            let client = try connection.client()
-            let resolver = Resolver(client)
-            let current = try await resolver.port(port, bridge: scope.bridge, router: scope.router)
-            var updated = current.object
-            if let name { updated.name = name }
-            try addressing.apply(to: &updated)
-            if noAddresses || noAllowedAddresses {
-                guard updated.deviceKind == .bridge else {
-                    throw CLIError("--no-addresses and --no-allowed-addresses are for bridge ports; \(port) is a router port")
+            try await Port.update(port, scope, connection, output) { updated, resolver in
+                if let name { updated.name = name }
+                try addressing.apply(to: &updated)
+                if noAddresses || noAllowedAddresses {
+                    guard updated.deviceKind == .bridge else {
+                        throw CLIError("--no-addresses and --no-allowed-addresses are for bridge ports; \(port) is a router port")
+                    }
+                    if noAddresses { updated.fixedIPs = [] }
+                    if noAllowedAddresses { updated.allowedAddressPairs = [] }
                 }
-                if noAddresses { updated.fixedIPs = [] }
-                if noAllowedAddresses { updated.allowedAddressPairs = [] }
+                if let mac { updated.mac = mac }
+                for group in addPortGroup {
+                    let id = try await resolver.id(group, PortGroup.self)
+                    if !updated.portGroupIds.contains(id) { updated.portGroupIds.append(id) }
+                }
+                for group in removePortGroup {
+                    let id = try await resolver.id(group, PortGroup.self)
+                    updated.portGroupIds.removeAll { $0 == id }
+                }
+                if noSecurityGroups { updated.securityGroupIds = [] }
+                if !securityGroups.isEmpty {
+                    updated.securityGroupIds = []
+                    for group in securityGroups { updated.securityGroupIds.append(try await resolver.id(group, SecurityGroup.self)) }
+                }
+                try await settings.apply(to: &updated, resolver)
             }
-            if let mac { updated.mac = mac }
-            for group in addPortGroup {
-                let id = try await resolver.id(group, PortGroup.self)
-                if !updated.portGroupIds.contains(id) { updated.portGroupIds.append(id) }
-            }
-            for group in removePortGroup {
-                let id = try await resolver.id(group, PortGroup.self)
-                updated.portGroupIds.removeAll { $0 == id }
-            }
-            if noSecurityGroups { updated.securityGroupIds = [] }
-            if !securityGroups.isEmpty {
-                updated.securityGroupIds = []
-                for group in securityGroups { updated.securityGroupIds.append(try await resolver.id(group, SecurityGroup.self)) }
-            }
-            try await settings.apply(to: &updated, resolver)
-            let saved = try await explainingFields(PortCommand.fieldFlags) {
-                try await client.update(updated, ifRevision: current.revision)
-            }
-            try await Printer(output, client).object(saved)
-        }
-    }
-
-    struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Delete a port.",
-            discussion: "Unlink it first if it is linked; its binding and the routes leaving by it go with it.")
-
-        @Argument(help: "The port's name or id.")
-        var port: String
-        @OptionGroup var scope: PortScope
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            let item = try await Resolver(client).port(port, bridge: scope.bridge, router: scope.router)
-            try await client.delete(item.object.id, ifRevision: item.revision)
-            print("Deleted port \(item.object.name ?? item.object.id.description) (\(item.object.id)).")
         }
     }
 
@@ -350,6 +265,55 @@ struct PortCommand: AsyncParsableCommand {
             let unlinked = try await client.unlink(id)
             try await Printer(output, client).object(unlinked)
         }
+    }
+}
+
+extension Port: CLIResource {
+    static let fieldFlags = [
+        "name": "NAME", "tenantId": "--tenant", "deviceId": "--bridge/--router", "address": "--address",
+        "subnet": "--address", "mac": "--mac", "inboundChainId": "--inbound-chain", "outboundChainId": "--outbound-chain",
+        "portGroupIds": "--port-group", "peerId": "PEER", "adminStateUp": "--admin-state",
+        "fixedIPs": "--address", "allowedAddressPairs": "--allowed-address", "portSecurity": "--port-security",
+        "macLimit": "--mac-limit", "securityGroupIds": "--security-group",
+    ]
+    static var emptyListHint: String { "No ports. Create one with: hive port create NAME --bridge BRIDGE" }
+    static var referenceHelp: String { "The port's name or id." }
+    static var listAbstract: String { "List ports, all or those of one bridge or router." }
+    static var listDiscussion: String {
+        """
+        Examples:
+          hive port list
+          hive port list --bridge web
+          hive port list --router edge --json
+        """
+    }
+    static var showAbstract: String { "Show a port, its link and its binding, and where it lives now (`hive port status`)." }
+    static var deleteDiscussion: String { "Unlink it first if it is linked; its binding and the routes leaving by it go with it." }
+
+    static func find(_ reference: String, _ scope: PortScope, _ resolver: Resolver) async throws -> Revisioned<Port> {
+        try await resolver.port(reference, bridge: scope.bridge, router: scope.router)
+    }
+
+    static func list(_ filter: PortListFilter, _ resolver: Resolver) async throws -> [Revisioned<Port>] {
+        if let bridge = filter.bridge { return try await resolver.client.ports(onDevice: try await resolver.id(bridge, Bridge.self).uuid) }
+        if let router = filter.router { return try await resolver.client.ports(onDevice: try await resolver.id(router, Router.self).uuid) }
+        return try await resolver.client.list(Port.self)
+    }
+
+    static func sections(_ item: Revisioned<Port>, _ printer: Printer) async throws -> [(String, String)] {
+        [await PortStatusText.section(printer.client, item.object.id)]
+    }
+}
+
+/// `hive port list --bridge|--router`.
+struct PortListFilter: ParsableArguments {
+    @Option(help: ArgumentHelp("Only this bridge's ports (name or id).", valueName: "bridge"))
+    var bridge: String?
+    @Option(help: ArgumentHelp("Only this router's ports (name or id).", valueName: "router"))
+    var router: String?
+
+    func validate() throws {
+        if bridge != nil && router != nil { throw ValidationError("give --bridge or --router, not both") }
     }
 }
 

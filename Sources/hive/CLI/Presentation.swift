@@ -10,7 +10,7 @@ import struct HiveModel.Port
 
 private func tenant(_ tenantId: String?) -> String { tenantId ?? "-" }
 private func state(_ up: Bool) -> String { up ? "up" : "down" }
-private func list<T: CustomStringConvertible>(_ values: [T]) -> String {
+private func commaList<T: CustomStringConvertible>(_ values: [T]) -> String {
     values.isEmpty ? "-" : values.map(\.description).joined(separator: ", ")
 }
 
@@ -98,13 +98,13 @@ extension Port: Presentable {
             guard let address, let subnet else { return "-" }
             return "\(address)/\(subnet.length)"
         case .bridge:
-            return list(fixedIPs)
+            return commaList(fixedIPs)
         }
     }
 
     /// "10.0.1.250 (02:00:00:00:00:99), 10.0.2.0/24": as `--allowed-address` takes them, MAC in parentheses.
     var allowedAddressesText: String {
-        list(allowedAddressPairs.map { pair in
+        commaList(allowedAddressPairs.map { pair in
             let address = pair.prefix.length == 32 ? pair.prefix.address.description : pair.prefix.description
             return pair.mac.map { "\(address) (\($0))" } ?? address
         })
@@ -141,14 +141,14 @@ extension Port: Presentable {
             fields += [("MAC", port.mac?.description ?? "-"), ("fixed IPs", port.addressText),
                        ("allowed addresses", port.allowedAddressesText),
                        ("port security", port.portSecurity ? "on" : "off"), ("MAC limit", port.macLimitText),
-                       ("security groups", securityGroups.isEmpty ? "- (not filtered by groups)" : list(securityGroups))]
+                       ("security groups", securityGroups.isEmpty ? "- (not filtered by groups)" : commaList(securityGroups))]
         }
         fields += [
             ("linked to", port.peerId == nil ? "- (exterior port)" : await names.portLabel(port.peerId)),
             ("admin state", state(port.adminStateUp)),
             ("inbound chain", await names.name(port.inboundChainId)),
             ("outbound chain", await names.name(port.outboundChainId)),
-            ("port groups", list(groups)),
+            ("port groups", commaList(groups)),
             ("tunnel key", "\(port.tunnelKey)"), ("revision", "\(item.revision)"),
         ]
         return fields
@@ -241,12 +241,12 @@ extension IPAddressGroup: Presentable {
     static let columns = ["NAME", "ID", "ADDRESSES", "TENANT"]
 
     static func row(_ item: Revisioned<IPAddressGroup>, _ names: NameBook) async -> [String] {
-        [item.object.name, item.object.id.description, list(item.object.addresses), tenant(item.object.tenantId)]
+        [item.object.name, item.object.id.description, commaList(item.object.addresses), tenant(item.object.tenantId)]
     }
 
     static func fields(_ item: Revisioned<IPAddressGroup>, _ names: NameBook) async -> [(String, String)] {
         [("name", item.object.name), ("id", item.object.id.description), ("tenant", tenant(item.object.tenantId)),
-         ("addresses", list(item.object.addresses)), ("revision", "\(item.revision)")]
+         ("addresses", commaList(item.object.addresses)), ("revision", "\(item.revision)")]
     }
 }
 
@@ -305,12 +305,12 @@ extension Host: Presentable {
     static let columns = ["NAME", "ID", "ALIVE", "UNDERLAY ADDRESSES"]
 
     static func row(_ item: Revisioned<Host>, _ names: NameBook) async -> [String] {
-        [item.object.name, item.object.id.description, aliveText(item.alive), list(item.object.underlayAddresses)]
+        [item.object.name, item.object.id.description, aliveText(item.alive), commaList(item.object.underlayAddresses)]
     }
 
     static func fields(_ item: Revisioned<Host>, _ names: NameBook) async -> [(String, String)] {
         [("name", item.object.name), ("id", item.object.id.description), ("alive", aliveText(item.alive)),
-         ("underlay addresses", list(item.object.underlayAddresses)), ("agent endpoint", item.object.agentEndpoint ?? "-"),
+         ("underlay addresses", commaList(item.object.underlayAddresses)), ("agent endpoint", item.object.agentEndpoint ?? "-"),
          ("revision", "\(item.revision)")]
     }
 
@@ -339,7 +339,7 @@ extension TunnelZone: Presentable {
     private static func members(_ zone: TunnelZone, _ names: NameBook) async -> String {
         var parts: [String] = []
         for member in zone.members { parts.append("\(await names.name(member.hostId)) at \(member.address)") }
-        return list(parts)
+        return commaList(parts)
     }
 }
 
@@ -365,7 +365,7 @@ extension DHCPSubnet: Presentable {
         let subnet = item.object
         return [subnet.subnet.description, subnet.id.description, await names.name(subnet.bridgeId),
                 "\(subnet.rangeStart)-\(subnet.rangeEnd)", subnet.gateway?.description ?? "-",
-                list(subnet.dnsServers), subnet.enabled ? "yes" : "no"]
+                commaList(subnet.dnsServers), subnet.enabled ? "yes" : "no"]
     }
 
     static func fields(_ item: Revisioned<DHCPSubnet>, _ names: NameBook) async -> [(String, String)] {
@@ -377,9 +377,9 @@ extension DHCPSubnet: Presentable {
             ("id", subnet.id.description), ("tenant", tenant(subnet.tenantId)),
             ("bridge", await names.name(subnet.bridgeId)), ("subnet", subnet.subnet.description),
             ("range", "\(subnet.rangeStart)-\(subnet.rangeEnd)"), ("gateway", subnet.gateway?.description ?? "-"),
-            ("DNS servers", list(subnet.dnsServers)), ("MTU", subnet.mtu.map { "\($0)" } ?? "-"),
-            ("lease", "\(subnet.leaseSeconds) s"), ("host entries", list(entries)),
-            ("host routes", list(subnet.hostRoutes.map { "\($0.destination) via \($0.nextHop)" })),
+            ("DNS servers", commaList(subnet.dnsServers)), ("MTU", subnet.mtu.map { "\($0)" } ?? "-"),
+            ("lease", "\(subnet.leaseSeconds) s"), ("host entries", commaList(entries)),
+            ("host routes", commaList(subnet.hostRoutes.map { "\($0.destination) via \($0.nextHop)" })),
             ("domain name", subnet.domainName ?? "-"),
             ("enabled", subnet.enabled ? "yes" : "no"), ("revision", "\(item.revision)"),
         ]

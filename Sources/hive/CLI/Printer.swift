@@ -13,6 +13,7 @@ protocol Presentable: APIResource {
 struct Printer {
     let json: Bool
     let names: NameBook
+    var client: HiveClient { names.client }
 
     init(_ output: OutputOptions, _ client: HiveClient) {
         json = output.json

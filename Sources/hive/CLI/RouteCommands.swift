@@ -21,13 +21,7 @@ struct RouteCommand: AsyncParsableCommand {
               hive route list --router edge
               hive route delete 5f0c3c9e-...
             """,
-        subcommands: [Create.self, List.self, Show.self, Delete.self])
-
-    static let fieldFlags: [String: String] = [
-        "routerId": "--router", "destination": "--destination", "source": "--source",
-        "nextHopGateway": "--gateway", "egressPortId": "--port", "weight": "--weight", "kind": "--kind",
-        "tenantId": "--tenant",
-    ]
+        subcommands: [Create.self, ListCommand<Route>.self, ShowCommand<Route>.self, DeleteCommand<Route>.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -64,81 +58,53 @@ struct RouteCommand: AsyncParsableCommand {
         @OptionGroup var connection: ClientOptions
 
         func run() async throws {
-            let client = try connection.client()
-            let resolver = Resolver(client)
-            let routerID = try await resolver.id(router, Router.self)
-            var route = Route(tenantId: tenant, routerId: routerID, destination: destination, kind: kind)
-            if let source { route.source = source }
-            route.nextHopGateway = gateway
-            if let weight { route.weight = weight }
-            if let port { route.egressPortId = try await resolver.portID(port, router: routerID.description) }
-            let created = try await explainingFields(RouteCommand.fieldFlags) { try await client.create(route) }
-            try await Printer(output, client).object(created)
-        }
-    }
-
-    struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "List routes, of one router or of all.",
-            discussion: """
-                Examples:
-                  hive route list --router edge
-                  hive route list --json
-                """)
-
-        @Option(help: ArgumentHelp("Only this router's routes (name or id).", valueName: "router"))
-        var router: String?
-        @OptionGroup var output: OutputOptions
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            var routes: [Revisioned<Route>] = []
-            if let router {
-                routes = try await client.routes(of: try await Resolver(client).id(router, Router.self))
-            } else {
-                for router in try await client.list(Router.self) {
-                    routes += try await client.routes(of: router.object.id)
-                }
+            try await Route.create(connection, output) { resolver in
+                let routerID = try await resolver.id(router, Router.self)
+                var route = Route(tenantId: tenant, routerId: routerID, destination: destination, kind: kind)
+                if let source { route.source = source }
+                route.nextHopGateway = gateway
+                if let weight { route.weight = weight }
+                if let port { route.egressPortId = try await resolver.portID(port, router: routerID.description) }
+                return route
             }
-            await Printer(output, client).list(routes, empty: "No routes. Add one with: hive route create --router ROUTER --destination NETWORK --port PORT")
-        }
-    }
-
-    struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a route.")
-
-        @Argument(help: "The route's id.")
-        var route: String
-        @OptionGroup var output: OutputOptions
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            try await Printer(output, client).object(try await client.get(try parseID(route, Route.self, list: "hive route list")))
-        }
-    }
-
-    struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a route.")
-
-        @Argument(help: "The route's id.")
-        var route: String
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            let id = try parseID(route, Route.self, list: "hive route list")
-            try await client.delete(id)
-            print("Deleted route \(id).")
         }
     }
 }
 
-/// An id for objects without names (routes, rules, bindings, DHCP subnets).
-func parseID<Object>(_ text: String, _ type: Object.Type, list: String) throws -> ObjectID<Object> where Object: TopologyObject {
-    guard let id = ObjectID<Object>(parsing: text) else {
-        throw CLIError("'\(text)' is not a \(Object.kind) id (expected a UUID like 3f2504e0-4f89-11d3-9a0c-0305e82c3301; `\(list)` shows them)")
+extension Route: CLIResource {
+    static var noun: String { "route" }
+    static let fieldFlags = [
+        "routerId": "--router", "destination": "--destination", "source": "--source",
+        "nextHopGateway": "--gateway", "egressPortId": "--port", "weight": "--weight", "kind": "--kind",
+        "tenantId": "--tenant",
+    ]
+    static var emptyListHint: String { "No routes. Add one with: hive route create --router ROUTER --destination NETWORK --port PORT" }
+    static var referenceHelp: String { "The route's id." }
+    static var listAbstract: String { "List routes, of one router or of all." }
+    static var listDiscussion: String {
+        """
+        Examples:
+          hive route list --router edge
+          hive route list --json
+        """
     }
-    return id
+
+    static func find(_ reference: String, _ scope: NoOptions, _ resolver: Resolver) async throws -> Revisioned<Route> {
+        try await byID(reference, resolver, list: "hive route list")
+    }
+
+    static func list(_ filter: RouterFilter, _ resolver: Resolver) async throws -> [Revisioned<Route>] {
+        if let router = filter.router { return try await resolver.client.routes(of: try await resolver.id(router, Router.self)) }
+        var routes: [Revisioned<Route>] = []
+        for router in try await resolver.client.list(Router.self) { routes += try await resolver.client.routes(of: router.object.id) }
+        return routes
+    }
+
+    static func send(_ new: Route, _ client: HiveClient) async throws -> Revisioned<Route> { try await client.create(new) }
+}
+
+/// `hive route list --router`.
+struct RouterFilter: ParsableArguments {
+    @Option(help: ArgumentHelp("Only this router's routes (name or id).", valueName: "router"))
+    var router: String?
 }

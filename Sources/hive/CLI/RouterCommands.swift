@@ -26,13 +26,7 @@ struct RouterCommand: AsyncParsableCommand {
               hive router update edge --no-gateway
               hive router delete edge
             """,
-        subcommands: [Create.self, List.self, Show.self, Update.self, Delete.self])
-
-    static let fieldFlags: [String: String] = [
-        "name": "NAME", "tenantId": "--tenant", "inboundChainId": "--inbound-chain",
-        "outboundChainId": "--outbound-chain", "adminStateUp": "--admin-state",
-        "gateway.portId": "--gateway-port", "gateway.snatAddress": "--snat-address", "gateway": "--gateway-port",
-    ]
+        subcommands: [Create.self, ListCommand<Router>.self, ShowCommand<Router>.self, Update.self, DeleteCommand<Router>.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -63,43 +57,10 @@ struct RouterCommand: AsyncParsableCommand {
         @OptionGroup var connection: ClientOptions
 
         func run() async throws {
-            let client = try connection.client()
-            var router = Router(tenantId: tenant, name: name)
-            try await settings.apply(to: &router, Resolver(client))
-            let created = try await explainingFields(RouterCommand.fieldFlags) { try await client.create(router) }
-            try await Printer(output, client).object(created)
-        }
-    }
-
-    struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List routers.")
-
-        @OptionGroup var output: OutputOptions
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            await Printer(output, client).list(try await client.list(Router.self),
-                                               empty: "No routers. Create one with: hive router create NAME")
-        }
-    }
-
-    struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a router, its gateway, ports, routes and floating IPs.")
-
-        @Argument(help: "The router's name or id.")
-        var router: String
-        @OptionGroup var output: OutputOptions
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            let item = try await Resolver(client).object(router, Router.self)
-            let printer = Printer(output, client)
-            try await printer.object(item) { _ in
-                [("Ports:", await printer.section(try await client.ports(onDevice: item.object.id.uuid))),
-                 ("Routes:", await printer.section(try await client.routes(of: item.object.id))),
-                 ("Floating IPs:", await printer.section(try await client.floatingIPs(router: item.object.id)))]
+            try await Router.create(connection, output) { resolver in
+                var router = Router(tenantId: tenant, name: name)
+                try await settings.apply(to: &router, resolver)
+                return router
             }
         }
     }
@@ -138,34 +99,29 @@ struct RouterCommand: AsyncParsableCommand {
                     --gateway-port, --snat-address, --snat/--no-snat or --no-gateway
                     """)
             }
-            let client = try connection.client()
-            let resolver = Resolver(client)
-            let current = try await resolver.object(router, Router.self)
-            var updated = current.object
-            if let name { updated.name = name }
-            try await settings.apply(to: &updated, resolver)
-            try await gateway.apply(to: &updated, resolver)
-            let saved = try await explainingFields(RouterCommand.fieldFlags) {
-                try await client.update(updated, ifRevision: current.revision)
+            try await Router.update(router, connection, output) { updated, resolver in
+                if let name { updated.name = name }
+                try await settings.apply(to: &updated, resolver)
+                try await gateway.apply(to: &updated, resolver)
             }
-            try await Printer(output, client).object(saved)
         }
     }
+}
 
-    struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Delete a router.",
-            discussion: "The router must have no ports left; its routes go with it.")
+extension Router: CLIResource {
+    static let fieldFlags = [
+        "name": "NAME", "tenantId": "--tenant", "inboundChainId": "--inbound-chain",
+        "outboundChainId": "--outbound-chain", "adminStateUp": "--admin-state",
+        "gateway.portId": "--gateway-port", "gateway.snatAddress": "--snat-address", "gateway": "--gateway-port",
+    ]
+    static var emptyListHint: String { "No routers. Create one with: hive router create NAME" }
+    static var referenceHelp: String { "The router's name or id." }
+    static var showAbstract: String { "Show a router, its gateway, ports, routes and floating IPs." }
+    static var deleteDiscussion: String { "The router must have no ports left; its routes go with it." }
 
-        @Argument(help: "The router's name or id.")
-        var router: String
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            let item = try await Resolver(client).object(router, Router.self)
-            try await client.delete(item.object.id, ifRevision: item.revision)
-            print("Deleted router \(item.object.name) (\(item.object.id)).")
-        }
+    static func sections(_ item: Revisioned<Router>, _ printer: Printer) async throws -> [(String, String)] {
+        [("Ports:", await printer.section(try await printer.client.ports(onDevice: item.object.id.uuid))),
+         ("Routes:", await printer.section(try await printer.client.routes(of: item.object.id))),
+         ("Floating IPs:", await printer.section(try await printer.client.floatingIPs(router: item.object.id)))]
     }
 }

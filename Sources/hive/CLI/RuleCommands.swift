@@ -27,7 +27,7 @@ struct RuleCommand: AsyncParsableCommand {
                   --dst-port 80 --action dnat --to 10.0.1.5:8080
               hive rule list --chain web-in
             """,
-        subcommands: [Create.self, List.self, Show.self, Delete.self])
+        subcommands: [Create.self, ListCommand<Rule>.self, ShowCommand<Rule>.self, DeleteCommand<Rule>.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -94,105 +94,82 @@ struct RuleCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let client = try connection.client()
-            let resolver = Resolver(client)
-            let chainID = try await resolver.id(chain, Chain.self)
-            let ruleAction: RuleAction
-            switch action ?? .jump {
-            case .accept: ruleAction = .accept
-            case .drop: ruleAction = .drop
-            case .reject: ruleAction = .reject
-            case .return: ruleAction = .return
-            case .continue: ruleAction = .continue
-            case .jump:
-                guard let jumpChain else { throw CLIError("--action jump needs --jump-chain CHAIN") }
-                ruleAction = .jump(try await resolver.id(jumpChain, Chain.self))
-            case .snat, .dnat:
-                guard let to else { throw CLIError("--action \(action!.rawValue) needs --to TARGET") }
-                ruleAction = action == .snat ? .snat(to) : .dnat(to)
-            }
-            let rule = Rule(tenantId: tenant, chainId: chainID, conditions: try await match.conditions(resolver), action: ruleAction)
-            let flags = RuleConditionOptions.fieldFlags.merging([
-                "chainId": "--chain", "action.chainId": "--jump-chain", "action": "--action", "action.target": "--to",
-                "action.target.firstAddress": "--to", "action.target.lastAddress": "--to",
-                "action.target.firstPort": "--to", "action.target.lastPort": "--to",
-                "position": "--position", "tenantId": "--tenant",
-            ]) { first, _ in first }
-            let created = try await explainingFields(flags) {
-                try await client.insert(rule, at: position)
-            }
-            try await Printer(output, client).object(created)
-        }
-    }
-
-    struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "List a chain's rules in order, or every chain's.",
-            discussion: """
-                Examples:
-                  hive rule list --chain web-in
-                  hive rule list --chain web-in --json
-                """)
-
-        @Option(help: ArgumentHelp("Only this chain's rules (name or id).", valueName: "chain"))
-        var chain: String?
-        @OptionGroup var output: OutputOptions
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            let chains = chain == nil
-                ? try await client.list(Chain.self)
-                : [try await Resolver(client).object(chain!, Chain.self)]
-            var groups: [(Chain, [Revisioned<Rule>])] = []
-            for item in chains { groups.append((item.object, try await client.rules(of: item.object.id))) }
-            if output.json {
-                print(JSONText.items(groups.flatMap { $0.1.map(\.json) }))
-                return
-            }
-            let names = NameBook(client)
-            if chain != nil {
-                print(await RuleTable.render(groups.first?.1 ?? [], names))
-                return
-            }
-            guard !groups.isEmpty else {
-                print("No chains. Create one with: hive chain create NAME")
-                return
-            }
-            for (index, (chain, rules)) in groups.enumerated() {
-                if index > 0 { print("") }
-                print("Chain \(chain.name) (\(chain.id)):")
-                print(await RuleTable.render(rules, names))
+            try await Rule.create(connection, output, send: { try await $0.insert($1, at: position) }) { resolver in
+                let chainID = try await resolver.id(chain, Chain.self)
+                let ruleAction: RuleAction
+                switch action ?? .jump {
+                case .accept: ruleAction = .accept
+                case .drop: ruleAction = .drop
+                case .reject: ruleAction = .reject
+                case .return: ruleAction = .return
+                case .continue: ruleAction = .continue
+                case .jump:
+                    guard let jumpChain else { throw CLIError("--action jump needs --jump-chain CHAIN") }
+                    ruleAction = .jump(try await resolver.id(jumpChain, Chain.self))
+                case .snat, .dnat:
+                    guard let to else { throw CLIError("--action \(action!.rawValue) needs --to TARGET") }
+                    ruleAction = action == .snat ? .snat(to) : .dnat(to)
+                }
+                return Rule(tenantId: tenant, chainId: chainID, conditions: try await match.conditions(resolver), action: ruleAction)
             }
         }
     }
+}
 
-    struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a rule.")
+extension Rule: CLIResource {
+    static var noun: String { "rule" }
+    static let fieldFlags = RuleConditionOptions.fieldFlags.merging([
+        "chainId": "--chain", "action.chainId": "--jump-chain", "action": "--action", "action.target": "--to",
+        "action.target.firstAddress": "--to", "action.target.lastAddress": "--to",
+        "action.target.firstPort": "--to", "action.target.lastPort": "--to",
+        "position": "--position", "tenantId": "--tenant",
+    ]) { first, _ in first }
+    static var emptyListHint: String { "No chains. Create one with: hive chain create NAME" }
+    static var referenceHelp: String { "The rule's id." }
+    static var listAbstract: String { "List a chain's rules in order, or every chain's." }
+    static var listDiscussion: String {
+        """
+        Examples:
+          hive rule list --chain web-in
+          hive rule list --chain web-in --json
+        """
+    }
+    static var deleteAbstract: String { "Delete a rule from its chain." }
 
-        @Argument(help: "The rule's id.")
-        var rule: String
-        @OptionGroup var output: OutputOptions
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            try await Printer(output, client).object(try await client.get(try parseID(rule, Rule.self, list: "hive rule list --chain CHAIN")))
-        }
+    static func find(_ reference: String, _ scope: NoOptions, _ resolver: Resolver) async throws -> Revisioned<Rule> {
+        try await byID(reference, resolver, list: "hive rule list --chain CHAIN")
     }
 
-    struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a rule from its chain.")
+    static func send(_ new: Rule, _ client: HiveClient) async throws -> Revisioned<Rule> { try await client.insert(new) }
 
-        @Argument(help: "The rule's id.")
-        var rule: String
-        @OptionGroup var connection: ClientOptions
+    static func list(_ filter: ChainFilter, _ resolver: Resolver) async throws -> [Revisioned<Rule>] {
+        var rules: [Revisioned<Rule>] = []
+        for chain in try await filter.chains(resolver) { rules += try await resolver.client.rules(of: chain.object.id) }
+        return rules
+    }
 
-        func run() async throws {
-            let client = try connection.client()
-            let id = try parseID(rule, Rule.self, list: "hive rule list --chain CHAIN")
-            try await client.delete(id)
-            print("Deleted rule \(id).")
+    /// One chain's rules as a table; without --chain, each chain's under its name.
+    static func printList(_ rules: [Revisioned<Rule>], _ filter: ChainFilter, _ printer: Printer) async throws {
+        if printer.json { return await printer.list(rules, empty: emptyListHint) }
+        guard filter.chain == nil else { return print(await RuleTable.render(rules, printer.names)) }
+        let chains = try await filter.chains(Resolver(printer.client))
+        guard !chains.isEmpty else { return print(emptyListHint) }
+        for (index, chain) in chains.enumerated() {
+            if index > 0 { print("") }
+            print("Chain \(chain.object.name) (\(chain.object.id)):")
+            print(await RuleTable.render(rules.filter { $0.object.chainId == chain.object.id }, printer.names))
         }
+    }
+}
+
+/// `hive rule list --chain`.
+struct ChainFilter: ParsableArguments {
+    @Option(help: ArgumentHelp("Only this chain's rules (name or id).", valueName: "chain"))
+    var chain: String?
+
+    /// The chain named, or every chain.
+    func chains(_ resolver: Resolver) async throws -> [Revisioned<Chain>] {
+        guard let chain else { return try await resolver.client.list(Chain.self) }
+        return [try await resolver.object(chain, Chain.self)]
     }
 }

@@ -26,9 +26,8 @@ struct SecurityGroupCommand: AsyncParsableCommand {
               hive port update vm1 --security-group web --security-group default
               hive security-group show web
             """,
-        subcommands: [Create.self, List.self, Show.self, Update.self, Delete.self, RuleCommand.self])
-
-    static let fieldFlags: [String: String] = ["name": "NAME", "tenantId": "--tenant", "description": "--description"]
+        subcommands: [Create.self, ListCommand<SecurityGroup>.self, ShowCommand<SecurityGroup>.self, Update.self,
+                      DeleteCommand<SecurityGroup>.self, RuleCommand.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -53,37 +52,9 @@ struct SecurityGroupCommand: AsyncParsableCommand {
         @OptionGroup var connection: ClientOptions
 
         func run() async throws {
-            let client = try connection.client()
-            let group = SecurityGroup(tenantId: tenant, name: name, description: description)
-            let created = try await explainingFields(SecurityGroupCommand.fieldFlags) { try await client.create(group) }
-            try await SecurityGroupCommand.show(created, client, output)
-        }
-    }
-
-    struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List security groups.")
-
-        @OptionGroup var output: OutputOptions
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            await Printer(output, client).list(try await client.list(SecurityGroup.self),
-                                               empty: "No security groups. Create one with: hive security-group create NAME")
-        }
-    }
-
-    struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a security group, its rules and its member ports.")
-
-        @Argument(help: "The group's name or id.")
-        var group: String
-        @OptionGroup var output: OutputOptions
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            try await SecurityGroupCommand.show(try await Resolver(client).object(group, SecurityGroup.self), client, output)
+            try await SecurityGroup.create(connection, output, withSections: true) { _ in
+                SecurityGroup(tenantId: tenant, name: name, description: description)
+            }
         }
     }
 
@@ -108,43 +79,30 @@ struct SecurityGroupCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard name != nil || description != nil else { throw CLIError("nothing to change: give --name or --description") }
-            let client = try connection.client()
-            let current = try await Resolver(client).object(group, SecurityGroup.self)
-            var updated = current.object
-            if let name { updated.name = name }
-            if let description { updated.description = description.value }
-            let saved = try await explainingFields(["name": "--name", "description": "--description"]) {
-                try await client.update(updated, ifRevision: current.revision)
+            try await SecurityGroup.update(group, connection, output, flags: ["name": "--name", "description": "--description"]) { updated, _ in
+                if let name { updated.name = name }
+                if let description { updated.description = description.value }
             }
-            try await Printer(output, client).object(saved)
         }
     }
+}
 
-    struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Delete a security group and its rules.",
-            discussion: "Refused while a port lists it or another group's rule names it as remote group.")
+extension SecurityGroup: CLIResource {
+    static let fieldFlags = ["name": "NAME", "tenantId": "--tenant", "description": "--description"]
+    static var emptyListHint: String { "No security groups. Create one with: hive security-group create NAME" }
+    static var referenceHelp: String { "The group's name or id." }
+    static var showAbstract: String { "Show a security group, its rules and its member ports." }
+    static var deleteAbstract: String { "Delete a security group and its rules." }
+    static var deleteDiscussion: String { "Refused while a port lists it or another group's rule names it as remote group." }
 
-        @Argument(help: "The group's name or id.")
-        var group: String
-        @OptionGroup var connection: ClientOptions
-
-        func run() async throws {
-            let client = try connection.client()
-            let item = try await Resolver(client).object(group, SecurityGroup.self)
-            try await client.delete(item.object.id, ifRevision: item.revision)
-            print("Deleted security group \(item.object.name) (\(item.object.id)) and its rules.")
-        }
+    static func sections(_ item: Revisioned<SecurityGroup>, _ printer: Printer) async throws -> [(String, String)] {
+        let rules = try await printer.client.securityGroupRules(of: item.object.id)
+        let members = try await printer.client.list(Port.self).filter { $0.object.securityGroupIds.contains(item.object.id) }
+        return [("Rules:", await printer.section(rules)), ("Member ports:", await printer.section(members))]
     }
 
-    /// The group's fields, then its rules and member ports.
-    static func show(_ item: Revisioned<SecurityGroup>, _ client: HiveClient, _ output: OutputOptions) async throws {
-        let printer = Printer(output, client)
-        try await printer.object(item) { _ in
-            let rules = try await client.securityGroupRules(of: item.object.id)
-            let members = try await client.list(Port.self).filter { $0.object.securityGroupIds.contains(item.object.id) }
-            return [("Rules:", await printer.section(rules)), ("Member ports:", await printer.section(members))]
-        }
+    static func deletedText(_ item: Revisioned<SecurityGroup>) -> String {
+        "Deleted security group \(item.object.name) (\(item.object.id)) and its rules."
     }
 }
 
@@ -159,13 +117,7 @@ extension SecurityGroupCommand {
                 or to (egress) a network or a group's members. Rules cannot change: \
                 delete one and create another.
                 """,
-            subcommands: [Create.self, List.self, Delete.self])
-
-        static let fieldFlags: [String: String] = [
-            "securityGroupId": "--group", "direction": "--direction", "etherType": "--ethertype", "ipProtocol": "--protocol",
-            "ports": "--port", "icmpType": "--icmp-type", "icmpCode": "--icmp-code", "remotePrefix": "--remote",
-            "remoteGroupId": "--remote-group", "description": "--description",
-        ]
+            subcommands: [Create.self, ListCommand<SecurityGroupRule>.self, DeleteCommand<SecurityGroupRule>.self])
 
         struct Create: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
@@ -221,65 +173,58 @@ extension SecurityGroupCommand {
             }
 
             func run() async throws {
-                let client = try connection.client()
-                let resolver = Resolver(client)
-                let rule = SecurityGroupRule(
-                    securityGroupId: try await resolver.id(group, SecurityGroup.self), direction: direction, etherType: etherType,
-                    ipProtocol: ipProtocol, ports: port, icmpType: icmpType, icmpCode: icmpCode, remotePrefix: remote,
-                    remoteGroupId: try await resolver.optionalID(remoteGroup, SecurityGroup.self), description: description)
-                let created = try await explainingFields(RuleCommand.fieldFlags) { try await client.create(rule) }
-                try await Printer(output, client).object(created)
-            }
-        }
-
-        struct List: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(
-                abstract: "List security group rules, all or one group's.",
-                discussion: """
-                    Examples:
-                      hive security-group rule list --group web
-                      hive security-group rule list --json
-                    """)
-
-            @Option(help: ArgumentHelp("Only this security group's rules (name or id).", valueName: "group"))
-            var group: String?
-            @OptionGroup var output: OutputOptions
-            @OptionGroup var connection: ClientOptions
-
-            func run() async throws {
-                let client = try connection.client()
-                let rules: [Revisioned<SecurityGroupRule>]
-                if let group {
-                    rules = try await client.securityGroupRules(of: try await Resolver(client).id(group, SecurityGroup.self))
-                } else {
-                    rules = try await client.list(SecurityGroupRule.self)
+                try await SecurityGroupRule.create(connection, output) { resolver in
+                    SecurityGroupRule(
+                        securityGroupId: try await resolver.id(group, SecurityGroup.self), direction: direction, etherType: etherType,
+                        ipProtocol: ipProtocol, ports: port, icmpType: icmpType, icmpCode: icmpCode, remotePrefix: remote,
+                        remoteGroupId: try await resolver.optionalID(remoteGroup, SecurityGroup.self), description: description)
                 }
-                await Printer(output, client).list(rules, empty: "No security group rules. Create one with: hive security-group rule create --group GROUP ...")
-            }
-        }
-
-        struct Delete: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(
-                abstract: "Delete a security group rule.",
-                discussion: """
-                    Rules have no names: take the id from `hive security-group show GROUP`.
-
-                    Example:
-                      hive security-group rule delete 3f2504e0-4f89-11d3-9a0c-0305e82c3301
-                    """)
-
-            @Argument(help: "The rule's id.", transform: Parse.securityGroupRuleID)
-            var rule: SecurityGroupRuleID
-            @OptionGroup var connection: ClientOptions
-
-            func run() async throws {
-                let client = try connection.client()
-                let item = try await client.get(rule)
-                try await client.delete(rule, ifRevision: item.revision)
-                print("Deleted security group rule \(rule).")
             }
         }
     }
+}
+
+extension SecurityGroupRule: CLIResource {
+    static var noun: String { "security group rule" }
+    static let fieldFlags = [
+        "securityGroupId": "--group", "direction": "--direction", "etherType": "--ethertype", "ipProtocol": "--protocol",
+        "ports": "--port", "icmpType": "--icmp-type", "icmpCode": "--icmp-code", "remotePrefix": "--remote",
+        "remoteGroupId": "--remote-group", "description": "--description",
+    ]
+    static var emptyListHint: String { "No security group rules. Create one with: hive security-group rule create --group GROUP ..." }
+    static var referenceHelp: String { "The rule's id." }
+    static var listAbstract: String { "List security group rules, all or one group's." }
+    static var listDiscussion: String {
+        """
+        Examples:
+          hive security-group rule list --group web
+          hive security-group rule list --json
+        """
+    }
+    static var deleteAbstract: String { "Delete a security group rule." }
+    static var deleteDiscussion: String {
+        """
+        Rules have no names: take the id from `hive security-group show GROUP`.
+
+        Example:
+          hive security-group rule delete 3f2504e0-4f89-11d3-9a0c-0305e82c3301
+        """
+    }
+
+    static func find(_ reference: String, _ scope: NoOptions, _ resolver: Resolver) async throws -> Revisioned<SecurityGroupRule> {
+        try await byID(reference, resolver, list: "hive security-group show GROUP")
+    }
+
+    static func list(_ filter: SecurityGroupFilter, _ resolver: Resolver) async throws -> [Revisioned<SecurityGroupRule>] {
+        guard let group = filter.group else { return try await resolver.client.list(SecurityGroupRule.self) }
+        return try await resolver.client.securityGroupRules(of: try await resolver.id(group, SecurityGroup.self))
+    }
+}
+
+/// `hive security-group rule list --group`.
+struct SecurityGroupFilter: ParsableArguments {
+    @Option(help: ArgumentHelp("Only this security group's rules (name or id).", valueName: "group"))
+    var group: String?
 }
 
 extension TrafficDirection: ExpressibleByArgument {}
@@ -291,12 +236,5 @@ extension Parse {
             throw ValueError("expected IPv4 or IPv6")
         }
         return value
-    }
-
-    @Sendable static func securityGroupRuleID(_ text: String) throws -> SecurityGroupRuleID {
-        guard let id = SecurityGroupRuleID(parsing: text) else {
-            throw ValueError("expected a rule id like 3f2504e0-4f89-11d3-9a0c-0305e82c3301 (rules have no names; see `hive security-group show GROUP`)")
-        }
-        return id
     }
 }

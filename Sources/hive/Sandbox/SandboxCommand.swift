@@ -88,6 +88,7 @@ struct SandboxCommand: AsyncParsableCommand {
             defer { servers.stop() }
 
             let tokens = SandboxTokens()
+            let tokenFiles = try tokens.writeFiles(in: directory)
             let (host, port) = try APICommand.parseListen(listen)
             // The agents' listener (metrics and state) before the agents: each records its URL in its host.
             let agentDirectory = AgentDirectory()
@@ -111,7 +112,7 @@ struct SandboxCommand: AsyncParsableCommand {
             let application = server.buildApplication(host: host, port: port, logger: Logger(label: "hive.api")) { boundPort in
                 urlBox.set("http://\(host):\(boundPort)")
             }
-            let guide = SandboxGuide(plan: plan, agents: agents, tokens: tokens, url: urlBox, metrics: metricsBox, servers: servers)
+            let guide = SandboxGuide(plan: plan, agents: agents, tokenFiles: tokenFiles, url: urlBox, metrics: metricsBox, servers: servers)
             let group = ServiceGroup(configuration: .init(
                 services: [StoreService(store: store), application] + agents.map { $0 as any Service } + [guide],
                 gracefulShutdownSignals: [.sigterm, .sigint],
@@ -198,6 +199,19 @@ struct SandboxTokens: Sendable {
         table.add(token: blue, for: .tenant("blue"))
         table.add(token: green, for: .tenant("green"))
         return table
+    }
+
+    /// Owner-only files holding the admin's and the tenants' tokens, in the
+    /// sandbox's directory (removed with it): the guide names the files, so
+    /// no token is printed.
+    func writeFiles(in directory: String) throws -> (admin: String, blue: String, green: String) {
+        let files = (admin: directory + "/admin-token", blue: directory + "/blue-token", green: directory + "/green-token")
+        for (path, token) in [(files.admin, admin), (files.blue, blue), (files.green, green)] {
+            guard FileManager.default.createFile(atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw ValidationError("cannot write the sandbox's token file \(path)")
+            }
+        }
+        return files
     }
 
     static func random() -> String {

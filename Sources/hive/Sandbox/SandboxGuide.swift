@@ -22,7 +22,7 @@ struct SandboxGuide: Service {
 
     let plan: SandboxPlan
     let agents: [Agent]
-    let tokens: SandboxTokens
+    let tokenFiles: (admin: String, blue: String, green: String)
     let url: URLBox
     let metrics: URLBox
     let servers: SandboxServers
@@ -72,7 +72,7 @@ struct SandboxGuide: Service {
               ip netns exec \(plan.prefix)vm2 ping 10.0.1.11          # same bridge, across hosts
 
             \(Self.pathExport)  export HIVE_ENDPOINT=\(endpoint)
-              export HIVE_TOKEN=\(tokens.admin)      # admin; tenant tokens: blue \(tokens.blue), green \(tokens.green)
+              export HIVE_TOKEN_FILE=\(tokenFiles.admin)   # admin; tenants: \(tokenFiles.blue), \(tokenFiles.green)
               hive port list
               hive port show blue/vm1                             # its MAC, fixed IP, port security; host, interface, up, counters
               hive flows --host \(plan.prefix)h1                          # the flows h1's agent installed (after a ping)

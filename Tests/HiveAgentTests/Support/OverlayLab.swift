@@ -126,8 +126,8 @@ final class OverlayLab: Sendable {
         }
     }
 
-    static let adminToken = "lab-admin"
-    static let agentToken = "lab-agents"
+    static let adminToken = "lab-admin-token-0001"
+    static let agentToken = "lab-agent-token-0001"
 
     /// Builds the lab, runs `body`, and always tears everything down.
     static func run(

@@ -6,12 +6,13 @@ import Glibc
 #endif
 
 /// A `hive api` child process on a loopback port with its own embedded store
-/// in a temporary directory, and tokens: admin "A", tenant acme "T1",
-/// tenant globex "T2".
+/// in a temporary directory, and tokens in an owner-only tokens file (the
+/// way operations.md says to run it): an admin's, tenant acme's and tenant
+/// globex's.
 struct LiveServer {
-    static let adminToken = "A"
-    static let acmeToken = "T1"
-    static let globexToken = "T2"
+    static let adminToken = "cli-test-admin-token"
+    static let acmeToken = "cli-test-acme-token"
+    static let globexToken = "cli-test-globex-token"
 
     let endpoint: URL
     let process: Process
@@ -76,13 +77,15 @@ private func startServer(arguments: [String]) async throws -> LiveServer {
         let log = directory.appendingPathComponent("server.log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let logHandle = try FileHandle(forWritingTo: log)
+        let tokens = directory.appendingPathComponent("tokens").path
+        let tokenLines = "admin \(LiveServer.adminToken)\ntenant acme \(LiveServer.acmeToken)\ntenant globex \(LiveServer.globexToken)\n"
+        _ = FileManager.default.createFile(atPath: tokens, contents: Data(tokenLines.utf8), attributes: [.posixPermissions: 0o600])
 
         let process = Process()
         process.executableURL = try hiveExecutable()
         process.arguments = [
             "api", "--listen", "127.0.0.1:\(port)", "--data-dir", directory.appendingPathComponent("store").path,
-            "--admin-token", LiveServer.adminToken,
-            "--tenant-token", "acme=\(LiveServer.acmeToken)", "--tenant-token", "globex=\(LiveServer.globexToken)",
+            "--tokens-file", tokens,
         ] + arguments
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("HIVE_") }
         process.standardOutput = logHandle
