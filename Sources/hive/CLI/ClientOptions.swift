@@ -25,6 +25,11 @@ struct ClientOptions: ParsableArguments {
         valueName: "token"))
     var token: String?
 
+    @Option(name: .customLong("ca-file"), help: ArgumentHelp(
+        "PEM CA certificate that an https endpoint's certificate must chain to.",
+        discussion: "Default: $HIVE_CA_FILE, else the system's roots.", valueName: "path"))
+    var caFile: String?
+
     /// A client for the chosen endpoint and token, or an error naming what is missing.
     func client() throws -> HiveClient {
         let environment = ProcessInfo.processInfo.environment
@@ -41,7 +46,11 @@ struct ClientOptions: ParsableArguments {
                 (--admin-token TOKEN, --tenant-token TENANT=TOKEN).
                 """)
         }
-        return HiveClient(endpoint: url, token: token)
+        let caFile = caFile ?? environment["HIVE_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+            throw CLIError("the CA file '\(caFile)' cannot be read (set it with --ca-file PATH or HIVE_CA_FILE)")
+        }
+        return HiveClient(endpoint: url, token: token, caFile: caFile)
     }
 }
 

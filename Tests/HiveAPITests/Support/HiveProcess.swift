@@ -59,12 +59,12 @@ final class APIProcess: @unchecked Sendable {
     var standardOutput: String { lock.withLock { printed } }
     var standardError: String { lock.withLock { logged } }
 
-    /// The URL from "hive api listening on http://HOST:PORT", once printed.
+    /// The URL from "hive api listening on http(s)://HOST:PORT", once printed.
     /// The wait is long because the whole suite shares two cores; a process that exits ends it at once.
     func waitForURL(seconds: Double = 120) async throws -> URL {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while ContinuousClock.now < deadline {
-            if let range = standardOutput.range(of: #"http://[^ ]+"#, options: .regularExpression),
+            if let range = standardOutput.range(of: #"https?://[^ ]+"#, options: .regularExpression),
                let url = URL(string: String(standardOutput[range])) {
                 return url
             }

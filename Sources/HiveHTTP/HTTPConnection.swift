@@ -19,28 +19,36 @@ import NIOHTTP1
 import Synchronization
 
 /// A request the client sends; always with a JSON body here.
-struct HTTPRequest: Sendable {
-    var method: HTTPMethod = .POST
-    var path: String
-    var body: [UInt8] = []
+package struct HTTPRequest: Sendable {
+    package var method: HTTPMethod = .POST
+    package var path: String
+    package var body: [UInt8] = []
     /// Extra header fields (name, value).
-    var headers: [(String, String)] = []
+    package var headers: [(String, String)] = []
     /// Time allowed from the first byte written to the end of the response;
     /// nil for a stream that may last forever.
-    var timeout: TimeAmount?
+    package var timeout: TimeAmount?
+
+    package init(method: HTTPMethod = .POST, path: String, body: [UInt8] = [], headers: [(String, String)] = [], timeout: TimeAmount? = nil) {
+        self.method = method
+        self.path = path
+        self.body = body
+        self.headers = headers
+        self.timeout = timeout
+    }
 }
 
 /// A response as it arrives: the head, then body chunks; the stream ends with the response.
-enum HTTPResponseEvent: Sendable {
+package enum HTTPResponseEvent: Sendable {
     case head(HTTPResponseHead)
     case body(ByteBuffer)
 }
 
-typealias HTTPResponseStream = AsyncThrowingStream<HTTPResponseEvent, any Error>
+package typealias HTTPResponseStream = AsyncThrowingStream<HTTPResponseEvent, any Error>
 
 /// Why an HTTP exchange did not complete.
-struct HTTPClientError: Error, CustomStringConvertible {
-    enum Kind: Sendable {
+package struct HTTPClientError: Error, CustomStringConvertible {
+    package enum Kind: Sendable {
         /// No connection could be made; nothing was sent.
         case connectFailed
         /// The connection was gone before the request was written.
@@ -53,19 +61,25 @@ struct HTTPClientError: Error, CustomStringConvertible {
         case shutDown
     }
 
-    var kind: Kind
-    var endpoint: HTTPEndpoint
-    var detail: String
+    package var kind: Kind
+    package var endpoint: HTTPEndpoint
+    package var detail: String
+
+    package init(kind: Kind, endpoint: HTTPEndpoint, detail: String) {
+        self.kind = kind
+        self.endpoint = endpoint
+        self.detail = detail
+    }
 
     /// True when the server may have received, and acted on, the request.
-    var requestMayHaveBeenSent: Bool {
+    package var requestMayHaveBeenSent: Bool {
         switch kind {
         case .connectFailed, .closedBeforeSending, .shutDown: return false
         case .failedAfterSending, .timedOut: return true
         }
     }
 
-    var description: String {
+    package var description: String {
         switch kind {
         case .connectFailed: return "cannot connect to \(endpoint): \(detail)"
         case .closedBeforeSending: return "connection to \(endpoint) closed before sending: \(detail)"
@@ -177,7 +191,7 @@ final class HTTPConnection: Sendable {
         } catch let error as HTTPClientError {
             failure = error.detail
         } catch {
-            failure = "\(error)"
+            failure = HTTPTLSOptions.describe(error)
         }
         let pending: HTTPExchange? = state.withLock { state in
             state.closed = true

@@ -1,0 +1,82 @@
+import Foundation
+import HiveClient
+import HiveModel
+import HiveStore
+import HiveTestSupport
+import Testing
+
+/// TLS end to end: an etcd cluster set up as etcd's security guide does
+/// (https, client certificates required), `hive api` serving HTTPS on it, and
+/// the client trusting the API's CA through `caFile`.
+@Suite struct TLSTests {
+    static let adminToken = "tls-admin-token-0123456789"
+
+    @Test func apiServesHTTPSOnATLSEtcdCluster() async throws {
+        try await withEtcdCluster(tls: true) { cluster in
+            let pki = try #require(cluster.pki)
+
+            // The store: refused by etcd without a client certificate; with one, reads, writes and watches work.
+            let anonymous = EtcdStore(
+                endpoints: cluster.endpoints, options: .init(retryWindow: .seconds(2), trustedCAFile: pki.caCertificate))
+            let refusal = await #expect(throws: StoreError.self) { try await anonymous.get("k") }
+            await anonymous.close()
+            #expect("\(refusal.map(String.init(describing:)) ?? "")".contains("refused this client's certificate"),
+                    "\(String(describing: refusal))")
+            try await expectStoreWorks(on: cluster, pki: pki)
+
+            // The API over HTTPS, on that store.
+            let server = try APIProcess(arguments: [
+                "--listen", "127.0.0.1:0", "--admin-token", Self.adminToken,
+                "--etcd", cluster.endpoints.joined(separator: ","), "--etcd-ca-file", pki.caCertificate,
+                "--etcd-cert-file", pki.client.certificate, "--etcd-key-file", pki.client.key,
+                "--tls-cert-file", pki.server.certificate, "--tls-key-file", pki.server.key,
+            ])
+            let url = try await server.waitForURL()
+            #expect(url.scheme == "https", "\(server.standardOutput)")
+
+            let client = HiveClient(endpoint: url, token: Self.adminToken, caFile: pki.caCertificate)
+            let created = try await client.create(Bridge(name: "secure"))
+            #expect(try await client.get(created.object.id).object.name == "secure")
+            #expect(await client.isHealthy())
+
+            // Plain HTTP to the HTTPS port gets no HTTP answer.
+            var plainURL = try #require(URLComponents(url: url, resolvingAgainstBaseURL: false))
+            plainURL.scheme = "http"
+            let plain = HiveClient(endpoint: try #require(plainURL.url), token: Self.adminToken)
+            let plainError = await #expect(throws: HiveClientError.self) { try await plain.create(Bridge(name: "clear")) }
+            #expect(plainError?.status == 0, "no HTTP status: \(String(describing: plainError))")
+
+            // A client that does not trust the API's CA (the system's roots, or another CA) is refused, and says why.
+            let other = try TestPKI.make(in: cluster.directory + "/other-pki")
+            for caFile in [nil, other.caCertificate] {
+                let untrusting = HiveClient(endpoint: url, token: Self.adminToken, caFile: caFile)
+                let error = await #expect(throws: HiveClientError.self) { try await untrusting.get(created.object.id) }
+                #expect("\(String(describing: error))".contains("certificate is not trusted"), "\(String(describing: error))")
+            }
+
+            kill(server.process.processIdentifier, SIGTERM)
+            #expect(await server.waitForExit() == 0, "\(server.standardError)")
+        }
+    }
+
+    /// A store with the client certificate reads and writes, and a watch over TLS delivers the write.
+    private func expectStoreWorks(on cluster: EtcdCluster, pki: TestPKI) async throws {
+        let store = EtcdStore(endpoints: cluster.endpoints, options: .init(
+            trustedCAFile: pki.caCertificate, clientCertificateFile: pki.client.certificate, clientKeyFile: pki.client.key))
+        do {
+            let revision = try await store.put("tls/k", value: Array("v".utf8), lease: 0)
+            let watch = await store.watch(.prefix("tls/"), fromRevision: revision)
+            var seen: [String] = []
+            for try await batch in watch {
+                seen += batch.events.map(\.keyValue.key)
+                if !seen.isEmpty { break }
+            }
+            #expect(seen == ["tls/k"])
+            #expect(try await store.get("tls/k")?.value == Array("v".utf8))
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
+    }
+}
