@@ -237,9 +237,16 @@ final class HTTPConnection: Sendable {
             head.headers.add(name: name, value: value)
         }
         exchange.markWriting()
-        try await outbound.write(contentsOf: [
-            .head(head), .body(.byteBuffer(ByteBuffer(bytes: request.body))), .end(nil),
-        ])
+        do {
+            try await outbound.write(contentsOf: [
+                .head(head), .body(.byteBuffer(ByteBuffer(bytes: request.body))), .end(nil),
+            ])
+        } catch let writeError {
+            // The server may have closed with a reason the inbound side holds
+            // (a TLS alert: "certificate required"); that says more than "closed".
+            do { _ = try await responses.next() } catch { throw error }
+            throw writeError
+        }
 
         var keepAlive = true
         while let part = try await responses.next() {
