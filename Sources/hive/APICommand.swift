@@ -110,10 +110,7 @@ struct APICommand: AsyncParsableCommand {
 
     /// The HTTPS certificate and key from the flags, else the environment; nil for plain HTTP.
     func tlsFiles() throws -> APITLSFiles? {
-        let environment = ProcessInfo.processInfo.environment
-        let certificate = tlsCertificateFile ?? environment["HIVE_TLS_CERT_FILE"].flatMap { $0.isEmpty ? nil : $0 }
-        let key = tlsKeyFile ?? environment["HIVE_TLS_KEY_FILE"].flatMap { $0.isEmpty ? nil : $0 }
-        switch (certificate, key) {
+        switch (setting(tlsCertificateFile, else: "HIVE_TLS_CERT_FILE"), setting(tlsKeyFile, else: "HIVE_TLS_KEY_FILE")) {
         case (nil, nil): return nil
         case (let certificate?, let key?): return APITLSFiles(certificateFile: certificate, keyFile: key)
         default: throw ValidationError("give --tls-cert-file and --tls-key-file together (or HIVE_TLS_CERT_FILE and HIVE_TLS_KEY_FILE)")

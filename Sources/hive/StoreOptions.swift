@@ -28,16 +28,11 @@ struct StoreOptions: ParsableArguments {
         discussion: "Default: $HIVE_ETCD_KEY_FILE.", valueName: "path"))
     var etcdKeyFile: String?
 
-    /// A flag's value, else the environment variable's (empty counts as unset).
-    private static func setting(_ flag: String?, _ variable: String) -> String? {
-        flag ?? ProcessInfo.processInfo.environment[variable].flatMap { $0.isEmpty ? nil : $0 }
-    }
-
     var etcdOptions: EtcdStore.Options {
         EtcdStore.Options(
-            trustedCAFile: Self.setting(etcdCAFile, "HIVE_ETCD_CA_FILE"),
-            clientCertificateFile: Self.setting(etcdCertificateFile, "HIVE_ETCD_CERT_FILE"),
-            clientKeyFile: Self.setting(etcdKeyFile, "HIVE_ETCD_KEY_FILE"))
+            trustedCAFile: setting(etcdCAFile, else: "HIVE_ETCD_CA_FILE"),
+            clientCertificateFile: setting(etcdCertificateFile, else: "HIVE_ETCD_CERT_FILE"),
+            clientKeyFile: setting(etcdKeyFile, else: "HIVE_ETCD_KEY_FILE"))
     }
 
     var etcdEndpoints: [String]? {
@@ -93,6 +88,11 @@ struct StoreOptions: ParsableArguments {
         if let endpoints = etcdEndpoints { return "etcd at " + endpoints.joined(separator: ",") }
         return "embedded store in \(resolvedDataDirectory)"
     }
+}
+
+/// A flag's value, else the environment variable's (empty counts as unset).
+func setting(_ flag: String?, else variable: String) -> String? {
+    flag ?? ProcessInfo.processInfo.environment[variable].flatMap { $0.isEmpty ? nil : $0 }
 }
 
 /// Runs `body` with the store open and closes it afterwards, also on error.

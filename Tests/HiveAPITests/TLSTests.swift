@@ -54,6 +54,16 @@ import Testing
                 #expect("\(String(describing: error))".contains("certificate is not trusted"), "\(String(describing: error))")
             }
 
+            // The CLI: --ca-file, else HIVE_CA_FILE; a CA that did not sign the API's certificate is refused.
+            let hive = try hiveExecutable().path
+            let list = [hive, "bridge", "list", "--endpoint", url.absoluteString, "--token", Self.adminToken]
+            let trusted = try runCommand(list + ["--ca-file", pki.caCertificate])
+            #expect(trusted.status == 0 && trusted.output.contains("secure"), "\(trusted.output)")
+            let fromEnvironment = try runCommand(list, environment: ["HIVE_CA_FILE": pki.caCertificate])
+            #expect(fromEnvironment.status == 0 && fromEnvironment.output.contains("secure"), "\(fromEnvironment.output)")
+            let wrongCA = try runCommand(list + ["--ca-file", other.caCertificate])
+            #expect(wrongCA.status != 0 && wrongCA.output.contains("certificate is not trusted"), "\(wrongCA.output)")
+
             kill(server.process.processIdentifier, SIGTERM)
             #expect(await server.waitForExit() == 0, "\(server.standardError)")
         }

@@ -46,7 +46,7 @@ struct ClientOptions: ParsableArguments {
                 (--admin-token TOKEN, --tenant-token TENANT=TOKEN).
                 """)
         }
-        let caFile = caFile ?? environment["HIVE_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        let caFile = setting(caFile, else: "HIVE_CA_FILE")
         if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
             throw CLIError("the CA file '\(caFile)' cannot be read (set it with --ca-file PATH or HIVE_CA_FILE)")
         }
