@@ -64,8 +64,10 @@ struct StoreOptions: ParsableArguments {
             throw ValidationError("etcd endpoints mix http:// and https:// (\(endpoints.joined(separator: ","))); give every member with the same scheme")
         }
         let tls = etcdOptions
+        let tlsFlags = etcdCAFile != nil || etcdCertificateFile != nil || etcdKeyFile != nil
         let tlsFiles = [tls.trustedCAFile, tls.clientCertificateFile, tls.clientKeyFile].contains { $0 != nil }
-        if tlsFiles, !endpoints.contains(where: { $0.hasPrefix("https://") }) {
+        // The environment's files matter only with etcd (the embedded store ignores them); flags always.
+        if !endpoints.contains(where: { $0.hasPrefix("https://") }), tlsFlags || (tlsFiles && !endpoints.isEmpty) {
             throw ValidationError("--etcd-ca-file/--etcd-cert-file/--etcd-key-file need https:// etcd endpoints (--etcd or HIVE_ETCD_ENDPOINTS)")
         }
         if (tls.clientCertificateFile == nil) != (tls.clientKeyFile == nil) {
