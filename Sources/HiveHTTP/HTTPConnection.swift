@@ -10,7 +10,10 @@
 // - At most one exchange is in flight (`State.current`).
 // - An exchange fails with `closedBeforeSending` only if no byte of it was
 //   written; once writing starts, a failure is `failedAfterSending` or
-//   `timedOut`, because the server may have acted on it.
+//   `timedOut`, because the server may have acted on it. The exception is a
+//   server refusing the TLS session (a client-certificate alert, which TLS
+//   1.3 delivers after the client's first write): `connectFailed`, since
+//   the server read nothing on that connection.
 // - When the serving task ends, the connection is closed for good: later
 //   sends fail at once with `closedBeforeSending`.
 
@@ -180,6 +183,7 @@ final class HTTPConnection: Sendable {
     /// The serving loop; returns when the connection is closed.
     func serve(_ wire: Wire) async {
         var failure = "connection closed"
+        var refused = false
         do {
             try await wire.executeThenClose { inbound, outbound in
                 var responses = inbound.makeAsyncIterator()
@@ -192,6 +196,7 @@ final class HTTPConnection: Sendable {
             failure = error.detail
         } catch {
             failure = HTTPTLSOptions.describe(error)
+            refused = HTTPTLSOptions.isRefusal(error)
         }
         let pending: HTTPExchange? = state.withLock { state in
             state.closed = true
@@ -200,7 +205,11 @@ final class HTTPConnection: Sendable {
         }
         exchanges.finish()
         if let pending {
-            if pending.hasTimedOut {
+            if refused {
+                // The server rejected the TLS session (TLS 1.3 says so only
+                // after the client's first write): it read nothing of the request.
+                pending.fail(.connectFailed, endpoint, failure)
+            } else if pending.hasTimedOut {
                 pending.fail(.timedOut, endpoint, "\(pending.request.timeout.map(Self.describe) ?? "the timeout")")
             } else if pending.hasStartedWriting {
                 pending.fail(.failedAfterSending, endpoint, failure)

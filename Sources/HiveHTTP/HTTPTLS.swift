@@ -64,28 +64,39 @@ package struct HTTPTLSOptions: Sendable, Hashable {
 
     /// A connection failure in words; TLS failures say what to check.
     package static func describe(_ error: any Error) -> String {
+        classify(error).text
+    }
+
+    /// True when the server refused the TLS session itself (a certificate it
+    /// does not accept, or none): it read no request on that connection.
+    package static func isRefusal(_ error: any Error) -> Bool {
+        classify(error).refusal
+    }
+
+    private static func classify(_ error: any Error) -> (text: String, refusal: Bool) {
         if let extra = error as? NIOSSLExtraError, extra == .failedToValidateHostname {
-            return "TLS: the server's certificate does not name this host (\(extra))"
+            return ("TLS: the server's certificate does not name this host (\(extra))", false)
         }
         let text = "\(error)"
-        guard error is NIOSSLError || error is BoringSSLError else { return text }
+        guard error is NIOSSLError || error is BoringSSLError else { return (text, false) }
         // BoringSSL's reason, e.g. "CERTIFICATE_VERIFY_FAILED", without its source path.
         let parts = text.split(separator: ":")
         let reason = parts.firstIndex(of: "OPENSSL_internal").flatMap { index in
             index + 1 < parts.count ? String(parts[index + 1].prefix { $0.isLetter || $0.isNumber || $0 == "_" }) : nil
         } ?? text
         if reason.contains("CERTIFICATE_VERIFY_FAILED") {
-            return "TLS: the server's certificate is not trusted: it does not chain to a trusted CA (\(reason))"
+            return ("TLS: the server's certificate is not trusted: it does not chain to a trusted CA (\(reason))", false)
         }
-        if reason.contains("CERTIFICATE_REQUIRED") || reason.contains("BAD_CERTIFICATE")
-            || reason.contains("UNKNOWN_CA") || reason.contains("HANDSHAKE_FAILURE") {
-            return "TLS: the server refused this client's certificate, or its absence (\(reason)); "
-                + "give a client certificate and key signed by a CA the server trusts"
+        // Alerts the server sends about this client's certificate.
+        if reason.contains("ALERT_CERTIFICATE_REQUIRED") || reason.contains("ALERT_BAD_CERTIFICATE")
+            || reason.contains("ALERT_UNKNOWN_CA") || reason.contains("ALERT_HANDSHAKE_FAILURE") {
+            return ("TLS: the server refused this client's certificate, or its absence (\(reason)); "
+                + "give a client certificate and key signed by a CA the server trusts", true)
         }
         if reason.contains("WRONG_VERSION_NUMBER") {
-            return "TLS: the server does not speak TLS (\(reason)); is it an http:// endpoint?"
+            return ("TLS: the server does not speak TLS (\(reason)); is it an http:// endpoint?", false)
         }
-        return "TLS: \(reason)"
+        return ("TLS: \(reason)", false)
     }
 }
 

@@ -19,7 +19,12 @@ import Testing
             let anonymous = EtcdStore(
                 endpoints: cluster.endpoints, options: .init(retryWindow: .seconds(2), trustedCAFile: pki.caCertificate))
             let refusal = await #expect(throws: StoreError.self) { try await anonymous.get("k") }
+            // A refused TLS session read no request: a write is unavailable, not of unknown outcome.
+            let write = await #expect(throws: StoreError.self) {
+                try await anonymous.transaction(Transaction(success: [.put(key: "k", value: [])]))
+            }
             await anonymous.close()
+            if case .unavailable? = write {} else { Issue.record("expected unavailable, got \(String(describing: write))") }
             #expect("\(refusal.map(String.init(describing:)) ?? "")".contains("refused this client's certificate"),
                     "\(String(describing: refusal))")
             try await expectStoreWorks(on: cluster, pki: pki)
