@@ -11,7 +11,7 @@ import Testing
 @Suite struct TLSTests {
     static let adminToken = "tls-admin-token-0123456789"
 
-    @Test func apiServesHTTPSOnATLSEtcdCluster() async throws {
+    @Test(.timeLimit(.minutes(3))) func apiServesHTTPSOnATLSEtcdCluster() async throws {
         try await withEtcdCluster(tls: true) { cluster in
             let pki = try #require(cluster.pki)
 
@@ -74,24 +74,32 @@ import Testing
         }
     }
 
-    /// A store with the client certificate reads and writes, and a watch over TLS delivers the write.
+    /// A store with the client certificate reads and writes, and a watch over
+    /// TLS delivers writes, also across the death of the member it follows.
     private func expectStoreWorks(on cluster: EtcdCluster, pki: TestPKI) async throws {
         let store = EtcdStore(endpoints: cluster.endpoints, options: .init(
             trustedCAFile: pki.caCertificate, clientCertificateFile: pki.client.certificate, clientKeyFile: pki.client.key))
         do {
-            let revision = try await store.put("tls/k", value: Array("v".utf8), lease: 0)
-            let watch = await store.watch(.prefix("tls/"), fromRevision: revision)
-            var seen: [String] = []
-            for try await batch in watch {
-                seen += batch.events.map(\.keyValue.key)
-                if !seen.isEmpty { break }
-            }
-            #expect(seen == ["tls/k"])
-            #expect(try await store.get("tls/k")?.value == Array("v".utf8))
+            let revision = try await store.put("tls/a", value: Array("v".utf8), lease: 0)
+            var watch = await store.watch(.prefix("tls/"), fromRevision: revision).makeAsyncIterator()
+            #expect(try await nextKeys(&watch) == ["tls/a"])
+            // Requests and the watch went to the first member: kill it.
+            cluster.kill(member: 0)
+            _ = try await store.put("tls/b", value: Array("w".utf8), lease: 0)
+            #expect(try await nextKeys(&watch) == ["tls/b"])
+            #expect(try await store.get("tls/b")?.value == Array("w".utf8))
         } catch {
             await store.close()
             throw error
         }
         await store.close()
+    }
+
+    /// The keys of the next batch that has events.
+    private func nextKeys(_ watch: inout WatchStream.AsyncIterator) async throws -> [String]? {
+        while let batch = try await watch.next() {
+            if !batch.events.isEmpty { return batch.events.map(\.keyValue.key) }
+        }
+        return nil
     }
 }
