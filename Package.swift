@@ -20,21 +20,35 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // Header and address value types. No I/O, no Foundation.
         .target(name: "HivePacket"),
         // Topology value types, typed IDs, validation.
         .target(name: "HiveModel", dependencies: ["HivePacket"]),
+        // A small HTTP/1.1 client on SwiftNIO, plain or TLS: for etcd's gateway and the Hive API.
+        .target(
+            name: "HiveHTTP",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+            ]
+        ),
         // The Store protocol, the embedded store, the etcd client, the topology repository.
         .target(
             name: "HiveStore",
             dependencies: [
                 "HiveModel",
                 "HivePacket",
+                "HiveHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -74,6 +88,8 @@ let package = Package(
                 "HiveSimulation",
                 "HiveStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -82,7 +98,14 @@ let package = Package(
             resources: [.copy("openapi.yaml")]
         ),
         // A typed client of the REST API, for the CLI and tests.
-        .target(name: "HiveClient", dependencies: ["HiveModel"]),
+        .target(
+            name: "HiveClient",
+            dependencies: [
+                "HiveModel", "HiveHTTP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "hive",
             dependencies: [
@@ -100,13 +123,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Test support shared by test targets: throwaway etcd clusters (plain or TLS) and test certificates.
+        .target(name: "HiveTestSupport", dependencies: ["HiveHTTP"], path: "Tests/HiveTestSupport"),
         .testTarget(name: "HivePacketTests", dependencies: ["HivePacket"]),
         .testTarget(name: "HiveModelTests", dependencies: ["HiveModel"]),
-        .testTarget(name: "HiveStoreTests", dependencies: ["HiveStore", "HiveModel"]),
+        .testTarget(name: "HiveStoreTests", dependencies: ["HiveStore", "HiveModel", "HiveHTTP", "HiveTestSupport"]),
         .testTarget(
             name: "HiveAPITests",
             dependencies: [
-                "HiveAPI", "HiveStore", "HiveModel", "HiveClient",
+                "HiveAPI", "HiveStore", "HiveModel", "HiveClient", "HiveTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
@@ -115,6 +140,7 @@ let package = Package(
         .testTarget(name: "HiveDatapathTests", dependencies: ["HiveDatapath", "HivePacket", "HiveSandbox"]),
         .testTarget(name: "HiveAgentTests", dependencies: [
             "HiveAgent", "HiveAgentHTTP", "HiveAPI", "HiveSandbox", "HiveStore", "HiveModel", "HivePacket", "HiveClient",
+            "HiveTestSupport",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),

@@ -2,7 +2,7 @@
 # Installs what Hive's tests need, when it is missing (Debian, as root):
 # etcd for the etcd backend's tests, iproute2, ethtool, ping, tshark and
 # python3 for the end-to-end tests in network namespaces, schemathesis for
-# the API fuzzing run.
+# the API fuzzing run, openssl to make the TLS tests' certificates.
 set -euo pipefail
 
 need=()
@@ -22,6 +22,8 @@ command -v udhcpc >/dev/null 2>&1 || need+=(udhcpc)
 # HTTP and long streams through the stateful firewall.
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
+# The TLS tests make a CA and certificates with it (Tests/HiveTestSupport/TestPKI.swift).
+[ -x /usr/bin/openssl ] || need+=(openssl)
 
 if ((${#need[@]})); then
     echo "installing: ${need[*]}"

@@ -26,6 +26,7 @@
 import Foundation
 import HiveStore
 import Hummingbird
+import HummingbirdTLS
 import Logging
 import Prometheus
 
@@ -78,14 +79,16 @@ public struct HiveAPIServer: Sendable {
         return router
     }
 
-    /// An application serving the router on `address`. `onServerRunning`
-    /// receives the bound port (useful when asking for port 0).
+    /// An application serving the router on `address`, over TLS when `tls`
+    /// is given (then a plain HTTP request fails the handshake: no answer).
+    /// `onServerRunning` receives the bound port (useful when asking for port 0).
     public func buildApplication(
-        host: String, port: Int, logger: Logger,
+        host: String, port: Int, tls: APITLSFiles? = nil, logger: Logger,
         onServerRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
+    ) throws -> some ApplicationProtocol {
         Application(
             router: buildRouter(),
+            server: try tls.map { try .tls(.http1(), tlsConfiguration: $0.serverConfiguration()) } ?? .http1(),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "hive-api"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger)

@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import HiveModel
 
 /// An agent's state as the API passed it on: the decoded value, and the JSON

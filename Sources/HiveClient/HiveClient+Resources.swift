@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import HiveModel
 import HivePacket
 import struct HiveModel.Host
@@ -190,9 +187,6 @@ extension HiveClient {
 extension HiveClient {
     /// True when GET /healthz answers 200 (the API is up and its store answers).
     public func isHealthy() async -> Bool {
-        var request = URLRequest(url: endpoint.appendingPathComponent("healthz"), timeoutInterval: timeout)
-        request.httpMethod = "GET"
-        guard let (_, response) = try? await session.data(for: request) else { return false }
-        return (response as? HTTPURLResponse)?.statusCode == 200
+        (try? await exchange("GET", endpoint.appendingPathComponent("healthz")))?.status == 200
     }
 }

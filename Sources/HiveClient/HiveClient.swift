@@ -1,8 +1,11 @@
 // A typed client of Hive's REST API (docs: /work/api-contract.md, served by
 // `hive api`). The CLI is written against it; tests use it to arrange state.
 //
-// - Every call is one HTTP request over URLSession; nothing is cached and
-//   nothing retried, so what a caller sees is what the API said.
+// - Every call is one HTTP/1.1 request on a fresh connection (HiveHTTP, on
+//   SwiftNIO); nothing is cached and nothing retried, so what a caller sees
+//   is what the API said. Not URLSession: on Linux it cannot be told to
+//   trust a private CA (FoundationNetworking reads a CA bundle path only on
+//   Android), and an https API usually has one (`caFile`).
 // - Objects travel as their HiveModel JSON. Answers decode into the model
 //   type plus the store `revision` (and a host's `alive`), and keep the JSON
 //   exactly as the API sent it, for `--json` output.
@@ -13,10 +16,10 @@
 // A `HiveClient` is an immutable value and may be shared between tasks.
 
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import HiveHTTP
 import HiveModel
+import NIOCore
+import NIOHTTP1
 
 public struct HiveClient: Sendable {
     /// The API's base URL, e.g. http://127.0.0.1:9696 (the `/v1` prefix is added per call).
@@ -25,14 +28,31 @@ public struct HiveClient: Sendable {
     public let token: String
     /// How long one request may take before it counts as unreachable.
     public var timeout: TimeInterval
+    /// PEM CA certificate(s) an https endpoint's certificate must chain to; nil: the system's roots.
+    public let caFile: String?
 
-    let session: URLSession
+    /// The connections' client, or why the TLS files cannot be used (every call then throws it).
+    let transport: Result<HTTPClient, HiveClientError>
 
-    public init(endpoint: URL, token: String, timeout: TimeInterval = 30, session: URLSession = .shared) {
+    public init(endpoint: URL, token: String, timeout: TimeInterval = 30, caFile: String? = nil) {
         self.endpoint = endpoint
         self.token = token
         self.timeout = timeout
-        self.session = session
+        self.caFile = caFile
+        transport = Self.makeTransport(endpoint: endpoint, caFile: caFile, timeout: timeout)
+    }
+
+    private static func makeTransport(endpoint: URL, caFile: String?, timeout: TimeInterval) -> Result<HTTPClient, HiveClientError> {
+        // No idle connections kept: a client may be dropped at any time, and nothing must linger after it.
+        let connectTimeout = TimeAmount.milliseconds(Int64(timeout * 1000))
+        guard endpoint.scheme?.lowercased() == "https" || caFile != nil else {
+            return .success(HTTPClient(connectTimeout: connectTimeout, maxIdlePerEndpoint: 0))
+        }
+        do {
+            return .success(try HTTPClient(connectTimeout: connectTimeout, maxIdlePerEndpoint: 0, tls: HTTPTLSOptions(caFile: caFile)))
+        } catch {
+            return .failure(.unreachable(endpoint: endpoint, reason: "TLS: \(error)"))
+        }
     }
 
     /// An HTTP method the API uses.
@@ -59,48 +79,51 @@ public struct HiveClient: Sendable {
             components.queryItems = query
             url = components.url ?? url
         }
-        var request = URLRequest(url: url, timeoutInterval: timeout)
-        request.httpMethod = method.rawValue
-        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
-        request.setValue("application/json", forHTTPHeaderField: "Accept")
-        if let body {
-            request.httpBody = body
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        var headers = [("Authorization", "Bearer \(token)"), ("Accept", "application/json")]
+        if let ifMatch { headers.append(("If-Match", "\"\(ifMatch)\"")) }
+        let answer = try await exchange(method.rawValue, url, body: body.map { Array($0) } ?? [], headers: headers)
+        guard (200..<300).contains(answer.status) else {
+            throw HiveClientError(status: answer.status, body: answer.body, request: "\(method.rawValue) \(url.path)")
         }
-        if let ifMatch {
-            request.setValue("\"\(ifMatch)\"", forHTTPHeaderField: "If-Match")
-        }
-
-        let data: Data
-        let response: URLResponse
-        do {
-            (data, response) = try await session.data(for: request)
-        } catch {
-            throw .unreachable(endpoint: endpoint, reason: Self.describeTransportError(error))
-        }
-        guard let http = response as? HTTPURLResponse else {
-            throw .unexpectedResponse(status: 0, detail: "\(method.rawValue) \(url.path) got a non-HTTP answer")
-        }
-        guard (200..<300).contains(http.statusCode) else {
-            throw HiveClientError(status: http.statusCode, body: data, request: "\(method.rawValue) \(url.path)")
-        }
-        return Answer(status: http.statusCode, body: data)
+        return answer
     }
 
-    /// Why URLSession gave up, in words (its `localizedDescription` is often just a code on Linux).
-    private static func describeTransportError(_ error: any Error) -> String {
-        guard let urlError = error as? URLError else { return "\(error.localizedDescription)" }
-        switch urlError.code {
-        case .cannotConnectToHost: return "connection refused"
+    /// One request to `url` on a fresh connection; any status is returned, only transport failures throw.
+    func exchange(_ method: String, _ url: URL, body: [UInt8] = [], headers: [(String, String)] = []) async throws(HiveClientError) -> Answer {
+        let client: HTTPClient
+        switch transport {
+        case .success(let transport): client = transport
+        case .failure(let error): throw error
+        }
+        guard let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+              var host = url.host, !host.isEmpty,
+              let components = URLComponents(url: url, resolvingAgainstBaseURL: false) else {
+            throw .unreachable(endpoint: endpoint, reason: "the endpoint is not a usable http:// or https:// URL")
+        }
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        let server = HTTPEndpoint(host: host, port: url.port ?? (scheme == "https" ? 443 : 80), usesTLS: scheme == "https")
+        var target = components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath
+        if let query = components.percentEncodedQuery { target += "?" + query }
+        let request = HTTPRequest(
+            method: HTTPMethod(rawValue: method), path: target, body: body, headers: headers,
+            timeout: .milliseconds(Int64(timeout * 1000)))
+        do {
+            let response = try await client.unary(request, to: server)
+            return Answer(status: Int(response.status.code), body: Data(response.body))
+        } catch let error as HTTPClientError {
+            throw .unreachable(endpoint: endpoint, reason: Self.describeTransportError(error))
+        } catch {
+            throw .unreachable(endpoint: endpoint, reason: "\(error)")
+        }
+    }
+
+    /// Why no answer came, in words.
+    private static func describeTransportError(_ error: HTTPClientError) -> String {
+        switch error.kind {
+        case .connectFailed: return error.detail
         case .timedOut: return "no answer within the timeout"
-        case .cannotFindHost, .dnsLookupFailed: return "the host name does not resolve"
-        case .networkConnectionLost: return "the connection was closed before an answer arrived"
-        case .notConnectedToInternet: return "no network connection"
-        case .unsupportedURL, .badURL: return "the endpoint is not a usable http:// or https:// URL"
-        case .secureConnectionFailed, .serverCertificateUntrusted, .serverCertificateHasBadDate,
-             .serverCertificateNotYetValid, .serverCertificateHasUnknownRoot:
-            return "the TLS connection failed (\(urlError.localizedDescription))"
-        default: return urlError.localizedDescription
+        case .closedBeforeSending, .failedAfterSending: return "the connection was closed before an answer arrived (\(error.detail))"
+        case .shutDown: return "the client is shut down"
         }
     }
 }

@@ -31,6 +31,9 @@ public enum HiveClientError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .api(let error):
             return error.description
+        case .unreachable(let endpoint, let reason) where reason.hasPrefix("TLS:"):
+            return "cannot reach the Hive API at \(endpoint.absoluteString) securely: \(reason.dropFirst(5)) "
+                + "(the API's CA is given with --ca-file PATH or HIVE_CA_FILE)"
         case .unreachable(let endpoint, let reason):
             return "cannot reach the Hive API at \(endpoint.absoluteString): \(reason); is `hive api` running? "
                 + "(set the endpoint with --endpoint URL or HIVE_ENDPOINT)"

@@ -50,6 +50,16 @@ struct APICommand: AsyncParsableCommand {
         discussion: "One line; the file must be readable by its owner only (chmod 600).", valueName: "path"))
     var agentTokenFile: String?
 
+    @Option(name: .customLong("tls-cert-file"), help: ArgumentHelp(
+        "Serve HTTPS with this PEM certificate (then any intermediates); needs --tls-key-file.",
+        discussion: "Default: $HIVE_TLS_CERT_FILE. Without it the API serves plain HTTP.", valueName: "path"))
+    var tlsCertificateFile: String?
+
+    @Option(name: .customLong("tls-key-file"), help: ArgumentHelp(
+        "The PEM private key of --tls-cert-file.",
+        discussion: "Default: $HIVE_TLS_KEY_FILE. Keep it readable by the API's user only.", valueName: "path"))
+    var tlsKeyFile: String?
+
     @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error or critical.", valueName: "level"))
     var logLevel = "info"
 
@@ -57,6 +67,11 @@ struct APICommand: AsyncParsableCommand {
         _ = try listenAddress()
         _ = try tokenTable()
         if let agentTokenFile { _ = try TokenFile.read(agentTokenFile, option: "--agent-token-file") }
+        do {
+            _ = try tlsFiles()?.serverConfiguration()
+        } catch {
+            throw ValidationError("\(error)")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level '\(logLevel)' is not a level (expected trace, debug, info, notice, warning, error or critical)")
         }
@@ -81,10 +96,12 @@ struct APICommand: AsyncParsableCommand {
         defer { reloads?.cancel() }
         let summary = self.store.summary
         let principals = tokens.principals.map(\.description).joined(separator: ", ")
-        let application = server.buildApplication(host: host, port: port, logger: logger) { boundPort in
+        let tls = try tlsFiles()
+        let scheme = tls == nil ? "http" : "https"
+        let application = try server.buildApplication(host: host, port: port, tls: tls, logger: logger) { boundPort in
             let shownHost = host.contains(":") ? "[\(host)]" : host
             // Unbuffered, so a script reading the URL sees it at once.
-            let line = "hive api listening on http://\(shownHost):\(boundPort) (\(summary); tokens for \(principals))\n"
+            let line = "hive api listening on \(scheme)://\(shownHost):\(boundPort) (\(summary); tokens for \(principals))\n"
             FileHandle.standardOutput.write(Data(line.utf8))
         }
         // Shut down in reverse start order: the server stops taking requests, then the store closes.
@@ -93,6 +110,15 @@ struct APICommand: AsyncParsableCommand {
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
+    }
+
+    /// The HTTPS certificate and key from the flags, else the environment; nil for plain HTTP.
+    func tlsFiles() throws -> APITLSFiles? {
+        switch (setting(tlsCertificateFile, else: "HIVE_TLS_CERT_FILE"), setting(tlsKeyFile, else: "HIVE_TLS_KEY_FILE")) {
+        case (nil, nil): return nil
+        case (let certificate?, let key?): return APITLSFiles(certificateFile: certificate, keyFile: key)
+        default: throw ValidationError("give --tls-cert-file and --tls-key-file together (or HIVE_TLS_CERT_FILE and HIVE_TLS_KEY_FILE)")
+        }
     }
 
     /// "HOST:PORT", "[::1]:PORT" or ":PORT" (all interfaces).

@@ -85,7 +85,10 @@ extension ObjectKind: ExpressibleByArgument {}
 
 extension StoreOptions {
     var flagsForDisplay: String {
-        if let etcd { return " --etcd \(etcd)" }
+        if let etcd {
+            let tls = [("--etcd-ca-file", etcdCAFile), ("--etcd-cert-file", etcdCertificateFile), ("--etcd-key-file", etcdKeyFile)]
+            return " --etcd \(etcd)" + tls.compactMap { flag, path in path.map { " \(flag) \($0)" } }.joined()
+        }
         if let dataDirectory { return " --data-dir \(dataDirectory)" }
         return ""
     }

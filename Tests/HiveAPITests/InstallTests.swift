@@ -5,26 +5,12 @@ import Testing
 /// and the API's tokens file: owner-only, long tokens, errors that name the
 /// line and never the token, reloaded on SIGHUP.
 @Suite struct InstallTests {
-    /// Runs a command, returning its exit status and output (stdout and stderr).
-    func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
     @Test func theDocumentedCommandInstallsIntoAPrefixWithCompletionAndUnitsThatVerify() async throws {
         try await withTemporaryDirectory { prefix in
             let root = repositoryRoot()
-            let installed = try run(["bash", root.appendingPathComponent("scripts/install.sh").path, "--prefix", prefix, "--binary", try hiveExecutable().path])
+            let installed = try runCommand(["bash", root.appendingPathComponent("scripts/install.sh").path, "--prefix", prefix, "--binary", try hiveExecutable().path])
             #expect(installed.status == 0, "\(installed.output)")
-            let version = try run([prefix + "/bin/hive", "--version"])
+            let version = try runCommand([prefix + "/bin/hive", "--version"])
             #expect(version.status == 0 && version.output.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ".").count == 3, "\(version.output)")
             let completion = try String(contentsOfFile: prefix + "/share/bash-completion/completions/hive", encoding: .utf8)
             #expect(completion.contains("complete") && completion.contains("hive"))
@@ -40,12 +26,12 @@ import Testing
                 Issue.record("systemd-analyze is missing: run scripts/install-test-deps.sh")
                 return
             }
-            let verified = try run(["systemd-analyze", "verify"] + units)
+            let verified = try runCommand(["systemd-analyze", "verify"] + units)
             #expect(verified.status == 0, "\(verified.output)")
 
             // Settings the operator changed are kept by a second install.
             try "HIVE_API_LISTEN=127.0.0.1:1\n".write(toFile: prefix + "/etc/hive/api.env", atomically: true, encoding: .utf8)
-            #expect(try run(["bash", root.appendingPathComponent("scripts/install.sh").path, "--prefix", prefix, "--binary", try hiveExecutable().path]).status == 0)
+            #expect(try runCommand(["bash", root.appendingPathComponent("scripts/install.sh").path, "--prefix", prefix, "--binary", try hiveExecutable().path]).status == 0)
             #expect(try String(contentsOfFile: prefix + "/etc/hive/api.env", encoding: .utf8) == "HIVE_API_LISTEN=127.0.0.1:1\n")
         }
     }

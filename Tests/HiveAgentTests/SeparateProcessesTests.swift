@@ -5,6 +5,7 @@ import HivePacket
 import HiveSandbox
 import Testing
 import struct HiveModel.Port
+import HiveTestSupport
 
 /// The deployment shape of a real cloud: a three-member etcd cluster, `hive
 /// api` and one `hive agent` per host as separate processes, the network

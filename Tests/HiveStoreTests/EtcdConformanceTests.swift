@@ -1,5 +1,6 @@
 import Testing
 @testable import HiveStore
+import HiveTestSupport
 
 @Suite("Store conformance: etcd (3-member cluster)")
 struct EtcdConformanceTests {

@@ -4,7 +4,9 @@ import NIOCore
 import NIOPosix
 import Synchronization
 import Testing
+import HiveHTTP
 @testable import HiveStore
+import HiveTestSupport
 
 /// The etcd gateway's wire format, decoded from bodies etcd 3.4 really sends.
 @Suite("EtcdStore: gateway JSON")
@@ -124,10 +126,12 @@ struct EtcdStoreJSONTests {
         #expect(splitter.append(Array(":2}\n\n".utf8)) == [Array(#"{"b":2}"#.utf8)])
     }
 
-    @Test func endpointsParseOnlyPlainHTTP() {
+    @Test func endpointsParseHTTPAndHTTPS() {
         #expect(HTTPEndpoint(url: "http://127.0.0.1:2379") == HTTPEndpoint(host: "127.0.0.1", port: 2379))
         #expect(HTTPEndpoint(url: "http://[::1]:2379/")?.host == "::1")
-        #expect(HTTPEndpoint(url: "https://127.0.0.1:2379") == nil)
+        #expect(HTTPEndpoint(url: "https://127.0.0.1:2379") == HTTPEndpoint(host: "127.0.0.1", port: 2379, usesTLS: true))
+        #expect(HTTPEndpoint(url: "https://127.0.0.1:2379")?.description == "https://127.0.0.1:2379")
+        #expect(HTTPEndpoint(url: "ftp://127.0.0.1:2379") == nil)
         #expect(HTTPEndpoint(url: "http://127.0.0.1") == nil)
         #expect(HTTPEndpoint(url: "127.0.0.1:2379") == nil)
     }
@@ -390,9 +394,17 @@ struct EtcdStoreUnreachableTests {
             let error = await #expect(throws: StoreError.self) { for try await _ in watch {} }
             #expect(error?.caseName == "unavailable")
         }
-        try await withEtcdStore(["https://127.0.0.1:2379"]) { invalid in
+        try await withEtcdStore(["ftp://127.0.0.1:2379"]) { invalid in
             let error = await #expect(throws: StoreError.self) { try await invalid.get("k") }
-            #expect("\(String(describing: error))".contains("http://host:port"))
+            #expect("\(String(describing: error))".contains("http://host:port or https://host:port"))
+        }
+        try await withEtcdStore(["http://127.0.0.1:2379", "https://127.0.0.1:2380"]) { mixed in
+            let error = await #expect(throws: StoreError.self) { try await mixed.get("k") }
+            #expect("\(String(describing: error))".contains("mix http:// and https://"))
+        }
+        try await withEtcdStore(["https://127.0.0.1:2379"], options: .init(trustedCAFile: "/nonexistent/ca.pem")) { badCA in
+            let error = await #expect(throws: StoreError.self) { try await badCA.get("k") }
+            #expect("\(String(describing: error))".contains("cannot read the CA file /nonexistent/ca.pem"))
         }
     }
 

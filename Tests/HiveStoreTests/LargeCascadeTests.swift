@@ -1,6 +1,7 @@
 import Testing
 import HiveModel
 @testable import HiveStore
+import HiveTestSupport
 
 /// Deleting an object whose cascade is larger than one etcd transaction may
 /// hold (`--max-txn-ops`, 128 by default): a chain with 200 rules, a router

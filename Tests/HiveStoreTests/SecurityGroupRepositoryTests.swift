@@ -5,6 +5,7 @@ import Testing
 @testable import HiveStore
 
 import struct HiveModel.Port
+import HiveTestSupport
 
 /// Security groups in the repository: created with their initial rules in
 /// one transaction, deleted with their rules, kept alive by the ports that

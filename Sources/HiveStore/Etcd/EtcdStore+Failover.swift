@@ -6,6 +6,7 @@
 // leader, request timed out: gRPC Unavailable/DeadlineExceeded), which is
 // treated like a connection failure: try the next member.
 
+import HiveHTTP
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -105,15 +106,10 @@ extension EtcdStore {
         }
     }
 
-    /// Throws when the store cannot send anything: closed, or configured with bad endpoints.
+    /// Throws when the store cannot send anything: closed, or misconfigured (endpoints, TLS files).
     func checkUsable() throws {
         if state.withLock({ $0.closed }) { throw StoreError.closed }
-        if !invalidEndpoints.isEmpty || endpoints.isEmpty {
-            let bad = invalidEndpoints.map { "\"\($0)\"" }.joined(separator: ", ")
-            throw StoreError.unavailable(endpoints.isEmpty && invalidEndpoints.isEmpty
-                ? "no etcd endpoints configured; give client URLs like http://127.0.0.1:2379"
-                : "invalid etcd endpoint(s) \(bad); expected http://host:port (https is not supported)")
-        }
+        if let configurationError { throw StoreError.unavailable(configurationError) }
     }
 
     /// Makes `index` the member tried first; logs when that changes.

@@ -19,6 +19,7 @@
 // The request carries `hasleader` metadata, so a member cut off from the
 // leader cancels the watch instead of leaving it silently stale.
 
+import HiveHTTP
 import NIOHTTP1
 
 extension EtcdStore {

@@ -1,5 +1,7 @@
 // The etcd backend of `Store`: a real etcd v3 cluster, spoken to over its
-// gRPC JSON gateway with plain HTTP/1.1 (`POST /v3/kv/range` and friends).
+// gRPC JSON gateway with HTTP/1.1 (`POST /v3/kv/range` and friends), plain
+// or over TLS (`https://` endpoints, a CA file, an optional client certificate
+// for a cluster started with `--client-cert-auth`).
 //
 // Why the gateway and not gRPC: one HTTP/1.1 connection per request in
 // flight is simple to reason about, needs nothing beyond SwiftNIO, and has
@@ -23,8 +25,10 @@
 // Threads: the store is `Sendable`; any task may call any method. Mutable
 // state is one `Mutex`; network I/O runs on the shared NIO event loops.
 
+import HiveHTTP
 import Logging
 import NIOCore
+import NIOSSL
 import Synchronization
 
 public final class EtcdStore: Store {
@@ -41,21 +45,35 @@ public final class EtcdStore: Store {
         /// The cluster's `--max-txn-ops` (etcd's default is 128): the most
         /// compares, or operations of one branch, in one transaction.
         public var maxOperationsPerTransaction: Int
+        /// For `https://` endpoints: PEM CA file the members' certificates
+        /// chain to (nil: the system's roots), and the client certificate and
+        /// key a cluster with `--client-cert-auth` requires.
+        public var trustedCAFile: String?
+        public var clientCertificateFile: String?
+        public var clientKeyFile: String?
 
         public init(
             requestTimeout: Duration = .seconds(5), retryWindow: Duration = .seconds(10), idleConnectionsPerEndpoint: Int = 4,
-            maxOperationsPerTransaction: Int = 128
+            maxOperationsPerTransaction: Int = 128,
+            trustedCAFile: String? = nil, clientCertificateFile: String? = nil, clientKeyFile: String? = nil
         ) {
             self.requestTimeout = requestTimeout
             self.retryWindow = retryWindow
             self.idleConnectionsPerEndpoint = idleConnectionsPerEndpoint
             self.maxOperationsPerTransaction = maxOperationsPerTransaction
+            self.trustedCAFile = trustedCAFile
+            self.clientCertificateFile = clientCertificateFile
+            self.clientKeyFile = clientKeyFile
+        }
+
+        var tls: HTTPTLSOptions {
+            HTTPTLSOptions(caFile: trustedCAFile, certificateFile: clientCertificateFile, keyFile: clientKeyFile)
         }
     }
 
     let endpoints: [HTTPEndpoint]
-    /// Endpoint strings that are not `http://host:port`; when non-empty every call fails naming them.
-    let invalidEndpoints: [String]
+    /// Why the endpoints or TLS files cannot be used; when set, every call throws `unavailable` with it.
+    let configurationError: String?
     let options: Options
     let logger: Logger
     let http: HTTPClient
@@ -70,21 +88,47 @@ public final class EtcdStore: Store {
         var nextTaskID = 0
     }
 
-    /// A store on the etcd members at `endpoints` (`http://host:port` client
-    /// URLs). Nothing connects until the first call.
+    /// A store on the etcd members at `endpoints` (`http://host:port` or
+    /// `https://host:port` client URLs, all of one scheme). Nothing connects
+    /// until the first call; a bad endpoint or TLS file makes every call throw
+    /// `StoreError.unavailable` saying what is wrong (`configurationError`).
     public init(endpoints: [String], logger: Logger = Logger(label: "hive.store.etcd"), options: Options = Options()) {
         var parsed: [HTTPEndpoint] = []
         var invalid: [String] = []
         for endpoint in endpoints {
             if let valid = HTTPEndpoint(url: endpoint) { parsed.append(valid) } else { invalid.append(endpoint) }
         }
+        var tls: NIOSSLContext?
+        let configurationError: String?
+        if !invalid.isEmpty || parsed.isEmpty {
+            let bad = invalid.map { "\"\($0)\"" }.joined(separator: ", ")
+            configurationError = parsed.isEmpty && invalid.isEmpty
+                ? "no etcd endpoints configured; give client URLs like http://127.0.0.1:2379"
+                : "invalid etcd endpoint(s) \(bad); expected http://host:port or https://host:port"
+        } else if Set(parsed.map(\.usesTLS)).count > 1 {
+            // One member in clear would leak what the TLS ones protect.
+            configurationError = "etcd endpoints mix http:// and https:// (\(endpoints.joined(separator: ", "))); "
+                + "give every member with the same scheme"
+        } else if parsed[0].usesTLS {
+            do {
+                tls = try options.tls.makeContext()
+                configurationError = nil
+            } catch {
+                configurationError = "etcd TLS: \(error)"
+            }
+        } else if options.tls != HTTPTLSOptions() {
+            configurationError = "etcd TLS files are set but the endpoints are http:// (\(endpoints.joined(separator: ", "))); "
+                + "use https:// endpoints"
+        } else {
+            configurationError = nil
+        }
         self.endpoints = parsed
-        self.invalidEndpoints = invalid
+        self.configurationError = configurationError
         self.options = options
         self.logger = logger
         self.http = HTTPClient(
             connectTimeout: TimeAmount(options.requestTimeout),
-            maxIdlePerEndpoint: options.idleConnectionsPerEndpoint)
+            maxIdlePerEndpoint: options.idleConnectionsPerEndpoint, tls: tls)
     }
 
     public var maxOperationsPerTransaction: Int { options.maxOperationsPerTransaction }

@@ -31,6 +31,11 @@ struct ClientOptions: ParsableArguments {
         valueName: "path"))
     var tokenFile: String?
 
+    @Option(name: .customLong("ca-file"), help: ArgumentHelp(
+        "PEM CA certificate that an https endpoint's certificate must chain to.",
+        discussion: "Default: $HIVE_CA_FILE, else the system's roots.", valueName: "path"))
+    var caFile: String?
+
     /// A client for the chosen endpoint and token, or an error naming what is missing.
     func client() throws -> HiveClient {
         let environment = ProcessInfo.processInfo.environment
@@ -40,7 +45,11 @@ struct ClientOptions: ParsableArguments {
             throw CLIError("the API endpoint '\(endpointText)' is not a URL like http://127.0.0.1:9696 "
                 + "(set it with --endpoint URL or HIVE_ENDPOINT)")
         }
-        return HiveClient(endpoint: url, token: try chosenToken(environment))
+        let caFile = setting(caFile, else: "HIVE_CA_FILE")
+        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+            throw CLIError("the CA file '\(caFile)' cannot be read (set it with --ca-file PATH or HIVE_CA_FILE)")
+        }
+        return HiveClient(endpoint: url, token: try chosenToken(environment), caFile: caFile)
     }
 
     /// --token, else --token-file, else $HIVE_TOKEN, else $HIVE_TOKEN_FILE.

@@ -109,7 +109,7 @@ struct SandboxCommand: AsyncParsableCommand {
 
             let urlBox = URLBox()
             let server = HiveAPIServer(repository: repository, tokens: tokens.table, agentToken: tokens.agent)
-            let application = server.buildApplication(host: host, port: port, logger: Logger(label: "hive.api")) { boundPort in
+            let application = try server.buildApplication(host: host, port: port, logger: Logger(label: "hive.api")) { boundPort in
                 urlBox.set("http://\(host):\(boundPort)")
             }
             let guide = SandboxGuide(plan: plan, agents: agents, tokenFiles: tokenFiles, url: urlBox, metrics: metricsBox, servers: servers)

@@ -27,6 +27,22 @@ func repositoryRoot(file: StaticString = #filePath) -> URL {
 }
 
 /// A running `hive api` process, with what it printed.
+/// Runs a command to its end, returning its exit status and output (stdout and stderr).
+/// `environment` is added to this process's own.
+func runCommand(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
 final class APIProcess: @unchecked Sendable {
     let process = Process()
     private let output = Pipe()
@@ -59,12 +75,12 @@ final class APIProcess: @unchecked Sendable {
     var standardOutput: String { lock.withLock { printed } }
     var standardError: String { lock.withLock { logged } }
 
-    /// The URL from "hive api listening on http://HOST:PORT", once printed.
+    /// The URL from "hive api listening on http(s)://HOST:PORT", once printed.
     /// The wait is long because the whole suite shares two cores; a process that exits ends it at once.
     func waitForURL(seconds: Double = 120) async throws -> URL {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while ContinuousClock.now < deadline {
-            if let range = standardOutput.range(of: #"http://[^ ]+"#, options: .regularExpression),
+            if let range = standardOutput.range(of: #"https?://[^ ]+"#, options: .regularExpression),
                let url = URL(string: String(standardOutput[range])) {
                 return url
             }

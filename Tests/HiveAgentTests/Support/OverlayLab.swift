@@ -210,7 +210,7 @@ final class OverlayLab: Sendable {
         var tokens = TokenTable()
         tokens.add(token: adminToken, for: .admin)
         let bound = PortBox()
-        let application = HiveAPIServer(repository: TopologyRepository(store: store), tokens: tokens, agentToken: agentToken)
+        let application = try HiveAPIServer(repository: TopologyRepository(store: store), tokens: tokens, agentToken: agentToken)
             .buildApplication(host: "127.0.0.1", port: 0, logger: logger) { port in bound.set(port) }
         let group = ServiceGroup(configuration: .init(services: [application], logger: logger))
         let running = Task { try await group.run() }

@@ -1,6 +1,7 @@
 import Foundation
 import HiveClient
 import HiveSandbox
+import HiveTestSupport
 
 /// The deployment shape of a real cloud on one machine: an etcd cluster,
 /// `hive api` and `hive agent` processes, hosts and VMs in namespaces.

@@ -10,7 +10,10 @@
 // - At most one exchange is in flight (`State.current`).
 // - An exchange fails with `closedBeforeSending` only if no byte of it was
 //   written; once writing starts, a failure is `failedAfterSending` or
-//   `timedOut`, because the server may have acted on it.
+//   `timedOut`, because the server may have acted on it. The exception is a
+//   server refusing the TLS session (a client-certificate alert, which TLS
+//   1.3 delivers after the client's first write): `connectFailed`, since
+//   the server read nothing on that connection.
 // - When the serving task ends, the connection is closed for good: later
 //   sends fail at once with `closedBeforeSending`.
 
@@ -19,28 +22,36 @@ import NIOHTTP1
 import Synchronization
 
 /// A request the client sends; always with a JSON body here.
-struct HTTPRequest: Sendable {
-    var method: HTTPMethod = .POST
-    var path: String
-    var body: [UInt8] = []
+package struct HTTPRequest: Sendable {
+    package var method: HTTPMethod = .POST
+    package var path: String
+    package var body: [UInt8] = []
     /// Extra header fields (name, value).
-    var headers: [(String, String)] = []
+    package var headers: [(String, String)] = []
     /// Time allowed from the first byte written to the end of the response;
     /// nil for a stream that may last forever.
-    var timeout: TimeAmount?
+    package var timeout: TimeAmount?
+
+    package init(method: HTTPMethod = .POST, path: String, body: [UInt8] = [], headers: [(String, String)] = [], timeout: TimeAmount? = nil) {
+        self.method = method
+        self.path = path
+        self.body = body
+        self.headers = headers
+        self.timeout = timeout
+    }
 }
 
 /// A response as it arrives: the head, then body chunks; the stream ends with the response.
-enum HTTPResponseEvent: Sendable {
+package enum HTTPResponseEvent: Sendable {
     case head(HTTPResponseHead)
     case body(ByteBuffer)
 }
 
-typealias HTTPResponseStream = AsyncThrowingStream<HTTPResponseEvent, any Error>
+package typealias HTTPResponseStream = AsyncThrowingStream<HTTPResponseEvent, any Error>
 
 /// Why an HTTP exchange did not complete.
-struct HTTPClientError: Error, CustomStringConvertible {
-    enum Kind: Sendable {
+package struct HTTPClientError: Error, CustomStringConvertible {
+    package enum Kind: Sendable {
         /// No connection could be made; nothing was sent.
         case connectFailed
         /// The connection was gone before the request was written.
@@ -53,19 +64,25 @@ struct HTTPClientError: Error, CustomStringConvertible {
         case shutDown
     }
 
-    var kind: Kind
-    var endpoint: HTTPEndpoint
-    var detail: String
+    package var kind: Kind
+    package var endpoint: HTTPEndpoint
+    package var detail: String
+
+    package init(kind: Kind, endpoint: HTTPEndpoint, detail: String) {
+        self.kind = kind
+        self.endpoint = endpoint
+        self.detail = detail
+    }
 
     /// True when the server may have received, and acted on, the request.
-    var requestMayHaveBeenSent: Bool {
+    package var requestMayHaveBeenSent: Bool {
         switch kind {
         case .connectFailed, .closedBeforeSending, .shutDown: return false
         case .failedAfterSending, .timedOut: return true
         }
     }
 
-    var description: String {
+    package var description: String {
         switch kind {
         case .connectFailed: return "cannot connect to \(endpoint): \(detail)"
         case .closedBeforeSending: return "connection to \(endpoint) closed before sending: \(detail)"
@@ -166,6 +183,7 @@ final class HTTPConnection: Sendable {
     /// The serving loop; returns when the connection is closed.
     func serve(_ wire: Wire) async {
         var failure = "connection closed"
+        var refused = false
         do {
             try await wire.executeThenClose { inbound, outbound in
                 var responses = inbound.makeAsyncIterator()
@@ -177,7 +195,8 @@ final class HTTPConnection: Sendable {
         } catch let error as HTTPClientError {
             failure = error.detail
         } catch {
-            failure = "\(error)"
+            failure = HTTPTLSOptions.describe(error)
+            refused = HTTPTLSOptions.isRefusal(error)
         }
         let pending: HTTPExchange? = state.withLock { state in
             state.closed = true
@@ -186,7 +205,11 @@ final class HTTPConnection: Sendable {
         }
         exchanges.finish()
         if let pending {
-            if pending.hasTimedOut {
+            if refused {
+                // The server rejected the TLS session (TLS 1.3 says so only
+                // after the client's first write): it read nothing of the request.
+                pending.fail(.connectFailed, endpoint, failure)
+            } else if pending.hasTimedOut {
                 pending.fail(.timedOut, endpoint, "\(pending.request.timeout.map(Self.describe) ?? "the timeout")")
             } else if pending.hasStartedWriting {
                 pending.fail(.failedAfterSending, endpoint, failure)
@@ -223,9 +246,16 @@ final class HTTPConnection: Sendable {
             head.headers.add(name: name, value: value)
         }
         exchange.markWriting()
-        try await outbound.write(contentsOf: [
-            .head(head), .body(.byteBuffer(ByteBuffer(bytes: request.body))), .end(nil),
-        ])
+        do {
+            try await outbound.write(contentsOf: [
+                .head(head), .body(.byteBuffer(ByteBuffer(bytes: request.body))), .end(nil),
+            ])
+        } catch let writeError {
+            // The server may have closed with a reason the inbound side holds
+            // (a TLS alert: "certificate required"); that says more than "closed".
+            do { _ = try await responses.next() } catch { throw error }
+            throw writeError
+        }
 
         var keepAlive = true
         while let part = try await responses.next() {

@@ -1,11 +1,11 @@
 import Foundation
+import HiveHTTP
 import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-@testable import HiveStore
 
 /// A throwaway etcd cluster of real processes on loopback, in a temporary directory.
 ///
@@ -20,19 +20,28 @@ import Darwin
 /// a second) and, once the test process is gone (it gets re-parented), kills
 /// every etcd listed in the cluster's pid files and removes the directory.
 /// `stop()` kills the watchdog along with the members.
-final class EtcdCluster: Sendable {
-    struct Member: Sendable {
-        var name: String
-        var clientPort: Int
-        var peerPort: Int
-        var clientURL: String { "http://127.0.0.1:\(clientPort)" }
-        var peerURL: String { "http://127.0.0.1:\(peerPort)" }
+///
+/// With `tls`, the cluster is set up as etcd's security guide does it:
+/// certificates from a test CA (`pki`, made with openssl in the cluster's
+/// directory), https client and peer URLs, and client certificates required
+/// on both (`--client-cert-auth`, `--peer-client-cert-auth`).
+public final class EtcdCluster: Sendable {
+    public struct Member: Sendable {
+        public var name: String
+        public var clientPort: Int
+        public var peerPort: Int
+        public var usesTLS: Bool
+        var scheme: String { usesTLS ? "https" : "http" }
+        public var clientURL: String { "\(scheme)://127.0.0.1:\(clientPort)" }
+        public var peerURL: String { "\(scheme)://127.0.0.1:\(peerPort)" }
     }
 
     static let executable = "/usr/bin/etcd"
 
-    let directory: String
-    let members: [Member]
+    public let directory: String
+    public let members: [Member]
+    /// The certificates of a TLS cluster: members serve `pki.server`, clients present `pki.client`.
+    public let pki: TestPKI?
     private let state: Mutex<State>
 
     private struct State {
@@ -41,16 +50,17 @@ final class EtcdCluster: Sendable {
         var stopped = false
     }
 
-    var endpoints: [String] { members.map(\.clientURL) }
+    public var endpoints: [String] { members.map(\.clientURL) }
 
-    private init(directory: String, members: [Member]) {
+    private init(directory: String, members: [Member], pki: TestPKI?) {
         self.directory = directory
         self.members = members
+        self.pki = pki
         self.state = Mutex(State(processes: Array(repeating: nil, count: members.count)))
     }
 
     /// Starts `members` etcd processes as one new cluster and waits until each answers `/health`.
-    static func start(members count: Int = 3) async throws -> EtcdCluster {
+    public static func start(members count: Int = 3, tls: Bool = false) async throws -> EtcdCluster {
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             throw EtcdClusterError(
                 "\(executable) is missing: run scripts/install-test-deps.sh (it installs Debian's etcd-server)")
@@ -59,7 +69,7 @@ final class EtcdCluster: Sendable {
         // it; such a start fails with "address already in use" and is retried.
         var attempt = 1
         while true {
-            let cluster = try makeCluster(members: count)
+            let cluster = try makeCluster(members: count, tls: tls)
             do {
                 try cluster.startWatchdog()
                 for index in cluster.members.indices { try cluster.launch(index) }
@@ -78,7 +88,7 @@ final class EtcdCluster: Sendable {
     }
 
     /// SIGKILLs a member and waits for it to exit.
-    func kill(member index: Int) {
+    public func kill(member index: Int) {
         let process = state.withLock { state -> Process? in
             defer { state.processes[index] = nil }
             return state.processes[index]
@@ -90,13 +100,13 @@ final class EtcdCluster: Sendable {
     }
 
     /// Starts a killed member again on its data dir and ports; waits until it serves.
-    func restart(member index: Int) async throws {
+    public func restart(member index: Int) async throws {
         try launch(index)
         try await waitUntilServing([index])
     }
 
     /// Kills every member and the watchdog, removes the directory. Idempotent.
-    func stop() {
+    public func stop() {
         let (processes, watchdog) = state.withLock { state -> ([Process], Process?) in
             guard !state.stopped else { return ([], nil) }
             state.stopped = true
@@ -117,15 +127,22 @@ final class EtcdCluster: Sendable {
 
     // MARK: Processes
 
-    private static func makeCluster(members count: Int) throws -> EtcdCluster {
+    private static func makeCluster(members count: Int, tls: Bool) throws -> EtcdCluster {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("hive-etcd-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory + "/pids", withIntermediateDirectories: true)
+        let pki: TestPKI?
+        do {
+            pki = tls ? try TestPKI.make(in: directory + "/pki") : nil
+        } catch {
+            try? FileManager.default.removeItem(atPath: directory)
+            throw error
+        }
         let ports = try freePorts(count * 2)
         let members = (0..<count).map { index in
-            Member(name: "m\(index)", clientPort: ports[2 * index], peerPort: ports[2 * index + 1])
+            Member(name: "m\(index)", clientPort: ports[2 * index], peerPort: ports[2 * index + 1], usesTLS: tls)
         }
-        return EtcdCluster(directory: directory, members: members)
+        return EtcdCluster(directory: directory, members: members, pki: pki)
     }
 
     private func launch(_ index: Int) throws {
@@ -149,6 +166,14 @@ final class EtcdCluster: Sendable {
             "--logger", "zap",
             "--log-outputs", "stderr",
         ]
+        if let pki {
+            process.arguments! += [
+                "--cert-file", pki.server.certificate, "--key-file", pki.server.key,
+                "--client-cert-auth", "--trusted-ca-file", pki.caCertificate,
+                "--peer-cert-file", pki.server.certificate, "--peer-key-file", pki.server.key,
+                "--peer-client-cert-auth", "--peer-trusted-ca-file", pki.caCertificate,
+            ]
+        }
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ETCD") }
         let logPath = self.logPath(index)
         if !FileManager.default.fileExists(atPath: logPath) {
@@ -185,7 +210,9 @@ final class EtcdCluster: Sendable {
     /// Polls `/health` of the given members until each says healthy; fails
     /// with the members' log tails when one exits or a minute passes.
     private func waitUntilServing(_ indices: some Sequence<Int>) async throws {
-        let client = HTTPClient(connectTimeout: .seconds(1), maxIdlePerEndpoint: 1)
+        let client = try pki.map { pki in
+            try HTTPClient(connectTimeout: .seconds(1), maxIdlePerEndpoint: 1, tls: pki.clientOptions)
+        } ?? HTTPClient(connectTimeout: .seconds(1), maxIdlePerEndpoint: 1)
         do {
             try await waitUntilServing(indices, client: client)
         } catch {
@@ -198,7 +225,7 @@ final class EtcdCluster: Sendable {
     private func waitUntilServing(_ indices: some Sequence<Int>, client: HTTPClient) async throws {
         let deadline = ContinuousClock.now + .seconds(60)
         for index in indices {
-            let endpoint = HTTPEndpoint(host: "127.0.0.1", port: members[index].clientPort)
+            let endpoint = HTTPEndpoint(host: "127.0.0.1", port: members[index].clientPort, usesTLS: pki != nil)
             while true {
                 let exited = state.withLock { state in state.processes[index].map { !$0.isRunning } ?? true }
                 if exited {
@@ -227,7 +254,7 @@ final class EtcdCluster: Sendable {
     }
 
     /// The last lines of every member's log, for a failure message.
-    func logTails(lines: Int = 25) -> String {
+    public func logTails(lines: Int = 25) -> String {
         zip(members, logs()).map { member, log in
             let tail = log.split(separator: "\n").suffix(lines).joined(separator: "\n")
             return "--- \(member.name) (\(member.clientURL)) log tail:\n\(tail)"
@@ -235,7 +262,7 @@ final class EtcdCluster: Sendable {
     }
 
     /// Ports the kernel just handed out for port 0, all distinct (held open together).
-    static func freePorts(_ count: Int) throws -> [Int] {
+    public static func freePorts(_ count: Int) throws -> [Int] {
         var sockets: [Int32] = []
         defer { sockets.forEach { _ = close($0) } }
         var ports: [Int] = []
@@ -268,14 +295,16 @@ private func killProcess(_ pid: pid_t) {
     _ = kill(pid, SIGKILL)
 }
 
-struct EtcdClusterError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+public struct EtcdClusterError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// Runs body with a fresh cluster and always stops it, also when body throws.
-func withEtcdCluster<T>(members: Int = 3, _ body: (EtcdCluster) async throws -> T) async throws -> T {
-    let cluster = try await EtcdCluster.start(members: members)
+public func withEtcdCluster<T>(
+    members: Int = 3, tls: Bool = false, _ body: (EtcdCluster) async throws -> T
+) async throws -> T {
+    let cluster = try await EtcdCluster.start(members: members, tls: tls)
     do {
         let result = try await body(cluster)
         cluster.stop()

@@ -1,1 +1,0 @@
-../../HiveStoreTests/Support/EtcdCluster.swift
