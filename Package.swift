@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "HiveStore", targets: ["HiveStore"]),
         // For the separate Benchmarks/ package.
         .library(name: "HivePacket", targets: ["HivePacket"]),
+        .library(name: "HiveDatapath", targets: ["HiveDatapath"]),
         .library(name: "HiveSimulation", targets: ["HiveSimulation"]),
     ],
     dependencies: [

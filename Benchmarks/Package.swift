@@ -19,6 +19,7 @@ let package = Package(
             name: "SimulationBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "HiveDatapath", package: "Hive"),
                 .product(name: "HivePacket", package: "Hive"),
                 .product(name: "HiveSimulation", package: "Hive"),
                 .product(name: "HiveModel", package: "Hive"),

@@ -1,4 +1,5 @@
 import Benchmark
+import HiveDatapath
 import HiveModel
 import HivePacket
 import HiveSimulation
@@ -60,6 +61,43 @@ let benchmarks: @Sendable () -> Void = {
         connections: establishedSNATTable, now: 3
     ) { result, _ in
         result.actions.contains(.setIPv4Source(IPv4.Address(10, 0, 2, 1)))
+    }
+    // Megaflows (issue 12 §2): 10,000 flows over three masks, as a host with
+    // bridge, router and port-matching paths would hold them.
+    Benchmark("Flow table: megaflow hit (3 masks, 10,000 flows)") { benchmark in
+        var table = FlowTables.filled()
+        let keys = (0..<1024).map { FlowTables.key(vm: $0 % 100, sourcePort: UInt16(20_000 + $0)) }
+        precondition(table.lookup(keys[0]) != nil && table.megaflowCount == 10_000)
+        benchmark.startMeasurement()
+        var index = 0
+        for _ in benchmark.scaledIterations {
+            blackHole(table.lookup(keys[index & 1023]))
+            index &+= 1
+        }
+        blackHole(table.count)
+    }
+    Benchmark("Flow table: exact hit (10,000 flows, 3 masks besides)") { benchmark in
+        var table = FlowTables.filled()
+        let keys = (0..<1024).map { FlowTables.key(vm: $0 % 100, sourcePort: UInt16(20_000 + $0)) }
+        for key in keys { table.install(key, actions: .drop, tags: [FlowTag(1)], now: 0) }
+        benchmark.startMeasurement()
+        var index = 0
+        for _ in benchmark.scaledIterations {
+            blackHole(table.lookup(keys[index & 1023]))
+            index &+= 1
+        }
+    }
+    Benchmark("Flow table: megaflow installed and invalidated (10,000 flows)") { benchmark in
+        var table = FlowTables.filled()
+        let actions = FlowActions(outputs: [.local(portKey: 2)])
+        let tags = [FlowTag(7), FlowTag(8)]
+        benchmark.startMeasurement()
+        var index = 0
+        for _ in benchmark.scaledIterations {
+            table.install(FlowTables.key(vm: 200 + index & 255, sourcePort: 1), mask: FlowTables.bridge, actions: actions, tags: tags, now: 1)
+            blackHole(table.invalidate([FlowTag(7)]))
+            index &+= 1
+        }
     }
     Benchmark("Connection table: a new TCP connection tracked and applied, 100,000 entries") { benchmark in
         var table = ConnectionTable()
@@ -140,5 +178,40 @@ func simulationBenchmark(
             context.simulate(frame: frame, key: key, in: snapshot, state: lab.state, connections: connections, now: now, options: options)
             blackHole(context.result.decision)
         }
+    }
+}
+
+/// Flow tables for the megaflow benchmarks.
+enum FlowTables {
+    static let bridge: FlowMask = [.inPort, .ethernetSource, .ethernetDestination, .etherType, .ipv4Source]
+    static let router: FlowMask = [.inPort, .ethernetDestination, .etherType, .ipv4Source, .ipv4Destination, .timeToLive]
+    static let port: FlowMask = [.inPort, .ethernetDestination, .etherType, .ipv4Destination, .ipProtocol, .destinationPort]
+
+    /// A TCP key from VM `vm` (its own in-port and MAC) to one server.
+    static func key(vm: Int, sourcePort: UInt16) -> FlowKey {
+        var key = FlowKey(inPort: UInt32(1 + vm % 64))
+        key.ethernetSource = EthernetAddress(0x0200_0000_0000 | UInt64(vm))
+        key.ethernetDestination = EthernetAddress(0x0200_0001_0000 | UInt64(vm % 50))
+        key.etherType = .ipv4
+        key.ipv4Source = IPv4.Address(UInt32(0x0A00_0000 + vm))
+        key.ipv4Destination = IPv4.Address(UInt32(0x0A01_0000 + vm % 50))
+        key.ipProtocol = .tcp
+        key.sourcePort = sourcePort
+        key.destinationPort = 80
+        key.tcpFlags = [.ack]
+        key.timeToLive = 64
+        return key
+    }
+
+    /// 10,000 megaflows: those of `key(vm: 0..<100, ...)` under the bridge
+    /// mask, and 9,900 others spread over the three masks.
+    static func filled() -> FlowTable {
+        var table = FlowTable()
+        let masks = [bridge, router, port]
+        for vm in 0..<10_000 {
+            table.install(key(vm: vm, sourcePort: 1), mask: vm < 100 ? bridge : masks[vm % 3], actions: FlowActions(outputs: [.local(portKey: 2)]),
+                          tags: [FlowTag(vm % 97)], now: 0)
+        }
+        return table
     }
 }
