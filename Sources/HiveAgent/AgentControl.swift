@@ -163,7 +163,7 @@ actor AgentControl {
         if connectionFlushes.count > 256 { connectionFlushes.removeFirst(connectionFlushes.count - 256) }
         report(changes.problems)
         publish()
-        if changes.placementChanged {
+        if changes.flushAll {
             datapath.invalidateAll()
             metrics.invalidations += 1
         } else if !changes.tags.isEmpty {
@@ -283,11 +283,12 @@ actor AgentControl {
             guard let port = mirror.ports[binding.portId] else { continue }
             wanted[binding.portId] = (port.tunnelKey, binding.interfaceName)
         }
-        var changed = false
+        // The flows that read these ports' whereabouts go; the others stay.
+        var changed: [PortID] = []
         for (port, current) in bound where wanted[port].map({ $0 != current }) ?? true {
             datapath.removePort(portKey: current.portKey)
             bound[port] = nil
-            changed = true
+            changed.append(port)
             logger.info("unbound port", metadata: ["port": "\(port)", "interface": "\(current.interface)"])
         }
         unopened = unopened.filter { wanted[$0.key] != nil }
@@ -306,7 +307,7 @@ actor AgentControl {
                 datapath.addPort(LocalPort(portKey: want.portKey, interfaceName: want.interface, fd: socket.fd))
                 bound[port] = want
                 unopened[port] = nil
-                changed = true
+                changed.append(port)
                 logger.info("bound port", metadata: ["port": "\(port)", "interface": "\(want.interface)", "tunnelKey": "\(want.portKey)"])
             } catch {
                 if unopened[port] != "\(error)" {
@@ -315,10 +316,10 @@ actor AgentControl {
                 unopened[port] = "\(error)"
             }
         }
-        if changed {
+        if !changed.isEmpty {
             metrics.portNames = Dictionary(bound.map { ($0.value.portKey, snapshot.name(of: $0.key)) }, uniquingKeysWith: { first, _ in first })
             publish()
-            datapath.invalidateAll()
+            datapath.invalidate(changed.map { flowTag(.port($0)) })
         }
     }
 
@@ -332,7 +333,7 @@ actor AgentControl {
             unopened[port] = reason
             logger.warning("port \(port) lost its interface \(entry.interface): \(reason); binding it again when it is back")
             publish()
-            datapath.invalidateAll()
+            datapath.invalidate([flowTag(.port(port))])
         case .learnMAC(let entry):
             let key = NSDBMirror.macKey(entry.bridge, entry.mac)
             guard mirror.state.port(of: entry.mac, in: entry.bridge) != entry.port else {

@@ -43,6 +43,8 @@ struct NSDBMirror: Sendable {
         var topologyChanged = false
         /// Hosts, tunnel zones, bindings or liveness: where ports are.
         var placementChanged = false
+        /// A change no tag narrows (a tunnel zone, a port group): every flow goes.
+        var flushAll = false
         var stateChanged = false
         /// ARP entries that appeared (packets may be waiting on them).
         var learnedARP: [(RouterID, IPv4.Address)] = []
@@ -119,6 +121,7 @@ struct NSDBMirror: Sendable {
             guard let host = HostID(parsing: String(text)) else { return }
             if deleted { aliveHosts.remove(host) } else { aliveHosts.insert(host) }
             changes.placementChanged = true
+            tagPorts(boundTo: host, into: &changes)
         }
     }
 
@@ -185,7 +188,10 @@ struct NSDBMirror: Sendable {
         case .portGroup:
             let (old, new) = update(&portGroups, PortGroup.self)
             // Rules match port groups through their ports' membership; a group's own change is rare.
-            if (new ?? old) != nil { changes.placementChanged = true }
+            if (new ?? old) != nil {
+                changes.placementChanged = true
+                changes.flushAll = true
+            }
             changes.topologyChanged = true
         case .ipAddressGroup:
             let (old, new) = update(&ipAddressGroups, IPAddressGroup.self)
@@ -215,16 +221,24 @@ struct NSDBMirror: Sendable {
             }
             changes.topologyChanged = true
         case .host:
-            _ = update(&hosts, Host.self)
+            let (old, new) = update(&hosts, Host.self)
             changes.placementChanged = true
+            // Its addresses are where its ports' traffic is tunnelled.
+            if let id = (new ?? old)?.id, old?.underlayAddresses != new?.underlayAddresses { tagPorts(boundTo: id, into: &changes) }
         case .tunnelZone:
             _ = update(&tunnelZones, TunnelZone.self)
             changes.placementChanged = true
+            changes.flushAll = true
         case .binding:
             let (old, new) = update(&bindings, Binding.self)
             for binding in [old, new].compactMap({ $0 }) { changes.tags.insert(.port(binding.portId)) }
             changes.placementChanged = true
         }
+    }
+
+    /// Tags the ports bound to `host`: where they are, or whether they can forward, changed.
+    private func tagPorts(boundTo host: HostID, into changes: inout Changes) {
+        for binding in bindings.values where binding.hostId == host { changes.tags.insert(.port(binding.portId)) }
     }
 
     func snapshot() -> TopologySnapshot {

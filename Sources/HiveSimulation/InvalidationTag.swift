@@ -18,7 +18,14 @@ import HivePacket
 /// | a port's fixed IPs, address pairs or groups (its memberships) | `.securityGroupMembers(g)` for every group g it is or was in |
 /// | MAC table entry (bridge, mac) added, moved or removed | `.macEntry(bridge, mac)` |
 /// | ARP table entry (router, ip) added, changed or removed | `.arpEntry(router, ip)` |
+/// | a binding (where a port is) created, moved or deleted | `.port(binding.portId)` |
+/// | a host's liveness or underlay addresses | `.port(p)` for every port p bound to it |
+/// | a tunnel zone, a port group | every flow (rare; MTU, addresses, memberships) |
 ///
+/// Placement is read through ports: a flow that outputs to a port carries
+/// its tag, and so does one whose path read whether a port's host is alive
+/// (a drop at a dead host, a flood that left the port out, every candidate
+/// of an equal-cost pick).
 /// A lookup that found nothing is tagged too (`.macEntry` for an unknown
 /// destination that was flooded, `.arpEntry` for a pending resolution), so
 /// learning the entry later invalidates the flow that flooded or waited.

@@ -159,7 +159,8 @@ extension SimulationRun {
                 continue
             }
             if !state.unavailablePorts.isEmpty, state.unavailablePorts.contains(compiled.tunnelKey) {
-                // Its host is dead: no copy goes there until it is back.
+                // Its host is dead: no copy goes there until it is back (its tag brings it back).
+                result.tag(.port(compiled.id))
                 result.floodExclusions.append(FloodExclusion(port: compiled.id, reason: .hostDown(compiled.id)))
                 continue
             }

@@ -238,6 +238,8 @@ extension SimulationRun {
             word = (word ^ (word >> 27)) &* 0x94D0_49BB_1331_11EB
             word ^= word >> 31
             if word >= fallbackWeight { fallback = offset; fallbackWeight = word }
+            // Every candidate's availability decides the pick: a change of any host's liveness redoes it.
+            if route.egressPort != noIndex { result.tag(.port(topology.ports[Int(route.egressPort)].id)) }
             if !unavailable.isEmpty, route.egressPort != noIndex, unavailable.contains(topology.ports[Int(route.egressPort)].tunnelKey) { continue }
             if best < 0 || word >= bestWeight { best = offset; bestWeight = word }
         }

@@ -231,6 +231,8 @@ struct SimulationRun {
                 emit(.destinationUnreachable, out: firstRouterIngress, frame: bytes)
             }
         }
+        // The port's host coming back changes this: its tag says so.
+        result.tag(.port(topology.ports[Int(egress)].id))
         finish(.drop(.hostDown(topology.ports[Int(egress)].id)))
     }
 

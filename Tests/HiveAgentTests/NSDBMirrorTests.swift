@@ -88,6 +88,43 @@ import Testing
         mirror.apply(try put(binding), into: &changes)
         #expect(changes.placementChanged)
         #expect(changes.tags == [.port(binding.portId)])
+        #expect(!changes.flushAll, "a binding touches its port's flows, not every flow")
+    }
+
+    /// Liveness and a host's addresses touch the ports bound to that host
+    /// only; zones and port groups, which no tag narrows, flush everything.
+    @Test mutating func hostChangesTouchOnlyTheirPortsAndZonesFlushAll() throws {
+        var mirror = NSDBMirror()
+        var setup = NSDBMirror.Changes()
+        var host = Host(name: "h1", underlayAddresses: [IPv4.Address(100, 64, 0, 1)])
+        let other = HostID()
+        let here = [Binding(hostId: host.id, portId: PortID(), interfaceName: "tap0"), Binding(hostId: host.id, portId: PortID(), interfaceName: "tap1")]
+        let elsewhere = Binding(hostId: other, portId: PortID(), interfaceName: "tap0")
+        mirror.apply(try put(host), into: &setup)
+        for binding in here + [elsewhere] { mirror.apply(try put(binding), into: &setup) }
+
+        var alive = NSDBMirror.Changes()
+        mirror.apply(put(TopologyKeys.hostAlive(host.id), Array("alive".utf8)), into: &alive)
+        #expect(alive.tags == Set(here.map { .port($0.portId) }) && !alive.flushAll)
+        var dead = NSDBMirror.Changes()
+        mirror.apply(delete(TopologyKeys.hostAlive(host.id)), into: &dead)
+        #expect(dead.tags == Set(here.map { .port($0.portId) }) && !dead.flushAll)
+
+        var renamed = NSDBMirror.Changes()
+        host.name = "h1-renamed"
+        mirror.apply(try put(host), into: &renamed)
+        #expect(renamed.tags.isEmpty && !renamed.flushAll, "a new name moves no traffic")
+        var moved = NSDBMirror.Changes()
+        host.underlayAddresses = [IPv4.Address(100, 64, 0, 9)]
+        mirror.apply(try put(host), into: &moved)
+        #expect(moved.tags == Set(here.map { .port($0.portId) }))
+
+        var zone = NSDBMirror.Changes()
+        mirror.apply(try put(TunnelZone(name: "z", members: [TunnelZoneMember(hostId: host.id, address: IPv4.Address(100, 64, 0, 1))])), into: &zone)
+        #expect(zone.flushAll)
+        var group = NSDBMirror.Changes()
+        mirror.apply(try put(PortGroup(name: "g")), into: &group)
+        #expect(group.flushAll)
     }
 
     @Test mutating func aMACMoveTouchesItsEntryButARepeatDoesNot() {

@@ -109,6 +109,31 @@ import Testing
         }
     }
 
+    /// A binding changes on one host: only the flows that read that port's
+    /// whereabouts go; vm1's flow to vm2 on another host stays installed.
+    @Test func aBindingChangeLeavesUnrelatedFlowsAlone() async throws {
+        try await OverlayLab.run(vms: Self.vms) { lab in
+            let network = try await Self.buildNetwork(lab)
+            #expect(await lab.pingEventually(from: "vm1", to: "10.0.1.12"))
+            #expect(await lab.ping(from: "vm1", to: "10.0.1.12", count: 2))
+            let h1 = try await lab.hostID(1)
+            let vm2MAC = network.ports["vm2"]!.mac
+            func flowToVM2() async throws -> FlowEntry? {
+                try await lab.client.flows(host: h1).value.flows.first { $0.match.inPortName == "blue/vm1" && $0.match.destinationMAC == vm2MAC }
+            }
+            let before = try #require(try await flowToVM2(), "vm1's flow to vm2 on h1")
+
+            // vm3's binding (on h2) goes and comes back; h1 sees it once vm1 reaches vm3.
+            try await lab.client.delete(network.bindings["vm3"]!.id)
+            _ = try await lab.client.create(Binding(hostId: try await lab.hostID(2), portId: network.ports["vm3"]!.id, interfaceName: lab.prefix + "vm3"))
+            #expect(await lab.pingEventually(from: "vm1", to: "10.0.2.13"), "vm3 bound again, and h1 knows where")
+
+            let after = try #require(try await flowToVM2(), "vm1's flow to vm2 is still installed on h1")
+            // Nothing sent vm1 -> vm2 meanwhile: a flushed flow would be gone, not new.
+            #expect(after.ageSeconds >= before.ageSeconds, "the same flow, not a new one: \(before.ageSeconds) s -> \(after.ageSeconds) s")
+        }
+    }
+
     @Test func dropRuleStopsAFlowingPingWithinASecondAndRemovingItRestoresIt() async throws {
         try await OverlayLab.run(vms: Self.vms) { lab in
             let network = try await Self.buildNetwork(lab)
