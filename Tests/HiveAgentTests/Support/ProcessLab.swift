@@ -39,21 +39,28 @@ struct ProcessLab {
         try await blocking { try network.create() }
         let state = FileManager.default.temporaryDirectory.appendingPathComponent(prefix + UUID().uuidString).path
         let processes = ProcessList()
-        defer {
-            // Stopped and removed without waiting here; `ip netns delete` kills what is left inside.
+        // Removed before returning, however the test ends: a process that
+        // exits right after a test would never run a deferred, queued cleanup.
+        @Sendable func cleanUp() async {
             processes.terminateAll()
-            DispatchQueue.global().async {
+            _ = try? await blocking {
                 processes.waitAll()
                 network.destroy()
                 try? FileManager.default.removeItem(atPath: state)
             }
         }
-        let api = try APIProcess(arguments: ["--listen", "127.0.0.1:0", "--etcd", cluster.endpoints.joined(separator: ","), "--admin-token", adminToken])
-        processes.add(api.process)
-        let url = try await api.waitForURL()
-        try await body(ProcessLab(
-            hive: hive, prefix: prefix, cluster: cluster, state: state, processes: processes, url: url,
-            cli: CLI(hive: hive, endpoint: url.absoluteString, token: adminToken), client: HiveClient(endpoint: url, token: adminToken)))
+        do {
+            let api = try APIProcess(arguments: ["--listen", "127.0.0.1:0", "--etcd", cluster.endpoints.joined(separator: ","), "--admin-token", adminToken])
+            processes.add(api.process)
+            let url = try await api.waitForURL()
+            try await body(ProcessLab(
+                hive: hive, prefix: prefix, cluster: cluster, state: state, processes: processes, url: url,
+                cli: CLI(hive: hive, endpoint: url.absoluteString, token: adminToken), client: HiveClient(endpoint: url, token: adminToken)))
+        } catch {
+            await cleanUp()
+            throw error
+        }
+        await cleanUp()
     }
 
     /// Starts host `number`'s agent on `etcd` (default: every member), keeping its state in `state/h<number>`.
