@@ -107,6 +107,17 @@ public struct FlowKey: Hashable, Sendable {
 }
 
 extension FlowKey {
+    /// One pass of the hasher over the key's bytes instead of one call per
+    /// field (about half the cost of a flow table lookup before). Sound
+    /// because the layout has no padding (`FlowKeyTests` checks), so equal
+    /// keys have equal bytes.
+    @inlinable
+    public func hash(into hasher: inout Hasher) {
+        withUnsafeBytes(of: self) { hasher.combine(bytes: $0) }
+    }
+}
+
+extension FlowKey {
     /// Extracts the key of the Ethernet frame `frame` that arrived on
     /// `inPort`, in one pass and without allocating.
     /// - Throws: the `PacketError` of the first malformed or truncated layer.

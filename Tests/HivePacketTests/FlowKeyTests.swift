@@ -11,6 +11,33 @@ struct FlowKeyTests {
         #expect(MemoryLayout<FlowKey>.size == 90)
         #expect(MemoryLayout<FlowKey>.stride == 96)
         #expect(_isPOD(FlowKey.self), "a flow key must hold no references")
+        // The hash reads the key's bytes: no padding may hide between the fields.
+        let fields = 16 * 2 + 8 * 3 + 4 * 3 + 2 * 8 + 1 * 6
+        #expect(MemoryLayout<FlowKey>.size == fields, "the fields fill the layout without holes")
+    }
+
+    @Test func equalKeysHashEquallyAndEveryFieldCounts() throws {
+        let parsed = try key(Golden.arpRequest)
+        var built = FlowKey(inPort: 7)
+        built.ethernetSource = mac("02:00:00:00:00:01")
+        built.ethernetDestination = .broadcast
+        built.etherType = .arp
+        built.arpOperation = .request
+        built.arpSenderMAC = mac("02:00:00:00:00:01")
+        built.ipv4Source = ip("10.0.0.1")
+        built.ipv4Destination = ip("10.0.0.2")
+        #expect(parsed == built && parsed.hashValue == built.hashValue)
+        var changes: [(inout FlowKey) -> Void] = [
+            { $0.inPort = 8 }, { $0.vlanID = 1 }, { $0.outerVLANID = 1 }, { $0.sourcePort = 1 }, { $0.destinationPort = 1 },
+            { $0.tcpFlags = [.syn] }, { $0.icmpIdentifier = 1 }, { $0.typeOfService = 1 }, { $0.timeToLive = 1 },
+            { $0.fragmentKind = .later }, { $0.icmpType = 1 }, { $0.icmpCode = 1 }, { $0.ipProtocol = .tcp },
+        ]
+        changes.append { $0.ipv6Destination = IPv6.Address(high: 0, low: 1) }
+        for change in changes {
+            var other = built
+            change(&other)
+            #expect(other != built && other.hashValue != built.hashValue)
+        }
     }
 
     @Test func arp() throws {
