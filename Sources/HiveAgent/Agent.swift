@@ -301,9 +301,21 @@ public final class Agent: Service, Sendable {
                     reload = false
                 }
                 let from = await control.revision + 1
-                for try await batch in await store.watch(.prefix(NSDBMirror.watchedPrefix), fromRevision: from) {
-                    await control.apply(batch)
-                    backoff = .milliseconds(100)
+                // The watch is read by one task and applied by another, so a
+                // burst received while a batch is applied is applied at once.
+                let batches = Coalescer<WatchBatch>()
+                let received = ReceivedFlag()
+                defer { if received.value.load(ordering: .relaxed) { backoff = .milliseconds(100) } }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        defer { batches.finish() }
+                        for try await batch in await self.store.watch(.prefix(NSDBMirror.watchedPrefix), fromRevision: from) {
+                            batches.push(batch)
+                            received.value.store(true, ordering: .relaxed)
+                        }
+                    }
+                    group.addTask { await batches.drain { await self.control.apply($0) } }
+                    try await group.waitForAll()
                 }
             } catch StoreError.compacted {
                 logger.warning("watch position was compacted; reloading the whole NSDB view")
@@ -447,4 +459,9 @@ public final class Agent: Service, Sendable {
         }
         return AgentMetrics.render(sources)
     }
+}
+
+/// Whether a watch delivered anything (then its failure was not the NSDB's absence: retry soon).
+private final class ReceivedFlag: Sendable {
+    let value = Atomic<Bool>(false)
 }

@@ -142,9 +142,12 @@ actor AgentControl {
         reconcileBindings()
     }
 
-    func apply(_ batch: WatchBatch) {
+    /// Applies the batches the watch delivered since the last call, as one
+    /// change: one rebuild of the compiled topology, one new view.
+    func apply(_ batches: [WatchBatch]) {
         var changes = NSDBMirror.Changes()
-        for event in batch.events {
+        metrics.watchBatches += UInt64(batches.count)
+        for event in batches.lazy.flatMap(\.events) {
             mirror.apply(event, into: &changes)
             // Another agent learned the entry since, or it is gone (our lease
             // lapsed): it is no longer ours to share or to count.
@@ -152,9 +155,12 @@ actor AgentControl {
                 forget(event.keyValue.key)
             }
         }
-        mirror.revision = max(mirror.revision, batch.revision)
+        mirror.revision = max(mirror.revision, batches.map(\.revision).max() ?? 0)
         guard changes.topologyChanged || changes.placementChanged || changes.stateChanged || changes.tracesChanged else { return }
-        if changes.topologyChanged { snapshot = mirror.snapshot() }
+        if changes.topologyChanged {
+            snapshot = mirror.snapshot()
+            metrics.topologyRebuilds += 1
+        }
         if changes.topologyChanged || changes.placementChanged { learningPeers = nil }
         for (router, address) in changes.movedFloatingIPs {
             flushSequence += 1
@@ -483,6 +489,9 @@ struct ControlMetrics: Sendable {
     var tracesArmed = 0
     var tracePublishFailures: UInt64 = 0
     var viewCacheWrites: UInt64 = 0
+    /// Watch batches applied, and the rebuilds of the compiled topology they cost.
+    var watchBatches: UInt64 = 0
+    var topologyRebuilds: UInt64 = 0
     /// Whether the host holds a lease (it may run from its view cache before).
     var registered = false
     var viewCacheFailures: UInt64 = 0

@@ -109,6 +109,8 @@ enum AgentMetrics {
         scalar("hive_learned_writes_total", "counter", "Batched NSDB transactions that shared learned entries.", control.learnedWriteBatches)
         scalar("hive_learned_sent_direct_total", "counter", "Learned entries sent straight to the other hosts that can reach their device.", control.learnedSentDirectly)
         scalar("hive_learned_received_direct_total", "counter", "Learned entries other hosts sent straight here that changed the view.", control.learnedReceivedDirectly)
+        scalar("hive_nsdb_watch_batches_total", "counter", "Batches of NSDB changes the agent's watch delivered and it applied.", control.watchBatches)
+        scalar("hive_topology_rebuilds_total", "counter", "Rebuilds of the compiled topology (a burst of batches applied together costs one).", control.topologyRebuilds)
         scalar("hive_view_cache_writes_total", "counter", "Writes of the agent's view to its local cache.", control.viewCacheWrites)
         scalar("hive_view_cache_failures_total", "counter", "Writes of the view cache that failed.", control.viewCacheFailures)
         scalar("hive_nsdb_registered", "gauge", "1 once the agent holds a lease in the NSDB (0 while it runs from its view cache, unregistered).", control.registered ? 1 : 0)
