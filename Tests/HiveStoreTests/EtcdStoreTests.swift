@@ -375,8 +375,10 @@ struct EtcdStoreClusterTests {
 @Suite("EtcdStore: unreachable members")
 struct EtcdStoreUnreachableTests {
     @Test func noMemberAnsweringIsUnavailableNamingEndpoints() async throws {
-        let ports = try EtcdCluster.freePorts(2)
-        let endpoints = ports.map { "http://127.0.0.1:\($0)" }
+        // Held for the whole test: no other test's server may start listening there.
+        let closed = try ClosedPorts(2)
+        defer { closed.close() }
+        let endpoints = closed.ports.map { "http://127.0.0.1:\($0)" }
         try await withEtcdStore(endpoints, options: .init(retryWindow: .milliseconds(300))) { store in
             let error = await #expect(throws: StoreError.self) { try await store.put("k", "v") }
             #expect(error?.caseName == "unavailable")

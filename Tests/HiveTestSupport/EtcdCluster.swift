@@ -263,32 +263,58 @@ public final class EtcdCluster: Sendable {
 
     /// Ports the kernel just handed out for port 0, all distinct (held open together).
     public static func freePorts(_ count: Int) throws -> [Int] {
-        var sockets: [Int32] = []
-        defer { sockets.forEach { _ = close($0) } }
-        var ports: [Int] = []
-        for _ in 0..<count {
-            #if canImport(Glibc)
-            let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            #else
-            let socketFD = socket(AF_INET, SOCK_STREAM, 0)
-            #endif
-            guard socketFD >= 0 else { throw EtcdClusterError("socket() failed: errno \(errno)") }
-            sockets.append(socketFD)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = 0
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let bound = withUnsafeMutablePointer(to: &address) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
-                    bind(socketFD, socketAddress, length) == 0 && getsockname(socketFD, socketAddress, &length) == 0
-                }
-            }
-            guard bound else { throw EtcdClusterError("bind to 127.0.0.1:0 failed: errno \(errno)") }
-            ports.append(Int(UInt16(bigEndian: address.sin_port)))
-        }
-        return ports
+        let held = try ClosedPorts(count)
+        defer { held.close() }
+        return held.ports
     }
+}
+
+/// Loopback ports bound but not listening, until `close()`: a connection
+/// to one is refused, and no other test can take it meanwhile (a port
+/// merely found free may be someone's listener a moment later).
+public final class ClosedPorts: @unchecked Sendable {
+    public let ports: [Int]
+    private var sockets: [Int32]
+
+    public init(_ count: Int) throws {
+        var sockets: [Int32] = []
+        var ports: [Int] = []
+        do {
+            for _ in 0..<count {
+                #if canImport(Glibc)
+                let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                #else
+                let socketFD = socket(AF_INET, SOCK_STREAM, 0)
+                #endif
+                guard socketFD >= 0 else { throw EtcdClusterError("socket() failed: errno \(errno)") }
+                sockets.append(socketFD)
+                var address = sockaddr_in()
+                address.sin_family = sa_family_t(AF_INET)
+                address.sin_addr.s_addr = inet_addr("127.0.0.1")
+                address.sin_port = 0
+                var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+                let bound = withUnsafeMutablePointer(to: &address) { pointer in
+                    pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
+                        bind(socketFD, socketAddress, length) == 0 && getsockname(socketFD, socketAddress, &length) == 0
+                    }
+                }
+                guard bound else { throw EtcdClusterError("bind to 127.0.0.1:0 failed: errno \(errno)") }
+                ports.append(Int(UInt16(bigEndian: address.sin_port)))
+            }
+        } catch {
+            sockets.forEach { _ = Glibc.close($0) }
+            throw error
+        }
+        self.sockets = sockets
+        self.ports = ports
+    }
+
+    public func close() {
+        sockets.forEach { _ = Glibc.close($0) }
+        sockets = []
+    }
+
+    deinit { close() }
 }
 
 private func killProcess(_ pid: pid_t) {
