@@ -138,22 +138,18 @@ public final class Agent: Service, Sendable {
 
     public func run() async throws {
         let host: HostID
-        let registered: Bool
         if let (cachedHost, cache) = cachedView() {
             // Forward at once from the last view; the NSDB is joined in the background.
             host = cachedHost
-            await control.start(host: host, lease: 0)
-            await control.load(cache.rangeResult, fromNSDB: false)
+            await control.start(host: host)
+            await control.load(cache.rangeResult)
             logger.notice("started from the view cache; joining the NSDB in the background", metadata: [
                 "revision": "\(cache.revision)", "savedAt": "\(cache.savedAt)", "records": "\(cache.records.count)",
             ])
-            registered = false
         } else {
             host = try await HostRegistration(store: store, configuration: configuration, logger: logger).register()
-            let lease = try await store.grantLease(ttl: configuration.leaseTTL)
-            try await TopologyRepository(store: store).markAlive(host, lease: lease.id)
-            await control.start(host: host, lease: lease.id)
-            registered = true
+            await control.start(host: host)
+            try await renewLease(host: host)
         }
         restoreConnections()
         try datapath.start()
@@ -173,7 +169,7 @@ public final class Agent: Service, Sendable {
                 group.addTask { await self.housekeeping() }
                 group.addTask { await self.publishTraces(host: host) }
                 group.addTask { await self.cacheView() }
-                group.addTask { await self.keepRegistered(host: host, registered: registered) }
+                group.addTask { await self.keepRegistered(host: host) }
                 await group.waitForAll()
             }
         }
@@ -188,15 +184,13 @@ public final class Agent: Service, Sendable {
 
     /// Registers the host when it started from its cache (retrying until the
     /// NSDB answers), then keeps its lease; a lapsed one (a long outage) is replaced.
-    private func keepRegistered(host: HostID, registered: Bool) async {
+    private func keepRegistered(host: HostID) async {
         let interval = Duration.seconds(max(1, Double(configuration.leaseTTL) / 3))
         var backoff = Duration.milliseconds(200)
-        var registered = registered
-        while !registered, !Task.isCancelled {
+        while await control.lease == 0, !Task.isCancelled {
             do {
                 _ = try await HostRegistration(store: store, configuration: configuration, logger: logger).register()
                 try await renewLease(host: host)
-                registered = true
                 logger.notice("joined the NSDB: host registered alive")
             } catch {
                 logger.debug("NSDB not reachable yet, forwarding from the cached view: \(error)")
@@ -275,14 +269,12 @@ public final class Agent: Service, Sendable {
         try? FileManager.default.removeItem(atPath: path)
     }
 
-    /// Writes the connection table (after the datapath stopped): temp file, then rename.
+    /// Writes the connection table (after the datapath stopped), as the view cache is written.
     private func saveConnections() {
         guard let path = connectionsFile else { return }
         let bytes = datapath.whileStopped { $0.savedConnections() }
-        let temporary = path + ".tmp"
         do {
-            try Data(bytes).write(to: URL(fileURLWithPath: temporary))
-            _ = rename(temporary, path)
+            try DurableFile.replace(path, with: bytes, mode: 0o644)
         } catch {
             logger.warning("could not save connections: \(error)", metadata: ["file": "\(path)"])
         }
@@ -453,6 +445,7 @@ public final class Agent: Service, Sendable {
         for agent in agents {
             var control = await agent.control.metrics
             control.simulations = agent.simulationCounts.value.withLock { $0 }
+            control.registered = await agent.control.lease != 0
             sources.append(AgentMetrics.Source(
                 statistics: agent.datapath.statistics, control: control,
                 connections: agent.connectionStatistics.value.withLock { $0 }, host: agent.configuration.hostName))

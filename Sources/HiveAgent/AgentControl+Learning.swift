@@ -34,7 +34,6 @@ extension AgentControl {
     /// written under it): share everything learned here again.
     func leaseReplaced(_ lease: LeaseID) {
         self.lease = lease
-        metrics.registered = true
         for (key, entry) in learnedHere { pendingWrites[key] = .put(entry.value) }
     }
 

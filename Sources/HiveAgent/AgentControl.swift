@@ -23,10 +23,9 @@ actor AgentControl {
     var mirror = NSDBMirror()
     private var snapshot = TopologySnapshot()
     private var version: UInt64 = 0
-    /// Whether the mirror holds a view (read from the NSDB or the cache), and
-    /// whether it came from the NSDB: only a loaded view is worth caching.
+    /// Whether the mirror holds a view (read from the NSDB or the cache):
+    /// only a loaded view is worth caching.
     private var loaded = false
-    private(set) var loadedFromNSDB = false
     /// The view version last written to the cache.
     private var cachedVersion: UInt64 = 0
     /// Per bridge or router, the other hosts whose bound ports can reach it:
@@ -112,18 +111,17 @@ actor AgentControl {
 
     var revision: Revision { mirror.revision }
 
-    /// `lease` is 0 when the agent starts from its view cache, before the NSDB answered.
-    func start(host: HostID, lease: LeaseID) {
+    /// The lease comes with `leaseReplaced` once the NSDB granted one (an
+    /// agent started from its view cache forwards before that).
+    func start(host: HostID) {
         hostID = host
-        self.lease = lease
-        metrics.registered = lease != 0
     }
 
     // MARK: NSDB changes
 
     /// Replaces the mirror with a full read (of the NSDB, or of the view
-    /// cache when `fromNSDB` is false); every flow goes.
-    func load(_ read: RangeResult, fromNSDB: Bool = true) {
+    /// cache); every flow goes.
+    func load(_ read: RangeResult) {
         var fresh = NSDBMirror()
         var changes = NSDBMirror.Changes()
         for keyValue in read.keyValues {
@@ -132,7 +130,6 @@ actor AgentControl {
         fresh.revision = read.revision
         mirror = fresh
         loaded = true
-        loadedFromNSDB = loadedFromNSDB || fromNSDB
         learningPeers = nil
         snapshot = mirror.snapshot()
         report(changes.problems)
@@ -492,7 +489,7 @@ struct ControlMetrics: Sendable {
     /// Watch batches applied, and the rebuilds of the compiled topology they cost.
     var watchBatches: UInt64 = 0
     var topologyRebuilds: UInt64 = 0
-    /// Whether the host holds a lease (it may run from its view cache before).
+    /// Whether the host holds a lease (it may run from its view cache before); filled in for metrics.
     var registered = false
     var viewCacheFailures: UInt64 = 0
     /// Learned entries sent straight to other hosts, and received from them.

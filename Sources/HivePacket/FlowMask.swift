@@ -37,18 +37,18 @@ public struct FlowMask: OptionSet, Hashable, Sendable {
         .sourcePort, .destinationPort, .tcpFlags, .icmpType, .icmpCode, .icmpIdentifier, .ipv6Source,
     ]
 
-    /// Short names of the fields matched (Open vSwitch's spelling).
-    public var names: [String] {
-        let all: [(FlowMask, String)] = [
-            (.inPort, "in_port"), (.ethernetSource, "eth_src"), (.ethernetDestination, "eth_dst"), (.vlan, "vlan"),
-            (.etherType, "eth_type"), (.arpOperation, "arp_op"), (.arpSenderMAC, "arp_sha"),
-            (.ipv4Source, "ip_src"), (.ipv4Destination, "ip_dst"), (.ipProtocol, "ip_proto"), (.typeOfService, "ip_tos"),
-            (.timeToLive, "ip_ttl"), (.fragmentKind, "ip_frag"), (.sourcePort, "tp_src"), (.destinationPort, "tp_dst"),
-            (.tcpFlags, "tcp_flags"), (.icmpType, "icmp_type"), (.icmpCode, "icmp_code"), (.icmpIdentifier, "icmp_id"),
-            (.ipv6Source, "ipv6_src"),
-        ]
-        return all.filter { contains($0.0) }.map(\.1)
-    }
+    /// Every field with its short name (Open vSwitch's spelling), in a fixed order.
+    public static let all: [(FlowMask, String)] = [
+        (.inPort, "in_port"), (.ethernetSource, "eth_src"), (.ethernetDestination, "eth_dst"), (.vlan, "vlan"),
+        (.etherType, "eth_type"), (.arpOperation, "arp_op"), (.arpSenderMAC, "arp_sha"),
+        (.ipv4Source, "ip_src"), (.ipv4Destination, "ip_dst"), (.ipProtocol, "ip_proto"), (.typeOfService, "ip_tos"),
+        (.timeToLive, "ip_ttl"), (.fragmentKind, "ip_frag"), (.sourcePort, "tp_src"), (.destinationPort, "tp_dst"),
+        (.tcpFlags, "tcp_flags"), (.icmpType, "icmp_type"), (.icmpCode, "icmp_code"), (.icmpIdentifier, "icmp_id"),
+        (.ipv6Source, "ipv6_src"),
+    ]
+
+    /// Short names of the fields matched, in `all`'s order.
+    public var names: [String] { Self.all.filter { contains($0.0) }.map(\.1) }
 }
 
 extension FlowKey {

@@ -39,15 +39,14 @@ public struct FlowFields: OptionSet, Hashable, Sendable {
     public static let connectionState = FlowFields(rawValue: 1 << 19)
     public static let ipv6Source = FlowFields(rawValue: 1 << 20)
 
-    /// Every field, in the order `names` lists them.
-    public static let all: [(FlowFields, String)] = [
-        (.inPort, "in_port"), (.ethernetSource, "eth_src"), (.ethernetDestination, "eth_dst"), (.vlan, "vlan"),
-        (.etherType, "eth_type"), (.arpOperation, "arp_op"), (.arpSenderMAC, "arp_sha"),
-        (.ipv4Source, "ip_src"), (.ipv4Destination, "ip_dst"), (.ipProtocol, "ip_proto"), (.typeOfService, "ip_tos"),
-        (.timeToLive, "ip_ttl"), (.fragmentKind, "ip_frag"), (.sourcePort, "tp_src"), (.destinationPort, "tp_dst"),
-        (.tcpFlags, "tcp_flags"), (.icmpType, "icmp_type"), (.icmpCode, "icmp_code"), (.icmpIdentifier, "icmp_id"),
-        (.connectionState, "ct_state"), (.ipv6Source, "ipv6_src"),
-    ]
+    /// Every field, in the order `names` lists them: the key's fields as
+    /// the datapath's `FlowMask` names them (the same bits), with the
+    /// connection state before the IPv6 source, as traces have always shown.
+    public static let all: [(FlowFields, String)] = {
+        var fields = FlowMask.all.map { (FlowFields(rawValue: $0.0.rawValue), $0.1) }
+        fields.insert((.connectionState, "ct_state"), at: fields.count - 1)
+        return fields
+    }()
 
     /// Short names of the fields in the set (Open vSwitch's spelling), in a fixed order.
     public var names: [String] { Self.all.filter { contains($0.0) }.map(\.1) }

@@ -18,14 +18,7 @@ struct FlowKeyTests {
 
     @Test func equalKeysHashEquallyAndEveryFieldCounts() throws {
         let parsed = try key(Golden.arpRequest)
-        var built = FlowKey(inPort: 7)
-        built.ethernetSource = mac("02:00:00:00:00:01")
-        built.ethernetDestination = .broadcast
-        built.etherType = .arp
-        built.arpOperation = .request
-        built.arpSenderMAC = mac("02:00:00:00:00:01")
-        built.ipv4Source = ip("10.0.0.1")
-        built.ipv4Destination = ip("10.0.0.2")
+        let built = arpRequestKey()
         #expect(parsed == built && parsed.hashValue == built.hashValue)
         var changes: [(inout FlowKey) -> Void] = [
             { $0.inPort = 8 }, { $0.vlanID = 1 }, { $0.outerVLANID = 1 }, { $0.sourcePort = 1 }, { $0.destinationPort = 1 },
@@ -40,8 +33,8 @@ struct FlowKeyTests {
         }
     }
 
-    @Test func arp() throws {
-        let key = try key(Golden.arpRequest)
+    /// The key of `Golden.arpRequest` on port 7, field by field.
+    func arpRequestKey() -> FlowKey {
         var expected = FlowKey(inPort: 7)
         expected.ethernetSource = mac("02:00:00:00:00:01")
         expected.ethernetDestination = .broadcast
@@ -50,6 +43,12 @@ struct FlowKeyTests {
         expected.arpSenderMAC = mac("02:00:00:00:00:01")
         expected.ipv4Source = ip("10.0.0.1")
         expected.ipv4Destination = ip("10.0.0.2")
+        return expected
+    }
+
+    @Test func arp() throws {
+        let key = try key(Golden.arpRequest)
+        let expected = arpRequestKey()
         #expect(key == expected)
         #expect(key.description == "in_port=7 02:00:00:00:00:01>ff:ff:ff:ff:ff:ff ARP request 10.0.0.1(02:00:00:00:00:01)>10.0.0.2")
     }
