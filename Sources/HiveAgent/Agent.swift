@@ -136,6 +136,11 @@ public final class Agent: Service, Sendable {
 
     public var statistics: DatapathStatistics { datapath.statistics }
 
+    /// What the agent loaded of the NSDB: scopes, and changes its watch delivered.
+    public var nsdbStatistics: (scopesLoaded: Int, watchEvents: UInt64) {
+        get async { await (control.metrics.scopesLoaded, control.metrics.watchEvents) }
+    }
+
     public func run() async throws {
         let host: HostID
         if let (cachedHost, cache) = cachedView() {
@@ -159,7 +164,7 @@ public final class Agent: Service, Sendable {
         ])
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
-                group.addTask { await self.followNSDB() }
+                group.addTask { await self.followNSDB(host: host) }
                 group.addTask { await self.handleEvents(self.events) }
                 group.addTask { await self.handleEvents(self.controlEvents) }
                 group.addTask { await self.shareLearnedEntries() }
@@ -280,43 +285,79 @@ public final class Agent: Service, Sendable {
         }
     }
 
-    /// Mirrors `/hive/v1/` from one range read, then follows it by watch,
-    /// reconnecting and resuming after the last applied revision.
-    private func followNSDB() async {
-        var reload = true
+    /// Reads what this host needs of the NSDB (the global ranges, then its
+    /// scopes until nothing more is wanted), then follows it with one watch
+    /// that grows as changes make more scopes wanted. A watch the store
+    /// could not keep up means a fresh read: ranges watched from different
+    /// revisions resume from no single one.
+    private func followNSDB(host: HostID) async {
         var backoff = Duration.milliseconds(100)
         while !Task.isCancelled {
             do {
-                if reload {
-                    let read = try await store.range(.prefix(NSDBMirror.watchedPrefix))
-                    await control.load(read)
-                    reload = false
-                }
-                let from = await control.revision + 1
+                let (mirror, scopes, problems, ranges) = try await readView(host: host)
+                await control.replace(mirror, scopes: scopes, problems: problems, watchedRanges: ranges.count)
+                let watch = await store.watch(ranges)
                 // The watch is read by one task and applied by another, so a
                 // burst received while a batch is applied is applied at once.
                 let batches = Coalescer<WatchBatch>()
-                let received = ReceivedFlag()
-                defer { if received.value.load(ordering: .relaxed) { backoff = .milliseconds(100) } }
+                backoff = .milliseconds(100)
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
                         defer { batches.finish() }
-                        for try await batch in await self.store.watch(.prefix(NSDBMirror.watchedPrefix), fromRevision: from) {
-                            batches.push(batch)
-                            received.value.store(true, ordering: .relaxed)
+                        for try await batch in watch.events { batches.push(batch) }
+                    }
+                    group.addTask {
+                        await batches.drain { batches in
+                            await self.control.apply(batches)
+                            await self.loadWantedScopes(into: watch)
                         }
                     }
-                    group.addTask { await batches.drain { await self.control.apply($0) } }
                     try await group.waitForAll()
                 }
-            } catch StoreError.compacted {
-                logger.warning("watch position was compacted; reloading the whole NSDB view")
-                reload = true
             } catch {
                 if Task.isCancelled { return }
-                logger.warning("NSDB watch interrupted; forwarding with the last view: \(error)")
+                logger.warning("NSDB watch interrupted; forwarding with the last view until it is read again: \(error)")
                 try? await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(2))
+            }
+        }
+    }
+
+    /// The view read whole: the global ranges, then scope after scope.
+    private func readView(host: HostID) async throws -> (NSDBMirror, ScopeLoader, [String], [WatchedRange]) {
+        var mirror = NSDBMirror()
+        var changes = NSDBMirror.Changes()
+        var scopes = ScopeLoader()
+        var reads = try await ScopeReads.read(NSDBMirror.globalPrefixes.map { .prefix($0) }, from: store)
+        var ranges: [WatchedRange] = []
+        while true {
+            for keyValue in reads.keyValues { mirror.apply(WatchEvent(kind: .put, keyValue: keyValue), into: &changes) }
+            mirror.revision = max(mirror.revision, reads.revision)
+            ranges += reads.ranges
+            scopes.finished(reads)
+            guard let work = scopes.work(for: mirror.wantedScopes(of: host, portDevices: scopes.portDevices)) else { break }
+            reads = try await ScopeReads.read(work, from: store)
+        }
+        return (mirror, scopes, changes.problems, ranges)
+    }
+
+    /// Reads the scopes the last changes made wanted (a new port's device, a
+    /// chain a rule jumps to) and adds them to the watch.
+    private func loadWantedScopes(into watch: MultiWatch) async {
+        var failures = 0
+        while let work = await control.scopeWork() {
+            do {
+                let reads = try await ScopeReads.read(work, from: store)
+                await control.scopesRead(reads)
+                watch.add(reads.ranges)
+            } catch {
+                await control.scopeReadFailed(work)
+                failures += 1
+                guard failures < 5, !Task.isCancelled else {
+                    logger.warning("could not read newly wanted scopes; trying again after the next change: \(error)")
+                    return
+                }
+                try? await Task.sleep(for: .milliseconds(200 * failures))
             }
         }
     }
@@ -454,7 +495,3 @@ public final class Agent: Service, Sendable {
     }
 }
 
-/// Whether a watch delivered anything (then its failure was not the NSDB's absence: retry soon).
-private final class ReceivedFlag: Sendable {
-    let value = Atomic<Bool>(false)
-}

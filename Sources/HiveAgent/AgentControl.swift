@@ -21,6 +21,8 @@ actor AgentControl {
     /// The host's lease; 0 until the NSDB granted one (an agent started from its view cache).
     var lease: LeaseID = 0
     var mirror = NSDBMirror()
+    /// The scopes the mirror holds, and what is known of ports outside them.
+    var scopes = ScopeLoader()
     private var snapshot = TopologySnapshot()
     private var version: UInt64 = 0
     /// Whether the mirror holds a view (read from the NSDB or the cache):
@@ -128,11 +130,19 @@ actor AgentControl {
             fresh.apply(WatchEvent(kind: .put, keyValue: keyValue), into: &changes)
         }
         fresh.revision = read.revision
+        replace(fresh, scopes: ScopeLoader(), problems: changes.problems)
+    }
+
+    /// Replaces the mirror with one read whole, and what it loaded; every flow goes.
+    func replace(_ fresh: NSDBMirror, scopes: ScopeLoader, problems: [String], watchedRanges: Int = 0) {
         mirror = fresh
+        self.scopes = scopes
+        metrics.scopesLoaded = scopes.loaded.count
+        metrics.watchedRanges = watchedRanges
         loaded = true
         learningPeers = nil
         snapshot = mirror.snapshot()
-        report(changes.problems)
+        report(problems)
         publish()
         datapath.invalidateAll()
         metrics.invalidations += 1
@@ -141,9 +151,12 @@ actor AgentControl {
 
     /// Applies the batches the watch delivered since the last call, as one
     /// change: one rebuild of the compiled topology, one new view.
-    func apply(_ batches: [WatchBatch]) {
+    func apply(_ batches: [WatchBatch], fromWatch: Bool = true) {
         var changes = NSDBMirror.Changes()
-        metrics.watchBatches += UInt64(batches.count)
+        if fromWatch {
+            metrics.watchBatches += UInt64(batches.count)
+            metrics.watchEvents += UInt64(batches.reduce(0) { $0 + $1.events.count })
+        }
         for event in batches.lazy.flatMap(\.events) {
             mirror.apply(event, into: &changes)
             // Another agent learned the entry since, or it is gone (our lease
@@ -176,6 +189,28 @@ actor AgentControl {
         if changes.placementChanged || changes.topologyChanged { reconcileBindings() }
         for (router, address) in changes.learnedARP { release(router: router, address: address) }
         if changes.topologyChanged, !waitingForAddress.isEmpty { releaseAddressed() }
+    }
+
+    // MARK: Scopes
+
+    /// The scopes and ports to read next, now that the mirror changed; nil when none.
+    func scopeWork() -> ScopeWork? {
+        guard let hostID, loaded else { return nil }
+        return scopes.work(for: mirror.wantedScopes(of: hostID, portDevices: scopes.portDevices))
+    }
+
+    /// Applies what a scope read found, as changes; its ranges are watched from now on.
+    func scopesRead(_ reads: ScopeReads) {
+        scopes.finished(reads)
+        metrics.scopesLoaded = scopes.loaded.count
+        metrics.watchedRanges += reads.ranges.count
+        let events = reads.keyValues.map { WatchEvent(kind: .put, keyValue: $0) }
+        apply([WatchBatch(events: events, revision: reads.revision)], fromWatch: false)
+    }
+
+    func scopeReadFailed(_ work: ScopeWork) {
+        scopes.failed(work)
+        metrics.scopeReadFailures += 1
     }
 
     /// For each member of a stateful port group, the remote hosts of the other members.
@@ -488,7 +523,12 @@ struct ControlMetrics: Sendable {
     var viewCacheWrites: UInt64 = 0
     /// Watch batches applied, and the rebuilds of the compiled topology they cost.
     var watchBatches: UInt64 = 0
+    var watchEvents: UInt64 = 0
     var topologyRebuilds: UInt64 = 0
+    /// Scopes loaded, ranges watched, and scope reads that failed.
+    var scopesLoaded = 0
+    var watchedRanges = 0
+    var scopeReadFailures: UInt64 = 0
     /// Whether the host holds a lease (it may run from its view cache before); filled in for metrics.
     var registered = false
     var viewCacheFailures: UInt64 = 0

@@ -1,3 +1,4 @@
+import struct Foundation.UUID
 import struct Foundation.Data
 import class Foundation.JSONDecoder
 import HiveModel
@@ -5,9 +6,10 @@ import HivePacket
 import HiveSimulation
 import HiveStore
 
-/// The agent's copy of the NSDB: every topology object, the learned MAC and
-/// ARP tables, and which hosts are alive, kept current from one watch over
-/// `/hive/v1/` that resumes from the last revision it applied.
+/// The agent's copy of the part of the NSDB it needs: the objects of the
+/// scopes it loaded (`TopologyScopes`: its host's bindings, the devices its
+/// ports reach, their chains and groups), the learned MAC and ARP tables of
+/// those devices, every host and tunnel zone, and which hosts are alive.
 ///
 /// A plain value owned by the agent's control loop. `apply(_:)` returns the
 /// invalidation tags a batch of changes touched (the contract in
@@ -34,8 +36,15 @@ struct NSDBMirror: Sendable {
     /// Armed live traces and the lease each lives under.
     var traceRequests: [LiveTraceID: (request: LiveTraceRequest, lease: LeaseID)] = [:]
     var state = SimulationState()
-    /// The last revision applied; the watch resumes after it.
+    /// The last revision applied (the newest of any range watched).
     var revision: Revision = 0
+    /// Per object ("kind/id"), the scopes whose copy the mirror holds: it
+    /// goes when the last one does.
+    var copies: [String: Set<UUID>] = [:]
+    /// Per object, the revision of the version held (kept after a delete):
+    /// copies come through separate watchers, in no order across them, so
+    /// an older one never replaces a newer.
+    var objectRevisions: [String: Revision] = [:]
 
     /// What one batch of changes touched.
     struct Changes {
@@ -55,7 +64,12 @@ struct NSDBMirror: Sendable {
         var problems: [String] = []
     }
 
-    static let watchedPrefix = TopologyKeys.root
+    /// What every agent watches whole: hosts and their liveness, tunnel
+    /// zones, live trace requests, SNAT blocks. The rest comes by scope.
+    static let globalPrefixes = [
+        TopologyKeys.kindPrefix(.host), TopologyKeys.kindPrefix(.tunnelZone), TopologyKeys.hosts,
+        TopologyKeys.traceRequests, natPrefix,
+    ]
     static let macPrefix = TopologyKeys.learnedMACs
     static let arpPrefix = TopologyKeys.learnedARP
     static let natPrefix = TopologyKeys.root + "state/nat/"
@@ -71,8 +85,12 @@ struct NSDBMirror: Sendable {
     mutating func apply(_ event: WatchEvent, into changes: inout Changes) {
         let key = event.keyValue.key
         let deleted = event.kind == .delete
-        if key.hasPrefix(TopologyKeys.topology) {
-            applyTopology(key: key, value: event.keyValue.value, deleted: deleted, into: &changes)
+        if let (scope, kind, id) = TopologyScopes.parse(key) {
+            applyCopy(in: scope, kind: kind, id: id, event: event, into: &changes)
+        } else if key.hasPrefix(TopologyKeys.topology) {
+            let rest = key.dropFirst(TopologyKeys.topology.count).split(separator: "/")
+            guard rest.count == 2, let kind = ObjectKind(rawValue: String(rest[0])) else { return }
+            applyTopology(kind: kind, idText: String(rest[1]), value: event.keyValue.value, deleted: deleted, into: &changes)
         } else if key.hasPrefix(Self.macPrefix) {
             let parts = key.dropFirst(Self.macPrefix.count).split(separator: "/")
             guard parts.count == 2, let bridge = BridgeID(parsing: String(parts[0])), let mac = EthernetAddress(parsing: parts[1]) else { return }
@@ -125,10 +143,25 @@ struct NSDBMirror: Sendable {
         }
     }
 
-    private mutating func applyTopology(key: String, value: [UInt8], deleted: Bool, into changes: inout Changes) {
-        let rest = key.dropFirst(TopologyKeys.topology.count).split(separator: "/")
-        guard rest.count == 2, let kind = ObjectKind(rawValue: String(rest[0])) else { return }
-        let idText = String(rest[1])
+    /// One scope's copy of an object changed: the object changes if no
+    /// newer version is held, and goes with its last copy.
+    private mutating func applyCopy(in scope: UUID, kind: ObjectKind, id: String, event: WatchEvent, into changes: inout Changes) {
+        let object = kind.rawValue + "/" + id
+        let deleted = event.kind == .delete
+        if deleted {
+            copies[object]?.remove(scope)
+            if let left = copies[object], !left.isEmpty { return }
+            copies[object] = nil
+        } else {
+            copies[object, default: []].insert(scope)
+        }
+        let revision = event.keyValue.modRevision
+        if let held = objectRevisions[object], revision < held || (revision == held && !deleted) { return }
+        objectRevisions[object] = revision
+        applyTopology(kind: kind, idText: id, value: event.keyValue.value, deleted: deleted, into: &changes)
+    }
+
+    private mutating func applyTopology(kind: ObjectKind, idText: String, value: [UInt8], deleted: Bool, into changes: inout Changes) {
         func update<T: TopologyObject>(_ table: inout [ObjectID<T>: T], _ type: T.Type) -> (old: T?, new: T?) {
             guard let id = ObjectID<T>(parsing: idText) else { return (nil, nil) }
             let old = table[id]
@@ -241,13 +274,22 @@ struct NSDBMirror: Sendable {
         for binding in bindings.values where binding.hostId == host { changes.tags.insert(.port(binding.portId)) }
     }
 
+    /// The ports of loaded devices; the others (members of a loaded group
+    /// on a device not loaded) count only as group members.
     func snapshot() -> TopologySnapshot {
-        TopologySnapshot(
-            bridges: Array(bridges.values), routers: Array(routers.values), ports: Array(ports.values),
+        var devicePorts: [Port] = []
+        var memberPorts: [Port] = []
+        for port in ports.values {
+            let loaded = port.deviceKind == .bridge ? bridges[BridgeID(port.deviceId)] != nil : routers[RouterID(port.deviceId)] != nil
+            if loaded { devicePorts.append(port) } else { memberPorts.append(port) }
+        }
+        return TopologySnapshot(
+            bridges: Array(bridges.values), routers: Array(routers.values), ports: devicePorts,
             routes: Array(routes.values), chains: Array(chains.values), rules: Array(rules.values),
             portGroups: Array(portGroups.values), ipAddressGroups: Array(ipAddressGroups.values),
             dhcpSubnets: Array(dhcpSubnets.values), securityGroups: Array(securityGroups.values),
-            securityGroupRules: Array(securityGroupRules.values), floatingIPs: Array(floatingIPs.values))
+            securityGroupRules: Array(securityGroupRules.values), floatingIPs: Array(floatingIPs.values),
+            memberPorts: memberPorts)
     }
 
     /// Every address another host may tunnel from: the members of the zones

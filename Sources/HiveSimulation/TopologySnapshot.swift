@@ -36,7 +36,8 @@ public struct TopologySnapshot: Sendable {
         init(
             bridges: [Bridge], routers: [Router], ports: [Port], routes: [Route], chains: [Chain], rules: [Rule],
             portGroups: [PortGroup], ipAddressGroups: [IPAddressGroup], dhcpSubnets: [DHCPSubnet],
-            securityGroups: [SecurityGroup], securityGroupRules: [SecurityGroupRule], floatingIPs: [FloatingIP]
+            securityGroups: [SecurityGroup], securityGroupRules: [SecurityGroupRule], floatingIPs: [FloatingIP],
+            memberPorts: [Port]
         ) {
             func byID<T: TopologyObject>(_ objects: [T]) -> [ObjectID<T>: T] {
                 Dictionary(objects.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last })
@@ -59,7 +60,7 @@ public struct TopologySnapshot: Sendable {
                 rules: self.rules, portGroups: portGroups.sorted { $0.id < $1.id },
                 ipAddressGroups: ipAddressGroups.sorted { $0.id < $1.id }, dhcpSubnets: dhcpSubnets.sorted { $0.id < $1.id },
                 securityGroups: securityGroups.sorted { $0.id < $1.id }, securityGroupRules: securityGroupRules.sorted { $0.id < $1.id },
-                floatingIPs: floatingIPs.sorted { $0.id < $1.id })
+                floatingIPs: floatingIPs.sorted { $0.id < $1.id }, memberPorts: memberPorts)
             compiled = builder.build()
             problems = builder.problems
         }
@@ -85,16 +86,20 @@ public struct TopologySnapshot: Sendable {
     var compiled: CompiledTopology { storage.compiled }
 
     /// Builds the snapshot: O(objects + routes log routes), allocates.
+    /// `memberPorts`: ports on devices left out (an agent loads only what its
+    /// ports reach) that count as members of security groups.
     public init(
         bridges: [Bridge] = [], routers: [Router] = [], ports: [Port] = [], routes: [Route] = [],
         chains: [Chain] = [], rules: [Rule] = [], portGroups: [PortGroup] = [],
         ipAddressGroups: [IPAddressGroup] = [], dhcpSubnets: [DHCPSubnet] = [],
-        securityGroups: [SecurityGroup] = [], securityGroupRules: [SecurityGroupRule] = [], floatingIPs: [FloatingIP] = []
+        securityGroups: [SecurityGroup] = [], securityGroupRules: [SecurityGroupRule] = [], floatingIPs: [FloatingIP] = [],
+        memberPorts: [Port] = []
     ) {
         storage = Storage(
             bridges: bridges, routers: routers, ports: ports, routes: routes, chains: chains, rules: rules,
             portGroups: portGroups, ipAddressGroups: ipAddressGroups, dhcpSubnets: dhcpSubnets,
-            securityGroups: securityGroups, securityGroupRules: securityGroupRules, floatingIPs: floatingIPs)
+            securityGroups: securityGroups, securityGroupRules: securityGroupRules, floatingIPs: floatingIPs,
+            memberPorts: memberPorts)
     }
 
     /// The port the datapath numbers `inPort`: a port's tunnel key is its
@@ -154,13 +159,16 @@ private struct SnapshotBuilder {
     let securityGroups: [SecurityGroup]
     let securityGroupRules: [SecurityGroupRule]
     let floatingIPs: [FloatingIP]
+    let memberPorts: [Port]
     var problems: [String] = []
 
     init(
         bridges: [Bridge], routers: [Router], ports: [Port], routes: [Route], chains: [Chain], rules: [RuleID: Rule],
         portGroups: [PortGroup], ipAddressGroups: [IPAddressGroup], dhcpSubnets: [DHCPSubnet],
-        securityGroups: [SecurityGroup], securityGroupRules: [SecurityGroupRule], floatingIPs: [FloatingIP]
+        securityGroups: [SecurityGroup], securityGroupRules: [SecurityGroupRule], floatingIPs: [FloatingIP],
+        memberPorts: [Port]
     ) {
+        self.memberPorts = memberPorts
         self.floatingIPs = floatingIPs
         self.securityGroups = securityGroups
         self.securityGroupRules = securityGroupRules
@@ -222,7 +230,7 @@ private struct SnapshotBuilder {
         }
         var memberships: [Int32] = []
         var byTunnelKey: [UInt32: Int32] = [:]
-        var policies = SecurityPolicyBuilder(groups: securityGroups, rules: securityGroupRules, ports: kept)
+        var policies = SecurityPolicyBuilder(groups: securityGroups, rules: securityGroupRules, ports: kept + memberPorts)
         for (index, port) in kept.enumerated() {
             let start = Int32(memberships.count)
             for group in port.portGroupIds {

@@ -11,6 +11,7 @@
 // same conformance suite in Tests/HiveStoreTests.
 
 /// A store-wide, strictly increasing change number (etcd's revision).
+import Synchronization
 public typealias Revision = Int64
 
 /// An etcd lease identifier. Zero means "no lease".
@@ -264,6 +265,13 @@ public protocol Store: Sendable {
     /// returns. A batch with no events is a progress notice.
     func watch(_ range: KeyRange, fromRevision: Revision?) async -> WatchStream
 
+    /// Watches several ranges, each from its own revision, as one stream,
+    /// to which ranges can be added while it runs (`MultiWatch.add`). Within
+    /// a range, changes come in revision order, each once; across ranges no
+    /// order is promised, so a batch's `revision` is a point to resume from
+    /// only for its own range.
+    func watch(_ ranges: [WatchedRange]) async -> MultiWatch
+
     func grantLease(ttl: Int64) async throws -> Lease
     /// Refreshes a lease; returns its TTL. Throws `leaseNotFound` if it lapsed.
     @discardableResult
@@ -275,7 +283,64 @@ public protocol Store: Sendable {
     func close() async
 }
 
+/// A range and the revision to watch it from.
+public struct WatchedRange: Hashable, Sendable {
+    public var range: KeyRange
+    public var from: Revision
+
+    public init(_ range: KeyRange, from: Revision) {
+        self.range = range
+        self.from = from
+    }
+}
+
+/// A watch over several ranges that may grow.
+public struct MultiWatch: Sendable {
+    public let events: WatchStream
+    private let extend: @Sendable ([WatchedRange]) -> Void
+
+    public init(events: WatchStream, extend: @escaping @Sendable ([WatchedRange]) -> Void) {
+        self.events = events
+        self.extend = extend
+    }
+
+    /// Watches these ranges too, each from its revision on.
+    public func add(_ ranges: [WatchedRange]) { if !ranges.isEmpty { extend(ranges) } }
+}
+
 extension Store {
+    /// One watch per range, merged: right for a store whose watches cost
+    /// little (in-process); etcd's shares one stream.
+    public func watch(_ ranges: [WatchedRange]) async -> MultiWatch {
+        let (stream, continuation) = WatchStream.makeStream()
+        let tasks = Mutex<[Task<Void, Never>]?>([])
+        continuation.onTermination = { _ in
+            for task in tasks.withLock({ tasks in defer { tasks = nil }; return tasks ?? [] }) { task.cancel() }
+        }
+        let extend: @Sendable ([WatchedRange]) -> Void = { ranges in
+            for watched in ranges {
+                let task = Task {
+                    do {
+                        for try await batch in await self.watch(watched.range, fromRevision: watched.from) {
+                            if case .terminated = continuation.yield(batch) { return }
+                        }
+                        continuation.finish()
+                    } catch {
+                        continuation.finish(throwing: error)
+                    }
+                }
+                let kept = tasks.withLock { tasks in
+                    guard tasks != nil else { return false }
+                    tasks!.append(task)
+                    return true
+                }
+                if !kept { task.cancel() }
+            }
+        }
+        extend(ranges)
+        return MultiWatch(events: stream, extend: extend)
+    }
+
     /// No limit, unless the backend says otherwise.
     public var maxOperationsPerTransaction: Int { Int.max }
 

@@ -91,7 +91,10 @@ struct APICommand: AsyncParsableCommand {
         let store = try self.store.open()
         let agentToken = try agentTokenFile.map { try TokenFile.read($0, option: "--agent-token-file") }
         let source = TokenSource(tokens)
-        let server = HiveAPIServer(repository: TopologyRepository(store: store), tokens: tokens, agentToken: agentToken, tokenSource: source)
+        let repository = TopologyRepository(store: store)
+        // Agents load objects by scope: a store from before scopes gets its copies now.
+        try await repository.fillScopes()
+        let server = HiveAPIServer(repository: repository, tokens: tokens, agentToken: agentToken, tokenSource: source)
         let reloads = tokensFile.map { Self.reloadOnHangUp($0, into: source, logger: logger) }
         defer { reloads?.cancel() }
         let summary = self.store.summary

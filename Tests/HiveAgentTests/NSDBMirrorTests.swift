@@ -1,3 +1,4 @@
+import struct Foundation.UUID
 import HiveModel
 import HivePacket
 import HiveSimulation
@@ -45,6 +46,44 @@ import Testing
         mirror.apply(delete(TopologyKeys.object(.rule, rule.id)), into: &removal)
         #expect(removal.tags == [.routeTable(router.id), .rule(rule.id), .chain(chain.id)])
         #expect(mirror.routes.isEmpty && mirror.rules.isEmpty)
+    }
+
+    /// Copies of one object come from several scopes, on watchers that keep
+    /// no order between them: an older copy never replaces a newer, a copy
+    /// seen twice changes nothing, and the object goes with its last copy.
+    @Test func scopedCopiesKeepTheNewestVersionAndGoWithTheLast() throws {
+        var mirror = NSDBMirror()
+        let bridge = Bridge(name: "b")
+        let group = SecurityGroup(name: "web")
+        var port = Port(bridge: bridge.id, name: "old")
+        func copy(_ kind: WatchEvent.Kind, in scope: UUID, _ object: Port, at revision: Revision) throws -> WatchEvent {
+            let key = TopologyScopes.key(in: scope, .port, object.id)
+            return WatchEvent(kind: kind, keyValue: KeyValue(
+                key: key, value: kind == .put ? try object.jsonBytes() : [], createRevision: 1, modRevision: revision, version: 1, lease: 0))
+        }
+        var changes = NSDBMirror.Changes()
+        mirror.apply(try copy(.put, in: bridge.id.uuid, port, at: 5), into: &changes)
+        #expect(mirror.ports[port.id]?.name == "old" && changes.tags.contains(.port(port.id)))
+
+        // The same version through the group's scope: nothing changes.
+        var same = NSDBMirror.Changes()
+        mirror.apply(try copy(.put, in: group.id.uuid, port, at: 5), into: &same)
+        #expect(same.tags.isEmpty && !same.topologyChanged)
+
+        // A newer version through one scope, then a late older one through the other.
+        port.name = "new"
+        mirror.apply(try copy(.put, in: bridge.id.uuid, port, at: 9), into: &changes)
+        var older = port
+        older.name = "older"
+        mirror.apply(try copy(.put, in: group.id.uuid, older, at: 7), into: &changes)
+        #expect(mirror.ports[port.id]?.name == "new")
+
+        // Gone from one scope: still held through the other; gone from both: gone.
+        var removal = NSDBMirror.Changes()
+        mirror.apply(try copy(.delete, in: group.id.uuid, port, at: 10), into: &removal)
+        #expect(mirror.ports[port.id] != nil && removal.tags.isEmpty)
+        mirror.apply(try copy(.delete, in: bridge.id.uuid, port, at: 11), into: &removal)
+        #expect(mirror.ports[port.id] == nil && removal.tags.contains(.port(port.id)))
     }
 
     @Test mutating func securityGroupChangesTouchOnlyTheirGroupsAndMembers() throws {

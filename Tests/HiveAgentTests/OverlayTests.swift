@@ -134,6 +134,41 @@ import Testing
         }
     }
 
+    /// Each agent loads the devices its ports reach: h1 (vm1 on blue) never
+    /// loads green, which only h2 has ports on, so changes to green cost h1
+    /// nothing, not even a watch event; a change to blue reaches it.
+    @Test func anAgentHearsNothingOfABridgeItsPortsDoNotReach() async throws {
+        try await OverlayLab.run(vms: Self.vms) { lab in
+            let blue = try await lab.client.create(Bridge(name: "blue")).object
+            let green = try await lab.client.create(Bridge(name: "green")).object
+            _ = try await lab.plug("vm1", into: blue.id)
+            _ = try await lab.plug("vm2", into: blue.id)
+            let vm3 = try await lab.plug("vm3", into: green.id)
+            try await lab.waitForBoundPorts(3)
+            #expect(await lab.pingEventually(from: "vm1", to: "10.0.1.12"))
+            let (h1, h2) = (lab.agents[0], lab.agents[1])
+            let h1Before = await h1.nsdbStatistics
+            let h2Before = await h2.nsdbStatistics
+            print("anAgentHearsNothingOfABridgeItsPortsDoNotReach: scopes loaded h1 \(h1Before.scopesLoaded), h2 \(h2Before.scopesLoaded)")
+            #expect(h1Before.scopesLoaded < h2Before.scopesLoaded, "h2 loads green too")
+
+            // Ten changes to green: new ports, and vm3's port renamed.
+            for number in 0..<9 { _ = try await lab.client.create(Port(bridge: green.id, name: "spare\(number)")) }
+            var renamed = vm3.port
+            renamed.name = "vm3-renamed"
+            _ = try await lab.client.update(renamed)
+            let h2Heard = await eventually(within: 10) { await h2.nsdbStatistics.watchEvents >= h2Before.watchEvents + 10 }
+            #expect(h2Heard, "h2 hears of green's ten changes")
+            #expect(await h1.nsdbStatistics.watchEvents == h1Before.watchEvents, "h1 heard nothing of green")
+
+            // A change to blue reaches h1.
+            _ = try await lab.client.create(Port(bridge: blue.id, name: "blue-spare"))
+            let h1Heard = await eventually(within: 10) { await h1.nsdbStatistics.watchEvents > h1Before.watchEvents }
+            #expect(h1Heard, "h1 hears of blue's change")
+            #expect(await lab.ping(from: "vm1", to: "10.0.1.12", count: 2), "blue still forwards")
+        }
+    }
+
     @Test func dropRuleStopsAFlowingPingWithinASecondAndRemovingItRestoresIt() async throws {
         try await OverlayLab.run(vms: Self.vms) { lab in
             let network = try await Self.buildNetwork(lab)

@@ -155,6 +155,42 @@ struct ConformanceCase: Sendable, CustomTestStringConvertible {
             }
             #expect(liveEvents.map(\.keyValue.key) == [p + "w/3", p + "w/4"])
         },
+        ConformanceCase(name: "a multi-range watch follows each range from its own revision, and grows") { store, p in
+            let a1 = try await store.put(p + "a/1", "a1")
+            try await store.put(p + "b/1", "b1")
+            let c1 = try await store.put(p + "c/1", "c1")
+            try await store.put(p + "a/2", "a2")
+            try await store.put(p + "d/1", "never watched")
+            let watch = await store.watch([WatchedRange(.prefix(p + "a/"), from: a1), WatchedRange(.prefix(p + "b/"), from: c1)])
+            var iterator = watch.events.makeAsyncIterator()
+            // Per range, in order and once; across ranges, in any order.
+            var seen: [String: [String]] = [:]
+            func collect(_ count: Int) async throws {
+                var got = 0
+                while got < count {
+                    for event in try await nextEvents(&iterator) {
+                        let range = String(event.keyValue.key.dropFirst(p.count).prefix(1))
+                        seen[range, default: []].append(event.keyValue.text)
+                        got += 1
+                    }
+                }
+            }
+            try await collect(2)
+            #expect(seen == ["a": ["a1", "a2"]])
+            try await store.put(p + "b/2", "b2")
+            try await store.put(p + "c/2", "c2")
+            try await collect(1)
+            #expect(seen["b"] == ["b2"], "b/1 is older than b's start; c is not watched yet")
+            watch.add([WatchedRange(.prefix(p + "c/"), from: c1)])
+            try await collect(2)
+            #expect(seen["c"] == ["c1", "c2"])
+            try await store.put(p + "a/3", "a3")
+            try await store.put(p + "c/3", "c3")
+            try await store.put(p + "d/2", "still not watched")
+            try await store.put(p + "b/3", "b3")
+            try await collect(3)
+            #expect(seen == ["a": ["a1", "a2", "a3"], "b": ["b2", "b3"], "c": ["c1", "c2", "c3"]])
+        },
         ConformanceCase(name: "watch without a revision delivers every change after it returns") { store, p in
             try await store.put(p + "n/old", "old")
             let stream = await store.watch(.prefix(p + "n/"), fromRevision: nil)

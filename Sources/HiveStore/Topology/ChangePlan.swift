@@ -1,3 +1,4 @@
+import struct Foundation.UUID
 import HiveModel
 
 /// The compares and writes of one topology change, with the reason behind
@@ -27,6 +28,9 @@ struct ChangePlan {
     private(set) var created: [String: any TopologyObject] = [:]
     /// Unique keys claimed so far, so two objects of one plan cannot share one.
     private var claimedUniqueKeys: [String: String] = [:]
+    /// The devices of the ports bindings of this plan name (a binding's
+    /// scoped copy goes under its port's device).
+    var bindingPortDevices: [PortID: UUID] = [:]
 
     mutating func noteCreated<T: TopologyObject>(_ object: T) {
         created[TopologyKeys.object(T.kind, object.id)] = object

@@ -105,6 +105,10 @@ extension TopologyRepository {
                 .unchanged(currentKey, since: current.revision),
                 isRoot ? expectedRevision.map { .callerRevision(kind: kind, id: current.id, expected: $0) } ?? .concurrent : .concurrent)
             plan.delete(currentKey)
+            if let binding = current.object as? Binding, let port = try await find(binding.portId) {
+                plan.bindingPortDevices[binding.portId] = port.object.deviceId
+            }
+            plan.updateScopedCopies(kind: current.kind, id: current.id, old: current.object, new: nil)
             plan.updateReferences(of: current.kind, current.id, old: current.object.references, new: [])
             try plan.updateUniqueKeys(of: current.kind, current.id, old: current.object.uniqueKeys, new: [])
             if let key = current.object.allocatedTunnelKey, key != 0 {

@@ -37,6 +37,9 @@ extension TopologyRepository {
             try await floatingIPRules(floatingIP, plan: &plan)
         case let binding as Binding:
             try await bindingRules(binding, plan: &plan)
+            if let previous = previous as? Binding, previous.portId != binding.portId, let old = try await find(previous.portId) {
+                plan.bindingPortDevices[previous.portId] = old.object.deviceId
+            }
         case let group as SecurityGroup:
             try securityGroupRules(group, previous: previous as? SecurityGroup)
         case var rule as SecurityGroupRule:
@@ -161,6 +164,7 @@ extension TopologyRepository {
             throw RepositoryError.refused(field: "portId", value: binding.portId.description,
                                           reason: "is an interior port linked to port \(peer); only exterior ports can be bound")
         }
+        plan.bindingPortDevices[binding.portId] = port.object.deviceId
         // The port must stay unlinked until this binding is in.
         plan.require(.unchanged(TopologyKeys.object(.port, binding.portId), since: port.revision), .concurrent)
     }

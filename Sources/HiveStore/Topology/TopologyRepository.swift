@@ -186,7 +186,9 @@ public final class TopologyRepository: Sendable {
         let id = object.id.description
         plan.updateReferences(of: T.kind, id, old: previous?.references ?? [], new: object.references)
         try plan.updateUniqueKeys(of: T.kind, id, old: previous?.uniqueKeys ?? [], new: object.uniqueKeys)
-        plan.put(TopologyKeys.object(T.kind, object.id), try object.jsonBytes())
+        let bytes = try object.jsonBytes()
+        plan.put(TopologyKeys.object(T.kind, object.id), bytes)
+        plan.updateScopedCopies(kind: T.kind, id: id, old: previous, new: (object, bytes))
     }
 
     /// Adds an update of another object to a plan (a chain's rule list, a linked peer).

@@ -78,6 +78,7 @@ struct SandboxCommand: AsyncParsableCommand {
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let store = try EmbeddedStore(directory: directory + "/store")
             let repository = TopologyRepository(store: store)
+            try await repository.fillScopes()
             let hosts = try await SandboxTopology.create(plan, in: repository)
 
             // Something for curl to reach: vm1 by its floating IP, and a
