@@ -85,6 +85,7 @@ public final class Agent: Service, Sendable {
     let store: any Store
     let logger: Logger
     let control: AgentControl
+    let scopeKicker = ScopeKicker()
     private let events: AsyncStream<UpcallEvent>
     private let controlEvents: AsyncStream<UpcallEvent>
     let simulationCounts: PublishedSimulationCounts
@@ -128,7 +129,7 @@ public final class Agent: Service, Sendable {
         control = AgentControl(
             store: store, datapath: datapath, shared: shared, namespace: configuration.networkNamespace, logger: logger,
             ageing: (mac: configuration.macAgeingTime, arp: configuration.arpAgeingTime), addressRequests: requester,
-            natRequests: natRequester)
+            natRequests: natRequester, scopeKicker: scopeKicker)
     }
 
     /// The host id, once registered.
@@ -300,6 +301,8 @@ public final class Agent: Service, Sendable {
                 // The watch is read by one task and applied by another, so a
                 // burst received while a batch is applied is applied at once.
                 let batches = Coalescer<WatchBatch>()
+                scopeKicker.attach(batches)
+                defer { scopeKicker.attach(nil) }
                 backoff = .milliseconds(100)
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
@@ -308,7 +311,9 @@ public final class Agent: Service, Sendable {
                     }
                     group.addTask {
                         await batches.drain { batches in
-                            await self.control.apply(batches)
+                            // Empty batches with no revision are the kicker's: a packet waits on a scope.
+                            let changes = batches.filter { !$0.events.isEmpty || $0.revision != 0 }
+                            if !changes.isEmpty { await self.control.apply(changes) }
                             await self.loadWantedScopes(into: watch)
                         }
                     }
@@ -348,7 +353,7 @@ public final class Agent: Service, Sendable {
         while let work = await control.scopeWork() {
             do {
                 let reads = try await ScopeReads.read(work, from: store)
-                await control.scopesRead(reads)
+                await control.scopesRead(reads, for: work)
                 watch.add(reads.ranges)
             } catch {
                 await control.scopeReadFailed(work)

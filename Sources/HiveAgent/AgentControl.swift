@@ -23,7 +23,7 @@ actor AgentControl {
     var mirror = NSDBMirror()
     /// The scopes the mirror holds, and what is known of ports outside them.
     var scopes = ScopeLoader()
-    private var snapshot = TopologySnapshot()
+    private var topology = TopologyIslands()
     private var version: UInt64 = 0
     /// Whether the mirror holds a view (read from the NSDB or the cache):
     /// only a loaded view is worth caching.
@@ -41,6 +41,10 @@ actor AgentControl {
     private var waiting: [ARPWaitKey: [WaitingPacket]] = [:]
     /// DHCP requests of ports being given an address, and the ports asked for.
     private var waitingForAddress: [PortID: [WaitingPacket]] = [:]
+    /// Packets crossing a link to a device not loaded yet, by the far port.
+    private var waitingForTopology: [PortID: [WaitingPacket]] = [:]
+    /// Wakes the NSDB task to read scopes a packet needs.
+    let scopeKicker: ScopeKicker
     private var allocating: Set<PortID> = []
     /// Ports to give an address, for the agent's allocation task.
     let addressRequests: AsyncStream<PortID>.Continuation
@@ -99,8 +103,10 @@ actor AgentControl {
     init(
         store: any Store, datapath: Datapath<SimulationUpcalls>, shared: SharedView, namespace: String?, logger: Logger,
         ageing: (mac: Duration, arp: Duration) = (.seconds(300), .seconds(300)),
-        addressRequests: AsyncStream<PortID>.Continuation, natRequests: AsyncStream<NATPortRequest>.Continuation
+        addressRequests: AsyncStream<PortID>.Continuation, natRequests: AsyncStream<NATPortRequest>.Continuation,
+        scopeKicker: ScopeKicker = ScopeKicker()
     ) {
+        self.scopeKicker = scopeKicker
         self.natRequests = natRequests
         self.ageing = ageing
         self.addressRequests = addressRequests
@@ -141,7 +147,7 @@ actor AgentControl {
         metrics.watchedRanges = watchedRanges
         loaded = true
         learningPeers = nil
-        snapshot = mirror.snapshot()
+        rebuildTopology()
         report(problems)
         publish()
         datapath.invalidateAll()
@@ -167,14 +173,11 @@ actor AgentControl {
         }
         mirror.revision = max(mirror.revision, batches.map(\.revision).max() ?? 0)
         guard changes.topologyChanged || changes.placementChanged || changes.stateChanged || changes.tracesChanged else { return }
-        if changes.topologyChanged {
-            snapshot = mirror.snapshot()
-            metrics.topologyRebuilds += 1
-        }
+        if changes.topologyChanged { rebuildTopology() }
         if changes.topologyChanged || changes.placementChanged { learningPeers = nil }
         for (router, address) in changes.movedFloatingIPs {
             flushSequence += 1
-            connectionFlushes.append(ConnectionFlush(sequence: flushSequence, zone: snapshot.connectionZone(of: router), address: address))
+            connectionFlushes.append(ConnectionFlush(sequence: flushSequence, zone: topology.connectionZone(of: router), address: address))
         }
         if connectionFlushes.count > 256 { connectionFlushes.removeFirst(connectionFlushes.count - 256) }
         report(changes.problems)
@@ -189,6 +192,17 @@ actor AgentControl {
         if changes.placementChanged || changes.topologyChanged { reconcileBindings() }
         for (router, address) in changes.learnedARP { release(router: router, address: address) }
         if changes.topologyChanged, !waitingForAddress.isEmpty { releaseAddressed() }
+        if changes.topologyChanged, !waitingForTopology.isEmpty { releaseLoaded() }
+    }
+
+    /// Compiles the islands whose inputs changed; the others are kept.
+    private func rebuildTopology() {
+        let (rebuilt, compiled) = TopologyIslands.build(from: mirror, reusing: topology)
+        topology = rebuilt
+        metrics.topologyRebuilds += 1
+        metrics.objectsCompiled += UInt64(compiled)
+        metrics.lastObjectsCompiled = compiled
+        metrics.islands = rebuilt.parts.count
     }
 
     // MARK: Scopes
@@ -196,16 +210,23 @@ actor AgentControl {
     /// The scopes and ports to read next, now that the mirror changed; nil when none.
     func scopeWork() -> ScopeWork? {
         guard let hostID, loaded else { return nil }
-        return scopes.work(for: mirror.wantedScopes(of: hostID, portDevices: scopes.portDevices))
+        return scopes.work(for: mirror.wantedScopes(of: hostID, portDevices: scopes.portDevices, demanded: scopes.demanded))
     }
 
     /// Applies what a scope read found, as changes; its ranges are watched from now on.
-    func scopesRead(_ reads: ScopeReads) {
+    /// Flows simulated while a referenced scope was missing (a port's new
+    /// chain not read yet) carry no tag of it: those of its referrers go.
+    func scopesRead(_ reads: ScopeReads, for work: ScopeWork) {
         scopes.finished(reads)
         metrics.scopesLoaded = scopes.loaded.count
         metrics.watchedRanges += reads.ranges.count
         let events = reads.keyValues.map { WatchEvent(kind: .put, keyValue: $0) }
         apply([WatchBatch(events: events, revision: reads.revision)], fromWatch: false)
+        let referrers = mirror.referrers(of: Set(work.scopes.keys))
+        if !referrers.isEmpty {
+            datapath.invalidate(referrers.map(flowTag))
+            metrics.invalidations += 1
+        }
     }
 
     func scopeReadFailed(_ work: ScopeWork) {
@@ -262,7 +283,7 @@ actor AgentControl {
                 uplinkHosts[router, default: []].append(address)
             }
         }
-        var view = AgentView(snapshot: snapshot, state: state, locations: locations, version: version)
+        var view = AgentView(topology: topology, state: state, locations: locations, version: version)
         view.statefulPeers = statefulPeers(locations)
         view.uplinkHosts = uplinkHosts
         view.connectionFlushes = connectionFlushes
@@ -355,7 +376,7 @@ actor AgentControl {
             }
         }
         if !changed.isEmpty {
-            metrics.portNames = Dictionary(bound.map { ($0.value.portKey, snapshot.name(of: $0.key)) }, uniquingKeysWith: { first, _ in first })
+            metrics.portNames = Dictionary(bound.map { ($0.value.portKey, topology.name(of: $0.key)) }, uniquingKeysWith: { first, _ in first })
             publish()
             datapath.invalidate(changed.map { flowTag(.port($0)) })
         }
@@ -414,6 +435,14 @@ actor AgentControl {
             let now = ContinuousClock.now
             for entry in macs { learnedHere[NSDBMirror.macKey(entry.bridge, entry.mac)]?.lastSeen = now }
             for entry in arps { learnedHere[NSDBMirror.arpKey(entry.router, entry.address)]?.lastSeen = now }
+        case .waitForTopology(let port, let frame, let inPort):
+            if isLoaded(port) {
+                datapath.simulate(frame: frame, inPort: inPort)
+                return
+            }
+            Self.hold(frame, inPort: inPort, in: &waitingForTopology[port, default: []])
+            metrics.heldForTopology += 1
+            if scopes.demanded.insert(port).inserted { scopeKicker.kick() }
         case .waitForAddress(let port, let frame, let inPort):
             if let model = mirror.ports[port], !model.fixedIPs.isEmpty {
                 datapath.simulate(frame: frame, inPort: inPort)
@@ -477,6 +506,19 @@ actor AgentControl {
         }
     }
 
+    /// Whether `port` and its device are in the view: a packet crossing to it can go on.
+    private func isLoaded(_ port: PortID) -> Bool {
+        guard let model = mirror.ports[port] else { return false }
+        return model.deviceKind == .bridge ? mirror.bridges[BridgeID(model.deviceId)] != nil : mirror.routers[RouterID(model.deviceId)] != nil
+    }
+
+    private func releaseLoaded() {
+        for (port, queue) in waitingForTopology where isLoaded(port) {
+            waitingForTopology[port] = nil
+            simulateAgain(queue)
+        }
+    }
+
     /// Sends held packets through the miss path again.
     func simulateAgain(_ queue: [WaitingPacket]) {
         for packet in queue { datapath.simulate(frame: packet.frame, inPort: packet.inPort) }
@@ -487,6 +529,7 @@ actor AgentControl {
         ageLearnedEntries(now: now)
         waiting = Self.unexpired(waiting, now: now)
         waitingForNATPorts = Self.unexpired(waitingForNATPorts, now: now)
+        waitingForTopology = Self.unexpired(waitingForTopology, now: now)
         // The client asks again; a new request restarts the allocation if it was lost.
         for (port, queue) in waitingForAddress where !queue.contains(where: { $0.deadline > now }) {
             waitingForAddress[port] = nil
@@ -529,6 +572,12 @@ struct ControlMetrics: Sendable {
     var scopesLoaded = 0
     var watchedRanges = 0
     var scopeReadFailures: UInt64 = 0
+    /// Packets held until the device they cross to was loaded.
+    var heldForTopology: UInt64 = 0
+    /// Topology objects compiled (an island is compiled again only when its inputs changed), and islands.
+    var objectsCompiled: UInt64 = 0
+    var lastObjectsCompiled = 0
+    var islands = 0
     /// Whether the host holds a lease (it may run from its view cache before); filled in for metrics.
     var registered = false
     var viewCacheFailures: UInt64 = 0

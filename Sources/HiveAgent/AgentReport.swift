@@ -36,7 +36,7 @@ extension Agent {
         let view = control.shared.view
         var portKey: UInt32?
         if let port {
-            guard let model = view.snapshot.ports[port] else {
+            guard let model = view.topology.port(port) else {
                 throw AgentStateError(kind: .unknownPort, description: "port \(port) is not in this agent's view of the topology")
             }
             portKey = model.tunnelKey
@@ -53,7 +53,7 @@ extension Agent {
         let interfaces = report.statistics.ports.mapValues(\.name)
         let entries = selected.map { flow in
             FlowEntry(
-                match: FlowMatch(flow.key, mask: flow.mask, portName: view.snapshot.port(tunnelKey: flow.key.inPort).map { view.snapshot.name(of: $0.id) }),
+                match: FlowMatch(flow.key, mask: flow.mask, portName: view.topology.port(tunnelKey: flow.key.inPort).map { view.topology.name(of: $0.id) }),
                 actions: FlowActionList(flow.actions, view: view, interfaces: interfaces, hostNames: placement.hostNames),
                 packets: flow.packets, bytes: flow.bytes, ageSeconds: Self.seconds(flow.age), idleSeconds: Self.seconds(flow.idle),
                 hardTimeoutSeconds: Self.seconds(flow.hardTimeout), tags: Self.unique(flow.tags).map(names.name))
@@ -62,7 +62,7 @@ extension Agent {
         let ordered = entries.map { ($0, $0.match.description) }
             .sorted { ($0.0.match.inPort, $1.0.packets, $0.1) < ($1.0.match.inPort, $0.0.packets, $1.1) }.map(\.0)
         return AgentFlows(
-            hostId: hostID, hostName: configuration.hostName, port: port.map { view.snapshot.name(of: $0) }, total: matching.count, flows: ordered)
+            hostId: hostID, hostName: configuration.hostName, port: port.map { view.topology.name(of: $0) }, total: matching.count, flows: ordered)
     }
 
     /// Flow counts, hit rate, upcall rate and drops.
@@ -88,7 +88,7 @@ extension Agent {
         summary.hardTimeoutSeconds = Self.seconds(configuration.datapath.flowHardTimeout)
         summary.drops = statistics.drops.filter { $0.value > 0 }.reduce(into: [:]) { $0[$1.key.rawValue] = $1.value }
         summary.ports = statistics.ports.sorted { $0.key < $1.key }.map { key, counters in
-            PortDrops(port: view.snapshot.port(tunnelKey: key).map { view.snapshot.name(of: $0.id) } ?? counters.name,
+            PortDrops(port: view.topology.port(tunnelKey: key).map { view.topology.name(of: $0.id) } ?? counters.name,
                       portKey: key, drops: Self.drops(of: counters))
         }
         return summary
@@ -105,7 +105,7 @@ extension Agent {
             let counters = placement.bound[binding.portId].flatMap { statistics.ports[$0] }
             let up = placement.bound[binding.portId] != nil
             return AgentPortState(
-                portId: binding.portId, port: view.snapshot.name(of: binding.portId), portKey: portKey, interface: binding.interface,
+                portId: binding.portId, port: view.topology.name(of: binding.portId), portKey: portKey, interface: binding.interface,
                 up: up, reason: up ? nil : placement.unopened[binding.portId] ?? "not opened yet",
                 counters: counters.map(Self.counters))
         }.sorted { $0.port < $1.port }
@@ -321,7 +321,7 @@ extension FlowActionList {
     /// The readable form of a flow's actions: ports by name, tunnel hosts by name and address.
     init(_ actions: FlowActions, view: AgentView, interfaces: [UInt32: String], hostNames: [IPv4.Address: String]) {
         self.init(rewrites: actions.rewrites.map(Self.describe))
-        func portName(_ key: UInt32) -> String? { view.snapshot.port(tunnelKey: key).map { view.snapshot.name(of: $0.id) } }
+        func portName(_ key: UInt32) -> String? { view.topology.port(tunnelKey: key).map { view.topology.name(of: $0.id) } }
         outputs = actions.outputs.map { output in
             switch output {
             case .local(let key):

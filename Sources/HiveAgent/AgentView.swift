@@ -17,7 +17,7 @@ enum PortLocation: Hashable, Sendable {
 /// the current one at the start of each batch (one lock, one copy of a few
 /// references) and never waits on the control plane otherwise.
 struct AgentView: Sendable {
-    var snapshot: TopologySnapshot
+    var topology: TopologyIslands
     var state: SimulationState
     var locations: [PortID: PortLocation]
     var version: UInt64
@@ -41,7 +41,7 @@ struct AgentView: Sendable {
     /// This host's name, for trace reports.
     var hostName = ""
 
-    static let empty = AgentView(snapshot: TopologySnapshot(), state: SimulationState(), locations: [:], version: 0)
+    static let empty = AgentView(topology: TopologyIslands(), state: SimulationState(), locations: [:], version: 0)
 }
 
 /// A live trace request as the datapath thread matches it.

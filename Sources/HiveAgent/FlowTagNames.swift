@@ -17,10 +17,20 @@ struct FlowTagNames {
     private var routers: [FlowTag: RouterID] = [:]
     /// Each router's next hops: what it may be waiting to resolve by ARP.
     private var nextHops: [RouterID: [IPv4.Address]] = [:]
-    private let snapshot: TopologySnapshot
+    private let topology: TopologyIslands
 
     init(view: AgentView) {
-        snapshot = view.snapshot
+        topology = view.topology
+        for snapshot in topology.parts { addNames(of: snapshot) }
+        for (bridge, table) in view.state.macTables {
+            for mac in table.keys { addMAC(mac, on: bridge) }
+        }
+        for (router, table) in view.state.arpTables {
+            for address in table.keys { addARP(address, on: router) }
+        }
+    }
+
+    private mutating func addNames(of snapshot: TopologySnapshot) {
         for id in snapshot.bridges.keys {
             bridges[flowTag(.bridge(id))] = id
             add(.bridge(id), "bridge:" + snapshot.name(of: id))
@@ -42,15 +52,9 @@ struct FlowTagNames {
             add(.securityGroup(group.id), "security-group:" + group.name)
             add(.securityGroupMembers(group.id), "security-group-members:" + group.name)
         }
-        for (bridge, table) in view.state.macTables {
-            for mac in table.keys { addMAC(mac, on: bridge) }
-        }
         // A port's own MAC is a static entry of its bridge.
         for port in snapshot.ports.values {
             if let bridge = port.bridgeId, let mac = port.mac { addMAC(mac, on: bridge) }
-        }
-        for (router, table) in view.state.arpTables {
-            for address in table.keys { addARP(address, on: router) }
         }
     }
 
@@ -93,12 +97,12 @@ struct FlowTagNames {
 
     private mutating func addMAC(_ mac: EthernetAddress, on bridge: BridgeID) {
         let tag = flowTag(.macEntry(bridge, mac))
-        if names[tag] == nil { names[tag] = "mac:\(snapshot.name(of: bridge))/\(mac)" }
+        if names[tag] == nil { names[tag] = "mac:\(topology.name(of: bridge))/\(mac)" }
     }
 
     private mutating func addARP(_ address: IPv4.Address, on router: RouterID) {
         let tag = flowTag(.arpEntry(router, address))
-        if names[tag] == nil { names[tag] = "arp:\(snapshot.name(of: router))/\(address)" }
+        if names[tag] == nil { names[tag] = "arp:\(topology.name(of: router))/\(address)" }
     }
 }
 

@@ -1,14 +1,19 @@
 import struct Foundation.UUID
 import HiveModel
+import HiveSimulation
 import HiveStore
+import Synchronization
 
 /// What an agent loads: the scopes (`TopologyScopes`) its bound ports reach.
 ///
 /// From the host's own scope (its bindings) to the devices of its ports,
-/// then through links to every device connected to those, with the chains,
-/// security groups, port groups and address groups they use. A scope read
-/// can reveal more (a port's peer, a rule's jump target), so the agent
-/// repeats until nothing new is wanted.
+/// then through links from bridges to routers and from routers to bridges
+/// (a router's link to another router, such as a tenant router's to a
+/// provider router, is crossed only when a packet does: the agent then
+/// loads the far device, `demanded`), with the chains, security groups,
+/// port groups and address groups they use. A scope read can reveal more
+/// (a port's peer, a rule's jump target), so the agent repeats until
+/// nothing new is wanted.
 struct ScopePlan: Equatable {
     enum Kind: Equatable {
         case host, bridge, router, other
@@ -34,7 +39,9 @@ struct ScopePlan: Equatable {
 extension NSDBMirror {
     /// The scopes `host` needs, from what the mirror holds now.
     /// `portDevices`: devices of ports read on their own (not in the mirror).
-    func wantedScopes(of host: HostID, portDevices: [PortID: (device: UUID, kind: DeviceKind)]) -> ScopePlan {
+    func wantedScopes(
+        of host: HostID, portDevices: [PortID: (device: UUID, kind: DeviceKind)], demanded: Set<PortID> = []
+    ) -> ScopePlan {
         var plan = ScopePlan()
         plan.scopes[host.uuid] = .host
         var portsOfDevice: [UUID: [Port]] = [:]
@@ -45,19 +52,25 @@ extension NSDBMirror {
             plan.scopes[scope] = kind
             queue.append(scope)
         }
-        func addDevice(of port: PortID) {
+        /// `from`: the kind of device linking to the port; a router's link to a router is not followed.
+        func addDevice(of port: PortID, from: DeviceKind? = nil) {
+            let device: (id: UUID, kind: DeviceKind)
             if let known = ports[port] {
-                add(known.deviceId, known.deviceKind == .bridge ? .bridge : .router)
+                device = (known.deviceId, known.deviceKind)
             } else if let known = portDevices[port] {
-                add(known.device, known.kind == .bridge ? .bridge : .router)
+                device = (known.device, known.kind)
             } else {
                 plan.unresolvedPorts.insert(port)
+                return
             }
+            if from == .router, device.kind == .router { return }
+            add(device.id, device.kind == .bridge ? .bridge : .router)
         }
         func addChains(_ ids: ChainID?...) {
             for id in ids { if let id { add(id.uuid, .other) } }
         }
         for binding in bindings.values where binding.hostId == host { addDevice(of: binding.portId) }
+        for port in demanded { addDevice(of: port) }
 
         var rulesOfChain: [ChainID: [Rule]] = [:]
         for rule in rules.values { rulesOfChain[rule.chainId, default: []].append(rule) }
@@ -77,7 +90,7 @@ extension NSDBMirror {
                     addChains(port.inboundChainId, port.outboundChainId)
                     for group in port.securityGroupIds { add(group.uuid, .other) }
                     for group in port.portGroupIds { add(group.uuid, .other) }
-                    if let peer = port.peerId { addDevice(of: peer) }
+                    if let peer = port.peerId { addDevice(of: peer, from: port.deviceKind) }
                 }
             }
             for rule in rulesOfChain[ChainID(scope)] ?? [] {
@@ -96,6 +109,36 @@ extension NSDBMirror {
     }
 }
 
+extension NSDBMirror {
+    /// The tags of loaded objects naming one of `scopes`: ports and devices
+    /// using a chain or group, rules jumping to a chain, ports linked to a device.
+    func referrers(of scopes: Set<UUID>) -> Set<InvalidationTag> {
+        var tags: Set<InvalidationTag> = []
+        func names(_ ids: UUID?...) -> Bool { ids.contains { $0.map(scopes.contains) ?? false } }
+        for port in ports.values {
+            let peerDevice = port.peerId.flatMap { ports[$0]?.deviceId }
+            if names(port.inboundChainId?.uuid, port.outboundChainId?.uuid, peerDevice)
+                || port.securityGroupIds.contains(where: { scopes.contains($0.uuid) })
+                || port.portGroupIds.contains(where: { scopes.contains($0.uuid) }) {
+                tags.insert(.port(port.id))
+            }
+        }
+        for bridge in bridges.values where names(bridge.inboundChainId?.uuid, bridge.outboundChainId?.uuid) { tags.insert(.bridge(bridge.id)) }
+        for router in routers.values where names(router.inboundChainId?.uuid, router.outboundChainId?.uuid) { tags.insert(.router(router.id)) }
+        for rule in rules.values {
+            let conditions = rule.conditions
+            var named: [UUID?] = [conditions.inPortGroup?.value.uuid, conditions.outPortGroup?.value.uuid,
+                                  conditions.sourceAddressGroup?.value.uuid, conditions.destinationAddressGroup?.value.uuid]
+            if case .jump(let target) = rule.action { named.append(target.uuid) }
+            if named.contains(where: { $0.map(scopes.contains) ?? false }) { tags.insert(.chain(rule.chainId)) }
+        }
+        for rule in securityGroupRules.values where rule.remoteGroupId.map({ scopes.contains($0.uuid) }) ?? false {
+            tags.insert(.securityGroup(rule.securityGroupId))
+        }
+        return tags
+    }
+}
+
 /// Which scopes an agent has loaded (or is loading), and the devices of
 /// ports it read on their own; owned by the agent's control state.
 struct ScopeLoader {
@@ -103,6 +146,8 @@ struct ScopeLoader {
     var portDevices: [PortID: (device: UUID, kind: DeviceKind)] = [:]
     /// Ports read (found or not): not read again until the next full read.
     var triedPorts: Set<PortID> = []
+    /// Ports packets crossed to: their devices are loaded too.
+    var demanded: Set<PortID> = []
 
     /// What to read next for `plan`, marked as under way; nil when nothing.
     mutating func work(for plan: ScopePlan) -> ScopeWork? {
@@ -184,4 +229,15 @@ struct ScopeReads: Sendable {
         case range(KeyRange)
         case port(PortID)
     }
+}
+
+/// Lets the control state wake the NSDB task when a packet needs a scope
+/// read (no NSDB change would): the task sets its current coalescer here.
+final class ScopeKicker: Sendable {
+    private let target = Mutex<Coalescer<WatchBatch>?>(nil)
+
+    func attach(_ coalescer: Coalescer<WatchBatch>?) { target.withLock { $0 = coalescer } }
+
+    /// An empty batch: the NSDB task's turn looks for scopes to read.
+    func kick() { target.withLock { $0 }?.push(WatchBatch(events: [], revision: 0)) }
 }

@@ -28,7 +28,7 @@ extension SimulationUpcalls {
         var options = options
         options.recordsTrace = true
         traceContext.simulate(
-            frame: Array(frame), key: key, in: view.snapshot, state: view.state, connections: connections, now: now, options: options)
+            frame: Array(frame), key: key, in: view.topology.snapshot(inPort: key.inPort), state: view.state, connections: connections, now: now, options: options)
         let result = traceContext.result
         let agrees = Set(outputs(for: result)) == Set(flow.actions.outputs)
         let age = Double(now &- flow.installed) / 1e9
@@ -60,9 +60,9 @@ extension SimulationUpcalls {
     func traceLimited(frame: UnsafeRawBufferPointer, key: FlowKey) {
         guard let trace = armedTrace(for: key) else { return }
         let view = view
-        let port = view.snapshot.port(tunnelKey: key.inPort)
+        let port = view.topology.port(tunnelKey: key.inPort)
         let reference = TraceReport.PortRef(
-            id: port?.id.description ?? "", name: port.map { view.snapshot.name(of: $0.id) } ?? "in-port \(key.inPort)",
+            id: port?.id.description ?? "", name: port.map { view.topology.name(of: $0.id) } ?? "in-port \(key.inPort)",
             host: view.hostName, hostAlive: true)
         let reason = "DROP: the port is over its upcall limit (new flows it may start per second); dropped before any simulation"
         var report = TraceReport(
@@ -77,7 +77,7 @@ extension SimulationUpcalls {
     private func report(of result: SimulationResult, key: FlowKey, notes: [String]) -> TraceReport {
         let view = view
         var report = TraceReport(
-            mode: "live", result: result, key: key, snapshot: view.snapshot, notes: notes,
+            mode: "live", result: result, key: key, snapshot: view.topology.snapshot(inPort: key.inPort), notes: notes,
             placement: { view.placements[$0] })
         report.host = view.hostName
         return report

@@ -22,6 +22,8 @@ enum UpcallEvent: Sendable {
     case waitForARP(router: RouterID, address: IPv4.Address, frame: [UInt8], inPort: UInt32)
     /// A DHCP client on a port without an address: give it one, then simulate `frame` again.
     case waitForAddress(port: PortID, frame: [UInt8], inPort: UInt32)
+    /// The packet crosses a link to `port`, on a device not loaded here: load it, then simulate `frame` again.
+    case waitForTopology(port: PortID, frame: [UInt8], inPort: UInt32)
     /// SNAT to `address` found no free port in this host's blocks: lease one, then simulate `frame` again.
     case waitForNATPorts(NATPortRequest, frame: [UInt8], inPort: UInt32)
     case portFailed(portKey: UInt32, reason: String)
@@ -102,7 +104,7 @@ final class SimulationUpcalls: UpcallHandler {
         let trace = view.traces.isEmpty ? nil : armedTrace(for: key)
         var options = options
         options.recordsTrace = trace != nil
-        contexts[0].simulate(frame: bytes, key: key, in: view.snapshot, state: state, connections: connections, now: now, options: options)
+        contexts[0].simulate(frame: bytes, key: key, in: view.topology.snapshot(inPort: key.inPort), state: state, connections: connections, now: now, options: options)
         let result = contexts[0].result
         defer { if let trace { publishTrace(trace, of: result, key: key, decision: decision) } }
         simulationCounts[Self.label(result.decision), default: 0] &+= 1
@@ -117,7 +119,7 @@ final class SimulationUpcalls: UpcallHandler {
         switch result.decision {
         case .drop(let reason): decision.actions.dropCode = DropCode.code(for: reason)
         case .consumed: decision.actions.dropCode = FlowActions.answered
-        case .output, .flood, .pendingARP, .pendingAddress, .pendingNATPorts: break
+        case .output, .flood, .pendingARP, .pendingAddress, .pendingNATPorts, .pendingTopology: break
         }
         if decision.actions.outputs.contains(where: \.isTunnel) {
             decision.actions.tunnelMTU = view.networkMTU
@@ -138,6 +140,10 @@ final class SimulationUpcalls: UpcallHandler {
             control.yield(.waitForAddress(port: port, frame: bytes, inPort: key.inPort))
             decision.held = true
         }
+        if case .pendingTopology(let port) = result.decision {
+            control.yield(.waitForTopology(port: port, frame: bytes, inPort: key.inPort))
+            decision.held = true
+        }
         if case .pendingNATPorts(let address, let first, let last, let preferred) = result.decision {
             let request = NATPortRequest(address: address, firstPort: first, lastPort: last, preferredPort: preferred)
             control.yield(.waitForNATPorts(request, frame: bytes, inPort: key.inPort))
@@ -151,14 +157,14 @@ final class SimulationUpcalls: UpcallHandler {
     /// Sends a generated packet: straight out of an exterior port, or through
     /// the topology again from the peer of an interior one.
     private func emit(_ packet: GeneratedPacket, state: SimulationState, depth: Int, into decision: inout UpcallDecision) {
-        guard let port = view.snapshot.ports[packet.port] else { return }
-        guard let peer = port.peerId.flatMap({ view.snapshot.ports[$0] }) else {
+        guard let port = view.topology.port(packet.port) else { return }
+        guard let peer = port.peerId.flatMap({ view.topology.port($0) }) else {
             let outputs = outputs(forPorts: [packet.port])
             if !outputs.isEmpty { decision.generated.append((packet.frame, outputs)) }
             return
         }
         guard depth < contexts.count, let key = try? FlowKey(parsing: packet.frame, inPort: peer.tunnelKey) else { return }
-        contexts[depth].simulate(frame: packet.frame, key: key, in: view.snapshot, state: state, options: options)
+        contexts[depth].simulate(frame: packet.frame, key: key, in: view.topology.snapshot(inPort: key.inPort), state: state, options: options)
         let result = contexts[depth].result
         for entry in result.macLearning { events.yield(.learnMAC(entry)) }
         // A router's ARP request answered by a bridge that knows the address comes back here.
@@ -226,7 +232,7 @@ final class SimulationUpcalls: UpcallHandler {
             if case .tunnel(let host, _) = output, !hosts.contains(host) { hosts.append(host) }
         }
         if !view.statefulPeers.isEmpty {
-            let ingress = view.snapshot.port(tunnelKey: result.ingressKey.inPort)?.id
+            let ingress = view.topology.port(tunnelKey: result.ingressKey.inPort)?.id
             for port in [ingress].compactMap({ $0 }) + result.outputPorts {
                 for host in view.statefulPeers[port] ?? [] where !hosts.contains(host) { hosts.append(host) }
             }
@@ -334,14 +340,14 @@ final class SimulationUpcalls: UpcallHandler {
     func outputs(for result: SimulationResult) -> [FlowOutput] {
         switch result.decision {
         case .output, .flood: outputs(forPorts: result.outputPorts)
-        case .drop, .consumed, .pendingARP, .pendingAddress, .pendingNATPorts: []
+        case .drop, .consumed, .pendingARP, .pendingAddress, .pendingNATPorts, .pendingTopology: []
         }
     }
 
     private func outputs(forPorts ports: [PortID]) -> [FlowOutput] {
         var outputs: [FlowOutput] = []
         for id in ports {
-            guard let port = view.snapshot.ports[id], let location = view.locations[id] else { continue }
+            guard let port = view.topology.port(id), let location = view.locations[id] else { continue }
             switch location {
             case .local: outputs.append(.local(portKey: port.tunnelKey))
             case .remote(let host): outputs.append(.tunnel(host: host, portKey: port.tunnelKey))
@@ -369,6 +375,7 @@ final class SimulationUpcalls: UpcallHandler {
         case .consumed: "consumed"
         case .pendingARP: "pending_arp"
         case .pendingAddress: "pending_address"
+        case .pendingTopology: "pending_topology"
         case .pendingNATPorts: "pending_nat_ports"
         case .drop(let reason):
             // Every reason carries a payload, so the mirror names the case.

@@ -54,6 +54,10 @@ struct CompiledPort: Sendable {
     /// One of its chains matches connection states: packets crossing it
     /// either way are tracked in its zone (its tunnel key).
     var tracksConnections = false
+    /// Linked to a port the snapshot does not hold (its device is not
+    /// loaded): neither interior nor exterior; a packet leaving by it waits
+    /// for the device (`CompiledTopology.notLoadedPeers` names the peer).
+    var peerNotLoaded = false
 
     @inline(__always) var isInterior: Bool { peer != noIndex }
 }
@@ -217,6 +221,8 @@ final class CompiledTopology: @unchecked Sendable {
     let floatingByPort: [Int32: Int32]
     let routerSubnets: [MaskedPrefix]
     let natAddresses: Set<DeviceAddress>
+    /// Ports linked to a port not in the snapshot: port index -> the peer.
+    let notLoadedPeers: [Int32: PortID]
 
     init(
         ports: [CompiledPort], bridges: [CompiledBridge], routers: [CompiledRouter], chains: [CompiledChain],
@@ -226,8 +232,10 @@ final class CompiledTopology: @unchecked Sendable {
         rulePortLists: [Int32], addressGroupMembers: [IndexRange], addressGroupPrefixes: [MaskedPrefix],
         portByTunnelKey: [UInt32: Int32], portIndex: [PortID: Int32], routerIndex: [RouterID: Int32], staticMACs: [BridgeMAC: Int32],
         bridgeARPAnswers: [DeviceAddress: ARPAnswer], routerAddresses: [DeviceAddress: Int32],
-        addressGroupIDs: [IPAddressGroupID], securityPolicies: SecurityPolicyTable, nat: CompiledNAT
+        addressGroupIDs: [IPAddressGroupID], securityPolicies: SecurityPolicyTable, nat: CompiledNAT,
+        notLoadedPeers: [Int32: PortID] = [:]
     ) {
+        self.notLoadedPeers = notLoadedPeers
         natTargets = nat.targets
         floatingIPs = nat.floatingIPs
         floatingByAddress = nat.floatingByAddress

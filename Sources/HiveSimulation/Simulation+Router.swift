@@ -123,6 +123,11 @@ extension SimulationRun {
             return .finished
         }
         let egress = route.egressPort
+        // Before any chain or translation: the packet is simulated again once the far side is loaded.
+        if topology.ports[Int(egress)].peerNotLoaded {
+            finish(.pendingTopology(topology.notLoadedPeers[egress]!))
+            return .finished
+        }
 
         apply(.decrementTimeToLive)
         trace(2, .decrementTimeToLive(to: key.timeToLive))

@@ -200,6 +200,9 @@ struct SimulationRun {
                     let peer = topology.ports[Int(egressPort.peer)]
                     trace(1, .link(from: egressPort.id, to: peer.id))
                     port = egressPort.peer
+                } else if egressPort.peerNotLoaded {
+                    finish(.pendingTopology(topology.notLoadedPeers[egress]!))
+                    return
                 } else {
                     if !state.unavailablePorts.isEmpty, state.unavailablePorts.contains(egressPort.tunnelKey) {
                         dropAtDeadHost(egress)

@@ -28,6 +28,10 @@ public enum SimulationDecision: Hashable, Sendable {
     /// one holding `preferredPort` when it is free) and simulates the
     /// packet again.
     case pendingNATPorts(address: IPv4.Address, firstPort: UInt16, lastPort: UInt16, preferredPort: UInt16)
+    /// The packet crosses a link to `PortID`, on a device this snapshot does
+    /// not hold (an agent loads devices as packets reach them): the agent
+    /// loads it and simulates the packet again.
+    case pendingTopology(PortID)
 }
 
 /// Why a packet was dropped.
@@ -322,7 +326,7 @@ public struct SimulationResult: Sendable {
     public var isCacheable: Bool {
         switch decision {
         case .output, .flood, .drop: generatedPackets.isEmpty && arpLearning.isEmpty && !dependsOnPayload
-        case .consumed, .pendingARP, .pendingAddress, .pendingNATPorts: false
+        case .consumed, .pendingARP, .pendingAddress, .pendingNATPorts, .pendingTopology: false
         }
     }
 

@@ -215,6 +215,8 @@ public func decisionText(_ decision: SimulationDecision, in snapshot: TopologySn
         return "PENDING ADDRESS: port \(snapshot.name(of: port)) gets an address from its subnet's pool, then DHCP answers"
     case .pendingNATPorts(let address, let first, let last, _):
         return "PENDING NAT PORTS: this host leases a block of SNAT ports of \(address) (\(first)-\(last)), then translates"
+    case .pendingTopology(let port):
+        return "PENDING TOPOLOGY: the link leads to port \(port), on a device this host has not loaded yet; it loads it, then simulates again"
     }
 }
 

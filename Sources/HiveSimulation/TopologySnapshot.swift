@@ -231,6 +231,7 @@ private struct SnapshotBuilder {
         var memberships: [Int32] = []
         var byTunnelKey: [UInt32: Int32] = [:]
         var policies = SecurityPolicyBuilder(groups: securityGroups, rules: securityGroupRules, ports: kept + memberPorts)
+        var notLoadedPeers: [Int32: PortID] = [:]
         for (index, port) in kept.enumerated() {
             let start = Int32(memberships.count)
             for group in port.portGroupIds {
@@ -239,7 +240,8 @@ private struct SnapshotBuilder {
             var peer = noIndex
             if let peerId = port.peerId {
                 if let found = portIndex[peerId] { peer = found } else {
-                    problems.append("port \(port.id) is linked to missing port \(peerId): treated as exterior")
+                    problems.append("port \(port.id) is linked to port \(peerId), which is not loaded: packets leaving by it wait for it")
+                    notLoadedPeers[Int32(index)] = peerId
                 }
             }
             let isRouter = port.deviceKind == .router
@@ -257,6 +259,7 @@ private struct SnapshotBuilder {
                 allowedSources: allowedRange(of: port),
                 linkLocal: port.mac.map { IPv6.Address.linkLocal(eui64: $0) } ?? .any,
                 securityPolicy: !isRouter && port.portSecurity && port.mac != nil ? policies.policy(for: port.securityGroupIds) : noIndex))
+            compiledPorts[compiledPorts.count - 1].peerNotLoaded = notLoadedPeers[Int32(index)] != nil
             if port.tunnelKey != 0 {
                 if let other = byTunnelKey.updateValue(Int32(index), forKey: port.tunnelKey) {
                     problems.append("ports \(kept[Int(other)].id) and \(port.id) share tunnel key \(port.tunnelKey): the last wins")
@@ -293,7 +296,7 @@ private struct SnapshotBuilder {
                                 ARPAnswer(mac: peer.mac, bridgePort: portIndex)
                         }
                     }
-                } else {
+                } else if !port.peerNotLoaded {
                     floodPorts.append(portIndex)
                     // A VM's known MAC and addresses: a static entry, and ARP answered for them.
                     if port.mac != .zero, staticMACs[BridgeMAC(bridge: Int32(index), mac: port.mac)] == nil {
@@ -458,7 +461,8 @@ private struct SnapshotBuilder {
             portGroupMemberships: memberships, rulePortLists: portLists, addressGroupMembers: groupMembers,
             addressGroupPrefixes: groupPrefixes, portByTunnelKey: byTunnelKey, portIndex: portIndex, routerIndex: routerIndex,
             staticMACs: staticMACs, bridgeARPAnswers: arpAnswers, routerAddresses: routerAddresses,
-            addressGroupIDs: ipAddressGroups.map(\.id), securityPolicies: SecurityPolicyTable(policies.table), nat: nat)
+            addressGroupIDs: ipAddressGroups.map(\.id), securityPolicies: SecurityPolicyTable(policies.table), nat: nat,
+            notLoadedPeers: notLoadedPeers)
     }
 
     /// Floating IPs, gateways and NAT rules: which routers translate, and

@@ -71,6 +71,7 @@ extension TraceReport {
         case .pendingARP: "pending-arp"
         case .pendingAddress: "pending-address"
         case .pendingNATPorts: "pending-nat-ports"
+        case .pendingTopology: "pending-topology"
         }
     }
 

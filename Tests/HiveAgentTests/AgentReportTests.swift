@@ -45,7 +45,7 @@ import struct HiveModel.Port
         var state = SimulationState()
         state.learn(learnedMAC, on: vm2.id, in: bridge.id)
         state.learn(IPv4.Address(192, 0, 2, 1), at: learnedMAC, in: router.id)
-        return AgentView(snapshot: snapshot, state: state, locations: [vm1.id: .local, vm2.id: .remote(IPv4.Address(100, 64, 0, 2))], version: 1)
+        return AgentView(topology: TopologyIslands(snapshot), state: state, locations: [vm1.id: .local, vm2.id: .remote(IPv4.Address(100, 64, 0, 2))], version: 1)
     }
 
     /// vm1's ping to vm2, as the datapath keys it.

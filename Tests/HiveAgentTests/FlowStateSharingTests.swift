@@ -32,7 +32,7 @@ import Testing
         let locations: [PortID: PortLocation] = local == hostA
             ? [client.id: .local, server.id: .remote(hostB)] : [client.id: .remote(hostA), server.id: .local]
         let shared = SharedView()
-        shared.publish(AgentView(snapshot: snapshot, state: SimulationState(), locations: locations, version: 1))
+        shared.publish(AgentView(topology: TopologyIslands(snapshot), state: SimulationState(), locations: locations, version: 1))
         let (_, events) = AsyncStream<UpcallEvent>.makeStream()
         let upcalls = SimulationUpcalls(shared: shared, events: events)
         upcalls.beginBatch()

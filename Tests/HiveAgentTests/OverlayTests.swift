@@ -169,6 +169,44 @@ import Testing
         }
     }
 
+    /// Routers linked to routers are loaded when a packet first crosses to
+    /// them: h1 (vm1 on blue, behind r1) does not load r2 (linked to r1) or
+    /// green (behind r2) until vm1 pings vm3, and that first ping, held
+    /// while h1 (and h2 for the reply) loads them, is answered.
+    @Test func aRouterLinkedToARouterIsLoadedWhenAPacketFirstCrossesToIt() async throws {
+        try await OverlayLab.run(vms: Self.vms) { lab in
+            let blue = try await lab.client.create(Bridge(name: "blue")).object
+            let green = try await lab.client.create(Bridge(name: "green")).object
+            let r1 = try await lab.client.create(Router(name: "r1")).object
+            let r2 = try await lab.client.create(Router(name: "r2")).object
+            try await lab.connect(r1.id, to: blue.id, address: "10.0.1.1", subnet: "10.0.1.0/24")
+            try await lab.connect(r2.id, to: green.id, address: "10.0.2.1", subnet: "10.0.2.0/24")
+            let r1Link = try await lab.client.create(Port(
+                router: r1.id, name: "to-r2", address: IPv4.Address(parsing: "10.0.9.1")!, subnet: IPv4.Prefix(parsing: "10.0.9.0/30")!,
+                mac: Port.generatedMAC())).object
+            let r2Link = try await lab.client.create(Port(
+                router: r2.id, name: "to-r1", address: IPv4.Address(parsing: "10.0.9.2")!, subnet: IPv4.Prefix(parsing: "10.0.9.0/30")!,
+                mac: Port.generatedMAC())).object
+            _ = try await lab.client.link(r1Link.id, to: r2Link.id)
+            _ = try await lab.client.create(Route(routerId: r1.id, destination: IPv4.Prefix(parsing: "10.0.2.0/24")!, egressPortId: r1Link.id))
+            _ = try await lab.client.create(Route(routerId: r2.id, destination: IPv4.Prefix(parsing: "10.0.1.0/24")!, egressPortId: r2Link.id))
+            _ = try await lab.plug("vm1", into: blue.id)
+            _ = try await lab.plug("vm3", into: green.id)
+            try await lab.waitForBoundPorts(2)
+            let h1 = lab.agents[0]
+            // Let h1 settle: its host, blue and r1.
+            _ = await eventually(within: 5) { await h1.nsdbStatistics.scopesLoaded >= 3 }
+            try await Task.sleep(for: .milliseconds(300))
+            let before = await h1.nsdbStatistics.scopesLoaded
+            #expect(before == 3, "h1 loads its host, blue and r1, not r2 or green (\(before) scopes)")
+
+            #expect(await lab.ping(from: "vm1", to: "10.0.2.13", count: 1), "the first ping across the router link is answered")
+            let after = await h1.nsdbStatistics.scopesLoaded
+            #expect(after == before + 2, "h1 loaded r2 and green when the ping crossed (\(before) -> \(after) scopes)")
+            #expect(await lab.ping(from: "vm3", to: "10.0.1.11", count: 3), "and back")
+        }
+    }
+
     @Test func dropRuleStopsAFlowingPingWithinASecondAndRemovingItRestoresIt() async throws {
         try await OverlayLab.run(vms: Self.vms) { lab in
             let network = try await Self.buildNetwork(lab)
