@@ -42,7 +42,7 @@ actor AgentControl {
     /// DHCP requests of ports being given an address, and the ports asked for.
     private var waitingForAddress: [PortID: [WaitingPacket]] = [:]
     /// Packets crossing a link to a device not loaded yet, by the far port.
-    private var waitingForTopology: [PortID: [WaitingPacket]] = [:]
+    private var waitingForTopology: [PendingObject: [WaitingPacket]] = [:]
     /// Wakes the NSDB task to read scopes a packet needs.
     let scopeKicker: ScopeKicker
     private var allocating: Set<PortID> = []
@@ -435,14 +435,14 @@ actor AgentControl {
             let now = ContinuousClock.now
             for entry in macs { learnedHere[NSDBMirror.macKey(entry.bridge, entry.mac)]?.lastSeen = now }
             for entry in arps { learnedHere[NSDBMirror.arpKey(entry.router, entry.address)]?.lastSeen = now }
-        case .waitForTopology(let port, let frame, let inPort):
-            if isLoaded(port) {
+        case .waitForTopology(let object, let frame, let inPort):
+            if isLoaded(object) {
                 datapath.simulate(frame: frame, inPort: inPort)
                 return
             }
-            Self.hold(frame, inPort: inPort, in: &waitingForTopology[port, default: []])
+            Self.hold(frame, inPort: inPort, in: &waitingForTopology[object, default: []])
             metrics.heldForTopology += 1
-            if scopes.demanded.insert(port).inserted { scopeKicker.kick() }
+            if scopes.demanded.insert(object).inserted { scopeKicker.kick() }
         case .waitForAddress(let port, let frame, let inPort):
             if let model = mirror.ports[port], !model.fixedIPs.isEmpty {
                 datapath.simulate(frame: frame, inPort: inPort)
@@ -507,14 +507,19 @@ actor AgentControl {
     }
 
     /// Whether `port` and its device are in the view: a packet crossing to it can go on.
-    private func isLoaded(_ port: PortID) -> Bool {
-        guard let model = mirror.ports[port] else { return false }
-        return model.deviceKind == .bridge ? mirror.bridges[BridgeID(model.deviceId)] != nil : mirror.routers[RouterID(model.deviceId)] != nil
+    private func isLoaded(_ object: PendingObject) -> Bool {
+        switch object {
+        case .chain(let chain):
+            return mirror.chains[chain] != nil
+        case .port(let port):
+            guard let model = mirror.ports[port] else { return false }
+            return model.deviceKind == .bridge ? mirror.bridges[BridgeID(model.deviceId)] != nil : mirror.routers[RouterID(model.deviceId)] != nil
+        }
     }
 
     private func releaseLoaded() {
-        for (port, queue) in waitingForTopology where isLoaded(port) {
-            waitingForTopology[port] = nil
+        for (object, queue) in waitingForTopology where isLoaded(object) {
+            waitingForTopology[object] = nil
             simulateAgain(queue)
         }
     }

@@ -40,7 +40,7 @@ extension NSDBMirror {
     /// The scopes `host` needs, from what the mirror holds now.
     /// `portDevices`: devices of ports read on their own (not in the mirror).
     func wantedScopes(
-        of host: HostID, portDevices: [PortID: (device: UUID, kind: DeviceKind)], demanded: Set<PortID> = []
+        of host: HostID, portDevices: [PortID: (device: UUID, kind: DeviceKind)], demanded: Set<PendingObject> = []
     ) -> ScopePlan {
         var plan = ScopePlan()
         plan.scopes[host.uuid] = .host
@@ -70,7 +70,12 @@ extension NSDBMirror {
             for id in ids { if let id { add(id.uuid, .other) } }
         }
         for binding in bindings.values where binding.hostId == host { addDevice(of: binding.portId) }
-        for port in demanded { addDevice(of: port) }
+        for object in demanded {
+            switch object {
+            case .port(let port): addDevice(of: port)
+            case .chain(let chain): add(chain.uuid, .other)
+            }
+        }
 
         var rulesOfChain: [ChainID: [Rule]] = [:]
         for rule in rules.values { rulesOfChain[rule.chainId, default: []].append(rule) }
@@ -146,8 +151,8 @@ struct ScopeLoader {
     var portDevices: [PortID: (device: UUID, kind: DeviceKind)] = [:]
     /// Ports read (found or not): not read again until the next full read.
     var triedPorts: Set<PortID> = []
-    /// Ports packets crossed to: their devices are loaded too.
-    var demanded: Set<PortID> = []
+    /// Ports packets crossed to and chains they met: loaded too.
+    var demanded: Set<PendingObject> = []
 
     /// What to read next for `plan`, marked as under way; nil when nothing.
     mutating func work(for plan: ScopePlan) -> ScopeWork? {

@@ -23,7 +23,7 @@ enum UpcallEvent: Sendable {
     /// A DHCP client on a port without an address: give it one, then simulate `frame` again.
     case waitForAddress(port: PortID, frame: [UInt8], inPort: UInt32)
     /// The packet crosses a link to `port`, on a device not loaded here: load it, then simulate `frame` again.
-    case waitForTopology(port: PortID, frame: [UInt8], inPort: UInt32)
+    case waitForTopology(PendingObject, frame: [UInt8], inPort: UInt32)
     /// SNAT to `address` found no free port in this host's blocks: lease one, then simulate `frame` again.
     case waitForNATPorts(NATPortRequest, frame: [UInt8], inPort: UInt32)
     case portFailed(portKey: UInt32, reason: String)
@@ -140,8 +140,8 @@ final class SimulationUpcalls: UpcallHandler {
             control.yield(.waitForAddress(port: port, frame: bytes, inPort: key.inPort))
             decision.held = true
         }
-        if case .pendingTopology(let port) = result.decision {
-            control.yield(.waitForTopology(port: port, frame: bytes, inPort: key.inPort))
+        if case .pendingTopology(let object) = result.decision {
+            control.yield(.waitForTopology(object, frame: bytes, inPort: key.inPort))
             decision.held = true
         }
         if case .pendingNATPorts(let address, let first, let last, let preferred) = result.decision {

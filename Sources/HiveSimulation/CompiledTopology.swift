@@ -223,6 +223,8 @@ final class CompiledTopology: @unchecked Sendable {
     let natAddresses: Set<DeviceAddress>
     /// Ports linked to a port not in the snapshot: port index -> the peer.
     let notLoadedPeers: [Int32: PortID]
+    /// Chains named but not in the snapshot: index `chains.count + i` is the i-th.
+    let notLoadedChains: [ChainID]
 
     init(
         ports: [CompiledPort], bridges: [CompiledBridge], routers: [CompiledRouter], chains: [CompiledChain],
@@ -233,9 +235,10 @@ final class CompiledTopology: @unchecked Sendable {
         portByTunnelKey: [UInt32: Int32], portIndex: [PortID: Int32], routerIndex: [RouterID: Int32], staticMACs: [BridgeMAC: Int32],
         bridgeARPAnswers: [DeviceAddress: ARPAnswer], routerAddresses: [DeviceAddress: Int32],
         addressGroupIDs: [IPAddressGroupID], securityPolicies: SecurityPolicyTable, nat: CompiledNAT,
-        notLoadedPeers: [Int32: PortID] = [:]
+        notLoadedPeers: [Int32: PortID] = [:], notLoadedChains: [ChainID] = []
     ) {
         self.notLoadedPeers = notLoadedPeers
+        self.notLoadedChains = notLoadedChains
         natTargets = nat.targets
         floatingIPs = nat.floatingIPs
         floatingByAddress = nat.floatingByAddress

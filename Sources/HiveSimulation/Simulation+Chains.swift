@@ -14,7 +14,11 @@ extension SimulationRun {
     @inline(__always)
     mutating func passChain(_ start: Int32, hook: ChainHook, ingress: Int32, egress: Int32) -> Bool {
         guard let reason = applyChain(start, hook: hook, ingress: ingress, egress: egress) else { return true }
-        finish(.drop(reason))
+        if case .chainNotLoaded(let chain) = reason {
+            finish(.pendingTopology(.chain(chain)))
+        } else {
+            finish(.drop(reason))
+        }
         return false
     }
 
@@ -25,6 +29,12 @@ extension SimulationRun {
     ///   - egress: the port it will leave by; `noIndex` before the device decided.
     mutating func applyChain(_ start: Int32, hook: ChainHook, ingress: Int32, egress: Int32) -> DropReason? {
         jumpStack.removeAll(keepingCapacity: true)
+        // Chains named but not in the snapshot are numbered after its chains.
+        if Int(start) >= topology.chains.count {
+            let missing = topology.notLoadedChains[Int(start) - topology.chains.count]
+            result.tag(.chain(missing))
+            return .chainNotLoaded(missing)
+        }
         var chainIndex = start
         var chain = topology.chains[Int(chainIndex)]
         result.tag(.chain(chain.id))

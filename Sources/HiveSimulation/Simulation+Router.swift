@@ -125,7 +125,7 @@ extension SimulationRun {
         let egress = route.egressPort
         // Before any chain or translation: the packet is simulated again once the far side is loaded.
         if topology.ports[Int(egress)].peerNotLoaded {
-            finish(.pendingTopology(topology.notLoadedPeers[egress]!))
+            finish(.pendingTopology(.port(topology.notLoadedPeers[egress]!)))
             return .finished
         }
 

@@ -201,7 +201,7 @@ struct SimulationRun {
                     trace(1, .link(from: egressPort.id, to: peer.id))
                     port = egressPort.peer
                 } else if egressPort.peerNotLoaded {
-                    finish(.pendingTopology(topology.notLoadedPeers[egress]!))
+                    finish(.pendingTopology(.port(topology.notLoadedPeers[egress]!)))
                     return
                 } else {
                     if !state.unavailablePorts.isEmpty, state.unavailablePorts.contains(egressPort.tunnelKey) {

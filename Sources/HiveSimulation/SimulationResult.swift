@@ -28,10 +28,18 @@ public enum SimulationDecision: Hashable, Sendable {
     /// one holding `preferredPort` when it is free) and simulates the
     /// packet again.
     case pendingNATPorts(address: IPv4.Address, firstPort: UInt16, lastPort: UInt16, preferredPort: UInt16)
-    /// The packet crosses a link to `PortID`, on a device this snapshot does
-    /// not hold (an agent loads devices as packets reach them): the agent
-    /// loads it and simulates the packet again.
-    case pendingTopology(PortID)
+    /// The packet crosses a link to a port on a device this snapshot does
+    /// not hold, or meets a chain it does not hold (an agent loads devices as
+    /// packets reach them, and chains as objects name them): the agent loads
+    /// it and simulates the packet again. Never a pass without the chain.
+    case pendingTopology(PendingObject)
+}
+
+/// What a simulation waits for.
+public enum PendingObject: Hashable, Sendable {
+    /// A port a link leads to (its device is loaded with it).
+    case port(PortID)
+    case chain(ChainID)
 }
 
 /// Why a packet was dropped.
@@ -41,6 +49,9 @@ public enum DropReason: Hashable, Sendable {
     case portDown(PortID)
     case bridgeDown(BridgeID)
     case routerDown(RouterID)
+    /// A chain the snapshot does not hold (not loaded yet); where the
+    /// packet cannot wait (one port of a flood), it is not sent there.
+    case chainNotLoaded(ChainID)
     /// A rule's drop action.
     case ruleDropped(chain: ChainID, rule: RuleID)
     /// A rule's reject action (the reset or ICMP error is in the generated packets).
@@ -94,6 +105,7 @@ extension DropReason: CustomStringConvertible {
         case .jumpLoop(let chain, let rule, let target): "rule \(rule) in chain \(chain) jumps to chain \(target), which is already being evaluated (a jump loop)"
         case .jumpTooDeep(let chain, let rule, let limit): "rule \(rule) in chain \(chain) jumps deeper than \(limit) chains"
         case .jumpToMissingChain(let chain, let rule): "rule \(rule) in chain \(chain) jumps to a chain that does not exist"
+        case .chainNotLoaded(let chain): "chain \(chain) is not loaded yet"
         case .sameIngressAndEgress(let bridge, let port): "bridge \(bridge) would send the frame back out of its ingress port \(port)"
         case .notForRouterMAC(let router, let mac): "router \(router) does not accept frames to \(mac) (not its port's MAC)"
         case .arpNotForRouter(let router, let ip): "router \(router) does not answer ARP for \(ip)"

@@ -215,8 +215,10 @@ public func decisionText(_ decision: SimulationDecision, in snapshot: TopologySn
         return "PENDING ADDRESS: port \(snapshot.name(of: port)) gets an address from its subnet's pool, then DHCP answers"
     case .pendingNATPorts(let address, let first, let last, _):
         return "PENDING NAT PORTS: this host leases a block of SNAT ports of \(address) (\(first)-\(last)), then translates"
-    case .pendingTopology(let port):
+    case .pendingTopology(.port(let port)):
         return "PENDING TOPOLOGY: the link leads to port \(port), on a device this host has not loaded yet; it loads it, then simulates again"
+    case .pendingTopology(.chain(let chain)):
+        return "PENDING TOPOLOGY: chain \(chain) is not loaded yet; the host loads it, then simulates again"
     }
 }
 
@@ -233,6 +235,8 @@ public func dropText(_ reason: DropReason, in snapshot: TopologySnapshot) -> Str
         return "jump loop: rule \(snapshot.name(of: rule)) in chain \(snapshot.name(of: chain)) jumps to chain \(snapshot.name(of: target)), which is already being evaluated"
     case .jumpTooDeep(let chain, let rule, let limit):
         return "rule \(snapshot.name(of: rule)) in chain \(snapshot.name(of: chain)) jumps deeper than \(limit) chains"
+    case .chainNotLoaded(let chain):
+        return "chain \(snapshot.name(of: chain)) is not loaded yet"
     case .jumpToMissingChain(let chain, let rule):
         return "rule \(snapshot.name(of: rule)) in chain \(snapshot.name(of: chain)) jumps to a chain that does not exist"
     case .sameIngressAndEgress(let bridge, let port):

@@ -197,11 +197,19 @@ private struct SnapshotBuilder {
         let groupIndex = Dictionary(uniqueKeysWithValues: portGroups.enumerated().map { ($1.id, Int32($0)) })
         let addressGroupIndex = Dictionary(uniqueKeysWithValues: ipAddressGroups.enumerated().map { ($1.id, Int32($0)) })
 
+        // A chain named but not held (an agent has not loaded it yet) gets an
+        // index past the chains: a packet meeting it waits, never passes.
+        var notLoadedChains: [ChainID] = []
+        var notLoadedChainIndex: [ChainID: Int32] = [:]
         func chain(_ id: ChainID?, of owner: String) -> Int32 {
             guard let id else { return noIndex }
             if let index = chainIndex[id] { return index }
-            problems.append("\(owner) names chain \(id), which is missing: the chain is not applied")
-            return noIndex
+            if let index = notLoadedChainIndex[id] { return index }
+            problems.append("\(owner) names chain \(id), which is not loaded: packets meeting it wait for it")
+            let index = Int32(chains.count + notLoadedChains.count)
+            notLoadedChains.append(id)
+            notLoadedChainIndex[id] = index
+            return index
         }
 
         // Ports: only those whose device exists.
@@ -440,7 +448,7 @@ private struct SnapshotBuilder {
                 }
             }
         }
-        func tracks(_ chain: Int32) -> Bool { chain != noIndex && compiledChains[Int(chain)].tracksConnections }
+        func tracks(_ chain: Int32) -> Bool { chain != noIndex && Int(chain) < compiledChains.count && compiledChains[Int(chain)].tracksConnections }
         for index in compiledPorts.indices {
             compiledPorts[index].tracksConnections = tracks(compiledPorts[index].inboundChain) || tracks(compiledPorts[index].outboundChain)
         }
@@ -462,7 +470,7 @@ private struct SnapshotBuilder {
             addressGroupPrefixes: groupPrefixes, portByTunnelKey: byTunnelKey, portIndex: portIndex, routerIndex: routerIndex,
             staticMACs: staticMACs, bridgeARPAnswers: arpAnswers, routerAddresses: routerAddresses,
             addressGroupIDs: ipAddressGroups.map(\.id), securityPolicies: SecurityPolicyTable(policies.table), nat: nat,
-            notLoadedPeers: notLoadedPeers)
+            notLoadedPeers: notLoadedPeers, notLoadedChains: notLoadedChains)
     }
 
     /// Floating IPs, gateways and NAT rules: which routers translate, and

@@ -115,6 +115,25 @@ struct ChainTests {
         }
     }
 
+    /// A chain the snapshot does not hold (an agent has not read it yet)
+    /// never lets a packet pass without it: the packet waits for it.
+    @Test func aChainNotLoadedHoldsThePacketInsteadOfPassingIt() async throws {
+        try await withRepository { repository in
+            let lab = try await Lab.build(repository)
+            let chain = try await repository.create(Chain(name: "guard")).object.id
+            _ = try await repository.create(Rule(chainId: chain, action: .drop))
+            try await Hook.vm1Inbound.attach(chain, in: lab)
+            let full = try await lab.snapshot()
+            let withoutChain = TopologySnapshot(
+                bridges: Array(full.bridges.values), routers: Array(full.routers.values), ports: Array(full.ports.values),
+                routes: Array(full.routes.values), dhcpSubnets: Array(full.dhcpSubnets.values))
+            let result = try withoutChain.run(Lab.tcp(to: Lab.vm2IP, destinationMAC: Lab.vm2MAC), from: lab.vm1, state: lab.fullState)
+            #expect(result.decision == .pendingTopology(.chain(chain)))
+            #expect(!result.isCacheable)
+            #expect(decisionText(result.decision, in: withoutChain).contains("not loaded"))
+        }
+    }
+
     @Test func jumpLoopDropsWithAClearReason() async throws {
         try await withRepository { repository in
             let lab = try await Lab.build(repository)
