@@ -7,10 +7,12 @@ import Synchronization
 /// What an agent loads: the scopes (`TopologyScopes`) its bound ports reach.
 ///
 /// From the host's own scope (its bindings) to the devices of its ports,
-/// then through links from bridges to routers and from routers to bridges
-/// (a router's link to another router, such as a tenant router's to a
-/// provider router, is crossed only when a packet does: the agent then
-/// loads the far device, `demanded`), with the chains, security groups,
+/// then through their links, then from routers to the bridges linked to
+/// them. A router linked to a router (a tenant router's link to a provider
+/// router) or to a bridge the agent reached through another router (an
+/// external network with every tenant's router on it) is loaded only when
+/// a packet crosses to it (`demanded`): the bridge knows the router ports
+/// behind its links from their copies in its scope. With the chains, security groups,
 /// port groups and address groups they use. A scope read can reveal more
 /// (a port's peer, a rule's jump target), so the agent repeats until
 /// nothing new is wanted.
@@ -47,13 +49,15 @@ extension NSDBMirror {
         var portsOfDevice: [UUID: [Port]] = [:]
         for port in ports.values { portsOfDevice[port.deviceId, default: []].append(port) }
         var queue: [UUID] = []
+        /// The devices of local ports and those packets crossed to: every link of theirs is followed.
+        var roots: Set<UUID> = []
         func add(_ scope: UUID, _ kind: ScopePlan.Kind) {
             guard plan.scopes[scope] == nil else { return }
             plan.scopes[scope] = kind
             queue.append(scope)
         }
-        /// `from`: the kind of device linking to the port; a router's link to a router is not followed.
-        func addDevice(of port: PortID, from: DeviceKind? = nil) {
+        /// `from`: the device linking to the port, nil for a root.
+        func addDevice(of port: PortID, from: (kind: DeviceKind, root: Bool)? = nil) {
             let device: (id: UUID, kind: DeviceKind)
             if let known = ports[port] {
                 device = (known.deviceId, known.deviceKind)
@@ -63,7 +67,8 @@ extension NSDBMirror {
                 plan.unresolvedPorts.insert(port)
                 return
             }
-            if from == .router, device.kind == .router { return }
+            if let from, device.kind == .router, from.kind == .router || !from.root { return }
+            if from == nil { roots.insert(device.id) }
             add(device.id, device.kind == .bridge ? .bridge : .router)
         }
         func addChains(_ ids: ChainID?...) {
@@ -95,7 +100,7 @@ extension NSDBMirror {
                     addChains(port.inboundChainId, port.outboundChainId)
                     for group in port.securityGroupIds { add(group.uuid, .other) }
                     for group in port.portGroupIds { add(group.uuid, .other) }
-                    if let peer = port.peerId { addDevice(of: peer, from: port.deviceKind) }
+                    if let peer = port.peerId { addDevice(of: peer, from: (port.deviceKind, roots.contains(scope))) }
                 }
             }
             for rule in rulesOfChain[ChainID(scope)] ?? [] {

@@ -103,6 +103,8 @@ struct IslandInputs: Hashable, Sendable {
     var floatingIPs: [FloatingIP] = []
     /// Members of the island's security groups on other islands, or on no loaded device.
     var memberPorts: [Port] = []
+    /// Ports on devices not loaded, linked to the island's bridges: what a bridge knows of the router behind a link.
+    var linkedPorts: [Port] = []
 
     var objectCount: Int {
         bridges.count + routers.count + ports.count + routes.count + chains.count + rules.count + portGroups.count
@@ -114,7 +116,7 @@ struct IslandInputs: Hashable, Sendable {
             bridges: bridges, routers: routers, ports: ports, routes: routes, chains: chains, rules: rules,
             portGroups: portGroups, ipAddressGroups: ipAddressGroups, dhcpSubnets: dhcpSubnets,
             securityGroups: securityGroups, securityGroupRules: securityGroupRules, floatingIPs: floatingIPs,
-            memberPorts: memberPorts)
+            memberPorts: memberPorts, linkedPorts: linkedPorts)
     }
 
     /// The mirror's devices grouped by links, each group with what it uses.
@@ -180,6 +182,7 @@ struct IslandInputs: Hashable, Sendable {
                 }
                 for port in devicePorts[device] ?? [] {
                     island.ports.append(port)
+                    if let peer = port.peerId.flatMap({ mirror.ports[$0] }), parent[peer.deviceId] == nil { island.linkedPorts.append(peer) }
                     useChains(port.inboundChainId, port.outboundChainId)
                     portGroupIDs.formUnion(port.portGroupIds)
                     securityGroupIDs.formUnion(port.securityGroupIds)
@@ -236,5 +239,6 @@ struct IslandInputs: Hashable, Sendable {
         securityGroupRules.sort { $0.id < $1.id }
         floatingIPs.sort { $0.id < $1.id }
         memberPorts.sort { $0.id < $1.id }
+        linkedPorts.sort { $0.id < $1.id }
     }
 }

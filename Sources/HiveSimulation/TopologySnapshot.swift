@@ -37,7 +37,7 @@ public struct TopologySnapshot: Sendable {
             bridges: [Bridge], routers: [Router], ports: [Port], routes: [Route], chains: [Chain], rules: [Rule],
             portGroups: [PortGroup], ipAddressGroups: [IPAddressGroup], dhcpSubnets: [DHCPSubnet],
             securityGroups: [SecurityGroup], securityGroupRules: [SecurityGroupRule], floatingIPs: [FloatingIP],
-            memberPorts: [Port]
+            memberPorts: [Port], linkedPorts: [Port]
         ) {
             func byID<T: TopologyObject>(_ objects: [T]) -> [ObjectID<T>: T] {
                 Dictionary(objects.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last })
@@ -60,7 +60,8 @@ public struct TopologySnapshot: Sendable {
                 rules: self.rules, portGroups: portGroups.sorted { $0.id < $1.id },
                 ipAddressGroups: ipAddressGroups.sorted { $0.id < $1.id }, dhcpSubnets: dhcpSubnets.sorted { $0.id < $1.id },
                 securityGroups: securityGroups.sorted { $0.id < $1.id }, securityGroupRules: securityGroupRules.sorted { $0.id < $1.id },
-                floatingIPs: floatingIPs.sorted { $0.id < $1.id }, memberPorts: memberPorts)
+                floatingIPs: floatingIPs.sorted { $0.id < $1.id }, memberPorts: memberPorts,
+                linkedPorts: linkedPorts)
             compiled = builder.build()
             problems = builder.problems
         }
@@ -87,19 +88,21 @@ public struct TopologySnapshot: Sendable {
 
     /// Builds the snapshot: O(objects + routes log routes), allocates.
     /// `memberPorts`: ports on devices left out (an agent loads only what its
-    /// ports reach) that count as members of security groups.
+    /// ports reach) that count as members of security groups; `linkedPorts`:
+    /// router ports on devices left out, linked to bridges held (their MACs
+    /// and addresses are the bridges' static entries; crossing to them waits).
     public init(
         bridges: [Bridge] = [], routers: [Router] = [], ports: [Port] = [], routes: [Route] = [],
         chains: [Chain] = [], rules: [Rule] = [], portGroups: [PortGroup] = [],
         ipAddressGroups: [IPAddressGroup] = [], dhcpSubnets: [DHCPSubnet] = [],
         securityGroups: [SecurityGroup] = [], securityGroupRules: [SecurityGroupRule] = [], floatingIPs: [FloatingIP] = [],
-        memberPorts: [Port] = []
+        memberPorts: [Port] = [], linkedPorts: [Port] = []
     ) {
         storage = Storage(
             bridges: bridges, routers: routers, ports: ports, routes: routes, chains: chains, rules: rules,
             portGroups: portGroups, ipAddressGroups: ipAddressGroups, dhcpSubnets: dhcpSubnets,
             securityGroups: securityGroups, securityGroupRules: securityGroupRules, floatingIPs: floatingIPs,
-            memberPorts: memberPorts)
+            memberPorts: memberPorts, linkedPorts: linkedPorts)
     }
 
     /// The port the datapath numbers `inPort`: a port's tunnel key is its
@@ -160,15 +163,17 @@ private struct SnapshotBuilder {
     let securityGroupRules: [SecurityGroupRule]
     let floatingIPs: [FloatingIP]
     let memberPorts: [Port]
+    let linkedPorts: [Port]
     var problems: [String] = []
 
     init(
         bridges: [Bridge], routers: [Router], ports: [Port], routes: [Route], chains: [Chain], rules: [RuleID: Rule],
         portGroups: [PortGroup], ipAddressGroups: [IPAddressGroup], dhcpSubnets: [DHCPSubnet],
         securityGroups: [SecurityGroup], securityGroupRules: [SecurityGroupRule], floatingIPs: [FloatingIP],
-        memberPorts: [Port]
+        memberPorts: [Port], linkedPorts: [Port]
     ) {
         self.memberPorts = memberPorts
+        self.linkedPorts = linkedPorts
         self.floatingIPs = floatingIPs
         self.securityGroups = securityGroups
         self.securityGroupRules = securityGroupRules
@@ -289,6 +294,7 @@ private struct SnapshotBuilder {
             portsOfDevice[port.deviceIndex, default: []].append(Int32(index))
         }
         var routerLinks: [Int32] = []
+        let linked = Dictionary(linkedPorts.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         for (index, bridge) in bridges.enumerated() {
             let start = Int32(floodPorts.count)
             let linksStart = Int32(routerLinks.count)
@@ -304,7 +310,16 @@ private struct SnapshotBuilder {
                                 ARPAnswer(mac: peer.mac, bridgePort: portIndex)
                         }
                     }
-                } else if !port.peerNotLoaded {
+                } else if port.peerNotLoaded {
+                    // A router not loaded behind the link: its port's MAC and address are still this bridge's to know.
+                    if let peerID = notLoadedPeers[portIndex], let peer = linked[peerID], peer.deviceKind == .router {
+                        let mac = peer.mac ?? TopologySnapshot.derivedMAC(for: peer.id)
+                        staticMACs[BridgeMAC(bridge: Int32(index), mac: mac)] = portIndex
+                        if let address = peer.address, peer.subnet != nil {
+                            arpAnswers[DeviceAddress(device: Int32(index), address: address)] = ARPAnswer(mac: mac, bridgePort: portIndex)
+                        }
+                    }
+                } else {
                     floodPorts.append(portIndex)
                     // A VM's known MAC and addresses: a static entry, and ARP answered for them.
                     if port.mac != .zero, staticMACs[BridgeMAC(bridge: Int32(index), mac: port.mac)] == nil {

@@ -207,6 +207,48 @@ import Testing
         }
     }
 
+    /// An external network as one bridge with each tenant's router on it:
+    /// h1 (vm1 on blue, behind r1) loads blue, r1 and the external bridge,
+    /// whose static entries name r2's port, but not r2 or green; vm1's first
+    /// ping to vm3 (r1 -> ext -> r2 -> green) loads them and is answered.
+    @Test func routersOnASharedBridgeAreLoadedWhenAPacketFirstCrossesToThem() async throws {
+        try await OverlayLab.run(vms: Self.vms) { lab in
+            let blue = try await lab.client.create(Bridge(name: "blue")).object
+            let green = try await lab.client.create(Bridge(name: "green")).object
+            let ext = try await lab.client.create(Bridge(name: "ext")).object
+            let r1 = try await lab.client.create(Router(name: "r1")).object
+            let r2 = try await lab.client.create(Router(name: "r2")).object
+            try await lab.connect(r1.id, to: blue.id, address: "10.0.1.1", subnet: "10.0.1.0/24")
+            try await lab.connect(r2.id, to: green.id, address: "10.0.2.1", subnet: "10.0.2.0/24")
+            // Each router's gateway port on ext, and a route to the other tenant through the other's gateway.
+            for (router, own, other, far) in [(r1, "192.0.2.1", "192.0.2.2", "10.0.2.0/24"), (r2, "192.0.2.2", "192.0.2.1", "10.0.1.0/24")] {
+                let gateway = try await lab.client.create(Port(
+                    router: router.id, name: "gw", address: IPv4.Address(parsing: own)!, subnet: IPv4.Prefix(parsing: "192.0.2.0/24")!,
+                    mac: Port.generatedMAC())).object
+                let onExt = try await lab.client.create(Port(bridge: ext.id, name: "to-\(router.name)")).object
+                _ = try await lab.client.link(gateway.id, to: onExt.id)
+                _ = try await lab.client.create(Route(
+                    routerId: router.id, destination: IPv4.Prefix(parsing: "192.0.2.0/24")!, egressPortId: gateway.id))
+                _ = try await lab.client.create(Route(
+                    routerId: router.id, destination: IPv4.Prefix(parsing: far)!, nextHopGateway: IPv4.Address(parsing: other)!,
+                    egressPortId: gateway.id))
+            }
+            _ = try await lab.plug("vm1", into: blue.id)
+            _ = try await lab.plug("vm3", into: green.id)
+            try await lab.waitForBoundPorts(2)
+            let h1 = lab.agents[0]
+            _ = await eventually(within: 5) { await h1.nsdbStatistics.scopesLoaded >= 4 }
+            try await Task.sleep(for: .milliseconds(300))
+            let before = await h1.nsdbStatistics.scopesLoaded
+            #expect(before == 4, "h1 loads its host, blue, r1 and ext, not r2 or green (\(before) scopes)")
+
+            #expect(await lab.ping(from: "vm1", to: "10.0.2.13", count: 1), "the first ping through the shared bridge is answered")
+            let after = await h1.nsdbStatistics.scopesLoaded
+            #expect(after == before + 2, "h1 loaded r2 and green when the ping crossed (\(before) -> \(after) scopes)")
+            #expect(await lab.ping(from: "vm3", to: "10.0.1.11", count: 3), "and back")
+        }
+    }
+
     @Test func dropRuleStopsAFlowingPingWithinASecondAndRemovingItRestoresIt() async throws {
         try await OverlayLab.run(vms: Self.vms) { lab in
             let network = try await Self.buildNetwork(lab)

@@ -1,5 +1,6 @@
 import Foundation
 import HiveModel
+import HivePacket
 import Testing
 @testable import HiveStore
 
@@ -56,6 +57,31 @@ struct TopologyScopesTests {
             try await repository.delete(Port.self, id: port.id)
             copies = try await Self.copies(in: store, names: names).filter { !$0.contains("/security-group-rule/") }
             #expect(copies == ["blue/bridge/blue", "web/security-group/web", "db/security-group/db", "in/chain/in", "in/rule/rule"])
+        }
+    }
+
+    /// A linked port is also copied under its peer's device: a bridge knows
+    /// the router port behind each link without loading the router.
+    @Test func aLinkedPortIsCopiedUnderItsPeersDeviceUntilUnlinked() async throws {
+        try await withEmbeddedRepository { repository in
+            let store = repository.store
+            let ext = try await repository.create(Bridge(name: "ext")).object
+            let router = try await repository.create(Router(name: "r1")).object
+            let gateway = try await repository.create(Port(router: router.id, name: "gw", address: IPv4.Address(parsing: "192.0.2.1")!, subnet: IPv4.Prefix(parsing: "192.0.2.0/24")!)).object
+            let onExt = try await repository.create(Port(bridge: ext.id, name: "to-r1")).object
+            let names: [UUID: String] = [ext.id.uuid: "ext", router.id.uuid: "r1", gateway.id.uuid: "gw", onExt.id.uuid: "to-r1"]
+            _ = try await repository.link(gateway.id, onExt.id)
+            var copies = try await Self.copies(in: store, names: names)
+            #expect(copies == ["ext/bridge/ext", "r1/router/r1", "r1/port/gw", "ext/port/gw", "ext/port/to-r1", "r1/port/to-r1"])
+            // An update of the linked port keeps both copies current.
+            var renamed = try await repository.get(gateway.id).object
+            renamed.name = "gateway"
+            _ = try await repository.update(renamed)
+            let copy = try #require(try await store.get(TopologyScopes.key(in: ext.id.uuid, .port, gateway.id)))
+            #expect(try Port.decode(jsonBytes: copy.value).name == "gateway")
+            _ = try await repository.unlink(gateway.id)
+            copies = try await Self.copies(in: store, names: names)
+            #expect(copies == ["ext/bridge/ext", "r1/router/r1", "r1/port/gw", "ext/port/to-r1"])
         }
     }
 

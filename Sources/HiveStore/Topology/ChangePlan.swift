@@ -28,9 +28,9 @@ struct ChangePlan {
     private(set) var created: [String: any TopologyObject] = [:]
     /// Unique keys claimed so far, so two objects of one plan cannot share one.
     private var claimedUniqueKeys: [String: String] = [:]
-    /// The devices of the ports bindings of this plan name (a binding's
-    /// scoped copy goes under its port's device).
-    var bindingPortDevices: [PortID: UUID] = [:]
+    /// Devices of ports this plan's objects name: a binding's copy goes
+    /// under its port's device, a linked port's under its peer's device too.
+    var portDevices: [PortID: UUID] = [:]
 
     mutating func noteCreated<T: TopologyObject>(_ object: T) {
         created[TopologyKeys.object(T.kind, object.id)] = object

@@ -106,7 +106,10 @@ extension TopologyRepository {
                 isRoot ? expectedRevision.map { .callerRevision(kind: kind, id: current.id, expected: $0) } ?? .concurrent : .concurrent)
             plan.delete(currentKey)
             if let binding = current.object as? Binding, let port = try await find(binding.portId) {
-                plan.bindingPortDevices[binding.portId] = port.object.deviceId
+                plan.portDevices[binding.portId] = port.object.deviceId
+            }
+            if let peer = (current.object as? Port)?.peerId, let linked = try await find(peer) {
+                plan.portDevices[peer] = linked.object.deviceId
             }
             plan.updateScopedCopies(kind: current.kind, id: current.id, old: current.object, new: nil)
             plan.updateReferences(of: current.kind, current.id, old: current.object.references, new: [])

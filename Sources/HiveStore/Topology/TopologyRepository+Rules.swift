@@ -38,7 +38,7 @@ extension TopologyRepository {
         case let binding as Binding:
             try await bindingRules(binding, plan: &plan)
             if let previous = previous as? Binding, previous.portId != binding.portId, let old = try await find(previous.portId) {
-                plan.bindingPortDevices[previous.portId] = old.object.deviceId
+                plan.portDevices[previous.portId] = old.object.deviceId
             }
         case let group as SecurityGroup:
             try securityGroupRules(group, previous: previous as? SecurityGroup)
@@ -67,6 +67,7 @@ extension TopologyRepository {
         }
         port.tunnelKey = previous.tunnelKey
         port.peerId = previous.peerId
+        if let peer = port.peerId, let linked = try await find(peer) { plan.portDevices[peer] = linked.object.deviceId }
         if port.securityGroupIds != previous.securityGroupIds || port.tenantId != previous.tenantId {
             try await portSecurityGroupRules(port, plan: plan)
         }
@@ -164,7 +165,7 @@ extension TopologyRepository {
             throw RepositoryError.refused(field: "portId", value: binding.portId.description,
                                           reason: "is an interior port linked to port \(peer); only exterior ports can be bound")
         }
-        plan.bindingPortDevices[binding.portId] = port.object.deviceId
+        plan.portDevices[binding.portId] = port.object.deviceId
         // The port must stay unlinked until this binding is in.
         plan.require(.unchanged(TopologyKeys.object(.port, binding.portId), since: port.revision), .concurrent)
     }
@@ -226,6 +227,8 @@ extension TopologyRepository {
                              .refusal(.refused(field: "peerId", value: port.object.id.description,
                                                reason: "is bound to a host interface; unbind it before linking")))
             }
+            plan.portDevices[first] = a.object.deviceId
+            plan.portDevices[second] = b.object.deviceId
             var newA = a.object
             var newB = b.object
             newA.peerId = second
@@ -248,10 +251,13 @@ extension TopologyRepository {
                 throw RepositoryError.refused(field: "peerId", value: port.description, reason: "is not linked")
             }
             var plan = ChangePlan()
+            plan.portDevices[port] = a.object.deviceId
+            let b = try await find(peerID)
+            if let b { plan.portDevices[peerID] = b.object.deviceId }
             var newA = a.object
             newA.peerId = nil
             try addUpdate(a, to: newA, plan: &plan)
-            if let b = try await find(peerID), b.object.peerId == port {
+            if let b, b.object.peerId == port {
                 var newB = b.object
                 newB.peerId = nil
                 try addUpdate(b, to: newB, plan: &plan)

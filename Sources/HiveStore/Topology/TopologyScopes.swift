@@ -11,8 +11,10 @@ import HiveModel
 /// ```
 ///
 /// A scope is the id of the container the object lives in:
-/// - a bridge or router, for itself, its ports, routes, DHCP subnets and
-///   floating IPs, and the bindings of its ports;
+/// - a bridge or router, for itself, its ports and the ports linked to
+///   them (a bridge knows the router ports behind its links without
+///   loading the routers), routes, DHCP subnets and floating IPs, and the
+///   bindings of its ports;
 /// - a chain, for itself and its rules; a security group, for itself, its
 ///   rules and its member ports; a port group, for itself and its members;
 ///   an IP address group, for itself;
@@ -40,18 +42,19 @@ public enum TopologyScopes {
         return (scope, kind, String(parts[2]))
     }
 
-    /// The scopes of an object. A binding's port's device comes from the
-    /// caller (it is not in the binding); nil leaves that scope out.
-    public static func of(_ object: any TopologyObject, bindingPortDevice: UUID? = nil) -> Set<UUID> {
+    /// The scopes of an object. The devices of ports it names (a binding's
+    /// port, a port's peer) come from the caller; one missing leaves that scope out.
+    public static func of(_ object: any TopologyObject, portDevices: [PortID: UUID] = [:]) -> Set<UUID> {
         switch object {
         case let bridge as Bridge: [bridge.id.uuid]
         case let router as Router: [router.id.uuid]
         case let port as Port:
-            Set([port.deviceId] + port.securityGroupIds.map(\.uuid) + port.portGroupIds.map(\.uuid))
+            Set([port.deviceId] + port.securityGroupIds.map(\.uuid) + port.portGroupIds.map(\.uuid)
+                + (port.peerId.flatMap { portDevices[$0] }.map { [$0] } ?? []))
         case let route as Route: [route.routerId.uuid]
         case let subnet as DHCPSubnet: [subnet.bridgeId.uuid]
         case let floatingIP as FloatingIP: [floatingIP.routerId.uuid]
-        case let binding as Binding: Set([binding.hostId.uuid] + (bindingPortDevice.map { [$0] } ?? []))
+        case let binding as Binding: Set([binding.hostId.uuid] + (portDevices[binding.portId].map { [$0] } ?? []))
         case let chain as Chain: [chain.id.uuid]
         case let rule as Rule: [rule.chainId.uuid]
         case let group as SecurityGroup: [group.id.uuid]
@@ -69,7 +72,7 @@ extension ChangePlan {
     mutating func updateScopedCopies(kind: ObjectKind, id: String, old: (any TopologyObject)?, new: (object: any TopologyObject, bytes: [UInt8])?) {
         func scopes(_ object: (any TopologyObject)?) -> Set<UUID> {
             guard let object else { return [] }
-            return TopologyScopes.of(object, bindingPortDevice: (object as? Binding).flatMap { bindingPortDevices[$0.portId] })
+            return TopologyScopes.of(object, portDevices: portDevices)
         }
         let newScopes = scopes(new?.object)
         for scope in scopes(old).subtracting(newScopes) { delete(TopologyScopes.key(in: scope, kind, id)) }
@@ -97,7 +100,7 @@ extension TopologyRepository {
             // Each object's copies go with a compare on the object: one changed meanwhile already has them.
             var batches = [Transaction()]
             for (keyValue, kind, id, object) in objects {
-                let scopes = TopologyScopes.of(object, bindingPortDevice: (object as? Binding).flatMap { portDevices[$0.portId] })
+                let scopes = TopologyScopes.of(object, portDevices: portDevices)
                 let puts = scopes.map { Operation.put(key: TopologyScopes.key(in: $0, kind, id), value: keyValue.value) }
                 if puts.isEmpty { continue }
                 if batches[batches.count - 1].success.count + puts.count > store.maxOperationsPerTransaction - 1 {
