@@ -11,6 +11,8 @@ struct ReadySockets {
 struct PortState {
     var port: LocalPort
     var queue: UnsafeMutablePointer<hive_frame>
+    /// The virtio-net header of each queued frame.
+    var headers: UnsafeMutablePointer<hive_vnet_header>
     var queued: Int32 = 0
     /// Upcall token bucket: tokens left, and when it was last refilled.
     var upcallTokens: Int
@@ -23,10 +25,18 @@ struct PortState {
 /// thread only.
 struct DatapathLoop<Handler: UpcallHandler> {
     static var batchSize: Int32 { 64 }
-    /// Receive buffers hold jumbo frames; longer ones are counted as truncated.
-    static var frameCapacity: Int { 9216 }
+    /// Receive buffers hold a segmentation-offloaded super-frame (64 KB of IP
+    /// plus Ethernet and tags) or a UDP_GRO run; longer ones are counted as truncated.
+    static var frameCapacity: Int { 65_600 }
     /// Geneve fixed header plus Hive's 8-byte metadata option.
     static var tunnelHeaderLength: Int { 16 }
+    /// Where super-frames are cut for the tunnel: room for several 64 KB
+    /// UDP_SEGMENT runs; emptied at each tunnel flush.
+    static var segmentSlabCapacity: Int { 256 << 10 }
+    /// The most bytes one UDP_SEGMENT send carries (a UDP datagram's limit,
+    /// 65,507, less a margin) and the most datagrams (the kernel's UDP_MAX_SEGMENTS).
+    static var segmentRunBytes: Int { 65_000 }
+    static var segmentRunCount: Int { 64 }
 
     let handler: Handler
     let tunnelFD: Int32
@@ -40,6 +50,11 @@ struct DatapathLoop<Handler: UpcallHandler> {
     // Receive slab: one batch of frames, reused for every socket.
     let receiveSlab: UnsafeMutableRawPointer
     let receiveFrames: UnsafeMutablePointer<hive_frame>
+    /// The virtio-net header of each frame read from a port.
+    let receiveHeaders: UnsafeMutablePointer<hive_vnet_header>
+    /// Super-frames cut into segments, each run laid out as the datagrams it sends.
+    let segmentSlab: UnsafeMutableRawPointer
+    var segmentSlabUsed = 0
     // Tunnel send queue and the headers its datagrams point at.
     let tunnelQueue: UnsafeMutablePointer<hive_datagram>
     let tunnelHeaders: UnsafeMutableRawPointer
@@ -67,8 +82,10 @@ struct DatapathLoop<Handler: UpcallHandler> {
         for index in 0..<batch {
             receiveFrames[index] = hive_frame(
                 base: receiveSlab + index * Self.frameCapacity, capacity: UInt32(Self.frameCapacity),
-                length: 0, address: 0, port: 0, truncated: 0, reserved: 0)
+                length: 0, address: 0, port: 0, truncated: 0, reserved: 0, segment_size: 0)
         }
+        receiveHeaders = .allocate(capacity: batch)
+        segmentSlab = .allocate(byteCount: Self.segmentSlabCapacity, alignment: 64)
         tunnelQueue = .allocate(capacity: batch)
         tunnelHeaders = .allocate(byteCount: batch * Self.tunnelHeaderLength, alignment: 8)
         decision.tags.reserveCapacity(32)
@@ -134,7 +151,7 @@ struct DatapathLoop<Handler: UpcallHandler> {
     /// Reads and forwards one batch from a bound port; returns the frames read.
     mutating func receivePortBatch(_ index: Int) -> Int32 {
         let portKey = ports[index].port.portKey
-        let received = hive_receive_batch(ports[index].port.fd, receiveFrames, Self.batchSize)
+        let received = hive_receive_batch(ports[index].port.fd, receiveFrames, receiveHeaders, Self.batchSize)
         guard received > 0 else {
             if received < 0, !failedPorts.contains(where: { $0.0 == portKey }) {
                 failedPorts.append((portKey, SystemError("receive on", "interface \(ports[index].port.interfaceName)", code: -received)))
@@ -151,6 +168,14 @@ struct DatapathLoop<Handler: UpcallHandler> {
                 continue
             }
             let bytes = UnsafeMutableRawBufferPointer(start: frame.base, count: Int(frame.length))
+            let offload = receiveHeaders[slot]
+            if offload.isOffloaded {
+                guard Offload.isPlausible(offload, frameLength: bytes.count) else {
+                    count(.badOffload)
+                    continue
+                }
+                if offload.isSuperFrame { statistics.superFramesReceived &+= 1 }
+            }
             guard let key = try? FlowKey(parsing: UnsafeRawBufferPointer(bytes), inPort: portKey) else {
                 count(.malformed)
                 continue
@@ -159,9 +184,9 @@ struct DatapathLoop<Handler: UpcallHandler> {
                 flows.touch(flow, bytes: bytes.count, now: clock)
                 statistics.flowHits &+= 1
                 if traced { traceHit(bytes, key: key, flow: flow) }
-                execute(flows.actions(flow), on: bytes, ingressKey: portKey)
+                execute(flows.actions(flow), on: bytes, ingressKey: portKey, offload: offload)
             } else if takeUpcallToken(index) {
-                upcall(bytes, key: key)
+                upcall(bytes, key: key, offload: offload)
             } else {
                 count(.upcallLimited)
                 if traced { handler.traceLimited(frame: UnsafeRawBufferPointer(bytes), key: key) }
@@ -192,8 +217,16 @@ struct DatapathLoop<Handler: UpcallHandler> {
     /// The miss path: the handler decides, the flow is cached if it may be,
     /// and the packet goes where the decision says.
     @inline(never)
-    mutating func upcall(_ bytes: UnsafeMutableRawBufferPointer, key: FlowKey) {
+    mutating func upcall(_ bytes: UnsafeMutableRawBufferPointer, key: FlowKey, offload: hive_vnet_header = .none) {
         statistics.upcalls &+= 1
+        var offload = offload
+        if offload.needsChecksum, !offload.isSuperFrame {
+            // The handler may keep a copy (a packet waiting for ARP) and send it
+            // later without its header: it must be whole.
+            Offload.completeChecksum(bytes, offload)
+            statistics.checksumsCompleted &+= 1
+            offload = .none
+        }
         decision.reset()
         handler.handleMiss(frame: UnsafeRawBufferPointer(bytes), key: key, decision: &decision)
         if !decision.invalidations.isEmpty {
@@ -213,7 +246,7 @@ struct DatapathLoop<Handler: UpcallHandler> {
             statistics.held &+= 1
             return
         }
-        execute(decision.actions, on: bytes, ingressKey: key.inPort)
+        execute(decision.actions, on: bytes, ingressKey: key.inPort, offload: offload)
     }
 
     /// Out of line: only while a live trace is armed, before the flow's actions rewrite the frame.
@@ -224,49 +257,68 @@ struct DatapathLoop<Handler: UpcallHandler> {
 
     /// Reads one batch of tunnel packets and delivers each to its local port.
     mutating func receiveTunnelBatch() -> Int32 {
-        let received = hive_receive_batch(tunnelFD, receiveFrames, Self.batchSize)
+        let received = hive_receive_batch(tunnelFD, receiveFrames, nil, Self.batchSize)
         guard received > 0 else { return 0 }
-        statistics.tunnelReceivedPackets &+= UInt64(received)
         for slot in 0..<Int(received) {
             let frame = receiveFrames[slot]
             if frame.truncated != 0 {
+                statistics.tunnelReceivedPackets &+= 1
                 count(.truncated)
                 continue
             }
             if let peers, !peers.contains(frame.address) {
+                statistics.tunnelReceivedPackets &+= 1
                 count(.unknownPeer)
                 continue
             }
-            let packet = UnsafeRawBufferPointer(start: frame.base, count: Int(frame.length))
-            if let header = try? Geneve.Header(parsing: packet), header.vni == FlowStateTunnel.key,
-               header.protocolType == FlowStateTunnel.protocolType {
-                receiveFlowState(UnsafeRawBufferPointer(rebasing: packet[header.length...]), from: frame.address)
-                continue
+            // UDP_GRO: a run of datagrams from one sender, each `segment_size` long but the last.
+            let length = Int(frame.length)
+            let size = frame.segment_size == 0 ? length : Int(frame.segment_size)
+            if frame.segment_size != 0 { statistics.tunnelCoalescedBuffers &+= 1 }
+            var offset = 0
+            while offset < length {
+                let datagram = UnsafeMutableRawBufferPointer(start: frame.base! + offset, count: min(size, length - offset))
+                receiveTunnelDatagram(datagram, from: frame.address)
+                offset &+= size  // at most the buffer's length plus 64 KB: no overflow
             }
-            guard let header = try? Geneve.Header(parsing: packet),
-                  header.protocolType == Geneve.Header.transparentEthernetBridging, !header.isOAM,
-                  // RFC 8926 §3.5: options marked critical that we do not know mean drop; Hive sets none.
-                  !header.hasCriticalOptions,
-                  packet.count - header.length >= 14
-            else {
-                count(.badTunnelPacket)
-                continue
-            }
-            guard let index = portIndexByKey[header.vni] else {
-                count(.unknownTunnelKey)
-                continue
-            }
-            let inner = UnsafeMutableRawBufferPointer(start: frame.base! + header.length, count: packet.count - header.length)
-            enqueue(inner, toPort: index)
         }
         flushQueues()
         return received
     }
 
+    /// One Geneve datagram: flow state for the handler, or a frame for a local port.
+    mutating func receiveTunnelDatagram(_ datagram: UnsafeMutableRawBufferPointer, from address: UInt32) {
+        statistics.tunnelReceivedPackets &+= 1
+        let packet = UnsafeRawBufferPointer(datagram)
+        if let header = try? Geneve.Header(parsing: packet), header.vni == FlowStateTunnel.key,
+           header.protocolType == FlowStateTunnel.protocolType {
+            receiveFlowState(UnsafeRawBufferPointer(rebasing: packet[header.length...]), from: address)
+            return
+        }
+        guard let header = try? Geneve.Header(parsing: packet),
+              header.protocolType == Geneve.Header.transparentEthernetBridging, !header.isOAM,
+              // RFC 8926 §3.5: options marked critical that we do not know mean drop; Hive sets none.
+              !header.hasCriticalOptions,
+              packet.count - header.length >= 14
+        else {
+            count(.badTunnelPacket)
+            return
+        }
+        guard let index = portIndexByKey[header.vni] else {
+            count(.unknownTunnelKey)
+            return
+        }
+        // Whole packets: the sending host completed checksums and cut super-frames.
+        enqueue(UnsafeMutableRawBufferPointer(rebasing: datagram[header.length...]), toPort: index)
+    }
+
     // MARK: Executing
 
-    /// Rewrites the frame in place and queues it for every output.
-    mutating func execute(_ actions: FlowActions, on bytes: UnsafeMutableRawBufferPointer, ingressKey: UInt32) {
+    /// Rewrites the frame in place and queues it for every output. `offload`
+    /// is the frame's virtio-net header as read (see Offload.swift).
+    mutating func execute(
+        _ actions: FlowActions, on bytes: UnsafeMutableRawBufferPointer, ingressKey: UInt32, offload: hive_vnet_header = .none
+    ) {
         if actions.outputs.isEmpty {
             // Answered by the agent (ARP, DHCP, echo): not a drop.
             guard actions.dropCode != FlowActions.answered else { return }
@@ -274,10 +326,24 @@ struct DatapathLoop<Handler: UpcallHandler> {
             statistics.ports[ingressKey]?.drops[Int(actions.dropCode) % FlowActions.dropCodeCount] &+= 1
             return
         }
+        var offload = offload
+        var segmenter: Segmenter?
+        if offload.isOffloaded {
+            guard prepareOffloaded(actions, on: bytes, offload: &offload, segmenter: &segmenter) else {
+                count(.badOffload)
+                return
+            }
+        }
+        // What the tunnel carries: a super-frame's longest segment, not the whole.
+        let wireLength = segmenter?.largestFrame ?? bytes.count
         // 14: an untagged Ethernet header; tagged frames are measured exactly out of line.
-        let tunnelAllowed = actions.tunnelMTU == 0 || bytes.count <= Int(actions.tunnelMTU) &+ 14
-            || !tooBigForTunnel(actions, bytes: UnsafeRawBufferPointer(bytes), ingressKey: ingressKey)
+        let tunnelAllowed = actions.tunnelMTU == 0 || wireLength <= Int(actions.tunnelMTU) &+ 14
+            || !tooBigForTunnel(actions, bytes: UnsafeRawBufferPointer(bytes), frameLength: wireLength, ingressKey: ingressKey)
         for rewrite in actions.rewrites { rewrite.apply(to: bytes) }
+        if offload.needsChecksum, actions.translates, !Offload.refreshPseudoHeaderSum(bytes, offload) {
+            count(.badOffload)
+            return
+        }
         for output in actions.outputs {
             switch output {
             case .local(let portKey):
@@ -285,21 +351,51 @@ struct DatapathLoop<Handler: UpcallHandler> {
                     count(.portGone)
                     continue
                 }
-                enqueue(bytes, toPort: index)
+                enqueue(bytes, toPort: index, offload: offload)
             case .tunnel(let host, let portKey):
                 // Too big for the tunnel: the copies for this host's VMs still go.
-                if tunnelAllowed { enqueueTunnel(bytes, host: host, portKey: portKey, ingressKey: ingressKey) }
+                guard tunnelAllowed else { continue }
+                if let segmenter {
+                    enqueueSegments(of: UnsafeRawBufferPointer(bytes), segmenter, host: host, portKey: portKey, ingressKey: ingressKey)
+                } else {
+                    enqueueTunnel(bytes, host: host, portKey: portKey, ingressKey: ingressKey)
+                }
             }
         }
+    }
+
+    /// Before the rewrites of an offloaded frame: a super-frame leaving by
+    /// the tunnel gets its `Segmenter`; a partial checksum is completed when
+    /// the frame leaves by the tunnel or NAT rewrites it (its header then
+    /// says whole). A super-frame with NAT keeps its partial checksum, which
+    /// `execute` refreshes after the rewrites. False: the frame is not what
+    /// its header says.
+    mutating func prepareOffloaded(
+        _ actions: FlowActions, on bytes: UnsafeMutableRawBufferPointer, offload: inout hive_vnet_header, segmenter: inout Segmenter?
+    ) -> Bool {
+        let tunnel = actions.outputs.contains { if case .tunnel = $0 { true } else { false } }
+        if offload.isSuperFrame {
+            guard tunnel else { return true }
+            do throws(OffloadError) {
+                segmenter = try Segmenter(frame: UnsafeRawBufferPointer(bytes), header: offload)
+            } catch {
+                return false
+            }
+        } else if offload.needsChecksum, tunnel || actions.translates {
+            Offload.completeChecksum(bytes, offload)
+            statistics.checksumsCompleted &+= 1
+            offload = .none
+        }
+        return true
     }
 
     /// Whether the frame's packet exceeds the flow's tunnel MTU; if so it is
     /// counted, and a routed IPv4 packet with DF set gets an ICMP
     /// "fragmentation needed" (RFC 1191) from the router, to its sender.
     @inline(never)
-    mutating func tooBigForTunnel(_ actions: FlowActions, bytes: UnsafeRawBufferPointer, ingressKey: UInt32) -> Bool {
+    mutating func tooBigForTunnel(_ actions: FlowActions, bytes: UnsafeRawBufferPointer, frameLength: Int, ingressKey: UInt32) -> Bool {
         guard let ethernet = try? Ethernet.Header(parsing: bytes) else { return false }
-        let packetLength = bytes.count - ethernet.length
+        let packetLength = frameLength - ethernet.length
         guard packetLength > Int(actions.tunnelMTU) else { return false }
         count(.tooBig)
         statistics.ports[ingressKey]?.tooBig &+= 1
@@ -318,11 +414,12 @@ struct DatapathLoop<Handler: UpcallHandler> {
         return true
     }
 
-    mutating func enqueue(_ bytes: UnsafeMutableRawBufferPointer, toPort index: Int) {
+    mutating func enqueue(_ bytes: UnsafeMutableRawBufferPointer, toPort index: Int, offload: hive_vnet_header = .none) {
         if ports[index].queued == Self.batchSize { flushPort(index) }
         ports[index].queue[Int(ports[index].queued)] = hive_frame(
             base: bytes.baseAddress, capacity: UInt32(bytes.count), length: UInt32(bytes.count),
-            address: 0, port: 0, truncated: 0, reserved: 0)
+            address: 0, port: 0, truncated: 0, reserved: 0, segment_size: 0)
+        ports[index].headers[Int(ports[index].queued)] = offload
         ports[index].queued += 1
     }
 
@@ -333,8 +430,45 @@ struct DatapathLoop<Handler: UpcallHandler> {
         tunnelQueue[Int(tunnelQueued)] = hive_datagram(
             header: UnsafeRawPointer(header), header_length: UInt32(Self.tunnelHeaderLength),
             payload_length: UInt32(bytes.count), payload: UnsafeRawPointer(bytes.baseAddress),
-            address: host.value.bigEndian, port: configuration.tunnelPort.bigEndian, reserved: 0)
+            address: host.value.bigEndian, port: configuration.tunnelPort.bigEndian, segment_size: 0)
         tunnelQueued += 1
+    }
+
+    /// Cuts a super-frame into segments for the tunnel, each behind its own
+    /// tunnel header, laid out back to back as the datagrams they become, so
+    /// that a run of them leaves in one UDP_SEGMENT send.
+    mutating func enqueueSegments(
+        of frame: UnsafeRawBufferPointer, _ segmenter: Segmenter, host: IPv4.Address, portKey: UInt32, ingressKey: UInt32
+    ) {
+        let datagramSize = Self.tunnelHeaderLength + segmenter.headerLength + segmenter.segmentSize
+        let perRun = min(Self.segmentRunCount, Self.segmentRunBytes / datagramSize)
+        guard perRun > 0 else {
+            count(.badOffload)
+            return
+        }
+        statistics.superFramesSegmented &+= 1
+        var segment = 0
+        while segment < segmenter.count {
+            let inRun = min(perRun, segmenter.count - segment)
+            if tunnelQueued == Self.batchSize || segmentSlabUsed + inRun * datagramSize > Self.segmentSlabCapacity { flushTunnel() }
+            let run = segmentSlab + segmentSlabUsed
+            var length = 0
+            for _ in 0..<inRun {
+                Self.writeTunnelHeader(at: run + length, portKey: portKey, ingressKey: ingressKey)
+                length &+= Self.tunnelHeaderLength
+                let room = UnsafeMutableRawBufferPointer(start: run + length, count: datagramSize - Self.tunnelHeaderLength)
+                length &+= segmenter.write(segment: segment, of: frame, to: room)
+                segment &+= 1
+            }
+            // Runs start 8-byte aligned; a run is at most segmentRunBytes.
+            segmentSlabUsed &+= (length &+ 7) & ~7
+            tunnelQueue[Int(tunnelQueued)] = hive_datagram(
+                header: nil, header_length: 0, payload_length: UInt32(length), payload: UnsafeRawPointer(run),
+                address: host.value.bigEndian, port: configuration.tunnelPort.bigEndian,
+                segment_size: inRun > 1 ? UInt16(datagramSize) : 0)
+            tunnelQueued += 1
+            statistics.segmentsSent &+= UInt64(inRun)
+        }
     }
 
     /// Geneve (RFC 8926) with VNI = the egress port's key and Hive's option
@@ -357,7 +491,7 @@ struct DatapathLoop<Handler: UpcallHandler> {
         let queued = ports[index].queued
         var bytes: UInt64 = 0
         for slot in 0..<Int(queued) { bytes &+= UInt64(ports[index].queue[slot].length) }
-        let sent = hive_send_frames(ports[index].port.fd, ports[index].queue, queued)
+        let sent = hive_send_frames(ports[index].port.fd, ports[index].queue, ports[index].headers, queued)
         let portKey = ports[index].port.portKey
         if sent > 0 {
             statistics.ports[portKey, default: .init(name: ports[index].port.interfaceName)].sentPackets &+= UInt64(sent)
@@ -370,6 +504,7 @@ struct DatapathLoop<Handler: UpcallHandler> {
         let sent = hive_send_datagrams(tunnelFD, tunnelQueue, tunnelQueued)
         if sent > 0 { statistics.tunnelSentPackets &+= UInt64(sent) }
         tunnelQueued = 0
+        segmentSlabUsed = 0
     }
 
     /// Sends a frame the handler or the control plane made, at once (rare:
@@ -397,7 +532,7 @@ struct DatapathLoop<Handler: UpcallHandler> {
                 var datagram = hive_datagram(
                     header: headerBytes.baseAddress, header_length: UInt32(headerBytes.count),
                     payload_length: UInt32(payloadBytes.count), payload: payloadBytes.baseAddress,
-                    address: host.value.bigEndian, port: configuration.tunnelPort.bigEndian, reserved: 0)
+                    address: host.value.bigEndian, port: configuration.tunnelPort.bigEndian, segment_size: 0)
                 if hive_send_datagrams(tunnelFD, &datagram, 1) == 1 {
                     statistics.flowStateSent &+= 1
                 } else {
@@ -438,7 +573,9 @@ struct DatapathLoop<Handler: UpcallHandler> {
             case .addPort(let port):
                 if let existing = portIndexByKey[port.portKey] { removePort(at: existing) }
                 let queue = UnsafeMutablePointer<hive_frame>.allocate(capacity: Int(Self.batchSize))
-                ports.append(PortState(port: port, queue: queue, upcallTokens: configuration.upcallBurstPerPort, refilled: monotonicNanoseconds()))
+                let headers = UnsafeMutablePointer<hive_vnet_header>.allocate(capacity: Int(Self.batchSize))
+                ports.append(PortState(
+                    port: port, queue: queue, headers: headers, upcallTokens: configuration.upcallBurstPerPort, refilled: monotonicNanoseconds()))
                 portIndexByKey[port.portKey] = ports.count - 1
                 statistics.ports[port.portKey] = .init(name: port.interfaceName)
                 portsChanged = true
@@ -483,6 +620,7 @@ struct DatapathLoop<Handler: UpcallHandler> {
         let state = ports.remove(at: index)
         DatapathSockets.close(state.port.fd)
         state.queue.deallocate()
+        state.headers.deallocate()
         statistics.ports[state.port.portKey] = nil
         statistics.flowsInvalidated &+= UInt64(flows.removeFlows(touchingPort: state.port.portKey))
         portIndexByKey = Dictionary(uniqueKeysWithValues: ports.enumerated().map { ($1.port.portKey, $0) })
@@ -520,6 +658,8 @@ struct DatapathLoop<Handler: UpcallHandler> {
         DatapathSockets.close(tunnelFD)
         receiveSlab.deallocate()
         receiveFrames.deallocate()
+        receiveHeaders.deallocate()
+        segmentSlab.deallocate()
         tunnelQueue.deallocate()
         tunnelHeaders.deallocate()
     }
