@@ -65,6 +65,8 @@ import Testing
             // 1. The underlay as the host's kernel sets it up (UDP segmentation offload on the
             //    veths): super-frames leave in UDP GSO sends and arrive coalesced (UDP_GRO).
             try await Self.exchange(lab, blob: blob)
+            // Counters are published every 50 ms or so.
+            _ = await eventually(within: 5) { lab.agents.reduce(0) { $0 + $1.statistics.tunnelCoalescedBuffers } > 0 }
             let statistics = lab.agents.map(\.statistics)
             let received = statistics.reduce(0) { $0 + $1.superFramesReceived }
             let segmented = statistics.reduce(0) { $0 + $1.superFramesSegmented }
@@ -87,6 +89,7 @@ import Testing
             let checked = try await blocking { try capture.finish() }
             print("underlay capture: \(checked.packets) Geneve packets, \(checked.innerTCP) inner TCP, \(checked.innerUDP) inner UDP, \(checked.bad) with a bad checksum")
             #expect(checked.innerTCP > 1_000, "the capture holds the transfers (\(checked.innerTCP) inner TCP segments)")
+            #expect(checked.verifiedTCP == checked.innerTCP, "tshark checked every inner TCP checksum (\(checked.verifiedTCP) good)")
             #expect(checked.innerUDP > 0)
             #expect(checked.bad == 0, "bad checksums on the underlay: \(checked.badExamples)")
 
@@ -204,6 +207,8 @@ final class ChecksumCapture: @unchecked Sendable {
     struct Result {
         var packets = 0
         var innerTCP = 0
+        /// Inner TCP segments whose checksum tshark verified good.
+        var verifiedTCP = 0
         var innerUDP = 0
         var bad = 0
         var badExamples: [String] = []
@@ -258,6 +263,7 @@ final class ChecksumCapture: @unchecked Sendable {
             let udp = fields[2]
             let tcp = fields[3]
             if !tcp.isEmpty { result.innerTCP += 1 }
+            if tcp == ["1"] { result.verifiedTCP += 1 }
             if udp.count > 1 { result.innerUDP += 1 }
             // 0: bad (1 good, 2 not checked). udp[0] is the outer header's.
             if ip.contains("0") || udp.dropFirst().contains("0") || tcp.contains("0") {

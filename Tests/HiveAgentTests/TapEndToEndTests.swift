@@ -48,8 +48,12 @@ import Testing
             #expect(output.contains("tcp acked 20000"), "vm2's stack acknowledged every byte of the super-frame")
             let sent = output.split(separator: "\n").first { $0.hasPrefix("sha256 ") }.map { String($0.dropFirst(7)) }
             #expect(sent != nil && sent == received.trimmingCharacters(in: .whitespacesAndNewlines), "vm2 received exactly what the tap VM sent")
-            let superFrames = lab.agents[0].statistics.superFramesReceived
-            #expect(superFrames >= 1, "the tap's super-frame reached the datapath whole")
+            // Counters are published every 50 ms or so: wait for them, not for a time.
+            let counted = await eventually(within: 5) {
+                let statistics = lab.agents[0].statistics
+                return statistics.superFramesReceived >= 1 && statistics.superFramesSegmented >= 1
+            }
+            #expect(counted, "the tap's super-frame reached h1's datapath whole and was cut for the tunnel: \(lab.agents[0].statistics)")
         }
     }
 
