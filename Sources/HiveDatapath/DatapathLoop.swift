@@ -55,6 +55,12 @@ struct DatapathLoop<Handler: UpcallHandler> {
     /// Super-frames cut into segments, each run laid out as the datagrams it sends.
     let segmentSlab: UnsafeMutableRawPointer
     var segmentSlabUsed = 0
+    /// Tunnel segments joined back into super-frames for local ports
+    /// (DatapathLoop+Coalescing.swift): regions of `frameCapacity` bytes,
+    /// emptied at each flush, and the run being joined.
+    let coalescingSlab: UnsafeMutableRawPointer
+    var coalescingRegionsUsed = 0
+    var run = CoalescingRun()
     // Tunnel send queue and the headers its datagrams point at.
     let tunnelQueue: UnsafeMutablePointer<hive_datagram>
     let tunnelHeaders: UnsafeMutableRawPointer
@@ -86,6 +92,7 @@ struct DatapathLoop<Handler: UpcallHandler> {
         }
         receiveHeaders = .allocate(capacity: batch)
         segmentSlab = .allocate(byteCount: Self.segmentSlabCapacity, alignment: 64)
+        coalescingSlab = .allocate(byteCount: Self.coalescingRegions * Self.frameCapacity, alignment: 64)
         tunnelQueue = .allocate(capacity: batch)
         tunnelHeaders = .allocate(byteCount: batch * Self.tunnelHeaderLength, alignment: 8)
         decision.tags.reserveCapacity(32)
@@ -282,6 +289,7 @@ struct DatapathLoop<Handler: UpcallHandler> {
                 offset &+= size  // at most the buffer's length plus 64 KB: no overflow
             }
         }
+        finishRun()
         flushQueues()
         return received
     }
@@ -309,7 +317,7 @@ struct DatapathLoop<Handler: UpcallHandler> {
             return
         }
         // Whole packets: the sending host completed checksums and cut super-frames.
-        enqueue(UnsafeMutableRawBufferPointer(rebasing: datagram[header.length...]), toPort: index)
+        deliverFromTunnel(UnsafeMutableRawBufferPointer(rebasing: datagram[header.length...]), toPort: index)
     }
 
     // MARK: Executing
@@ -485,6 +493,9 @@ struct DatapathLoop<Handler: UpcallHandler> {
     mutating func flushQueues() {
         for index in ports.indices where ports[index].queued > 0 { flushPort(index) }
         if tunnelQueued > 0 { flushTunnel() }
+        // What the joined frames were queued for is sent. (No run is open here:
+        // runs live within one tunnel batch, and `append` flushes before its region is taken.)
+        coalescingRegionsUsed = 0
     }
 
     mutating func flushPort(_ index: Int) {
@@ -660,6 +671,7 @@ struct DatapathLoop<Handler: UpcallHandler> {
         receiveFrames.deallocate()
         receiveHeaders.deallocate()
         segmentSlab.deallocate()
+        coalescingSlab.deallocate()
         tunnelQueue.deallocate()
         tunnelHeaders.deallocate()
     }

@@ -74,6 +74,9 @@ public struct DatapathStatistics: Sendable {
     public var segmentsSent: UInt64 = 0
     public var checksumsCompleted: UInt64 = 0
     public var tunnelCoalescedBuffers: UInt64 = 0
+    /// Super-frames joined from tunnel segments for local ports, and the segments joined.
+    public var coalescedSuperFrames: UInt64 = 0
+    public var coalescedSegments: UInt64 = 0
 
     public init() {}
 }

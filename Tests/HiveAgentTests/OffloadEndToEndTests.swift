@@ -72,10 +72,12 @@ import Testing
             let segmented = statistics.reduce(0) { $0 + $1.superFramesSegmented }
             let completed = statistics.reduce(0) { $0 + $1.checksumsCompleted }
             let coalesced = statistics.reduce(0) { $0 + $1.tunnelCoalescedBuffers }
-            print("offloads: \(received) super-frames read, \(segmented) cut for the tunnel, \(completed) checksums completed, \(coalesced) coalesced tunnel buffers")
+            let joined = statistics.reduce(0) { $0 + $1.coalescedSuperFrames }
+            print("offloads: \(received) super-frames read, \(segmented) cut for the tunnel, \(completed) checksums completed, \(coalesced) coalesced tunnel buffers, \(joined) super-frames joined for the VMs")
             #expect(received > 0 && segmented > 0, "the VMs handed super-frames and they crossed the tunnel cut")
             #expect(completed > 0, "partial checksums were completed for the tunnel")
             #expect(coalesced > 0, "segments sent with UDP GSO arrived coalesced and were split")
+            #expect(joined > 0, "consecutive segments were joined back into super-frames for the receiving VMs")
 
             // 2. The underlay split to wire size (a NIC without UDP segmentation offload), so
             //    that the capture holds every datagram: no inner checksum may be wrong.

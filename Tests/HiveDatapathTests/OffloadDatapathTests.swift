@@ -8,7 +8,8 @@ import Testing
 /// The datapath with VMs that keep their default offloads: their TCP
 /// stacks hand it 64 KB super-frames with partial checksums. Between two
 /// local ports they go as they are (with their virtio-net header); across
-/// the tunnel they are cut into segments with complete checksums. The
+/// the tunnel they are cut into segments with complete checksums, and the
+/// other host joins consecutive segments back into super-frames. The
 /// receiving VM's kernel verifies what it gets, and the transfer's digest
 /// says every byte arrived.
 @Suite(
@@ -66,9 +67,10 @@ struct OffloadDatapathTests {
                         #expect(digests.sent.count == 64 && digests.sent == digests.received, "vm2 received what vm1 sent")
                         #expect(eventually { datapath1.statistics.superFramesSegmented > 0 })
                         let (one, two) = (datapath1.statistics, datapath2.statistics)
-                        print("h1: \(one.superFramesReceived) super-frames read, \(one.superFramesSegmented) cut into \(one.segmentsSent) segments; h2: \(two.tunnelCoalescedBuffers) coalesced buffers, drops \(two.drops)")
+                        print("h1: \(one.superFramesReceived) super-frames read, \(one.superFramesSegmented) cut into \(one.segmentsSent) segments; h2: \(two.tunnelCoalescedBuffers) coalesced buffers, \(two.coalescedSegments) segments joined into \(two.coalescedSuperFrames) super-frames")
                         #expect(one.superFramesReceived > 0, "vm1's stack handed super-frames")
                         #expect(one.segmentsSent > one.superFramesSegmented, "each cut into several segments")
+                        #expect(two.coalescedSuperFrames > 0 && two.coalescedSegments > two.coalescedSuperFrames, "h2 joined segments back into super-frames for vm2")
                         #expect(one.drops.isEmpty && two.drops.isEmpty, "no drop: \(one.drops) \(two.drops)")
                     }
                 }
