@@ -212,3 +212,91 @@ import Testing
         }
     }
 }
+
+/// Which tunnel segments may be joined into one super-frame for a VM: a
+/// flow's next full-size segments in sequence, nothing else.
+@Suite struct SegmentJoiningTests {
+    /// A whole TCP/IPv4 segment (complete checksums, as the tunnel brings it).
+    static func segment(sequence: UInt32, payload: Int, flags: UInt8 = 0x10, acknowledgment: UInt32 = 1, sourcePort: UInt16 = 40_000) -> [UInt8] {
+        var frame = OffloadTests.tcp4(payload: [UInt8](repeating: 0x5A, count: payload), flags: flags, sequence: sequence)
+        frame.withUnsafeMutableBytes { bytes in
+            Offload.store(sourcePort, in: bytes, at: 34)
+            bytes.storeBytes(of: acknowledgment.bigEndian, toByteOffset: 42, as: UInt32.self)
+            Offload.completeChecksum(bytes, OffloadTests.partialTCPHeader())
+        }
+        return frame
+    }
+
+    /// A run opened by a copy of `first` (the caller deallocates it), as `deliverFromTunnel` opens one.
+    static func run(_ first: [UInt8]) -> (CoalescingRun, UnsafeMutableRawBufferPointer) {
+        let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: first.count, alignment: 8)
+        bytes.copyBytes(from: first)
+        let segment = JoinableSegment(UnsafeRawBufferPointer(bytes))!
+        let run = CoalescingRun(
+            port: 0, first: bytes, joined: nil, length: bytes.count, headerLength: segment.headerLength, segmentSize: segment.payload,
+            lastPayload: segment.payload, lastFlags: segment.flags, nextSequence: segment.sequence &+ UInt32(segment.payload), segments: 1)
+        return (run, bytes)
+    }
+
+    @Test func onlyTheFlowsNextSegmentInSequenceJoins() {
+        let (run, storage) = Self.run(Self.segment(sequence: 0xFFFF_FF00, payload: 1_000))
+        defer { storage.deallocate() }
+        func accepts(_ frame: [UInt8]) -> Bool {
+            frame.withUnsafeBytes { bytes in JoinableSegment(bytes).map { run.accepts($0, bytes) } ?? false }
+        }
+        let next = 0xFFFF_FF00 &+ UInt32(1_000)  // wraps past 2^32
+        #expect(accepts(Self.segment(sequence: next, payload: 1_000)), "the next full segment")
+        #expect(accepts(Self.segment(sequence: next, payload: 10, flags: 0x18)), "a shorter last one, with PSH")
+        #expect(!accepts(Self.segment(sequence: next + 1, payload: 1_000)), "a gap")
+        #expect(!accepts(Self.segment(sequence: next &- 1_000, payload: 1_000)), "a retransmission")
+        #expect(!accepts(Self.segment(sequence: next, payload: 1_001)), "longer than the first")
+        #expect(!accepts(Self.segment(sequence: next, payload: 1_000, acknowledgment: 2)), "another acknowledgment")
+        #expect(!accepts(Self.segment(sequence: next, payload: 1_000, sourcePort: 40_001)), "another connection")
+        for flags: UInt8 in [0x11, 0x12, 0x14, 0x90, 0x50] {
+            #expect(!accepts(Self.segment(sequence: next, payload: 1_000, flags: flags)), "flags \(flags) are not joined")
+        }
+        var shortRun = run
+        shortRun.lastPayload = 500
+        #expect(Self.segment(sequence: next, payload: 1_000).withUnsafeBytes { shortRun.accepts(JoinableSegment($0)!, $0) } == false,
+                "nothing after a short segment")
+        var pushed = run
+        pushed.lastFlags = 0x18
+        #expect(Self.segment(sequence: next, payload: 1_000).withUnsafeBytes { pushed.accepts(JoinableSegment($0)!, $0) } == false,
+                "PSH ends a run")
+        var full = run
+        full.length = 14 + 65_535 - 500
+        #expect(Self.segment(sequence: next, payload: 1_000).withUnsafeBytes { full.accepts(JoinableSegment($0)!, $0) } == false,
+                "no more than an IP packet holds")
+    }
+
+    @Test func framesThatAreNotPlainTCPOverIPv4AreNeverJoined() {
+        let plain = Self.segment(sequence: 1, payload: 100)
+        #expect(plain.withUnsafeBytes { JoinableSegment($0) } != nil)
+        var tagged = plain
+        tagged.insert(contentsOf: [0x81, 0x00, 0x00, 0x05], at: 12)
+        var options = plain
+        options[14] = 0x46
+        var fragment = plain
+        fragment[20] |= 0x20
+        var padded = plain
+        padded.append(0)
+        var udp = plain
+        udp[23] = 17
+        let noPayload = Array(plain.prefix(66))
+        for (name, frame) in [("VLAN-tagged", tagged), ("IP options", options), ("a fragment", fragment), ("padding", padded), ("UDP", udp),
+                              ("no payload", noPayload), ("cut short", Array(plain.prefix(40)))] {
+            #expect(frame.withUnsafeBytes { JoinableSegment($0) } == nil, "\(name)")
+        }
+        // Seeded garbage: refused or parsed, never a trap.
+        var random = SeededGenerator(state: 4)
+        for _ in 0..<5_000 {
+            var garbage = Array(plain.prefix(Int.random(in: 0...plain.count, using: &random)))
+            for _ in 0..<Int.random(in: 0...4, using: &random) where !garbage.isEmpty {
+                garbage[Int.random(in: 0..<garbage.count, using: &random)] = UInt8.random(in: 0...255, using: &random)
+            }
+            if let segment = garbage.withUnsafeBytes({ JoinableSegment($0) }) {
+                #expect(segment.headerLength + segment.payload == garbage.count)
+            }
+        }
+    }
+}
