@@ -21,7 +21,9 @@
 //   - NAT on a partial checksum: the addresses are in the pseudo-header
 //     sum, not in the summed bytes, so the incremental update is wrong for
 //     it; a frame is completed before the rewrite, a super-frame gets its
-//     pseudo-header sum recomputed after it (`refreshPseudoHeaderSum`).
+//     pseudo-header sum recomputed after it (`refreshPseudoHeaderSum`);
+//   - from the tunnel, consecutive segments of one TCP flow are joined back
+//     into a super-frame for the VM (DatapathLoop+Coalescing.swift).
 // Everything here reads only what it checked is there: a header that does
 // not fit its frame is an error the datapath counts (`bad_offload`), never a
 // crash. No allocation.
@@ -77,13 +79,15 @@ enum Offload {
     /// After NAT rewrote a partial-checksum IPv4 TCP or UDP frame: puts the
     /// pseudo-header sum of its current addresses back in the checksum field
     /// (the rewrite's incremental update suits complete checksums only; the
-    /// ports it changed are in the bytes still to be summed). False when the
-    /// frame is not such a packet.
+    /// ports it changed are in the bytes still to be summed). Other than
+    /// IPv4, NAT changed nothing; an IPv4 packet that is not such a packet
+    /// gives false.
     /// - Complexity: O(1).
     static func refreshPseudoHeaderSum(_ frame: UnsafeMutableRawBufferPointer, _ header: hive_vnet_header) -> Bool {
         let bytes = UnsafeRawBufferPointer(frame)
-        guard let ethernet = try? Ethernet.Header(parsing: bytes), ethernet.etherType == .ipv4,
-              let ip = try? IPv4.Header(parsing: UnsafeRawBufferPointer(rebasing: bytes[ethernet.length...])),
+        guard let ethernet = try? Ethernet.Header(parsing: bytes) else { return false }
+        guard ethernet.etherType == .ipv4 else { return true }
+        guard let ip = try? IPv4.Header(parsing: UnsafeRawBufferPointer(rebasing: bytes[ethernet.length...])),
               ip.protocol == .tcp || ip.protocol == .udp,
               Int(header.csum_start) == ethernet.length + ip.headerLength,
               Int(ip.totalLength) >= ip.headerLength
