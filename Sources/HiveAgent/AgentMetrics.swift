@@ -99,6 +99,13 @@ enum AgentMetrics {
         scalar("hive_flow_state_malformed_total", "counter", "Flow-state messages ignored as malformed.", connections.malformedMessages)
         family("hive_datapath_drops_total", "counter", "Packets the datapath dropped, by reason.")
         for reason in DatapathStatistics.DropReason.allCases { sample("hive_datapath_drops_total", [("reason", reason.rawValue)], statistics.drops[reason] ?? 0) }
+        scalar("hive_datapath_super_frames_total", "counter", "Segmentation-offloaded super-frames read from ports.", statistics.superFramesReceived)
+        scalar("hive_datapath_super_frames_segmented_total", "counter", "Super-frames cut into segments for the tunnel.", statistics.superFramesSegmented)
+        scalar("hive_datapath_segments_sent_total", "counter", "Segments of super-frames sent through the tunnel.", statistics.segmentsSent)
+        scalar("hive_datapath_checksums_completed_total", "counter", "Partial checksums the datapath completed.", statistics.checksumsCompleted)
+        scalar("hive_tunnel_coalesced_buffers_total", "counter", "Tunnel receives that held a run of datagrams (UDP_GRO).", statistics.tunnelCoalescedBuffers)
+        scalar("hive_datapath_joined_super_frames_total", "counter", "Super-frames joined from TCP segments of the tunnel for local ports.", statistics.coalescedSuperFrames)
+        scalar("hive_datapath_joined_segments_total", "counter", "TCP segments of the tunnel joined into super-frames.", statistics.coalescedSegments)
         scalar("hive_mac_learned_total", "counter", "MAC table entries this agent learned.", control.macLearned)
         scalar("hive_arp_learned_total", "counter", "ARP table entries this agent learned.", control.arpLearned)
         scalar("hive_mac_limit_refused_total", "counter", "MACs not learned because their port had reached its MAC limit.", control.macLimitRefused)

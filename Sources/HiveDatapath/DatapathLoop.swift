@@ -11,6 +11,8 @@ struct ReadySockets {
 struct PortState {
     var port: LocalPort
     var queue: UnsafeMutablePointer<hive_frame>
+    /// The virtio-net header of each queued frame.
+    var headers: UnsafeMutablePointer<hive_vnet_header>
     var queued: Int32 = 0
     /// Upcall token bucket: tokens left, and when it was last refilled.
     var upcallTokens: Int
@@ -23,10 +25,18 @@ struct PortState {
 /// thread only.
 struct DatapathLoop<Handler: UpcallHandler> {
     static var batchSize: Int32 { 64 }
-    /// Receive buffers hold jumbo frames; longer ones are counted as truncated.
-    static var frameCapacity: Int { 9216 }
+    /// Receive buffers hold a segmentation-offloaded super-frame (64 KB of IP
+    /// plus Ethernet and tags) or a UDP_GRO run; longer ones are counted as truncated.
+    static var frameCapacity: Int { 65_600 }
     /// Geneve fixed header plus Hive's 8-byte metadata option.
     static var tunnelHeaderLength: Int { 16 }
+    /// Where super-frames are cut for the tunnel: room for several 64 KB
+    /// UDP_SEGMENT runs; emptied at each tunnel flush.
+    static var segmentSlabCapacity: Int { 256 << 10 }
+    /// The most bytes one UDP_SEGMENT send carries (a UDP datagram's limit,
+    /// 65,507, less a margin) and the most datagrams (the kernel's UDP_MAX_SEGMENTS).
+    static var segmentRunBytes: Int { 65_000 }
+    static var segmentRunCount: Int { 64 }
 
     let handler: Handler
     let tunnelFD: Int32
@@ -40,6 +50,17 @@ struct DatapathLoop<Handler: UpcallHandler> {
     // Receive slab: one batch of frames, reused for every socket.
     let receiveSlab: UnsafeMutableRawPointer
     let receiveFrames: UnsafeMutablePointer<hive_frame>
+    /// The virtio-net header of each frame read from a port.
+    let receiveHeaders: UnsafeMutablePointer<hive_vnet_header>
+    /// Super-frames cut into segments, each run laid out as the datagrams it sends.
+    let segmentSlab: UnsafeMutableRawPointer
+    var segmentSlabUsed = 0
+    /// Tunnel segments joined back into super-frames for local ports
+    /// (DatapathLoop+Coalescing.swift): regions of `frameCapacity` bytes,
+    /// emptied at each flush, and the run being joined.
+    let coalescingSlab: UnsafeMutableRawPointer
+    var coalescingRegionsUsed = 0
+    var run = CoalescingRun()
     // Tunnel send queue and the headers its datagrams point at.
     let tunnelQueue: UnsafeMutablePointer<hive_datagram>
     let tunnelHeaders: UnsafeMutableRawPointer
@@ -67,8 +88,11 @@ struct DatapathLoop<Handler: UpcallHandler> {
         for index in 0..<batch {
             receiveFrames[index] = hive_frame(
                 base: receiveSlab + index * Self.frameCapacity, capacity: UInt32(Self.frameCapacity),
-                length: 0, address: 0, port: 0, truncated: 0, reserved: 0)
+                length: 0, address: 0, port: 0, truncated: 0, reserved: 0, segment_size: 0)
         }
+        receiveHeaders = .allocate(capacity: batch)
+        segmentSlab = .allocate(byteCount: Self.segmentSlabCapacity, alignment: 64)
+        coalescingSlab = .allocate(byteCount: Self.coalescingRegions * Self.frameCapacity, alignment: 64)
         tunnelQueue = .allocate(capacity: batch)
         tunnelHeaders = .allocate(byteCount: batch * Self.tunnelHeaderLength, alignment: 8)
         decision.tags.reserveCapacity(32)
@@ -134,7 +158,7 @@ struct DatapathLoop<Handler: UpcallHandler> {
     /// Reads and forwards one batch from a bound port; returns the frames read.
     mutating func receivePortBatch(_ index: Int) -> Int32 {
         let portKey = ports[index].port.portKey
-        let received = hive_receive_batch(ports[index].port.fd, receiveFrames, Self.batchSize)
+        let received = hive_receive_batch(ports[index].port.fd, receiveFrames, receiveHeaders, Self.batchSize)
         guard received > 0 else {
             if received < 0, !failedPorts.contains(where: { $0.0 == portKey }) {
                 failedPorts.append((portKey, SystemError("receive on", "interface \(ports[index].port.interfaceName)", code: -received)))
@@ -151,6 +175,14 @@ struct DatapathLoop<Handler: UpcallHandler> {
                 continue
             }
             let bytes = UnsafeMutableRawBufferPointer(start: frame.base, count: Int(frame.length))
+            let offload = receiveHeaders[slot]
+            if offload.isOffloaded {
+                guard Offload.isPlausible(offload, frameLength: bytes.count) else {
+                    count(.badOffload)
+                    continue
+                }
+                if offload.isSuperFrame { statistics.superFramesReceived &+= 1 }
+            }
             guard let key = try? FlowKey(parsing: UnsafeRawBufferPointer(bytes), inPort: portKey) else {
                 count(.malformed)
                 continue
@@ -159,9 +191,9 @@ struct DatapathLoop<Handler: UpcallHandler> {
                 flows.touch(flow, bytes: bytes.count, now: clock)
                 statistics.flowHits &+= 1
                 if traced { traceHit(bytes, key: key, flow: flow) }
-                execute(flows.actions(flow), on: bytes, ingressKey: portKey)
+                execute(flows.actions(flow), on: bytes, ingressKey: portKey, offload: offload)
             } else if takeUpcallToken(index) {
-                upcall(bytes, key: key)
+                upcall(bytes, key: key, offload: offload)
             } else {
                 count(.upcallLimited)
                 if traced { handler.traceLimited(frame: UnsafeRawBufferPointer(bytes), key: key) }
@@ -192,8 +224,16 @@ struct DatapathLoop<Handler: UpcallHandler> {
     /// The miss path: the handler decides, the flow is cached if it may be,
     /// and the packet goes where the decision says.
     @inline(never)
-    mutating func upcall(_ bytes: UnsafeMutableRawBufferPointer, key: FlowKey) {
+    mutating func upcall(_ bytes: UnsafeMutableRawBufferPointer, key: FlowKey, offload: hive_vnet_header = .none) {
         statistics.upcalls &+= 1
+        var offload = offload
+        if offload.needsChecksum, !offload.isSuperFrame {
+            // The handler may keep a copy (a packet waiting for ARP) and send it
+            // later without its header: it must be whole.
+            Offload.completeChecksum(bytes, offload)
+            statistics.checksumsCompleted &+= 1
+            offload = .none
+        }
         decision.reset()
         handler.handleMiss(frame: UnsafeRawBufferPointer(bytes), key: key, decision: &decision)
         if !decision.invalidations.isEmpty {
@@ -213,7 +253,7 @@ struct DatapathLoop<Handler: UpcallHandler> {
             statistics.held &+= 1
             return
         }
-        execute(decision.actions, on: bytes, ingressKey: key.inPort)
+        execute(decision.actions, on: bytes, ingressKey: key.inPort, offload: offload)
     }
 
     /// Out of line: only while a live trace is armed, before the flow's actions rewrite the frame.
@@ -222,51 +262,13 @@ struct DatapathLoop<Handler: UpcallHandler> {
         handler.traceHit(frame: UnsafeRawBufferPointer(bytes), key: key, flow: flows.entries[Int(flow)], now: clock)
     }
 
-    /// Reads one batch of tunnel packets and delivers each to its local port.
-    mutating func receiveTunnelBatch() -> Int32 {
-        let received = hive_receive_batch(tunnelFD, receiveFrames, Self.batchSize)
-        guard received > 0 else { return 0 }
-        statistics.tunnelReceivedPackets &+= UInt64(received)
-        for slot in 0..<Int(received) {
-            let frame = receiveFrames[slot]
-            if frame.truncated != 0 {
-                count(.truncated)
-                continue
-            }
-            if let peers, !peers.contains(frame.address) {
-                count(.unknownPeer)
-                continue
-            }
-            let packet = UnsafeRawBufferPointer(start: frame.base, count: Int(frame.length))
-            if let header = try? Geneve.Header(parsing: packet), header.vni == FlowStateTunnel.key,
-               header.protocolType == FlowStateTunnel.protocolType {
-                receiveFlowState(UnsafeRawBufferPointer(rebasing: packet[header.length...]), from: frame.address)
-                continue
-            }
-            guard let header = try? Geneve.Header(parsing: packet),
-                  header.protocolType == Geneve.Header.transparentEthernetBridging, !header.isOAM,
-                  // RFC 8926 §3.5: options marked critical that we do not know mean drop; Hive sets none.
-                  !header.hasCriticalOptions,
-                  packet.count - header.length >= 14
-            else {
-                count(.badTunnelPacket)
-                continue
-            }
-            guard let index = portIndexByKey[header.vni] else {
-                count(.unknownTunnelKey)
-                continue
-            }
-            let inner = UnsafeMutableRawBufferPointer(start: frame.base! + header.length, count: packet.count - header.length)
-            enqueue(inner, toPort: index)
-        }
-        flushQueues()
-        return received
-    }
-
     // MARK: Executing
 
-    /// Rewrites the frame in place and queues it for every output.
-    mutating func execute(_ actions: FlowActions, on bytes: UnsafeMutableRawBufferPointer, ingressKey: UInt32) {
+    /// Rewrites the frame in place and queues it for every output. `offload`
+    /// is the frame's virtio-net header as read (see Offload.swift).
+    mutating func execute(
+        _ actions: FlowActions, on bytes: UnsafeMutableRawBufferPointer, ingressKey: UInt32, offload: hive_vnet_header = .none
+    ) {
         if actions.outputs.isEmpty {
             // Answered by the agent (ARP, DHCP, echo): not a drop.
             guard actions.dropCode != FlowActions.answered else { return }
@@ -274,10 +276,24 @@ struct DatapathLoop<Handler: UpcallHandler> {
             statistics.ports[ingressKey]?.drops[Int(actions.dropCode) % FlowActions.dropCodeCount] &+= 1
             return
         }
+        var offload = offload
+        var segmenter: Segmenter?
+        if offload.isOffloaded {
+            guard prepareOffloaded(actions, on: bytes, offload: &offload, segmenter: &segmenter) else {
+                count(.badOffload)
+                return
+            }
+        }
+        // What the tunnel carries: a super-frame's longest segment, not the whole.
+        let wireLength = segmenter?.largestFrame ?? bytes.count
         // 14: an untagged Ethernet header; tagged frames are measured exactly out of line.
-        let tunnelAllowed = actions.tunnelMTU == 0 || bytes.count <= Int(actions.tunnelMTU) &+ 14
-            || !tooBigForTunnel(actions, bytes: UnsafeRawBufferPointer(bytes), ingressKey: ingressKey)
+        let tunnelAllowed = actions.tunnelMTU == 0 || wireLength <= Int(actions.tunnelMTU) &+ 14
+            || !tooBigForTunnel(actions, bytes: UnsafeRawBufferPointer(bytes), frameLength: wireLength, ingressKey: ingressKey)
         for rewrite in actions.rewrites { rewrite.apply(to: bytes) }
+        if offload.needsChecksum, actions.translates, !Offload.refreshPseudoHeaderSum(bytes, offload) {
+            count(.badOffload)
+            return
+        }
         for output in actions.outputs {
             switch output {
             case .local(let portKey):
@@ -285,21 +301,51 @@ struct DatapathLoop<Handler: UpcallHandler> {
                     count(.portGone)
                     continue
                 }
-                enqueue(bytes, toPort: index)
+                enqueue(bytes, toPort: index, offload: offload)
             case .tunnel(let host, let portKey):
                 // Too big for the tunnel: the copies for this host's VMs still go.
-                if tunnelAllowed { enqueueTunnel(bytes, host: host, portKey: portKey, ingressKey: ingressKey) }
+                guard tunnelAllowed else { continue }
+                if let segmenter {
+                    enqueueSegments(of: UnsafeRawBufferPointer(bytes), segmenter, host: host, portKey: portKey, ingressKey: ingressKey)
+                } else {
+                    enqueueTunnel(bytes, host: host, portKey: portKey, ingressKey: ingressKey)
+                }
             }
         }
+    }
+
+    /// Before the rewrites of an offloaded frame: a super-frame leaving by
+    /// the tunnel gets its `Segmenter`; a partial checksum is completed when
+    /// the frame leaves by the tunnel or NAT rewrites it (its header then
+    /// says whole). A super-frame with NAT keeps its partial checksum, which
+    /// `execute` refreshes after the rewrites. False: the frame is not what
+    /// its header says.
+    mutating func prepareOffloaded(
+        _ actions: FlowActions, on bytes: UnsafeMutableRawBufferPointer, offload: inout hive_vnet_header, segmenter: inout Segmenter?
+    ) -> Bool {
+        let tunnel = actions.outputs.contains { if case .tunnel = $0 { true } else { false } }
+        if offload.isSuperFrame {
+            guard tunnel else { return true }
+            do throws(OffloadError) {
+                segmenter = try Segmenter(frame: UnsafeRawBufferPointer(bytes), header: offload)
+            } catch {
+                return false
+            }
+        } else if offload.needsChecksum, tunnel || actions.translates {
+            Offload.completeChecksum(bytes, offload)
+            statistics.checksumsCompleted &+= 1
+            offload = .none
+        }
+        return true
     }
 
     /// Whether the frame's packet exceeds the flow's tunnel MTU; if so it is
     /// counted, and a routed IPv4 packet with DF set gets an ICMP
     /// "fragmentation needed" (RFC 1191) from the router, to its sender.
     @inline(never)
-    mutating func tooBigForTunnel(_ actions: FlowActions, bytes: UnsafeRawBufferPointer, ingressKey: UInt32) -> Bool {
+    mutating func tooBigForTunnel(_ actions: FlowActions, bytes: UnsafeRawBufferPointer, frameLength: Int, ingressKey: UInt32) -> Bool {
         guard let ethernet = try? Ethernet.Header(parsing: bytes) else { return false }
-        let packetLength = bytes.count - ethernet.length
+        let packetLength = frameLength - ethernet.length
         guard packetLength > Int(actions.tunnelMTU) else { return false }
         count(.tooBig)
         statistics.ports[ingressKey]?.tooBig &+= 1
@@ -318,58 +364,34 @@ struct DatapathLoop<Handler: UpcallHandler> {
         return true
     }
 
-    mutating func enqueue(_ bytes: UnsafeMutableRawBufferPointer, toPort index: Int) {
+    mutating func enqueue(_ bytes: UnsafeMutableRawBufferPointer, toPort index: Int, offload: hive_vnet_header = .none) {
         if ports[index].queued == Self.batchSize { flushPort(index) }
         ports[index].queue[Int(ports[index].queued)] = hive_frame(
             base: bytes.baseAddress, capacity: UInt32(bytes.count), length: UInt32(bytes.count),
-            address: 0, port: 0, truncated: 0, reserved: 0)
+            address: 0, port: 0, truncated: 0, reserved: 0, segment_size: 0)
+        ports[index].headers[Int(ports[index].queued)] = offload
         ports[index].queued += 1
-    }
-
-    mutating func enqueueTunnel(_ bytes: UnsafeMutableRawBufferPointer, host: IPv4.Address, portKey: UInt32, ingressKey: UInt32) {
-        if tunnelQueued == Self.batchSize { flushTunnel() }
-        let header = tunnelHeaders + Int(tunnelQueued) * Self.tunnelHeaderLength
-        Self.writeTunnelHeader(at: header, portKey: portKey, ingressKey: ingressKey)
-        tunnelQueue[Int(tunnelQueued)] = hive_datagram(
-            header: UnsafeRawPointer(header), header_length: UInt32(Self.tunnelHeaderLength),
-            payload_length: UInt32(bytes.count), payload: UnsafeRawPointer(bytes.baseAddress),
-            address: host.value.bigEndian, port: configuration.tunnelPort.bigEndian, reserved: 0)
-        tunnelQueued += 1
-    }
-
-    /// Geneve (RFC 8926) with VNI = the egress port's key and Hive's option
-    /// carrying the ingress port's key.
-    static func writeTunnelHeader(at pointer: UnsafeMutableRawPointer, portKey: UInt32, ingressKey: UInt32) {
-        let buffer = UnsafeMutableRawBufferPointer(start: pointer, count: tunnelHeaderLength)
-        Geneve.Header(optionsLength: 8, vni: portKey & 0xFF_FFFF).write(to: buffer, at: 0)
-        buffer.storeBytes(of: Geneve.HiveMetadata.optionClass.bigEndian, toByteOffset: 8, as: UInt16.self)
-        buffer[10] = Geneve.HiveMetadata.optionType
-        buffer[11] = 1  // one 4-byte word of data
-        buffer.storeBytes(of: (ingressKey & 0xFF_FFFF).bigEndian, toByteOffset: 12, as: UInt32.self)
     }
 
     mutating func flushQueues() {
         for index in ports.indices where ports[index].queued > 0 { flushPort(index) }
         if tunnelQueued > 0 { flushTunnel() }
+        // What the joined frames were queued for is sent. (No run is open here:
+        // runs live within one tunnel batch, and `append` flushes before its region is taken.)
+        coalescingRegionsUsed = 0
     }
 
     mutating func flushPort(_ index: Int) {
         let queued = ports[index].queued
         var bytes: UInt64 = 0
         for slot in 0..<Int(queued) { bytes &+= UInt64(ports[index].queue[slot].length) }
-        let sent = hive_send_frames(ports[index].port.fd, ports[index].queue, queued)
+        let sent = hive_send_frames(ports[index].port.fd, ports[index].queue, ports[index].headers, queued)
         let portKey = ports[index].port.portKey
         if sent > 0 {
             statistics.ports[portKey, default: .init(name: ports[index].port.interfaceName)].sentPackets &+= UInt64(sent)
             statistics.ports[portKey, default: .init(name: ports[index].port.interfaceName)].sentBytes &+= bytes
         }
         ports[index].queued = 0
-    }
-
-    mutating func flushTunnel() {
-        let sent = hive_send_datagrams(tunnelFD, tunnelQueue, tunnelQueued)
-        if sent > 0 { statistics.tunnelSentPackets &+= UInt64(sent) }
-        tunnelQueued = 0
     }
 
     /// Sends a frame the handler or the control plane made, at once (rare:
@@ -381,39 +403,6 @@ struct DatapathLoop<Handler: UpcallHandler> {
             execute(FlowActions(outputs: outputs), on: bytes, ingressKey: ingressKey)
             flushQueues()
         }
-    }
-
-    /// Sends a flow-state message to `host` at once, after the frames
-    /// already queued and before the packet it concerns.
-    @inline(never)
-    mutating func sendFlowState(_ payload: [UInt8], to host: IPv4.Address) {
-        flushQueues()
-        var header = [UInt8](repeating: 0, count: Geneve.Header.fixedLength)
-        header.withUnsafeMutableBytes { buffer in
-            _ = Geneve.Header(protocolType: FlowStateTunnel.protocolType, vni: FlowStateTunnel.key).write(to: buffer, at: 0)
-        }
-        header.withUnsafeBytes { headerBytes in
-            payload.withUnsafeBytes { payloadBytes in
-                var datagram = hive_datagram(
-                    header: headerBytes.baseAddress, header_length: UInt32(headerBytes.count),
-                    payload_length: UInt32(payloadBytes.count), payload: payloadBytes.baseAddress,
-                    address: host.value.bigEndian, port: configuration.tunnelPort.bigEndian, reserved: 0)
-                if hive_send_datagrams(tunnelFD, &datagram, 1) == 1 {
-                    statistics.flowStateSent &+= 1
-                } else {
-                    count(.flowStateSendFailed)
-                }
-            }
-        }
-    }
-
-    /// A flow-state message from another host: the handler installs it.
-    @inline(never)
-    mutating func receiveFlowState(_ payload: UnsafeRawBufferPointer, from address: UInt32) {
-        statistics.flowStateReceived &+= 1
-        var invalidations: [FlowTag] = []
-        handler.receiveFlowState(payload, from: IPv4.Address(UInt32(bigEndian: address)), invalidations: &invalidations)
-        if !invalidations.isEmpty { statistics.flowsInvalidated &+= UInt64(flows.invalidate(Set(invalidations))) }
     }
 
     /// The handler's periodic work (connection expiry), and the flows it removes.
@@ -438,7 +427,9 @@ struct DatapathLoop<Handler: UpcallHandler> {
             case .addPort(let port):
                 if let existing = portIndexByKey[port.portKey] { removePort(at: existing) }
                 let queue = UnsafeMutablePointer<hive_frame>.allocate(capacity: Int(Self.batchSize))
-                ports.append(PortState(port: port, queue: queue, upcallTokens: configuration.upcallBurstPerPort, refilled: monotonicNanoseconds()))
+                let headers = UnsafeMutablePointer<hive_vnet_header>.allocate(capacity: Int(Self.batchSize))
+                ports.append(PortState(
+                    port: port, queue: queue, headers: headers, upcallTokens: configuration.upcallBurstPerPort, refilled: monotonicNanoseconds()))
                 portIndexByKey[port.portKey] = ports.count - 1
                 statistics.ports[port.portKey] = .init(name: port.interfaceName)
                 portsChanged = true
@@ -483,6 +474,7 @@ struct DatapathLoop<Handler: UpcallHandler> {
         let state = ports.remove(at: index)
         DatapathSockets.close(state.port.fd)
         state.queue.deallocate()
+        state.headers.deallocate()
         statistics.ports[state.port.portKey] = nil
         statistics.flowsInvalidated &+= UInt64(flows.removeFlows(touchingPort: state.port.portKey))
         portIndexByKey = Dictionary(uniqueKeysWithValues: ports.enumerated().map { ($1.port.portKey, $0) })
@@ -520,6 +512,9 @@ struct DatapathLoop<Handler: UpcallHandler> {
         DatapathSockets.close(tunnelFD)
         receiveSlab.deallocate()
         receiveFrames.deallocate()
+        receiveHeaders.deallocate()
+        segmentSlab.deallocate()
+        coalescingSlab.deallocate()
         tunnelQueue.deallocate()
         tunnelHeaders.deallocate()
     }

@@ -41,6 +41,11 @@ public struct DatapathStatistics: Sendable {
         case tooBig = "too_big"
         /// A flow-state message could not be sent (the packet still goes).
         case flowStateSendFailed = "flow_state_send_failed"
+        /// A frame whose virtio-net header does not fit it (unknown
+        /// segmentation, segment size 0, checksum offsets past the end), or a
+        /// super-frame that cannot be cut for the tunnel (not TCP or UDP over
+        /// IPv4 or IPv6 as its header says, lengths that disagree).
+        case badOffload = "bad_offload"
     }
 
     public var ports: [UInt32: PortCounters] = [:]
@@ -60,6 +65,18 @@ public struct DatapathStatistics: Sendable {
     public var flowStateReceived: UInt64 = 0
     public var flows: Int = 0
     public var drops: [DropReason: UInt64] = [:]
+    /// Offloads (see Offload.swift): segmentation-offloaded super-frames read
+    /// from ports; those cut into segments for the tunnel, and the segments;
+    /// partial checksums completed; tunnel buffers that held a run of
+    /// datagrams (UDP_GRO).
+    public var superFramesReceived: UInt64 = 0
+    public var superFramesSegmented: UInt64 = 0
+    public var segmentsSent: UInt64 = 0
+    public var checksumsCompleted: UInt64 = 0
+    public var tunnelCoalescedBuffers: UInt64 = 0
+    /// Super-frames joined from tunnel segments for local ports, and the segments joined.
+    public var coalescedSuperFrames: UInt64 = 0
+    public var coalescedSegments: UInt64 = 0
 
     public init() {}
 }

@@ -92,6 +92,12 @@ public struct FlowActions: Hashable, Sendable {
     public static let drop = FlowActions()
 
     public var isDrop: Bool { outputs.isEmpty }
+
+    /// Whether a rewrite translates addresses or ports (NAT), which a
+    /// partial checksum must be prepared for.
+    var translates: Bool {
+        rewrites.contains { if case .translate = $0 { true } else { false } }
+    }
 }
 
 /// A tag of something a flow depended on; the agent derives them from the

@@ -13,10 +13,18 @@ public enum DatapathSockets {
     public static let bufferBytes: Int32 = 4 << 20
 
     /// A packet socket on interface `name`: (fd, interface index).
-    public static func openPacketSocket(interface name: String, namespace: String? = nil) throws(SystemError) -> (fd: Int32, interfaceIndex: Int32) {
+    ///
+    /// With `virtioNetHeaders` (what a `LocalPort` needs) each frame comes and
+    /// goes with its virtio-net header, so a VM's interface may keep its
+    /// offloads: TCP super-frames of up to 64 KB and partial checksums are read
+    /// as they are, and written back the same way. Without, frames are whole
+    /// (what a test playing a VM's NIC writes).
+    public static func openPacketSocket(
+        interface name: String, namespace: String? = nil, virtioNetHeaders: Bool = true
+    ) throws(SystemError) -> (fd: Int32, interfaceIndex: Int32) {
         try inNamespace(namespace) { () throws(SystemError) in
             var interfaceIndex: Int32 = 0
-            let fd = hive_packet_socket_open(name, bufferBytes, &interfaceIndex)
+            let fd = hive_packet_socket_open(name, bufferBytes, virtioNetHeaders ? 1 : 0, &interfaceIndex)
             try SystemError.check(fd, "open packet socket on", "interface \(name)\(namespace.map { " in namespace \($0)" } ?? "")")
             return (fd, interfaceIndex)
         }
@@ -29,10 +37,14 @@ public enum DatapathSockets {
         try SystemError.check(hive_packet_socket_promiscuous(fd, interfaceIndex), "set promiscuous mode on", "interface \(interfaceIndex)")
     }
 
-    /// A UDP socket bound to `address`:`port` (port 0 picks one).
-    public static func openUDPSocket(address: IPv4.Address, port: UInt16, namespace: String? = nil) throws(SystemError) -> Int32 {
+    /// A UDP socket bound to `address`:`port` (port 0 picks one). With
+    /// `receiveCoalesced` (UDP_GRO, what the datapath's tunnel socket wants)
+    /// a run of datagrams from one sender may arrive as one buffer.
+    public static func openUDPSocket(
+        address: IPv4.Address, port: UInt16, namespace: String? = nil, receiveCoalesced: Bool = true
+    ) throws(SystemError) -> Int32 {
         try inNamespace(namespace) { () throws(SystemError) in
-            let fd = hive_udp_socket_open(address.value.bigEndian, port.bigEndian, bufferBytes)
+            let fd = hive_udp_socket_open(address.value.bigEndian, port.bigEndian, bufferBytes, receiveCoalesced ? 1 : 0)
             try SystemError.check(fd, "bind UDP socket to", "\(address):\(port)\(namespace.map { " in namespace \($0)" } ?? "")")
             return fd
         }

@@ -71,7 +71,7 @@ public enum SandboxTools {
 
     /// The tools `SandboxNetwork.create()` needs (with an upstream, also
     /// `sysctl`: see `SandboxNetwork.requiredTools`).
-    public static let required = ["ip", "ethtool"]
+    public static let required = ["ip"]
 
     /// Throws `SandboxError.missingTool` for the first of `tools` that is not
     /// installed, naming the Debian package that provides it.

@@ -98,9 +98,6 @@ extension SandboxNetwork {
             try ip(name, "link", "set", "dev", uplink.interface, "up")
             try ip(uplink.host, "link", "set", "dev", uplink.hostInterface, "addrgenmode", "none")
             try ip(uplink.host, "link", "set", "dev", uplink.hostInterface, "mtu", mtu, "up")
-            // As for VMs (see createVM): frames must be wire-ready for the datapath.
-            try NetworkNamespace.run(name, ["ethtool", "-K", uplink.interface, "tx", "off"])
-            try NetworkNamespace.run(uplink.host, ["ethtool", "-K", uplink.hostInterface, "tx", "off"])
         }
         guard !upstream.uplinks.isEmpty else { return }
         for prefix in upstream.routedPrefixes {

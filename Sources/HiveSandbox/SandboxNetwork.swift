@@ -120,7 +120,9 @@ public struct SandboxNetwork: Sendable {
     /// Builds the network: the underlay namespace and bridge, each host with
     /// `ul0` on the bridge, the upstream namespace with its uplinks, sysctls,
     /// server address and multipath routes, each VM with `eth0` and its host
-    /// end; tx offload off on both ends of every veth to a datapath.
+    /// end. Every veth keeps the kernel's default offloads: a VM hands its
+    /// host TCP super-frames and partial checksums, as a real one does, and
+    /// the datapath takes them (see `HiveDatapath/Offload.swift`).
     ///
     /// - Throws: `SandboxError.invalidConfiguration` (before running
     ///   anything), `SandboxError.notRoot` or `.missingTool`, or the
@@ -208,15 +210,6 @@ public struct SandboxNetwork: Sendable {
         // No IPv6 link-local either: the host end carries no address at all.
         try ip(vm.host, "link", "set", "dev", vm.hostInterface, "addrgenmode", "none")
         try ip(vm.host, "link", "set", "dev", vm.hostInterface, "mtu", "\(vm.mtu)", "up")
-        // veth offers checksum and segmentation offload, so by default the VM
-        // stack hands it frames with partial checksums and TCP segments of up
-        // to 64 KB, trusting the peer to be the kernel. The datapath reads the
-        // host end with an AF_PACKET socket and forwards frames as they are,
-        // so they must be wire-ready: full-size at most the MTU, checksums
-        // complete. Turning tx checksumming off also turns off TSO, which
-        // depends on it; the host end likewise for frames sent into it.
-        try NetworkNamespace.run(vm.name, ["ethtool", "-K", "eth0", "tx", "off"])
-        try NetworkNamespace.run(vm.host, ["ethtool", "-K", vm.hostInterface, "tx", "off"])
     }
 
     /// `ip -n NAMESPACE ARGUMENTS...`. Interface names always follow `name`

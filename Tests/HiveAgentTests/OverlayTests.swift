@@ -54,13 +54,18 @@ import Testing
             #expect(await lab.ping(from: "vm3", to: "10.0.1.11", count: 5), "vm3 -> vm1: the way back")
             #expect(await lab.ping(from: "vm1", to: "10.0.1.1", count: 2), "the router answers pings to its own port")
 
-            // A TCP transfer across the router: 2 MB, checked by digest on both sides.
+            // A TCP transfer across the router: 2 MB, checked by digest on both sides. The
+            // VMs keep their offloads, so it is a few dozen 64 KB super-frames and their ACKs:
+            // count what the transfer itself cost (its connection's first packets miss).
+            let hitsBefore = lab.agents.reduce(0) { $0 + $1.statistics.flowHits }
+            let upcallsBefore = lab.agents.reduce(0) { $0 + $1.statistics.upcalls }
             let digest = try await TCPTransfer.run(lab, server: "vm3", serverAddress: "10.0.2.13", client: "vm1", bytes: 2_000_000)
             #expect(digest.sent == digest.received, "the server got exactly what the client sent")
 
-            let hits = lab.agents.reduce(0) { $0 + $1.statistics.flowHits }
-            let upcalls = lab.agents.reduce(0) { $0 + $1.statistics.upcalls }
-            #expect(hits > upcalls * 10, "cached flows carry the traffic (hits \(hits), upcalls \(upcalls))")
+            _ = await eventually(within: 5) { lab.agents.reduce(0) { $0 + $1.statistics.flowHits } > hitsBefore }
+            let hits = lab.agents.reduce(0) { $0 + $1.statistics.flowHits } - hitsBefore
+            let upcalls = lab.agents.reduce(0) { $0 + $1.statistics.upcalls } - upcallsBefore
+            #expect(hits > upcalls * 5, "cached flows carry the transfer (hits \(hits), upcalls \(upcalls))")
         }
     }
 

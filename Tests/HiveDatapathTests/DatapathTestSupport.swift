@@ -262,7 +262,7 @@ final class RawPort {
     let fd: Int32
 
     init(interface: String, namespace: String) throws {
-        fd = try DatapathSockets.openPacketSocket(interface: interface, namespace: namespace).fd
+        fd = try DatapathSockets.openPacketSocket(interface: interface, namespace: namespace, virtioNetHeaders: false).fd
     }
 
     deinit { DatapathSockets.close(fd) }
@@ -284,7 +284,7 @@ final class UDPPeer {
     let fd: Int32
 
     init(address: IPv4.Address, port: UInt16, namespace: String) throws {
-        fd = try DatapathSockets.openUDPSocket(address: address, port: port, namespace: namespace)
+        fd = try DatapathSockets.openUDPSocket(address: address, port: port, namespace: namespace, receiveCoalesced: false)
     }
 
     deinit { DatapathSockets.close(fd) }

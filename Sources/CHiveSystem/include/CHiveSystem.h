@@ -1,5 +1,6 @@
 // The Linux calls the datapath needs that Swift's Glibc module does not
-// expose well: AF_PACKET sockets, recvmmsg/sendmmsg batches, setns.
+// expose well: AF_PACKET sockets with virtio-net headers, recvmmsg/sendmmsg
+// batches, UDP segmentation offload, setns.
 // Every function returns a non-negative result or -errno; none allocates.
 #ifndef CHIVE_SYSTEM_H
 #define CHIVE_SYSTEM_H
@@ -19,7 +20,35 @@ typedef struct {
     /// Set when the frame was cut to `capacity` (MSG_TRUNC).
     uint8_t truncated;
     uint8_t reserved;
+    /// UDP sockets with UDP_GRO: the size of each datagram the kernel
+    /// coalesced into this buffer (the last may be shorter); 0: one datagram.
+    uint16_t segment_size;
 } hive_frame;
+
+/// A frame's virtio-net header (struct virtio_net_hdr, host byte order: the
+/// packet socket's legacy little-endian layout on a little-endian host), read
+/// before and written before every frame of a packet socket opened with
+/// `virtio_net_header`. All zero: a whole frame with complete checksums.
+typedef struct {
+    /// HIVE_VNET_NEEDS_CSUM: the L4 checksum at csum_start + csum_offset holds
+    /// only the pseudo-header sum; the sum from csum_start on is still to do.
+    uint8_t flags;
+    /// HIVE_VNET_GSO_*: a super-frame to cut into gso_size payloads (ECN bit 0x80 aside).
+    uint8_t gso_type;
+    uint16_t hdr_len;
+    uint16_t gso_size;
+    uint16_t csum_start;
+    uint16_t csum_offset;
+} hive_vnet_header;
+
+#define HIVE_VNET_NEEDS_CSUM 1
+#define HIVE_VNET_DATA_VALID 2
+#define HIVE_VNET_GSO_NONE 0
+#define HIVE_VNET_GSO_TCPV4 1
+#define HIVE_VNET_GSO_UDP 3
+#define HIVE_VNET_GSO_TCPV6 4
+#define HIVE_VNET_GSO_UDP_L4 5
+#define HIVE_VNET_GSO_ECN 0x80
 
 /// One datagram to send: a header (the tunnel header) and a payload (the
 /// inner frame), gathered without copying, to `address`:`port` (network order).
@@ -30,7 +59,10 @@ typedef struct {
     const void *payload;
     uint32_t address;
     uint16_t port;
-    uint16_t reserved;
+    /// Non-zero: header + payload are several datagrams of this size each
+    /// (the last may be shorter), sent in one call with UDP_SEGMENT; if the
+    /// kernel refuses that (no checksum offload on the route), one by one.
+    uint16_t segment_size;
 } hive_datagram;
 
 /// The most frames one batch call handles.
@@ -39,7 +71,10 @@ typedef struct {
 /// Opens a non-blocking AF_PACKET socket bound to interface `name`, which
 /// does not see its own transmissions; `buffer_bytes` for each direction
 /// (forced past the sysctl limits as root). Stores the interface index.
-int hive_packet_socket_open(const char *name, int buffer_bytes, int *interface_index);
+/// With `virtio_net_header` (PACKET_VNET_HDR) every frame read or written
+/// has a `hive_vnet_header`: segmentation-offloaded super-frames and partial
+/// checksums come and go as they are.
+int hive_packet_socket_open(const char *name, int buffer_bytes, int virtio_net_header, int *interface_index);
 
 /// Frames the kernel dropped on a packet socket (its receive queue was
 /// full) since the last call; the kernel resets the count on each read.
@@ -50,16 +85,21 @@ int64_t hive_socket_drops(int fd);
 int hive_packet_socket_promiscuous(int fd, int interface_index);
 
 /// Opens a non-blocking UDP socket bound to `address`:`port` (network order).
-int hive_udp_socket_open(uint32_t address, uint16_t port, int buffer_bytes);
+/// With `receive_coalesced` (UDP_GRO) the kernel may hand several datagrams of
+/// one sender in one buffer (`hive_frame.segment_size`).
+int hive_udp_socket_open(uint32_t address, uint16_t port, int buffer_bytes, int receive_coalesced);
 
 /// The local port a UDP socket is bound to (host order), or -errno.
 int hive_udp_socket_port(int fd);
 
-/// Receives up to `count` frames without blocking; returns how many.
-int hive_receive_batch(int fd, hive_frame *frames, int count);
+/// Receives up to `count` frames without blocking; returns how many. On a
+/// packet socket with virtio-net headers pass `headers` (`count` of them):
+/// each frame's header goes there, and `length` counts the frame alone.
+int hive_receive_batch(int fd, hive_frame *frames, hive_vnet_header *headers, int count);
 
 /// Sends `count` frames on a bound packet socket; returns how many went.
-int hive_send_frames(int fd, const hive_frame *frames, int count);
+/// `headers` (one per frame) on a socket with virtio-net headers, else NULL.
+int hive_send_frames(int fd, const hive_frame *frames, const hive_vnet_header *headers, int count);
 
 /// Sends `count` datagrams on a UDP socket; returns how many went.
 int hive_send_datagrams(int fd, const hive_datagram *datagrams, int count);
