@@ -77,6 +77,17 @@ extension TopologyRepository {
         }
     }
 
+    /// The bridge's DHCP subnets, from its scope (one short read, whatever
+    /// the cloud's size); a store not yet given its scoped copies is listed whole.
+    func dhcpSubnets(of bridge: BridgeID) async throws -> [DHCPSubnet] {
+        let scoped = try await store.range(.prefix(TopologyScopes.prefix(of: bridge.uuid) + ObjectKind.dhcpSubnet.rawValue + "/"))
+        let complete = try await store.get(TopologyScopes.completeMarker) != nil
+        if !scoped.keyValues.isEmpty || complete {
+            return try scoped.keyValues.map { try decode(DHCPSubnet.self, $0) }
+        }
+        return try await list(DHCPSubnet.self).items.map(\.object).filter { $0.bridgeId == bridge }
+    }
+
     /// A bridge port's fixed IPs: each inside a subnet of its bridge and not
     /// the subnet's gateway; "auto" becomes the first free address of a
     /// subnet's pool. Uniqueness on the bridge is the unique key's job; a
@@ -85,8 +96,7 @@ extension TopologyRepository {
     private func portAddressRules(_ port: inout Port, plan: inout ChangePlan) async throws {
         guard !port.fixedIPs.isEmpty else { return }
         let bridge = BridgeID(port.deviceId)
-        let subnets = try await list(DHCPSubnet.self).items.map(\.object).filter { $0.bridgeId == bridge }
-            .sorted { $0.subnet.address < $1.subnet.address }
+        let subnets = try await dhcpSubnets(of: bridge).sorted { $0.subnet.address < $1.subnet.address }
         for (index, address) in port.fixedIPs.enumerated() where address != Port.automaticAddress {
             guard let subnet = subnets.first(where: { $0.subnet.contains(address) }) else {
                 let expected = subnets.isEmpty ? "the bridge has none; create one with 'hive dhcp create' first"
