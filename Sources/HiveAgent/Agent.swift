@@ -306,7 +306,7 @@ public final class Agent: Service, Sendable {
                             received.value.store(true, ordering: .relaxed)
                         }
                     }
-                    group.addTask { await batches.drain { await self.control.apply($0) } }
+                    group.addTask { await batches.drain { await self.control.apply($0); self.logApplied($0) } }
                     try await group.waitForAll()
                 }
             } catch StoreError.compacted {
