@@ -158,33 +158,48 @@ free_port() {
 
 # --- etcd: 3 members ---------------------------------------------------------
 
-CLIENT_URLS=() PEER_URLS=()
-for member in 0 1 2; do
-    CLIENT_URLS+=("http://127.0.0.1:$(free_port)")
-    PEER_URLS+=("http://127.0.0.1:$(free_port)")
-done
-INITIAL_CLUSTER="m0=${PEER_URLS[0]},m1=${PEER_URLS[1]},m2=${PEER_URLS[2]}"
-: >"$WORK/etcd.pids"
-for member in 0 1 2; do
-    # A larger quota than the default 2 GB: a full-scale cloud and its history fit.
-    env -u ETCDCTL_API etcd --name "m$member" --data-dir "$WORK/etcd-m$member" \
-        --listen-client-urls "${CLIENT_URLS[member]}" --advertise-client-urls "${CLIENT_URLS[member]}" \
-        --listen-peer-urls "${PEER_URLS[member]}" --initial-advertise-peer-urls "${PEER_URLS[member]}" \
-        --initial-cluster "$INITIAL_CLUSTER" --initial-cluster-state new --initial-cluster-token "hive-scale-$$" \
-        --quota-backend-bytes $((8 * 1024 * 1024 * 1024)) --logger zap --log-outputs stderr \
-        >"$WORK/etcd-m$member.log" 2>&1 &
-    PIDS+=($!)
-    echo $! >>"$WORK/etcd.pids"
+# A port found free may be taken before etcd binds it (other test suites on
+# this machine): a member that exits at start makes a new cluster on new ports.
+start_etcd() {
+    local member attempt=$1
+    CLIENT_URLS=() PEER_URLS=() ETCD_PIDS=()
+    for member in 0 1 2; do
+        CLIENT_URLS+=("http://127.0.0.1:$(free_port)")
+        PEER_URLS+=("http://127.0.0.1:$(free_port)")
+    done
+    local initial_cluster="m0=${PEER_URLS[0]},m1=${PEER_URLS[1]},m2=${PEER_URLS[2]}"
+    for member in 0 1 2; do
+        rm -rf "$WORK/etcd-m$member"
+        # A larger quota than the default 2 GB: a full-scale cloud and its history fit.
+        env -u ETCDCTL_API etcd --name "m$member" --data-dir "$WORK/etcd-m$member" \
+            --listen-client-urls "${CLIENT_URLS[member]}" --advertise-client-urls "${CLIENT_URLS[member]}" \
+            --listen-peer-urls "${PEER_URLS[member]}" --initial-advertise-peer-urls "${PEER_URLS[member]}" \
+            --initial-cluster "$initial_cluster" --initial-cluster-state new --initial-cluster-token "hive-scale-$$-$attempt" \
+            --quota-backend-bytes $((8 * 1024 * 1024 * 1024)) --logger zap --log-outputs stderr \
+            >"$WORK/etcd-m$member.log" 2>&1 &
+        PIDS+=($!)
+        ETCD_PIDS+=($!)
+    done
+    local deadline=$((SECONDS + 60)) url pid
+    for url in "${CLIENT_URLS[@]}"; do
+        until curl -fsS "$url/health" 2>/dev/null | grep -q '"health":"true"'; do
+            for pid in "${ETCD_PIDS[@]}"; do
+                kill -0 "$pid" 2>/dev/null || return 1
+            done
+            [ $SECONDS -lt $deadline ] || die "etcd member $url not healthy after 60 s; see $WORK/etcd-m*.log"
+            sleep 0.2
+        done
+    done
+    printf '%s\n' "${ETCD_PIDS[@]}" >"$WORK/etcd.pids"
+}
+for attempt in 1 2 3; do
+    start_etcd $attempt && break
+    log "an etcd member exited at start ($(grep -ho 'bind: address already in use' "$WORK"/etcd-m*.log | head -n1)); starting the cluster again on other ports"
+    for pid in "${ETCD_PIDS[@]}"; do stop_process "$pid"; done
+    [ $attempt -lt 3 ] || die "etcd did not start in 3 attempts; see $WORK/etcd-m*.log"
 done
 ETCD=$(IFS=,; echo "${CLIENT_URLS[*]}")
 log "etcd: $ETCD"
-deadline=$((SECONDS + 60))
-for url in "${CLIENT_URLS[@]}"; do
-    until curl -fsS "$url/health" 2>/dev/null | grep -q '"health":"true"'; do
-        [ $SECONDS -lt $deadline ] || die "etcd member $url not healthy after 60 s; see $WORK/etcd-m*.log"
-        sleep 0.2
-    done
-done
 
 # --- the API -----------------------------------------------------------------
 
