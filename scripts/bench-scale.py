@@ -243,6 +243,7 @@ class AgentLog:
         self.revisions = []   # ascending
         self.times = []
         self.host_id = None
+        self.bound = set()    # interfaces of "bound port" lines
         self.warnings = 0
         self.last_warning = ""
 
@@ -267,6 +268,10 @@ class AgentLog:
                         continue
                     self.revisions.append(value)
                     self.times.append(float(wall.group(1)))
+            elif "bound port" in line:
+                interface = re.search(r"\binterface=(\S+)", line)
+                if interface:
+                    self.bound.add(interface.group(1))
             elif self.host_id is None and "agent up" in line:
                 match = UP.search(line)
                 if match:
@@ -435,6 +440,22 @@ class Fleet:
                 raise RuntimeError(f"agent {dead[0]} exited; see agent-{dead[0]}.log")
             time.sleep(0.05)
 
+    def wait_bound(self, targets, counts, timeout):
+        """Like `wait_applied`, but an agent whose first read of the NSDB
+        already held its bindings (so no watch turn brings them) counts as
+        done once it logged "bound port" for each of its `counts` ports."""
+        deadline = time.time() + timeout
+        while True:
+            self.refresh()
+            missing = [index for index, revision in targets.items()
+                       if self.logs[index].current() < revision and len(self.logs[index].bound) < counts[index]]
+            if not missing or time.time() > deadline:
+                return missing
+            dead = [index for index in self.dead() if index in targets]
+            if dead:
+                raise RuntimeError(f"agent {dead[0]} exited; see agent-{dead[0]}.log")
+            time.sleep(0.05)
+
     def sample(self):
         return {index: proc_sample(pid) for index, pid in self.pids.items()}
 
@@ -550,7 +571,8 @@ def start_fleet(fleet, cloud):
         up = time.time()
         highest, count = bind_agents(fleet, cloud, batch, host_ids)
         bound = time.time()
-        missing = fleet.wait_applied(highest, SETTLE_TIMEOUT)
+        counts = {index: sum(count for _, _, count in fleet.slots[index]) for index in batch}
+        missing = fleet.wait_bound(highest, counts, SETTLE_TIMEOUT)
         if missing:
             raise RuntimeError(f"{len(missing)} agents had not applied their bindings after {SETTLE_TIMEOUT} s (first: agent {missing[0]})")
         settled = time.time()

@@ -42,6 +42,9 @@
 #   SCALE_BUILD_CONCURRENCY=N    API requests in flight while building the cloud (default 2)
 #   SCALE_START_BATCH=N          agents started at once (default 20)
 #   SCALE_MIN_AVAILABLE_MB=N     start no more agents below this much free memory (default 6144)
+#   SCALE_SETTLE_TIMEOUT=N       seconds a batch of agents may take to apply its bindings (default 600)
+#   SCALE_CHANGE_TIMEOUT=N       seconds a change may take to reach the agents needing it (default 60; 5x for the burst)
+#   SCALE_REST_SECONDS=N         the window of the measurement at rest (default 10)
 #   SCALE_QUICK=1                a quick check: 10 agents, 50 tenants, 5,000 ports (explicit SCALE_* win)
 #   BENCH_LOG_DIR=dir            keep the logs and results.json there
 # The Markdown report goes to stdout, progress to stderr. Everything the
@@ -54,7 +57,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 COMMAND_LINE="$0${*:+ $*}"
 for variable in BENCH_LOG_DIR HIVE_BIN SCALE_AGENTS SCALE_BRIDGES_PER_TENANT SCALE_BUILD_CONCURRENCY SCALE_BURST SCALE_CONCURRENCY SCALE_LOCAL_PORTS \
     SCALE_MIN_AVAILABLE_MB SCALE_PORTS_PER_TENANT SCALE_QUICK SCALE_RULES_PER_CHAIN SCALE_SAMPLES SCALE_START_BATCH \
-    SCALE_TENANTS SCALE_TENANTS_PER_AGENT; do
+    SCALE_TENANTS SCALE_TENANTS_PER_AGENT SCALE_SETTLE_TIMEOUT SCALE_CHANGE_TIMEOUT SCALE_REST_SECONDS; do
     if [ -n "${!variable:-}" ]; then COMMAND_LINE="$variable=${!variable} $COMMAND_LINE"; fi
 done
 if [ "${SCALE_QUICK:-0}" = 1 ]; then
