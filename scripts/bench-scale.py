@@ -535,8 +535,21 @@ def bind_agents(fleet, cloud, indices, host_ids):
 
     def bind(job):
         index, port, interface = job
-        answer, _, _ = create("/v1/bindings", {"hostId": host_ids[index], "portId": port, "interfaceName": interface})
-        return index, answer["revision"]
+        for attempt in range(5):
+            try:
+                answer, _, _ = create("/v1/bindings", {"hostId": host_ids[index], "portId": port, "interfaceName": interface})
+                return index, answer["revision"]
+            except APIError as error:
+                # 503: the NSDB did not answer in time (agents starting load it hard); the write
+                # may have happened: read the port's binding before writing it again.
+                if " -> 503 " not in str(error) or attempt == 4:
+                    raise
+                log(f"  binding of port {port} not confirmed (503), reading it back")
+                time.sleep(1)
+                status, found = request("GET", f"/v1/bindings?portId={port}")
+                if status == 200 and found["items"]:
+                    return index, found["items"][0]["revision"]
+        raise AssertionError("unreachable")
 
     highest = {}
     with ThreadPoolExecutor(CONCURRENCY) as pool:
