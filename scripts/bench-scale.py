@@ -95,10 +95,12 @@ def request(method, path, body=None):
     """(status, parsed JSON or None); one keep-alive connection per thread, reopened once on a connection error."""
     data = json.dumps(body).encode() if body is not None else None
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    _local.resent = False
     for attempt in range(2):
+        _local.resent = attempt > 0
         connection = getattr(_local, "connection", None)
         if connection is None:
-            connection = _local.connection = http.client.HTTPConnection(_host, int(_port), timeout=60)
+            connection = _local.connection = http.client.HTTPConnection(_host, int(_port), timeout=300)
         try:
             connection.request(method, path, body=data, headers=headers)
             response = connection.getresponse()
@@ -117,6 +119,12 @@ def create(path, body, expected=(201,)):
     sent = time.time()
     status, answer = request("POST", path, body)
     answered = time.time()
+    # A create sent again after its connection failed may find the first one done: read that one.
+    already = re.search(r"already exists \(id ([0-9a-f-]{36})\)", json.dumps(answer)) if status == 409 else None
+    if already and _local.resent and path == "/v1/ports":
+        log(f"  {path}: the first attempt had created {already.group(1)}; reading it")
+        status, answer = request("GET", f"/v1/ports/{already.group(1)}")
+        status = 201 if status == 200 else status
     if status not in expected:
         raise APIError(f"POST {path} {json.dumps(body)} -> {status} {answer}")
     return answer, sent, answered
