@@ -313,7 +313,10 @@ public final class Agent: Service, Sendable {
                         await batches.drain { batches in
                             // Empty batches with no revision are the kicker's: a packet waits on a scope.
                             let changes = batches.filter { !$0.events.isEmpty || $0.revision != 0 }
-                            if !changes.isEmpty { await self.control.apply(changes) }
+                            if !changes.isEmpty {
+                                await self.control.apply(changes)
+                                self.logApplied(changes)
+                            }
                             await self.loadWantedScopes(into: watch)
                         }
                     }
