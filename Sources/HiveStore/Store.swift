@@ -309,8 +309,7 @@ public struct MultiWatch: Sendable {
 }
 
 extension Store {
-    /// One watch per range, merged: right for a store whose watches cost
-    /// little (in-process); etcd's shares one stream.
+    /// One watch per range, merged (on etcd, one gateway stream per range).
     public func watch(_ ranges: [WatchedRange]) async -> MultiWatch {
         let (stream, continuation) = WatchStream.makeStream()
         let tasks = Mutex<[Task<Void, Never>]?>([])
