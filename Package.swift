@@ -138,7 +138,7 @@ let package = Package(
         ),
         .testTarget(name: "HiveSimulationTests", dependencies: ["HiveSimulation", "HivePacket", "HiveModel", "HiveStore"]),
         .testTarget(name: "HiveCLITests", dependencies: ["HiveModel", "HiveClient", "HiveAgentHTTP"]),
-        .testTarget(name: "HiveDatapathTests", dependencies: ["HiveDatapath", "HivePacket", "HiveSandbox", "CHiveSystem"]),
+        .testTarget(name: "HiveDatapathTests", dependencies: ["HiveDatapath", "HivePacket", "HiveSandbox", "CHiveSystem", "HiveTestSupport"]),
         .testTarget(name: "HiveAgentTests", dependencies: [
             "HiveAgent", "HiveAgentHTTP", "HiveAPI", "HiveSandbox", "HiveStore", "HiveModel", "HivePacket", "HiveClient",
             "HiveTestSupport",

@@ -62,9 +62,12 @@ import Testing
             let digest = try await TCPTransfer.run(lab, server: "vm3", serverAddress: "10.0.2.13", client: "vm1", bytes: 2_000_000)
             #expect(digest.sent == digest.received, "the server got exactly what the client sent")
 
-            _ = await eventually(within: 5) { lab.agents.reduce(0) { $0 + $1.statistics.flowHits } > hitsBefore }
-            let hits = lab.agents.reduce(0) { $0 + $1.statistics.flowHits } - hitsBefore
-            let upcalls = lab.agents.reduce(0) { $0 + $1.statistics.upcalls } - upcallsBefore
+            // Counters are published by the datapath thread now and then: wait until they cover the transfer.
+            func counts() -> (hits: UInt64, upcalls: UInt64) {
+                (lab.agents.reduce(0) { $0 + $1.statistics.flowHits } - hitsBefore, lab.agents.reduce(0) { $0 + $1.statistics.upcalls } - upcallsBefore)
+            }
+            _ = await eventually(within: 5) { counts().hits > counts().upcalls * 5 }
+            let (hits, upcalls) = counts()
             #expect(hits > upcalls * 5, "cached flows carry the transfer (hits \(hits), upcalls \(upcalls))")
         }
     }

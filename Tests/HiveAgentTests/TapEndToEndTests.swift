@@ -3,6 +3,7 @@ import HiveModel
 import struct HiveModel.Port
 import HivePacket
 import HiveSandbox
+import HiveTestSupport
 import Testing
 
 /// A VM on a tap device, as qemu/KVM attaches one: the test program holds
@@ -58,17 +59,7 @@ import Testing
     }
 
     /// Accepts one connection on port 5003 and prints the sha256 of what it received.
-    static let server = """
-        import hashlib, socket
-        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("0.0.0.0", 5003)); s.listen(1); s.settimeout(60)
-        c, _ = s.accept(); c.settimeout(30); h = hashlib.sha256()
-        while True:
-            b = c.recv(65536)
-            if not b: break
-            h.update(b)
-        print(h.hexdigest(), flush=True)
-        """
+    static let server = HashingTransfer.server(port: 5003, acceptTimeout: 60)
 }
 
 /// The VM behind the tap: raw frames with a virtio-net header before each.

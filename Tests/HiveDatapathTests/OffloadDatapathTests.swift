@@ -3,6 +3,7 @@ import Foundation
 import HiveDatapath
 import HivePacket
 import HiveSandbox
+import HiveTestSupport
 import Testing
 
 /// The datapath with VMs that keep their default offloads: their TCP
@@ -16,30 +17,9 @@ import Testing
     "Datapath with offloads", .serialized,
     .enabled(if: SandboxPrivileges.isRoot, "needs root: it creates network namespaces, veth pairs and AF_PACKET sockets"))
 struct OffloadDatapathTests {
-    static let server = """
-        import hashlib, socket
-        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("0.0.0.0", 5001)); s.listen(1); s.settimeout(30)
-        c, _ = s.accept(); c.settimeout(30); h = hashlib.sha256()
-        while True:
-            b = c.recv(65536)
-            if not b: break
-            h.update(b)
-        print(h.hexdigest(), flush=True)
-        """
+    static let server = HashingTransfer.server(port: 5001)
 
-    static let client = """
-        import hashlib, os, socket, sys, time
-        data = os.urandom(int(sys.argv[2])); deadline = time.time() + 15
-        while True:
-            try:
-                c = socket.create_connection((sys.argv[1], 5001), timeout=5); break
-            except OSError:
-                if time.time() > deadline: raise
-                time.sleep(0.2)
-        c.sendall(data); c.shutdown(socket.SHUT_WR); c.recv(1); c.close()
-        print(hashlib.sha256(data).hexdigest(), flush=True)
-        """
+    static let client = HashingTransfer.client(port: 5001)
 
     /// Sends `bytes` from `client` to a server in `server` at `address`; the two digests.
     static func transfer(from client: String, to server: String, address: String, bytes: Int) throws -> (sent: String, received: String) {

@@ -1,33 +1,12 @@
 import Foundation
 import HiveSandbox
+import HiveTestSupport
 
 /// A TCP transfer between two VMs with Python's standard library: the
 /// server hashes what it receives and answers with the digest.
 enum TCPTransfer {
-    static let server = """
-        import hashlib, socket, sys
-        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("0.0.0.0", 5001)); s.listen(1); s.settimeout(30)
-        c, _ = s.accept(); c.settimeout(30); h = hashlib.sha256()
-        while True:
-            b = c.recv(65536)
-            if not b: break
-            h.update(b)
-        print(h.hexdigest(), flush=True)
-        """
-
-    static let client = """
-        import hashlib, os, socket, sys, time
-        data = os.urandom(int(sys.argv[2])); deadline = time.time() + 15
-        while True:
-            try:
-                c = socket.create_connection((sys.argv[1], 5001), timeout=5); break
-            except OSError:
-                if time.time() > deadline: raise
-                time.sleep(0.2)
-        c.sendall(data); c.shutdown(socket.SHUT_WR); c.recv(1); c.close()
-        print(hashlib.sha256(data).hexdigest(), flush=True)
-        """
+    static let server = HashingTransfer.server(port: 5001)
+    static let client = HashingTransfer.client(port: 5001)
 
     /// Returns the client's and the server's digests.
     static func run(_ lab: OverlayLab, server: String, serverAddress: String, client: String, bytes: Int) async throws -> (sent: String, received: String) {
