@@ -1,31 +1,45 @@
 #!/usr/bin/env bash
 # Whole-system benchmark: VM to VM across two hosts, first through Linux's own
-# bridge + kernel vxlan (the baseline), then through Hive, on the same
-# namespaces and veths in one run (the rig of shared/ANCHORS.md):
+# bridge + kernel vxlan (the baseline), then through the project's C reference
+# forwarder (the userspace limit), then through Hive, on the same namespaces
+# and veths in one run (the rig of shared/ANCHORS.md):
 #
 #  ns vmA               ns hostA                      ns hostB               ns vmB
 #  eth0 100.65.0.10 -- hive-b-vmA [datapath] ul0 == ul0 [datapath] hive-b-vmB -- eth0 100.65.0.20
 #  MTU 1400              underlay 100.64.0.1/24 (veth, MTU 1500)  100.64.0.2/24     MTU 1400
 #                        (ul0 is hive-b-ul0; the two meet on a bridge in ns hive-bench-ul)
 #
-# Datapaths, in this order:
+# Datapaths, in this order (so that the machine's state is comparable):
 #   1. Linux, offloads on: in each host a bridge with the VM's host-side veth
 #      and a vxlan device (VNI 42, dstport 4789, remote = the other host).
 #   2. Linux, tx-off: the same after `ethtool -K eth0 tx off` in both VMs
 #      (and on the host ends), so the VM stacks send MTU-sized frames.
-#   3. Hive: offloads back on (the VMs' defaults), the Linux bridges and
-#      vxlans removed; etcd, `hive api` and one `hive agent` per host started;
-#      one bridge with vmA bound on hostA and vmB on hostB, built with the CLI.
-#      Hive's datapath takes super-frames and partial checksums with their
-#      virtio-net headers, so the fair baseline is 1 (offloads on).
-#   4. Hive stateful: the bridge of 3 with vmB's port in a security
+#   3. C forwarder, simple (tx-off): the Linux bridges and vxlans removed,
+#      one `cfwd` per host namespace (shared/bench/cref/cfwd.c, built with
+#      gcc: a plain Geneve L2 pipe, AF_PACKET + recvmmsg/sendmmsg, poll mode,
+#      4 MB socket buffers), the VMs still tx-off.
+#   4. C forwarder, offload: the VMs' default offloads back on, cfwd with
+#      `-O -b 32` (PACKET_VNET_HDR, UDP GSO, UDP GRO, re-coalescing).
+#   5. C forwarder, offload, underlay splits to wire size: 4 after
+#      `ethtool -K hive-b-ul0 tx-udp-segmentation off gro on
+#      rx-udp-gro-forwarding on` in both hosts (what a NIC without UDP
+#      segmentation offload does); the underlay's settings restored after.
+#   6. Hive: offloads on (the VMs' defaults, as for 4), etcd, `hive api` and
+#      one `hive agent` per host started; one bridge with vmA bound on hostA
+#      and vmB on hostB, built with the CLI. Hive's datapath takes
+#      super-frames and partial checksums with their virtio-net headers
+#      (PACKET_VNET_HDR, UDP GSO and GRO), so its baselines are 1 and 4.
+#   7. Hive, underlay splits to wire size: 6 with the underlay of 5.
+#   8. Hive traced: 6 with a live trace armed on a third port of hostA, vmC
+#      (a VM namespace of its own), which carries no traffic.
+#   9. Hive stateful: the bridge of 6 with vmB's port in a security
 #      group (ingress TCP 80 and the iperf3 port, UDP on the iperf3 port,
 #      ICMP, from anywhere); vmA's port has no group. Every connection to vmB
 #      goes through connection tracking and the agents' flow-state sharing.
-#   5. Hive routed: vmB's port moved to a second bridge (a new port,
+#  10. Hive routed: vmB's port moved to a second bridge (a new port,
 #      without the group), a router between the two; the VMs keep their
 #      addresses, in two /28s.
-#   6. Hive SNAT: vmB becomes "the outside": its veth is bound to an
+#  11. Hive SNAT: vmB becomes "the outside": its veth is bound to an
 #      exterior port of the router (an uplink, 100.65.0.17/28) instead of a
 #      bridge port, and the router's gateway is that port, so every packet
 #      from vmA is source-translated to 100.65.0.17 (SNAT ports leased per
@@ -33,18 +47,29 @@
 # Each: ping RTT (median, p99), iperf3 TCP 1 and 4 streams, iperf3 UDP 64 B
 # (packets received per second, loss), new TCP connections per second (wrk
 # with `Connection: close` against nginx in vmB, one connection per request),
-# and for Hive the CPU of each agent.
+# and for the C forwarder and Hive the CPU of each datapath process.
+# Between 8 and 9, on the bridge of 6, the upcall storm: vmC (on hostA, its
+# port in a security group that allows all egress, so each new destination
+# port is a new tracked connection and a new flow) sends UDP to random ports
+# of vmB as fast as it can while vmA pings vmB; vmA's ping with and without
+# the storm, and the agents' upcalls and upcall-limit drops during it.
+# After the table, the goals of issue 12, met or not, from this run's figures.
 #
 # Usage (root):  scripts/bench-overlay.sh
 #   HIVE_BIN=path     the hive binary (default: build it in release into .build-release)
 #   BENCH_SECONDS=N   seconds per iperf3 and wrk run (default 10)
 #   BENCH_QUICK=1     smoke run: 2 s iperf3 and wrk runs, 100 pings
+#   BENCH_CFWD=0      skip the C forwarder systems (3-5)
+#   CFWD_SRC=path     the C forwarder's source (default: ../shared/bench/cref/cfwd.c from the
+#                     repository's root; when it is missing its systems are skipped, and the report says so)
+#   BENCH_SPLIT=0     skip the systems whose underlay splits datagrams to wire size (5 and 7)
+#   BENCH_STORM=0     skip the upcall storm
 #   BENCH_STATEFUL=0  skip Hive's stateful variant (vmB's port in a security group)
 #   BENCH_ROUTED=0    skip Hive's routed variant (vmB behind a router on a second bridge)
 #   BENCH_SNAT=0      skip Hive's SNAT variant (needs the routed one)
 #   BENCH_TRACED=0    skip Hive's traced variant (the bridge again, a live trace armed on another port of hostA)
-#   BENCH_LINUX_ONLY=1  measure only the Linux baseline (no hive binary needed)
-#   BENCH_LOG_DIR=dir keep the logs (etcd, api, agents, nginx, iperf3 JSON, wrk output) there
+#   BENCH_LINUX_ONLY=1  measure only the Linux baseline and the C forwarder (no hive binary needed)
+#   BENCH_LOG_DIR=dir keep the logs (etcd, api, agents, cfwd, nginx, iperf3 JSON, wrk output) there
 # The Markdown report goes to stdout, progress to stderr. Everything the
 # script creates (namespaces hive-bench-*, interfaces hive-b-* inside them)
 # and every process it starts is removed on exit, also on failure or Ctrl-C.
@@ -52,7 +77,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 COMMAND_LINE="$0${*:+ $*}"
-for variable in BENCH_LOG_DIR BENCH_LINUX_ONLY BENCH_QUICK BENCH_ROUTED BENCH_SECONDS BENCH_SNAT BENCH_STATEFUL BENCH_TRACED HIVE_BIN; do
+for variable in BENCH_CFWD BENCH_LOG_DIR BENCH_LINUX_ONLY BENCH_QUICK BENCH_ROUTED BENCH_SECONDS BENCH_SNAT BENCH_SPLIT BENCH_STATEFUL BENCH_STORM BENCH_TRACED CFWD_SRC HIVE_BIN; do
     if [ -n "${!variable:-}" ]; then COMMAND_LINE="$variable=${!variable} $COMMAND_LINE"; fi
 done
 
@@ -69,6 +94,10 @@ ROUTED=${BENCH_ROUTED:-1}
 SNAT=${BENCH_SNAT:-1}
 STATEFUL=${BENCH_STATEFUL:-1}
 TRACED=${BENCH_TRACED:-1}
+CFWD=${BENCH_CFWD:-1}
+CFWD_SRC=${CFWD_SRC:-$ROOT/../shared/bench/cref/cfwd.c}
+SPLIT=${BENCH_SPLIT:-1}
+STORM=${BENCH_STORM:-1}
 
 # Names. Namespaces start with hive-bench- ("bench" is not hex, so no test's
 # random hive-XXXX- prefix matches it); interfaces with hive-b- (15 bytes max).
@@ -78,18 +107,23 @@ NS_HOST_B=hive-bench-hB
 NS_VM_A=hive-bench-vmA
 NS_VM_B=hive-bench-vmB
 NAMESPACES=("$NS_UNDERLAY" "$NS_HOST_A" "$NS_HOST_B" "$NS_VM_A" "$NS_VM_B")
+# vmC, on hostA, for the traced variant and the upcall storm: made when needed.
+NS_VM_C=hive-bench-vmC
 UNDERLAY_BRIDGE=hive-b-ul
 UPLINK=hive-b-ul0
 VETH_A=hive-b-vmA
 VETH_B=hive-b-vmB
+VETH_C=hive-b-vmC
 LINUX_BRIDGE=hive-b-br
 VXLAN=hive-b-vx42
 UNDERLAY_A=100.64.0.1
 UNDERLAY_B=100.64.0.2
 VM_A_IP=100.65.0.10
 VM_B_IP=100.65.0.20
+VM_C_IP=100.65.0.30
 VM_A_MAC=02:00:64:41:00:0a
 VM_B_MAC=02:00:64:41:00:14
+VM_C_MAC=02:00:64:41:00:1e
 VM_MTU=1400
 UNDERLAY_MTU=1500
 IPERF_PORT=5201
@@ -98,6 +132,12 @@ HTTP_PORT=80
 WRK_THREADS=1
 WRK_CONNECTIONS=32
 SECURITY_GROUP=bench-sg
+STORM_GROUP=bench-storm
+# The C forwarder's flags (shared/bench/cref/README.md): one poll loop, 4 MB socket buffers.
+CFWD_FLAGS=(-m poll -B 4194304)
+# "The underlay splits datagrams to wire size": no UDP segmentation offload on
+# the underlay veths, GRO on their receive side (as a NIC without USO would).
+SPLIT_FEATURES=(tx-udp-segmentation off gro on rx-udp-gro-forwarding on)
 
 REPORTED=0
 declare -A RESULT  # RESULT[system.metric]
@@ -181,14 +221,19 @@ install_tools() {
     # own configuration.
     command -v nginx >/dev/null || missing+=(nginx-light)
     if [ "$LINUX_ONLY" != 1 ]; then command -v etcd >/dev/null || missing+=(etcd-server); fi
+    if [ "$CFWD" = 1 ] && [ -f "$CFWD_SRC" ]; then command -v gcc >/dev/null || missing+=(gcc libc6-dev); fi
+    if [ "$LINUX_ONLY" != 1 ] && [ "$STORM" = 1 ]; then command -v python3 >/dev/null || missing+=(python3); fi
     [ ${#missing[@]} -eq 0 ] && return 0
     log "installing ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${missing[@]}" >&2
 }
 install_tools
+# The system's python3 when there is one (a version manager's shim may not
+# execute it in the same process).
+PYTHON=$(command -v /usr/bin/python3 || command -v python3 || true)
 
-for namespace in "${NAMESPACES[@]}"; do
+for namespace in "${NAMESPACES[@]}" "$NS_VM_C"; do
     if namespace_exists "$namespace"; then
         die "namespace $namespace already exists (another run, or one that was killed with SIGKILL); remove it with: ip netns delete $namespace"
     fi
@@ -262,6 +307,38 @@ set_tx_offload() {
     in_ns "$NS_HOST_B" ethtool -K "$VETH_B" tx "$1" >/dev/null
 }
 
+# What vmA's eth0 offloads ("tx checksum / TSO"), to show in the report
+# which state each system was measured in. TSO is read from the feature
+# itself (tx-tcp-segmentation): ethtool's summary line above it can say "on"
+# while it is off.
+vm_offloads() {
+    in_ns "$NS_VM_A" ethtool -k eth0 | awk -F': ' '
+        $1 == "tx-checksumming" { split($2, t, " "); tx = t[1] }
+        $1 ~ /^[ \t]*tx-tcp-segmentation$/ { split($2, s, " "); tso = s[1] }
+        END { printf "%s / %s\n", tx, tso }'
+}
+
+# The underlay "splits datagrams to wire size" (on) or keeps veth's defaults
+# (off): the three features of SPLIT_FEATURES on hive-b-ul0 in both hosts,
+# their previous values kept in SPLIT_RESTORE_<host> and put back by "off".
+declare -A SPLIT_RESTORE=()
+set_underlay_split() {
+    local host
+    for host in "$NS_HOST_A" "$NS_HOST_B"; do
+        if [ "$1" = on ]; then
+            SPLIT_RESTORE[$host]=$(in_ns "$host" ethtool -k "$UPLINK" | awk -F': ' '
+                $1 == "tx-udp-segmentation" { split($2, v, " "); printf "tx-udp-segmentation %s ", v[1] }
+                $1 == "generic-receive-offload" { split($2, v, " "); printf "gro %s ", v[1] }
+                $1 == "rx-udp-gro-forwarding" { split($2, v, " "); printf "rx-udp-gro-forwarding %s ", v[1] }')
+            in_ns "$host" ethtool -K "$UPLINK" "${SPLIT_FEATURES[@]}" >/dev/null
+        elif [ -n "${SPLIT_RESTORE[$host]:-}" ]; then
+            # shellcheck disable=SC2086 # pairs of words: feature value
+            in_ns "$host" ethtool -K "$UPLINK" ${SPLIT_RESTORE[$host]} >/dev/null
+            SPLIT_RESTORE[$host]=""
+        fi
+    done
+}
+
 linux_overlay_up() {
     local host veth remote local_address
     for host in "$NS_HOST_A" "$NS_HOST_B"; do
@@ -302,6 +379,19 @@ start_process() {
     LAST_PID=$!
     PROCESS_NAME[$!]=$(basename "$logfile" .log)
     WATCHED_PIDS+=($!)
+}
+
+# stop_started PID: stop a process start_process started before the end of
+# the run, and forget it (no later wait gives up on it, the cleanup does not
+# signal its reused pid).
+stop_started() {
+    local pid=$1 kept=() other
+    stop_process "$pid"
+    for other in "${PIDS[@]}"; do [ "$other" = "$pid" ] || kept+=("$other"); done
+    PIDS=("${kept[@]}")
+    kept=()
+    for other in "${WATCHED_PIDS[@]}"; do [ "$other" = "$pid" ] || kept+=("$other"); done
+    WATCHED_PIDS=("${kept[@]}")
 }
 
 wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...; gives up early when a process in WATCHED_PIDS exits
@@ -515,6 +605,7 @@ scrape_metrics() {  # scrape_metrics SYSTEM TEST
 measure() {
     local system=$1; shift
     check_rig
+    RESULT[$system.vm_offloads]=$(vm_offloads)
     scrape_metrics "$system" start
     log "$system: ping ($PINGS at 10 ms)"
     measure_ping "$system"
@@ -522,6 +613,11 @@ measure() {
     log "$system: TCP, 1 stream, ${SECONDS_PER_RUN}s"
     measure_tcp "$system" 1 "$@"
     scrape_metrics "$system" tcp1
+    if [ $# -eq 2 ]; then
+        # Both hosts' datapath CPU (% of a core, summed) per Gbit/s of TCP.
+        RESULT[$system.cpu_per_gbit]=$(awk -v a="${RESULT[$system.cpu_tcp1.0]}" -v b="${RESULT[$system.cpu_tcp1.1]}" -v g="${RESULT[$system.tcp1]}" \
+            'BEGIN { if (g == "-" || g + 0 == 0) print "-"; else printf "%.0f\n", (a + b) / g }')
+    fi
     log "$system: TCP, 4 streams, ${SECONDS_PER_RUN}s"
     measure_tcp "$system" 4 "$@"
     scrape_metrics "$system" tcp4
@@ -533,6 +629,78 @@ measure() {
     scrape_metrics "$system" conn
     check_rig
     log "$system: RTT ${RESULT[$system.ping_median]} us, TCP ${RESULT[$system.tcp1]} / ${RESULT[$system.tcp4]} Gbit/s, UDP ${RESULT[$system.udp_kpps]} kpps received, ${RESULT[$system.conn_rate]} connections/s (wrk errors: ${RESULT[$system.conn_errors]})"
+}
+
+# --- the C forwarder ---------------------------------------------------------
+
+# The project's reference forwarder (shared/bench/cref): a plain Geneve L2
+# pipe, no learning, no flow table: what a userspace datapath can do here.
+# It is built from CFWD_SRC into the work directory; without the source (a
+# clone without the shared directory) its systems are skipped and the report
+# says why.
+CFWD_BIN=""
+CFWD_NOTE=""
+CFWD_DESCRIPTION=""
+CFWD_PIDS=()
+prepare_cfwd() {
+    if [ "$CFWD" != 1 ]; then
+        CFWD_NOTE="not measured (BENCH_CFWD=0)"
+        return 0
+    fi
+    if [ ! -f "$CFWD_SRC" ]; then
+        CFWD_NOTE="not measured: its source \\`$CFWD_SRC\\` was not found (set CFWD_SRC to the project's shared/bench/cref/cfwd.c)"
+        log "C forwarder: $CFWD_SRC not found; its systems are skipped"
+        return 0
+    fi
+    CFWD_BIN="$WORK/cfwd"
+    log "building the C forwarder: gcc -O2 -Wall -pthread -o cfwd $CFWD_SRC"
+    gcc -O2 -Wall -pthread -o "$CFWD_BIN" "$CFWD_SRC" >"$WORK/cfwd-build.log" 2>&1 \
+        || die "building the C forwarder from $CFWD_SRC failed: $(head -c 500 "$WORK/cfwd-build.log")"
+    CFWD_DESCRIPTION="$(cd "$(dirname "$CFWD_SRC")" && pwd)/$(basename "$CFWD_SRC") (sha256 $(sha256sum "$CFWD_SRC" | cut -c1-12)), $(gcc --version | sed -n 1p)"
+}
+
+# cfwd_up SYSTEM FLAGS...: one cfwd per host namespace on the VM's veth and
+# the underlay, with CFWD_FLAGS and FLAGS; CFWD_PIDS their pids.
+cfwd_up() {
+    local system=$1; shift
+    local side namespace veth local_address remote pid_file pids=()
+    for side in a b; do
+        if [ $side = a ]; then namespace=$NS_HOST_A veth=$VETH_A local_address=$UNDERLAY_A remote=$UNDERLAY_B
+        else namespace=$NS_HOST_B veth=$VETH_B local_address=$UNDERLAY_B remote=$UNDERLAY_A; fi
+        pid_file="$WORK/$system-cfwd-$side.pid"
+        rm -f "$pid_file"
+        start_process "$WORK/$system-cfwd-$side.log" ip netns exec "$namespace" "$CFWD_BIN" -i "$veth" \
+            -l "$local_address" -r "$remote" "${CFWD_FLAGS[@]}" "$@" -P "$pid_file"
+        pids+=("$LAST_PID")
+    done
+    wait_for 10 "both C forwarders to be up" test -s "$WORK/$system-cfwd-a.pid" -a -s "$WORK/$system-cfwd-b.pid"
+    # ip netns exec executes cfwd in its own process: the pid is cfwd's.
+    [ "$(cat "$WORK/$system-cfwd-a.pid")" = "${pids[0]}" ] && [ "$(cat "$WORK/$system-cfwd-b.pid")" = "${pids[1]}" ] \
+        || die "the C forwarders' pid files ($(cat "$WORK/$system-cfwd-a.pid") $(cat "$WORK/$system-cfwd-b.pid")) are not the processes started (${pids[*]})"
+    CFWD_PIDS=("${pids[@]}")
+    ping_until_answered 10 || die "vmA cannot ping vmB through the C forwarder ($system)"
+}
+
+# cfwd_down SYSTEM: SIGTERM, on which each prints its counters; its socket
+# drops go to the report.
+cfwd_down() {
+    local system=$1 pid side=a
+    for pid in "${CFWD_PIDS[@]}"; do
+        stop_started "$pid"
+        RESULT[$system.cfwd_drops_$side]=$(sed -n 's/.*exit: .*sock drops: packet=\([0-9]*\) udp=\([0-9]*\).*/packet socket \1, UDP socket \2/p' "$WORK/$system-cfwd-$side.log" | tail -n 1)
+        side=b
+    done
+    CFWD_PIDS=()
+}
+
+# measure_cfwd SYSTEM FLAGS...
+measure_cfwd() {
+    local system=$1; shift
+    log "$system: cfwd ${CFWD_FLAGS[*]} $* in both hosts"
+    cfwd_up "$system" "$@"
+    SYSTEMS+=("$system")
+    measure "$system" "${CFWD_PIDS[@]}"
+    cfwd_down "$system"
 }
 
 # --- Hive --------------------------------------------------------------------
@@ -599,14 +767,7 @@ hive_up() {
 # others (nothing, by design) shows as the difference with "hive".
 hive_traced_up() {
     log "traced variant: a live trace armed on vmC (hostA), which carries no traffic"
-    ip -n "$NS_HOST_A" link add name hive-b-vmC type veth peer name hive-b-vmC-p
-    ip -n "$NS_HOST_A" link set dev hive-b-vmC addrgenmode none
-    ip -n "$NS_HOST_A" link set dev hive-b-vmC up
-    ip -n "$NS_HOST_A" link set dev hive-b-vmC-p up
-    {
-        hive_cli port create vmC --bridge bench --tenant bench
-        hive_cli binding create --host "$NS_HOST_A" --port vmC --bridge bench --interface hive-b-vmC
-    } >>"$WORK/cli.log" 2>&1 || die "creating port vmC failed (see cli.log)"
+    vm_c_up
     start_process "$WORK/trace.log" env HIVE_ENDPOINT="$HIVE_API_URL" HIVE_TOKEN="$HIVE_TOKEN_VALUE" \
         "$HIVE_BIN" trace --live --port bench/vmC --count 100 --timeout 30m
     TRACE_PID=$LAST_PID
@@ -624,8 +785,106 @@ hive_traced_down() {
     WATCHED_PIDS=("${pids[@]}")
     kill -INT "$TRACE_PID" 2>/dev/null
     wait "$TRACE_PID" 2>/dev/null || true
-    # Deleting the port deletes its binding.
+    vm_c_down
+}
+
+# vmC: a third VM, in namespace hive-bench-vmC on hostA (veth hive-b-vmC),
+# with its port vmC on bridge bench (its MAC and address, port security on)
+# bound there. vm_c_up [PORT CREATE OPTIONS...]; vm_c_down deletes the port
+# (and so its binding); the namespace stays for the next use.
+vm_c_up() {
+    namespace_exists "$NS_VM_C" || add_vm "$NS_VM_C" "$NS_HOST_A" "$VETH_C" "$VM_C_MAC" "$VM_C_IP"
+    {
+        hive_cli port create vmC --bridge bench --mac $VM_C_MAC --address $VM_C_IP --tenant bench "$@"
+        hive_cli binding create --host "$NS_HOST_A" --port vmC --bridge bench --interface $VETH_C
+    } >>"$WORK/cli.log" 2>&1 || die "creating port vmC failed (see cli.log)"
+}
+vm_c_down() {
     hive_cli port delete vmC --bridge bench >>"$WORK/cli.log" 2>&1 || die "deleting port vmC failed (see cli.log)"
+    ip -n "$NS_VM_C" neigh flush all
+}
+vm_c_reaches_vm_b() { in_ns "$NS_VM_C" ping -c 1 -W 1 -q $VM_B_IP; }
+
+# The storm: UDP datagrams (18 bytes of payload) to every port of vmB from
+# 1024 up, in a random order, again and again, as fast as one process can
+# send; on SIGTERM it prints how many it sent.
+STORM_PROGRAM='
+import random, signal, socket, sys, time
+target = sys.argv[1]
+ports = list(range(1024, 65536))
+random.shuffle(ports)
+sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+payload = bytes(18)
+sent = errors = 0
+started = time.monotonic()
+def stop(*_):
+    raise KeyboardInterrupt
+signal.signal(signal.SIGTERM, stop)
+try:
+    while True:
+        for port in ports:
+            try:
+                sender.sendto(payload, (target, port))
+                sent += 1
+            except OSError:
+                errors += 1
+except KeyboardInterrupt:
+    pass
+print("sent %d errors %d seconds %.3f" % (sent, errors, time.monotonic() - started), flush=True)
+'
+
+# metric_delta BEFORE AFTER NAME [LINE-REGEX]: how much counter NAME (summed
+# over the samples whose line matches LINE-REGEX) grew between two scrapes;
+# for a gauge, its value in AFTER.
+metric_delta() {
+    local before=$1 after=$2 name=$3 filter=${4:-.}
+    [ -s "$before" ] && [ -s "$after" ] || { echo "-"; return; }
+    awk -v name="$name" -v filter="$filter" '
+        /^# TYPE / { if ($3 == name) gauge = ($4 == "gauge"); next }
+        /^#/ { next }
+        $1 ~ "^" name "({|$)" && $0 ~ filter { if (FILENAME == ARGV[1]) old += $2; else new += $2 }
+        END { printf "%d\n", gauge ? new : new - old }' "$before" "$after"
+}
+
+# The upcall storm, on the bridge of "hive" (vmB's port in no group): vmC
+# joins on hostA, its port in a security group with only a new group's rules
+# (all egress allowed), so every datagram to a new port of vmB is a new
+# tracked connection: a flow key no cached flow covers, an upcall. (Without
+# a group, megaflows would carry the whole flood on one flow.) vmA pings vmB
+# before and during the storm.
+storm_test() {
+    log "upcall storm: vmC (hostA, security group $STORM_GROUP) floods UDP to random ports of vmB while vmA pings vmB"
+    if [ ! -e "$WORK/storm-group-created" ]; then
+        hive_cli security-group create $STORM_GROUP --tenant bench \
+            --description "bench-overlay.sh: the storm's VM, its new group's default rules (all egress)" >>"$WORK/cli.log" 2>&1 \
+            || die "creating security group $STORM_GROUP failed (see cli.log)"
+        touch "$WORK/storm-group-created"
+    fi
+    vm_c_up --security-group $STORM_GROUP
+    wait_for 30 "vmC to reach vmB through Hive" vm_c_reaches_vm_b
+    log "storm: vmA pings vmB without the storm"
+    scrape_metrics storm idle-start
+    measure_ping storm-idle
+    scrape_metrics storm idle-end
+    start_process "$WORK/storm.log" ip netns exec "$NS_VM_C" "$PYTHON" -c "$STORM_PROGRAM" "$VM_B_IP"
+    local storm_pid=$LAST_PID started ended
+    sleep 1
+    kill -0 "$storm_pid" 2>/dev/null || die "the storm's sender exited: $(head -c 300 "$WORK/storm.log")"
+    log "storm: vmA pings vmB during the storm"
+    scrape_metrics storm start
+    started=$(now_ns)
+    measure_ping storm-on
+    ended=$(now_ns)
+    scrape_metrics storm end
+    stop_started "$storm_pid"
+    RESULT[storm.window_ns]=$((ended - started))
+    read -r 'RESULT[storm.sent]' 'RESULT[storm.send_errors]' 'RESULT[storm.seconds]' < <(
+        awk '/^sent / { print $2, $4, $6 }' "$WORK/storm.log"; echo "- - -")
+    vm_c_down
+    # Let the storm's flows and connections go before the next system.
+    sleep 2
+    kill -0 "$AGENT_A_PID" && kill -0 "$AGENT_B_PID" || die "an agent exited during the storm"
+    log "storm: ping median ${RESULT[storm-idle.ping_median]} us without, ${RESULT[storm-on.ping_median]} us with (${RESULT[storm-on.ping_lost]} lost); vmC sent ${RESULT[storm.sent]} datagrams in ${RESULT[storm.seconds]} s"
 }
 
 # TCP to a port of vmB that the group does not open: "filtered" when nothing
@@ -724,22 +983,38 @@ hive_snat_up() {
 # The systems measured, in column order, and their column headings.
 SYSTEMS=(linux-on)
 declare -A HEADING=([linux-on]="Linux bridge + vxlan, offloads on" [linux-txoff]="Linux bridge + vxlan, tx-off"
-    [hive]="Hive bridge" [hive-traced]="Hive bridge, trace armed on another port" [hive-stateful]="Hive bridge + security group"
+    [cfwd-simple]="C forwarder, simple (tx-off)" [cfwd-offload]="C forwarder, offload"
+    [cfwd-split]="C forwarder, offload, underlay splits to wire size"
+    [hive]="Hive bridge" [hive-split]="Hive bridge, underlay splits to wire size"
+    [hive-traced]="Hive bridge, trace armed on another port" [hive-stateful]="Hive bridge + security group"
     [hive-routed]="Hive bridge - router - bridge" [hive-snat]="Hive bridge - router with SNAT - uplink")
+
+# The ratio columns, "SYSTEM:BASELINE", shown when both were measured: Hive's
+# main system against the userspace limit and against the kernel, and the
+# split underlay against the C forwarder on the same underlay.
+RATIOS=(hive:cfwd-offload hive:linux-on hive-split:cfwd-split)
+declare -A SHORT_HEADING=([linux-on]="Linux offloads on" [cfwd-offload]="C forwarder offload"
+    [cfwd-split]="C forwarder split" [hive]="Hive bridge" [hive-split]="Hive split")
+
+measured() { local system; for system in "${SYSTEMS[@]}"; do [ "$system" = "$1" ] && return 0; done; return 1; }
+shown_ratios() {
+    local pair
+    for pair in "${RATIOS[@]}"; do measured "${pair%%:*}" && measured "${pair#*:}" && echo "$pair"; done
+    return 0
+}
 
 value() { echo "${RESULT[$1]:--}"; }
 
-ratio() {  # ratio HIVE LINUX
+ratio() {  # ratio VALUE BASELINE
     awk -v h="$1" -v l="$2" 'BEGIN { if (h == "-" || l == "-" || l + 0 == 0) print "-"; else printf "%.2f\n", h / l }'
 }
 
-row() {  # row LABEL KEY [none]: one cell per system, then Hive / Linux offloads on per Hive system
-    local label=$1 key=$2 with_ratio=${3:-ratio} line system
+row() {  # row LABEL KEY [none]: one cell per system, then the ratio columns
+    local label=$1 key=$2 with_ratio=${3:-ratio} line system pair
     line="| $label |"
     for system in "${SYSTEMS[@]}"; do line+=" $(value "$system.$key") |"; done
-    for system in "${SYSTEMS[@]}"; do
-        case $system in hive*) ;; *) continue ;; esac
-        if [ "$with_ratio" = ratio ]; then line+=" $(ratio "$(value "$system.$key")" "$(value "linux-on.$key")") |"; else line+=" - |"; fi
+    for pair in $(shown_ratios); do
+        if [ "$with_ratio" = ratio ]; then line+=" $(ratio "$(value "${pair%%:*}.$key")" "$(value "${pair#*:}.$key")") |"; else line+=" - |"; fi
     done
     echo "$line"
 }
@@ -747,19 +1022,101 @@ row() {  # row LABEL KEY [none]: one cell per system, then Hive / Linux offloads
 cpu_cell() { echo "$(value "$1") (user $(value "$1_user"), sys $(value "$1_sys"))"; }
 
 cpu_row() {  # cpu_row LABEL KEY
-    local line="| $1 |" system
+    local line="| $1 |" system pair
     for system in "${SYSTEMS[@]}"; do
         case $system in
-            hive*) line+=" $(cpu_cell "$system.$2.0") / $(cpu_cell "$system.$2.1") |" ;;
+            hive* | cfwd*) line+=" $(cpu_cell "$system.$2.0") / $(cpu_cell "$system.$2.1") |" ;;
             *) line+=" in kernel |" ;;
         esac
     done
-    for system in "${SYSTEMS[@]}"; do case $system in hive*) line+=" - |" ;; esac; done
+    for pair in $(shown_ratios); do line+=" - |"; done
     echo "$line"
 }
 
+# UDP 64 B lost between the datapath's two ends during SYSTEM's UDP test, in
+# %: frames from vmA that hostA's agent read or the kernel dropped on its
+# packet socket, against the frames hostB's agent wrote to vmB.
+datapath_udp_loss() {
+    local system=$1 offered delivered
+    local before_a="$WORK/$system-tcp4-metrics-0.txt" after_a="$WORK/$system-udp-metrics-0.txt"
+    local before_b="$WORK/$system-tcp4-metrics-1.txt" after_b="$WORK/$system-udp-metrics-1.txt"
+    offered=$(( $(metric_delta "$before_a" "$after_a" hive_port_received_packets_total 'port="vmA"' | sed 's/^-$/0/') \
+        + $(metric_delta "$before_a" "$after_a" hive_port_kernel_drops_total 'port="vmA"' | sed 's/^-$/0/') ))
+    delivered=$(metric_delta "$before_b" "$after_b" hive_port_sent_packets_total 'port="vmB"')
+    if [ "$offered" -le 0 ] || [ "$delivered" = - ]; then echo "-"; return; fi
+    awk -v o="$offered" -v d="$delivered" 'BEGIN { l = (o - d) / o * 100; if (l < 0) l = 0; printf "%.1f\n", l }'
+}
+
+# goal LABEL FIGURES STATUS: one row of the goals table; STATUS is "met",
+# "not met" or "not measured".
+goal() { echo "| $1 | $2 | $([ "$3" = met ] && echo met || echo "**$3**") |"; }
+# check EXPRESSION VALUES...: awk's verdict on x[1]..x[n], "not measured" when one is "-".
+check() {
+    local expression=$1; shift
+    awk -v e="$*" 'BEGIN { n = split(e, x, " "); for (i = 1; i <= n; i++) { if (x[i] == "-") { print "not measured"; exit }; x[i] += 0 }
+        verdict = ('"$expression"') ? "met" : "not met"; print verdict }'
+}
+percent() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.0f%%\n", a / b * 100 }'; }
+
+goals_report() {
+    local tcp cfwd split cfwd_split ping udp udp_loss conn linux cpu cpu_cfwd idle storm lost
+    tcp=$(value hive.tcp1) cfwd=$(value cfwd-offload.tcp1)
+    split=$(value hive-split.tcp1) cfwd_split=$(value cfwd-split.tcp1)
+    ping=$(value hive.ping_median)
+    udp=$(value hive.udp_kpps) udp_loss=$(datapath_udp_loss hive)
+    conn=$(value hive.conn_rate) linux=$(value linux-on.conn_rate)
+    cpu=$(value hive.cpu_per_gbit) cpu_cfwd=$(value cfwd-offload.cpu_per_gbit)
+    idle=$(value storm-idle.ping_median) storm=$(value storm-on.ping_median) lost=$(value storm-on.ping_lost)
+    echo
+    echo "### Goals (issue 12), from this run"
+    echo
+    echo "| goal | this run | |"
+    echo "|---|---|---|"
+    goal "TCP 1 stream >= 85% of the C forwarder's (offload)" "$tcp / $cfwd Gbit/s = $(percent "$tcp" "$cfwd")" \
+        "$(check 'x[1] >= 0.85 * x[2]' "$tcp" "$cfwd")"
+    goal "the same with the underlay splitting datagrams: >= 85% of the C forwarder's (split)" \
+        "$split / $cfwd_split Gbit/s = $(percent "$split" "$cfwd_split")" "$(check 'x[1] >= 0.85 * x[2]' "$split" "$cfwd_split")"
+    goal "ping RTT median <= 250 us" "$ping us" "$(check 'x[1] <= 250' "$ping")"
+    goal "UDP 64 B: >= 100 kpps received, < 1% lost at the datapath" "$udp kpps received, $udp_loss% lost between the agents' ports" \
+        "$(check 'x[1] >= 100 && x[2] < 1' "$udp" "$udp_loss")"
+    goal "new TCP connections/s >= 95% of Linux bridge + vxlan (offloads on)" "$conn / $linux = $(percent "$conn" "$linux")" \
+        "$(check 'x[1] >= 0.95 * x[2]' "$conn" "$linux")"
+    goal "datapath CPU per Gbit/s (TCP 1 stream, % of a core of both hosts summed / Gbit/s) <= 1.2 x the C forwarder's (offload)" \
+        "$cpu / $cpu_cfwd = $(ratio "$cpu" "$cpu_cfwd") x" "$(check 'x[1] <= 1.2 * x[2]' "$cpu" "$cpu_cfwd")"
+    goal "under an upcall storm from another VM of hostA: vmA's ping median <= 2 x without, no ping lost" \
+        "$storm us with / $idle us without = $(ratio "$storm" "$idle") x, $lost lost" \
+        "$(check 'x[1] <= 2 * x[2] && x[3] == 0' "$storm" "$idle" "$lost")"
+    echo
+    echo "Loss at the datapath: 1 - (frames hostB's agent wrote to vmB) / (frames from vmA that hostA's agent read or its kernel socket dropped) during the UDP test. Ratios are of figures of this run only."
+}
+
+storm_report() {
+    local window before_a after_a before_b after_b upcalls rate
+    echo
+    echo "### Upcall storm"
+    echo
+    if [ -z "${RESULT[storm-on.ping_lost]:-}" ]; then
+        echo "Not measured${FAILURE:+ (the run failed before it)}$([ "$STORM" = 1 ] || echo " (BENCH_STORM=0)")."
+        return 0
+    fi
+    window=$(awk -v ns="${RESULT[storm.window_ns]}" 'BEGIN { printf "%.1f", ns / 1e9 }')
+    before_a="$WORK/storm-start-metrics-0.txt" after_a="$WORK/storm-end-metrics-0.txt"
+    before_b="$WORK/storm-start-metrics-1.txt" after_b="$WORK/storm-end-metrics-1.txt"
+    upcalls=$(metric_delta "$before_a" "$after_a" hive_upcalls_total)
+    rate=$(awk -v u="$upcalls" -v s="$window" 'BEGIN { if (u == "-" || s + 0 == 0) print "-"; else printf "%.0f", u / s }')
+    echo "On the bridge of \"Hive bridge\", vmC ($VM_C_IP, a third VM on hostA; its port in security group $STORM_GROUP, which has a new group's rules only: all egress, so every datagram to a new port of vmB is a new tracked connection and a new flow) sent UDP datagrams (18 B) to vmB's ports 1024-65535 in random order from one python3 process, as fast as it could: ${RESULT[storm.sent]} datagrams in ${RESULT[storm.seconds]} s ($(awk -v n="${RESULT[storm.sent]}" -v s="${RESULT[storm.seconds]}" 'BEGIN { if (s + 0 == 0) print "-"; else printf "%.1f", n / s / 1000 }') kpps), while vmA pinged vmB ($PINGS pings at 10 ms, before the storm and during it). During the ${window} s of pings under the storm:"
+    echo "- hostA's agent read $(metric_delta "$before_a" "$after_a" hive_port_received_packets_total 'port="vmC"') frames from vmC (the kernel dropped $(metric_delta "$before_a" "$after_a" hive_port_kernel_drops_total 'port="vmC"') more on its socket, queue full), made $upcalls upcalls ($rate/s), dropped $(metric_delta "$before_a" "$after_a" hive_datapath_drops_total 'reason="upcall_limited"') packets at the per-port upcall limit (upcall_limited), created $(metric_delta "$before_a" "$after_a" hive_conntrack_created_total) connections and sent $(metric_delta "$before_a" "$after_a" hive_tunnel_sent_packets_total) tunnel packets; $(metric_delta "$before_a" "$after_a" hive_flows) flows at the end."
+    echo "- hostB's agent made $(metric_delta "$before_b" "$after_b" hive_upcalls_total) upcalls, dropped $(metric_delta "$before_b" "$after_b" hive_datapath_drops_total 'reason="upcall_limited"') at the upcall limit, received $(metric_delta "$before_b" "$after_b" hive_tunnel_received_packets_total) tunnel packets and wrote $(metric_delta "$before_b" "$after_b" hive_port_sent_packets_total 'port="vmB"') frames to vmB."
+    echo
+    echo "| vmA to vmB ping | without the storm | with the storm |"
+    echo "|---|---|---|"
+    echo "| RTT median (us) | $(value storm-idle.ping_median) | $(value storm-on.ping_median) |"
+    echo "| RTT p99 (us) | $(value storm-idle.ping_p99) | $(value storm-on.ping_p99) |"
+    echo "| lost (of $PINGS) | $(value storm-idle.ping_lost) | $(value storm-on.ping_lost) |"
+}
+
 report() {
-    local cpu_model kernel load system header separator
+    local cpu_model kernel load system header separator pair with_cpu=0
     cpu_model=$(lscpu | sed -n 's/^Model name: *//p' | sed -n 1p)
     kernel=$(uname -sr)
     load=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -767,27 +1124,39 @@ report() {
     if [ -n "${RESULT[hive-stateful.probe]:-}" ]; then
         probe_note=" (after its measurements, TCP from vmA to vmB's port 81, which the group does not open, was ${RESULT[hive-stateful.probe]}; expected: filtered)"
     fi
+    local cfwd_line
+    if [ -n "$CFWD_BIN" ]; then
+        cfwd_line="- C forwarder: \`cfwd\` built with \`gcc -O2 -Wall -pthread\` from $CFWD_DESCRIPTION; one per host namespace on the VM's veth and the underlay (\`-m poll -B 4194304\`: one poll loop, 4 MB socket buffers), plain Geneve (VNI 100, UDP 6081), no MAC learning, no flow table, no policy. Simple: AF_PACKET + recvmmsg/sendmmsg, \`-b 64\`, VMs tx-off. Offload: \`-O -b 32\` (PACKET_VNET_HDR, UDP GSO, UDP GRO with TCP segments re-coalesced for the VM), the VMs' default offloads."
+    else
+        cfwd_line="- C forwarder: $CFWD_NOTE."
+    fi
     header="| metric |"
     separator="|---|"
-    for system in "${SYSTEMS[@]}"; do header+=" ${HEADING[$system]} |"; separator+="---|"; done
     for system in "${SYSTEMS[@]}"; do
-        case $system in hive*) header+=" ${HEADING[$system]} / Linux offloads on |"; separator+="---|" ;; esac
+        header+=" ${HEADING[$system]} |"; separator+="---|"
+        case $system in hive* | cfwd*) with_cpu=1 ;; esac
     done
-    cat <<EOF
-## VM to VM across two hosts: Linux bridge + kernel vxlan vs Hive
+    for pair in $(shown_ratios); do
+        header+=" ${SHORT_HEADING[${pair%%:*}]} / ${SHORT_HEADING[${pair#*:}]} |"; separator+="---|"
+    done
+    cat <<EOF_REPORT
+## VM to VM across two hosts: Linux bridge + kernel vxlan, the C reference forwarder and Hive
 
 - date: $(date -u '+%Y-%m-%d %H:%M UTC')
 - machine: $kernel; $cpu_model, $(nproc) cores; load average at start $LOAD_AT_START, at end $load
 - versions: hive ${HIVE_DESCRIPTION:-not run}; $(iperf3 --version | sed -n 1p); $(wrk -v 2>&1 | sed -n '1s/ Copyright.*//p'); $(nginx -v 2>&1 | sed -n 's/^nginx version: //p')${ETCD_VERSION:+; $ETCD_VERSION}
 - command: \`$COMMAND_LINE\` (iperf3 and wrk runs of ${SECONDS_PER_RUN} s, $PINGS pings at 10 ms)
-- rig: vmA $VM_A_IP and vmB $VM_B_IP (MTU $VM_MTU) in VM namespaces, veth to host namespaces with underlays $UNDERLAY_A/24 and $UNDERLAY_B/24 (veth, MTU $UNDERLAY_MTU) on a Linux bridge in an underlay namespace.
-- tx-off: \`ethtool -K eth0 tx off\` in both VMs (and on the host ends), so the VM stacks send MTU-sized frames with full checksums; a Linux baseline only. "offloads on" is veth's default (checksum offload, TSO), which Hive runs with (its datapath takes super-frames and partial checksums with their virtio-net headers), so the baseline to compare it with is Linux offloads on.
+- rig: vmA $VM_A_IP and vmB $VM_B_IP (MTU $VM_MTU) in VM namespaces, veth to host namespaces with underlays $UNDERLAY_A/24 and $UNDERLAY_B/24 (veth, MTU $UNDERLAY_MTU) on a Linux bridge in an underlay namespace. Order: Linux, C forwarder, Hive.
+- tx-off: \`ethtool -K eth0 tx off\` in both VMs (and on the host ends), so the VM stacks send MTU-sized frames with full checksums: Linux tx-off and the simple C forwarder. Every other system runs with veth's default offloads (checksum offload, TSO), Hive included (its datapath takes super-frames and partial checksums with their virtio-net headers and sends with UDP GSO, receives with UDP GRO); the row "VMs' offloads" shows the state each was measured in.
+- underlay splits to wire size: \`ethtool -K $UPLINK ${SPLIT_FEATURES[*]}\` in both hosts (what a NIC without UDP segmentation offload does), veth's defaults restored after.
+$cfwd_line
 - Linux: in each host a bridge with the VM's veth and a vxlan device (VNI 42, dstport 4789, remote = the other host), VMs in one /24. Hive: one \`hive agent\` per host (Geneve on UDP 6081), etcd and \`hive api\` on loopback; bridge: one bridge with port vmA bound on hostA and vmB on hostB, VMs in one /24; stateful: the bridge with vmB's port in security group $SECURITY_GROUP (ingress TCP $HTTP_PORT and $IPERF_PORT, UDP $IPERF_PORT and ICMP from 0.0.0.0/0; vmA's port in no group), so vmB's ingress is stateful and allow-only$probe_note; routed: vmB's port on a second bridge (a new port, in no group), a router between the two, VMs in two /28s with the router as gateway; SNAT: vmB's veth bound to an exterior port of that router (100.65.0.17/28, an uplink) which is the router's gateway, so vmA's connections leave translated to 100.65.0.17 with ports from the host's leased blocks, and vmB (the outside) sees only that address.
 - connections: nginx (1 worker, \`return 200\`) in vmB; \`wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d${SECONDS_PER_RUN}s -H 'Connection: close'\` in vmA, so each request is a new TCP connection (handshake, request, answer, close) and requests/s = connections/s.
 
 $header
 $separator
-EOF
+EOF_REPORT
+    row "VMs' offloads (vmA's eth0: tx checksum / TCP segmentation)" vm_offloads none
     row "ping RTT median (us)" ping_median
     row "ping RTT p99 (us)" ping_p99
     row "pings lost (of $PINGS)" ping_lost none
@@ -800,12 +1169,26 @@ EOF
     row "UDP 64 B lost (%)" udp_loss none
     row "new TCP connections/s (wrk, Connection: close)" conn_rate
     row "wrk errors (socket errors, non-2xx answers)" conn_errors none
-    if [ ${#SYSTEMS[@]} -gt 2 ]; then
+    if [ $with_cpu = 1 ]; then
         cpu_row "datapath CPU, TCP 1 stream (% of a core, hostA / hostB)" cpu_tcp1
+        row "datapath CPU per Gbit/s, TCP 1 stream (% of a core, both hosts)" cpu_per_gbit
         cpu_row "datapath CPU, UDP 64 B (% of a core, hostA / hostB)" cpu_udp
         cpu_row "datapath CPU, new connections (% of a core, hostA / hostB)" cpu_conn
         echo
-        echo "Datapath CPU for Hive is utime + stime of each \`hive agent\` process (all its threads) from /proc/PID/stat over the iperf3 or wrk run, as a percentage of one core; sys includes the kernel work done in the agent's system calls (packet socket and UDP sends, and what the kernel runs in their context)."
+        echo "Datapath CPU is utime + stime of each datapath process (\`cfwd\`, \`hive agent\`: all its threads) from /proc/PID/stat over the iperf3 or wrk run, as a percentage of one core; sys includes the kernel work done in its system calls (packet socket and UDP sends, and what the kernel runs in their context). Linux's datapath runs in softirq context, charged to no process."
+    fi
+    local cfwd_drops=""
+    for system in cfwd-simple cfwd-offload cfwd-split; do
+        [ -n "${RESULT[$system.cfwd_drops_a]:-}" ] || continue
+        cfwd_drops+="${cfwd_drops:+; }${HEADING[$system]}: hostA ${RESULT[$system.cfwd_drops_a]}, hostB $(value "$system.cfwd_drops_b")"
+    done
+    if [ -n "$cfwd_drops" ]; then
+        echo
+        echo "The C forwarder's socket drops over each of its systems (its counters on exit): $cfwd_drops."
+    fi
+    if measured hive; then
+        goals_report
+        storm_report
     fi
     [ ${#METRICS_URLS[@]} -gt 0 ] && metrics_report
     return 0
@@ -879,6 +1262,7 @@ if [ "$LINUX_ONLY" != 1 ]; then
     fi
 fi
 
+prepare_cfwd
 build_rig
 start_iperf_server
 start_http_server
@@ -893,19 +1277,40 @@ set_tx_offload off
 SYSTEMS+=(linux-txoff)
 measure linux-txoff
 
-if [ "$LINUX_ONLY" != 1 ]; then
-    log "removing the Linux bridges and vxlans; offloads back on; starting Hive"
-    linux_overlay_down
+log "removing the Linux bridges and vxlans"
+linux_overlay_down
+if [ -n "$CFWD_BIN" ]; then
+    # The VMs are still tx-off: the simple forwarder's condition.
+    measure_cfwd cfwd-simple -b 64
     set_tx_offload on
+    measure_cfwd cfwd-offload -O -b 32
+    if [ "$SPLIT" = 1 ]; then
+        set_underlay_split on
+        measure_cfwd cfwd-split -O -b 32
+        set_underlay_split off
+    fi
+fi
+set_tx_offload on
+
+if [ "$LINUX_ONLY" != 1 ]; then
+    log "starting Hive (the VMs' default offloads)"
     hive_up
     SYSTEMS+=(hive)
     measure hive "$AGENT_A_PID" "$AGENT_B_PID"
+    if [ "$SPLIT" = 1 ]; then
+        log "hive-split: the underlay splits datagrams to wire size (ethtool -K $UPLINK ${SPLIT_FEATURES[*]} in both hosts)"
+        set_underlay_split on
+        SYSTEMS+=(hive-split)
+        measure hive-split "$AGENT_A_PID" "$AGENT_B_PID"
+        set_underlay_split off
+    fi
     if [ "$TRACED" = 1 ]; then
         hive_traced_up
         SYSTEMS+=(hive-traced)
         measure hive-traced "$AGENT_A_PID" "$AGENT_B_PID"
         hive_traced_down
     fi
+    if [ "$STORM" = 1 ]; then storm_test; fi
     if [ "$STATEFUL" = 1 ]; then
         hive_stateful_up
         SYSTEMS+=(hive-stateful)
