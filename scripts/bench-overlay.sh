@@ -846,6 +846,25 @@ metric_delta() {
         END { printf "%d\n", gauge ? new : new - old }' "$before" "$after"
 }
 
+# storm_window NAME: vmA's pings (RESULT[NAME.ping_*]), how long they took
+# (NAME.window_ns) and the agents' CPU meanwhile (NAME.cpu.0 and .1).
+storm_window() {
+    local name=$1 before_a before_b wait_a wait_b started ended
+    before_a=$(cpu_ticks "$AGENT_A_PID") before_b=$(cpu_ticks "$AGENT_B_PID")
+    wait_a=$(run_queue_ns "$AGENT_A_PID") wait_b=$(run_queue_ns "$AGENT_B_PID")
+    started=$(now_ns)
+    measure_ping "$name"
+    ended=$(now_ns)
+    RESULT[$name.window_ns]=$((ended - started))
+    record_cpu "$name.cpu.0" "$before_a" "$AGENT_A_PID" $((ended - started))
+    record_cpu "$name.cpu.1" "$before_b" "$AGENT_B_PID" $((ended - started))
+    RESULT[$name.wait.0]=$(( ($(run_queue_ns "$AGENT_A_PID") - wait_a) * 100 / (ended - started) ))
+    RESULT[$name.wait.1]=$(( ($(run_queue_ns "$AGENT_B_PID") - wait_b) * 100 / (ended - started) ))
+}
+# Nanoseconds the threads of a process spent runnable but waiting for a CPU
+# (the second field of /proc/PID/task/*/schedstat), summed over its threads.
+run_queue_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ n += $2 } END { printf "%d\n", n }'; }
+
 # The upcall storm, on the bridge of "hive" (vmB's port in no group): vmC
 # joins on hostA, its port in a security group with only a new group's rules
 # (all egress allowed), so every datagram to a new port of vmB is a new
@@ -864,7 +883,7 @@ storm_test() {
     wait_for 30 "vmC to reach vmB through Hive" vm_c_reaches_vm_b
     log "storm: vmA pings vmB without the storm"
     scrape_metrics storm idle-start
-    measure_ping storm-idle
+    storm_window storm-idle
     scrape_metrics storm idle-end
     start_process "$WORK/storm.log" ip netns exec "$NS_VM_C" "$PYTHON" -c "$STORM_PROGRAM" "$VM_B_IP"
     local storm_pid=$LAST_PID started ended
@@ -872,12 +891,9 @@ storm_test() {
     kill -0 "$storm_pid" 2>/dev/null || die "the storm's sender exited: $(head -c 300 "$WORK/storm.log")"
     log "storm: vmA pings vmB during the storm"
     scrape_metrics storm start
-    started=$(now_ns)
-    measure_ping storm-on
-    ended=$(now_ns)
+    storm_window storm-on
     scrape_metrics storm end
     stop_started "$storm_pid"
-    RESULT[storm.window_ns]=$((ended - started))
     read -r 'RESULT[storm.sent]' 'RESULT[storm.send_errors]' 'RESULT[storm.seconds]' < <(
         awk '/^sent / { print $2, $4, $6 }' "$WORK/storm.log"; echo "- - -")
     vm_c_down
@@ -1040,9 +1056,9 @@ datapath_udp_loss() {
     local system=$1 offered delivered
     local before_a="$WORK/$system-tcp4-metrics-0.txt" after_a="$WORK/$system-udp-metrics-0.txt"
     local before_b="$WORK/$system-tcp4-metrics-1.txt" after_b="$WORK/$system-udp-metrics-1.txt"
-    offered=$(( $(metric_delta "$before_a" "$after_a" hive_port_received_packets_total 'port="vmA"' | sed 's/^-$/0/') \
-        + $(metric_delta "$before_a" "$after_a" hive_port_kernel_drops_total 'port="vmA"' | sed 's/^-$/0/') ))
-    delivered=$(metric_delta "$before_b" "$after_b" hive_port_sent_packets_total 'port="vmB"')
+    offered=$(( $(metric_delta "$before_a" "$after_a" hive_port_received_packets_total "interface=\"$VETH_A\"" | sed 's/^-$/0/') \
+        + $(metric_delta "$before_a" "$after_a" hive_port_kernel_drops_total "interface=\"$VETH_A\"" | sed 's/^-$/0/') ))
+    delivered=$(metric_delta "$before_b" "$after_b" hive_port_sent_packets_total "interface=\"$VETH_B\"")
     if [ "$offered" -le 0 ] || [ "$delivered" = - ]; then echo "-"; return; fi
     awk -v o="$offered" -v d="$delivered" 'BEGIN { l = (o - d) / o * 100; if (l < 0) l = 0; printf "%.1f\n", l }'
 }
@@ -1099,20 +1115,24 @@ storm_report() {
         echo "Not measured${FAILURE:+ (the run failed before it)}$([ "$STORM" = 1 ] || echo " (BENCH_STORM=0)")."
         return 0
     fi
-    window=$(awk -v ns="${RESULT[storm.window_ns]}" 'BEGIN { printf "%.1f", ns / 1e9 }')
+    window=$(awk -v ns="${RESULT[storm-on.window_ns]}" 'BEGIN { printf "%.1f", ns / 1e9 }')
     before_a="$WORK/storm-start-metrics-0.txt" after_a="$WORK/storm-end-metrics-0.txt"
     before_b="$WORK/storm-start-metrics-1.txt" after_b="$WORK/storm-end-metrics-1.txt"
     upcalls=$(metric_delta "$before_a" "$after_a" hive_upcalls_total)
     rate=$(awk -v u="$upcalls" -v s="$window" 'BEGIN { if (u == "-" || s + 0 == 0) print "-"; else printf "%.0f", u / s }')
     echo "On the bridge of \"Hive bridge\", vmC ($VM_C_IP, a third VM on hostA; its port in security group $STORM_GROUP, which has a new group's rules only: all egress, so every datagram to a new port of vmB is a new tracked connection and a new flow) sent UDP datagrams (18 B) to vmB's ports 1024-65535 in random order from one python3 process, as fast as it could: ${RESULT[storm.sent]} datagrams in ${RESULT[storm.seconds]} s ($(awk -v n="${RESULT[storm.sent]}" -v s="${RESULT[storm.seconds]}" 'BEGIN { if (s + 0 == 0) print "-"; else printf "%.1f", n / s / 1000 }') kpps), while vmA pinged vmB ($PINGS pings at 10 ms, before the storm and during it). During the ${window} s of pings under the storm:"
-    echo "- hostA's agent read $(metric_delta "$before_a" "$after_a" hive_port_received_packets_total 'port="vmC"') frames from vmC (the kernel dropped $(metric_delta "$before_a" "$after_a" hive_port_kernel_drops_total 'port="vmC"') more on its socket, queue full), made $upcalls upcalls ($rate/s), dropped $(metric_delta "$before_a" "$after_a" hive_datapath_drops_total 'reason="upcall_limited"') packets at the per-port upcall limit (upcall_limited), created $(metric_delta "$before_a" "$after_a" hive_conntrack_created_total) connections and sent $(metric_delta "$before_a" "$after_a" hive_tunnel_sent_packets_total) tunnel packets; $(metric_delta "$before_a" "$after_a" hive_flows) flows at the end."
-    echo "- hostB's agent made $(metric_delta "$before_b" "$after_b" hive_upcalls_total) upcalls, dropped $(metric_delta "$before_b" "$after_b" hive_datapath_drops_total 'reason="upcall_limited"') at the upcall limit, received $(metric_delta "$before_b" "$after_b" hive_tunnel_received_packets_total) tunnel packets and wrote $(metric_delta "$before_b" "$after_b" hive_port_sent_packets_total 'port="vmB"') frames to vmB."
+    echo "- hostA's agent read $(metric_delta "$before_a" "$after_a" hive_port_received_packets_total "interface=\"$VETH_C\"") frames from vmC (the kernel dropped $(metric_delta "$before_a" "$after_a" hive_port_kernel_drops_total "interface=\"$VETH_C\"") more on its socket, queue full), made $upcalls upcalls ($rate/s), dropped $(metric_delta "$before_a" "$after_a" hive_datapath_drops_total 'reason="upcall_limited"') packets at the per-port upcall limit (upcall_limited), created $(metric_delta "$before_a" "$after_a" hive_conntrack_created_total) connections and sent $(metric_delta "$before_a" "$after_a" hive_tunnel_sent_packets_total) tunnel packets; $(metric_delta "$before_a" "$after_a" hive_flows) flows at the end."
+    echo "- hostB's agent made $(metric_delta "$before_b" "$after_b" hive_upcalls_total) upcalls, dropped $(metric_delta "$before_b" "$after_b" hive_datapath_drops_total 'reason="upcall_limited"') at the upcall limit, received $(metric_delta "$before_b" "$after_b" hive_tunnel_received_packets_total) tunnel packets and wrote $(metric_delta "$before_b" "$after_b" hive_port_sent_packets_total "interface=\"$VETH_B\"") frames to vmB."
     echo
     echo "| vmA to vmB ping | without the storm | with the storm |"
     echo "|---|---|---|"
     echo "| RTT median (us) | $(value storm-idle.ping_median) | $(value storm-on.ping_median) |"
     echo "| RTT p99 (us) | $(value storm-idle.ping_p99) | $(value storm-on.ping_p99) |"
     echo "| lost (of $PINGS) | $(value storm-idle.ping_lost) | $(value storm-on.ping_lost) |"
+    echo "| agents' CPU meanwhile (% of a core, hostA / hostB) | $(cpu_cell storm-idle.cpu.0) / $(cpu_cell storm-idle.cpu.1) | $(cpu_cell storm-on.cpu.0) / $(cpu_cell storm-on.cpu.1) |"
+    echo "| agents' threads waiting for a CPU meanwhile (% of the time, summed over threads, hostA / hostB) | $(value storm-idle.wait.0) / $(value storm-idle.wait.1) | $(value storm-on.wait.0) / $(value storm-on.wait.1) |"
+    echo
+    echo "Time waiting for a CPU is from /proc/PID/task/*/schedstat: when it is large, the machine's other load (the storm's sender among it), not the agent's own work, delays the agent."
 }
 
 report() {
