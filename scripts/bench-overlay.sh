@@ -648,7 +648,7 @@ prepare_cfwd() {
         return 0
     fi
     if [ ! -f "$CFWD_SRC" ]; then
-        CFWD_NOTE="not measured: its source \\`$CFWD_SRC\\` was not found (set CFWD_SRC to the project's shared/bench/cref/cfwd.c)"
+        CFWD_NOTE="not measured: its source $CFWD_SRC was not found (set CFWD_SRC to the project's shared/bench/cref/cfwd.c, or skip it on purpose with BENCH_CFWD=0)"
         log "C forwarder: $CFWD_SRC not found; its systems are skipped"
         return 0
     fi
