@@ -843,7 +843,7 @@ metric_delta() {
         /^# TYPE / { if ($3 == name) gauge = ($4 == "gauge"); next }
         /^#/ { next }
         $1 ~ "^" name "({|$)" && $0 ~ filter { if (FILENAME == ARGV[1]) old += $2; else new += $2 }
-        END { printf "%d\n", gauge ? new : new - old }' "$before" "$after"
+        END { printf "%.0f\n", gauge ? new : new - old }' "$before" "$after"
 }
 
 # storm_window NAME: vmA's pings (RESULT[NAME.ping_*]), how long they took
@@ -863,7 +863,7 @@ storm_window() {
 }
 # Nanoseconds the threads of a process spent runnable but waiting for a CPU
 # (the second field of /proc/PID/task/*/schedstat), summed over its threads.
-run_queue_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ n += $2 } END { printf "%d\n", n }'; }
+run_queue_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ n += $2 } END { printf "%.0f\n", n }'; }
 
 # The upcall storm, on the bridge of "hive" (vmB's port in no group): vmC
 # joins on hostA, its port in a security group with only a new group's rules
