@@ -309,7 +309,7 @@ public struct MultiWatch: Sendable {
 }
 
 extension Store {
-    /// One watch per range, merged (on etcd, one gateway stream per range).
+    /// One watch per range, merged: right where a watch costs little (in-process).
     public func watch(_ ranges: [WatchedRange]) async -> MultiWatch {
         let (stream, continuation) = WatchStream.makeStream()
         let tasks = Mutex<[Task<Void, Never>]?>([])

@@ -298,9 +298,12 @@ extension EtcdJSON {
         var compactRevision: Int64Value?
         var cancelReason: String?
         var events: [Event]?
+        /// Which watcher of the stream; etcd numbers them from 0, and the gateway leaves 0 out.
+        var watchID: Int64Value?
 
         enum CodingKeys: String, CodingKey {
             case header, created, canceled, events
+            case watchID = "watch_id"
             case compactRevision = "compact_revision"
             case cancelReason = "cancel_reason"
         }

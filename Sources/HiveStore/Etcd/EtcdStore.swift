@@ -78,6 +78,8 @@ public final class EtcdStore: Store {
     let logger: Logger
     let http: HTTPClient
     let state = Mutex(State())
+    /// Watch streams whose creates etcd did not all confirm (their rest went on another stream).
+    let watchCreationShortfalls = Atomic<Int>(0)
 
     struct State {
         /// Index into `endpoints` of the member that answered last.
