@@ -65,6 +65,8 @@ actor AgentControl {
     /// never holds up this actor.
     var pendingWrites: [String: LearnedWrite] = [:]
     private var tunnelPeers: Set<IPv4.Address>?
+    /// The flood sets last given to the datapath (`localFloodSets()`).
+    private var floodSets: [UInt32: [UInt32]] = [:]
     /// The last connection flushes asked of the datapath (floating IPs moved).
     private var connectionFlushes: [ConnectionFlush] = []
     private var flushSequence: UInt64 = 0
@@ -299,6 +301,11 @@ actor AgentControl {
             if let smallest = zones.map(\.networkMTU).min() { view.networkMTU = smallest }
         }
         shared.publish(view)
+        let floodSets = localFloodSets()
+        if floodSets != self.floodSets {
+            self.floodSets = floodSets
+            datapath.setFloodSets(floodSets)
+        }
         if let hostID {
             let peers = mirror.peerAddresses(of: hostID)
             if peers != tunnelPeers {
@@ -306,6 +313,22 @@ actor AgentControl {
                 datapath.setTunnelPeers(peers)
             }
         }
+    }
+
+    /// Where the other hosts' floods go here: by each bridge's flood key, the
+    /// keys of its ports this host has open and up (the ports a flood's
+    /// sender lets through, as far as this host knows; see `SimulationUpcalls.floodOutputs`).
+    /// - Complexity: O(ports bound here).
+    private func localFloodSets() -> [UInt32: [UInt32]] {
+        var sets: [UInt32: [UInt32]] = [:]
+        for (id, local) in bound {
+            guard let port = mirror.ports[id], port.adminStateUp, !port.isInterior,
+                  let bridge = port.bridgeId.flatMap({ mirror.bridges[$0] }), bridge.tunnelKey != 0
+            else { continue }
+            sets[bridge.tunnelKey, default: []].append(local.portKey)
+        }
+        for key in sets.keys { sets[key]?.sort() }
+        return sets
     }
 
     /// The view to write to the cache, when it changed since the last one

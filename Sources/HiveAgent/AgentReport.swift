@@ -222,10 +222,10 @@ final class UpcallRates: Sendable {
 // MARK: Readable flows
 
 extension FlowOutput {
-    /// The egress port's tunnel key.
+    /// The egress port's tunnel key (a bridge's flood key for a tunnel flood).
     var portKey: UInt32 {
         switch self {
-        case .local(let key), .tunnel(_, let key): key
+        case .local(let key), .tunnel(_, let key), .tunnelFlood(_, let key): key
         }
     }
 }
@@ -329,9 +329,13 @@ extension FlowActionList {
                 entry.port = portName(key)
                 entry.interface = interfaces[key]
                 return entry
-            case .tunnel(let host, let key):
+            case .tunnel(let host, let key), .tunnelFlood(let host, let key):
                 var entry = FlowOutputEntry(kind: .tunnel, portKey: key)
-                entry.port = portName(key)
+                if case .tunnelFlood = output {
+                    entry.floodBridge = view.topology.bridge(floodKey: key).map { view.topology.name(of: $0) } ?? "#\(key)"
+                } else {
+                    entry.port = portName(key)
+                }
                 entry.hostAddress = host
                 entry.hostName = hostNames[host]
                 return entry

@@ -229,7 +229,7 @@ final class SimulationUpcalls: UpcallHandler {
         guard !entries.isEmpty else { return }
         var hosts: [IPv4.Address] = []
         for output in decision.actions.outputs {
-            if case .tunnel(let host, _) = output, !hosts.contains(host) { hosts.append(host) }
+            if let host = output.tunnelDestination?.host, !hosts.contains(host) { hosts.append(host) }
         }
         if !view.statefulPeers.isEmpty {
             let ingress = view.topology.port(tunnelKey: result.ingressKey.inPort)?.id
@@ -339,9 +339,49 @@ final class SimulationUpcalls: UpcallHandler {
 
     func outputs(for result: SimulationResult) -> [FlowOutput] {
         switch result.decision {
-        case .output, .flood: outputs(forPorts: result.outputPorts)
+        case .output: outputs(forPorts: result.outputPorts)
+        case .flood:
+            Self.floodOutputs(
+                outputs(forPorts: result.outputPorts), floodKey: result.floodKey, exclusions: result.floodExclusions, locations: view.locations)
         case .drop, .consumed, .pendingARP, .pendingAddress, .pendingNATPorts, .pendingTopology: []
         }
+    }
+
+    /// A flood's outputs, `perPort` (one per port) regrouped: a remote host
+    /// with two or more of the flood's ports, none of whose ports of the
+    /// bridge the flood left out (`exclusions`: a chain, a security group,
+    /// a chain not loaded), gets one packet on the bridge's `floodKey`
+    /// where its first port was; it delivers to its ports of the bridge but the
+    /// ingress. A host with a port left out keeps one packet per port it
+    /// gets (its own delivery would not know which to leave out), and so
+    /// does a host with one port (one packet either way, to exactly the port
+    /// simulated). Local outputs stay as they are.
+    /// - Complexity: O(outputs + exclusions); only floods to a host with
+    ///   several ports allocate more than the result.
+    static func floodOutputs(
+        _ perPort: [FlowOutput], floodKey: UInt32, exclusions: [FloodExclusion], locations: [PortID: PortLocation]
+    ) -> [FlowOutput] {
+        guard floodKey != 0 else { return perPort }
+        var portsPerHost: [IPv4.Address: Int] = [:]
+        for case .tunnel(let host, _) in perPort { portsPerHost[host, default: 0] += 1 }
+        guard portsPerHost.values.contains(where: { $0 > 1 }) else { return perPort }
+        for exclusion in exclusions {
+            if case .remote(let host)? = locations[exclusion.port] { portsPerHost[host] = nil }
+        }
+        var outputs: [FlowOutput] = []
+        var flooded: [IPv4.Address] = []
+        for output in perPort {
+            guard case .tunnel(let host, _) = output, let count = portsPerHost[host], count > 1 else {
+                outputs.append(output)
+                continue
+            }
+            // Once per host, where its first port was: its other ports are in that packet.
+            if !flooded.contains(host) {
+                flooded.append(host)
+                outputs.append(.tunnelFlood(host: host, floodKey: floodKey))
+            }
+        }
+        return outputs
     }
 
     private func outputs(forPorts ports: [PortID]) -> [FlowOutput] {
@@ -431,12 +471,6 @@ struct ConnectionStatistics: Sendable {
     var entries = 0
     var counters = ConnectionTable.Counters()
     var malformedMessages: UInt64 = 0
-}
-
-extension FlowOutput {
-    var isTunnel: Bool {
-        if case .tunnel = self { true } else { false }
-    }
 }
 
 extension String {

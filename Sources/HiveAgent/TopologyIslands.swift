@@ -15,6 +15,7 @@ struct TopologyIslands: Sendable {
     private var partOfTunnelKey: [UInt32: Int] = [:]
     private var partOfPort: [PortID: Int] = [:]
     private var partOfBridge: [BridgeID: Int] = [:]
+    private var bridgeOfFloodKey: [UInt32: BridgeID] = [:]
     private var partOfRouter: [RouterID: Int] = [:]
     private var partOfChain: [ChainID: Int] = [:]
     private var partOfRule: [RuleID: Int] = [:]
@@ -40,7 +41,10 @@ struct TopologyIslands: Sendable {
             partOfPort[port.id] = index
             if port.tunnelKey != 0 { partOfTunnelKey[port.tunnelKey] = index }
         }
-        for bridge in input.bridges { partOfBridge[bridge.id] = index }
+        for bridge in input.bridges {
+            partOfBridge[bridge.id] = index
+            if bridge.tunnelKey != 0 { bridgeOfFloodKey[bridge.tunnelKey] = bridge.id }
+        }
         for router in input.routers { partOfRouter[router.id] = index }
         for chain in input.chains { partOfChain[chain.id] = index }
         for rule in input.rules { partOfRule[rule.id] = index }
@@ -55,6 +59,9 @@ struct TopologyIslands: Sendable {
 
     func port(_ id: PortID) -> Port? { partOfPort[id].flatMap { parts[$0].ports[id] } }
     func port(tunnelKey: UInt32) -> Port? { partOfTunnelKey[tunnelKey].flatMap { parts[$0].port(tunnelKey: tunnelKey) } }
+
+    /// The bridge whose floods travel on `floodKey` (its tunnel key).
+    func bridge(floodKey: UInt32) -> BridgeID? { bridgeOfFloodKey[floodKey] }
 
     func name(of port: PortID) -> String { snapshot(of: port).name(of: port) }
     func name(of bridge: BridgeID) -> String { (partOfBridge[bridge].map { parts[$0] } ?? Self.none).name(of: bridge) }

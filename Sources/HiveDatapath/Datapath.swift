@@ -11,8 +11,10 @@
 //     ask the upcall handler (the agent's simulation) synchronously, install
 //     the flow when cacheable, and execute it;
 //   - from the tunnel: the Geneve VNI is the egress port's tunnel key; the
-//     inner frame goes to that local port as it is. Policy was applied at
-//     the ingress host: no second simulation.
+//     inner frame goes to that local port as it is. Or the VNI is a bridge's
+//     flood key: the frame goes to each local port of that bridge (the
+//     agent's `setFloodSets`) but the ingress, which Hive's Geneve option
+//     names. Policy was applied at the ingress host: no second simulation.
 // Queued frames leave in one sendmmsg per socket at the end of each batch.
 //
 // Invariants. Only the datapath thread touches sockets, the flow table and
@@ -78,6 +80,7 @@ enum DatapathCommand: Sendable {
     case send(frame: [UInt8], outputs: [FlowOutput], ingressKey: UInt32)
     case simulate(frame: [UInt8], inPort: UInt32)
     case setPeers(Set<IPv4.Address>?)
+    case setFloodSets([UInt32: [UInt32]])
     case sendMessage(payload: [UInt8], hosts: [IPv4.Address])
     /// Copy the counters, and the flow table when asked, for an operator (`report()`).
     case report(CheckedContinuation<DatapathReport, Never>, flows: Bool)
@@ -138,6 +141,12 @@ public final class Datapath<Handler: UpcallHandler>: @unchecked Sendable {
     public func sendMessage(_ payload: [UInt8], to hosts: [IPv4.Address]) {
         if !hosts.isEmpty { post(.sendMessage(payload: payload, hosts: hosts)) }
     }
+
+    /// Where tunnel floods go: for each bridge with ports bound here, by its
+    /// flood key (the VNI the other hosts send its floods on), the port keys
+    /// of those ports. A flood key not listed is dropped (`unknown_tunnel_key`).
+    /// Replaces the previous sets.
+    public func setFloodSets(_ sets: [UInt32: [UInt32]]) { post(.setFloodSets(sets)) }
 
     /// Accept tunnel packets only from these underlay addresses (the other
     /// hosts); nil accepts any sender.

@@ -1,6 +1,7 @@
 // The datapath's tunnel: Geneve datagrams in (a UDP_GRO run split into its
 // datagrams, flow state handed to the handler, frames delivered to local
-// ports, TCP segments joined back into super-frames) and out (one datagram
+// ports, by port key or to a bridge's local ports by flood key, TCP
+// segments joined back into super-frames) and out (one datagram
 // per frame behind a 16-byte header gathered without copying, or a
 // super-frame's segments laid out back to back for one UDP_SEGMENT send),
 // and flow-state messages. Called on the datapath thread only, like the rest
@@ -60,12 +61,36 @@ extension DatapathLoop {
             count(.badTunnelPacket)
             return
         }
-        guard let index = portIndexByKey[header.vni] else {
-            count(.unknownTunnelKey)
-            return
-        }
         // Whole packets: the sending host completed checksums and cut super-frames.
-        deliverFromTunnel(UnsafeMutableRawBufferPointer(rebasing: datagram[header.length...]), toPort: index)
+        let frame = UnsafeMutableRawBufferPointer(rebasing: datagram[header.length...])
+        if let index = portIndexByKey[header.vni] {
+            deliverFromTunnel(frame, toPort: index)
+        } else if let members = floodSets[header.vni] {
+            let ingressKey = Geneve.HiveMetadata(in: packet, header: header)?.ingressPortKey ?? 0
+            deliverFlood(frame, to: members, ingressKey: ingressKey)
+        } else {
+            count(.unknownTunnelKey)
+        }
+    }
+
+    /// A flood from another host: the frame goes to each local port of the
+    /// bridge but the ingress (the other host simulated it for all of them),
+    /// every copy queued from the receive buffer, none joined to a run.
+    /// Only the ingress listed: dropped as a key with nothing bound here; a
+    /// listed port the loop no longer has is counted as gone.
+    mutating func deliverFlood(_ frame: UnsafeMutableRawBufferPointer, to members: [UInt32], ingressKey: UInt32) {
+        // Frames to a port keep their order: the open run goes first.
+        finishRun()
+        var outputs = 0
+        for portKey in members where portKey != ingressKey {
+            outputs &+= 1  // at most the ports bound here
+            guard let index = portIndexByKey[portKey] else {
+                count(.portGone)
+                continue
+            }
+            enqueue(frame, toPort: index)
+        }
+        if outputs == 0 { count(.unknownTunnelKey) }
     }
 
     mutating func enqueueTunnel(_ bytes: UnsafeMutableRawBufferPointer, host: IPv4.Address, portKey: UInt32, ingressKey: UInt32) {
@@ -116,8 +141,8 @@ extension DatapathLoop {
         }
     }
 
-    /// Geneve (RFC 8926) with VNI = the egress port's key and Hive's option
-    /// carrying the ingress port's key.
+    /// Geneve (RFC 8926) with VNI = the egress port's key (or a bridge's
+    /// flood key) and Hive's option carrying the ingress port's key.
     static func writeTunnelHeader(at pointer: UnsafeMutableRawPointer, portKey: UInt32, ingressKey: UInt32) {
         let buffer = UnsafeMutableRawBufferPointer(start: pointer, count: tunnelHeaderLength)
         Geneve.Header(optionsLength: 8, vni: portKey & 0xFF_FFFF).write(to: buffer, at: 0)

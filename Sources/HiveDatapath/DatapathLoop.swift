@@ -44,6 +44,9 @@ struct DatapathLoop<Handler: UpcallHandler> {
     var flows: FlowTable
     var ports: [PortState] = []
     var portIndexByKey: [UInt32: Int] = [:]
+    /// The local ports of each bridge with ports bound here, by the bridge's
+    /// flood key (`Datapath.setFloodSets`): where a tunnel flood goes.
+    var floodSets: [UInt32: [UInt32]] = [:]
     var statistics = DatapathStatistics()
     var decision = UpcallDecision()
 
@@ -302,13 +305,13 @@ struct DatapathLoop<Handler: UpcallHandler> {
                     continue
                 }
                 enqueue(bytes, toPort: index, offload: offload)
-            case .tunnel(let host, let portKey):
+            case .tunnel(let host, let key), .tunnelFlood(let host, let key):
                 // Too big for the tunnel: the copies for this host's VMs still go.
                 guard tunnelAllowed else { continue }
                 if let segmenter {
-                    enqueueSegments(of: UnsafeRawBufferPointer(bytes), segmenter, host: host, portKey: portKey, ingressKey: ingressKey)
+                    enqueueSegments(of: UnsafeRawBufferPointer(bytes), segmenter, host: host, portKey: key, ingressKey: ingressKey)
                 } else {
-                    enqueueTunnel(bytes, host: host, portKey: portKey, ingressKey: ingressKey)
+                    enqueueTunnel(bytes, host: host, portKey: key, ingressKey: ingressKey)
                 }
             }
         }
@@ -323,7 +326,7 @@ struct DatapathLoop<Handler: UpcallHandler> {
     mutating func prepareOffloaded(
         _ actions: FlowActions, on bytes: UnsafeMutableRawBufferPointer, offload: inout hive_vnet_header, segmenter: inout Segmenter?
     ) -> Bool {
-        let tunnel = actions.outputs.contains { if case .tunnel = $0 { true } else { false } }
+        let tunnel = actions.outputs.contains(where: \.isTunnel)
         if offload.isSuperFrame {
             guard tunnel else { return true }
             do throws(OffloadError) {
@@ -445,6 +448,8 @@ struct DatapathLoop<Handler: UpcallHandler> {
                 flows.removeAll()
             case .send(let frame, let outputs, let ingressKey):
                 sendNow(frame, to: outputs, ingressKey: ingressKey)
+            case .setFloodSets(let sets):
+                floodSets = sets
             case .setPeers(let addresses):
                 peers = addresses.map { Set($0.map(\.value.bigEndian)) }
             case .sendMessage(let payload, let hosts):

@@ -29,7 +29,8 @@ public struct DatapathStatistics: Sendable {
         case truncated
         /// A tunnel packet that is not Geneve carrying Ethernet.
         case badTunnelPacket = "bad_tunnel_packet"
-        /// A tunnel packet for a port not bound here.
+        /// A tunnel packet for a port not bound here, or a flood for a
+        /// bridge with no port bound here (but the ingress).
         case unknownTunnelKey = "unknown_tunnel_key"
         /// A tunnel packet from an address that is not a known host.
         case unknownPeer = "unknown_peer"

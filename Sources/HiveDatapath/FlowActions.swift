@@ -45,6 +45,23 @@ public enum FlowOutput: Hashable, Sendable {
     /// Through the tunnel to the host at `host`; `portKey` (the VNI) names
     /// the egress port there.
     case tunnel(host: IPv4.Address, portKey: UInt32)
+    /// Through the tunnel to the host at `host`, once for all its ports of a
+    /// flood: `floodKey` (the VNI) is a bridge's flood-set key, and that host
+    /// delivers the frame to each of its ports of the bridge but the ingress
+    /// (Hive's option names it; see `Datapath.setFloodSets`).
+    case tunnelFlood(host: IPv4.Address, floodKey: UInt32)
+
+    /// The tunnel's destination and VNI; nil for a local output.
+    @inlinable
+    public var tunnelDestination: (host: IPv4.Address, key: UInt32)? {
+        switch self {
+        case .local: nil
+        case .tunnel(let host, let key), .tunnelFlood(let host, let key): (host, key)
+        }
+    }
+
+    @inlinable
+    public var isTunnel: Bool { tunnelDestination != nil }
 }
 
 /// The router port that answers a routed packet too big for the tunnel

@@ -93,10 +93,14 @@ public struct FlowOutputEntry: Codable, Hashable, Sendable {
     }
 
     public var kind: Kind
-    /// The egress port's tunnel key (the VNI for a tunnel output).
+    /// The egress port's tunnel key (the VNI for a tunnel output); for a
+    /// flood sent once to a host, the bridge's flood key.
     public var portKey: UInt32
     /// The port as "device/name", when the agent knows it.
     public var port: String?
+    /// A flood sent once to a host (`portKey` is the bridge's flood key):
+    /// the bridge, whose ports there but the ingress get the frame.
+    public var floodBridge: String?
     /// Local outputs: the interface.
     public var interface: String?
     /// Tunnel outputs: the other host's underlay address, and its name.
@@ -110,9 +114,9 @@ public struct FlowOutputEntry: Codable, Hashable, Sendable {
 }
 
 extension FlowOutputEntry: CustomStringConvertible {
-    /// "blue/vm3", "blue/vm2 via h2 (100.64.0.2)".
+    /// "blue/vm3", "blue/vm2 via h2 (100.64.0.2)", "flood blue via h2 (100.64.0.2)".
     public var description: String {
-        let name = port ?? "port #\(portKey)"
+        let name = floodBridge.map { "flood \($0)" } ?? port ?? "port #\(portKey)"
         guard kind == .tunnel else { return name }
         let address = hostAddress.map { "\($0)" } ?? "?"
         return "\(name) via " + (hostName.map { "\($0) (\(address))" } ?? address)

@@ -84,6 +84,9 @@ struct CompiledBridge: Sendable {
     var zone: UInt32
     /// One of its chains matches connection states: every packet entering it is tracked.
     var tracksConnections = false
+
+    /// The key its floods travel on between hosts: its tunnel key, as its zone.
+    @inline(__always) var floodKey: UInt32 { zone }
 }
 
 struct CompiledRouter: Sendable {

@@ -182,6 +182,7 @@ extension SimulationRun {
             result.outputPorts.append(compiled.id)
         }
         trace(2, .flood(bridge.id, ports: result.outputPorts.count))
+        result.floodKey = bridge.floodKey
         finish(.flood(bridge.id))
         return .finished
     }

@@ -295,8 +295,15 @@ public struct SimulationResult: Sendable {
     public internal(set) var decision: SimulationDecision = .consumed
     /// The exterior ports the packet leaves by (one for `.output`, the flood set for `.flood`).
     public internal(set) var outputPorts: [PortID] = []
-    /// Flood-set ports left out by their outbound chains, and why.
+    /// Flood-set ports left out by their outbound chains, and why. With
+    /// `outputPorts` this is the whole flood set but the ingress and ports
+    /// administratively down: a host none of whose ports is here gets the
+    /// flood as one packet on `floodKey`.
     public internal(set) var floodExclusions: [FloodExclusion] = []
+    /// A `.flood`'s bridge tunnel key (its flood set's key): a host that
+    /// receives a packet on it delivers to its own ports of the bridge but
+    /// the ingress. 0 otherwise, and for a bridge without a key.
+    public internal(set) var floodKey: UInt32 = 0
     /// Header rewrites in order, to apply before output.
     public internal(set) var actions: [HeaderAction] = []
     public internal(set) var generatedPackets: [GeneratedPacket] = []
@@ -346,6 +353,7 @@ public struct SimulationResult: Sendable {
         decision = .consumed
         outputPorts.removeAll(keepingCapacity: keepingCapacity)
         floodExclusions.removeAll(keepingCapacity: keepingCapacity)
+        floodKey = 0
         actions.removeAll(keepingCapacity: keepingCapacity)
         generatedPackets.removeAll(keepingCapacity: keepingCapacity)
         macLearning.removeAll(keepingCapacity: keepingCapacity)

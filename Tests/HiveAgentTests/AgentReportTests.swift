@@ -12,7 +12,7 @@ import struct HiveModel.Port
 /// How an agent's report reads: flow keys and actions in words, and flow
 /// tags (hashes) named again from the view. No datapath, no namespaces.
 @Suite struct AgentReportTests {
-    let bridge = Bridge(name: "blue")
+    let bridge = Bridge(name: "blue", tunnelKey: 9)
     let router = Router(name: "edge")
     let chain = Chain(name: "web-in")
     let group = SecurityGroup(name: "web")
@@ -148,6 +148,13 @@ import struct HiveModel.Port
         #expect(actions.rewrites == ["set src-mac 02:00:0a:00:01:0b", "decrement ttl", "set src-ip 198.51.100.2"])
         #expect(actions.outputs.map(\.description) == ["blue/vm2 via h2 (100.64.0.2)", "blue/vm1"])
         #expect(actions.outputs[1].interface == "tap-vm1" && actions.drop == nil && actions.tunnelMTU == 1442)
+
+        // A flood sent once to h2 on blue's flood key (its tunnel key, 9).
+        let flood = FlowActionList(
+            FlowActions(outputs: [.local(portKey: 5), .tunnelFlood(host: IPv4.Address(100, 64, 0, 2), floodKey: 9)]), view: view,
+            interfaces: [5: "tap-vm1"], hostNames: [IPv4.Address(100, 64, 0, 2): "h2"])
+        #expect(flood.outputs.map(\.description) == ["blue/vm1", "flood blue via h2 (100.64.0.2)"])
+        #expect(flood.outputs[1].floodBridge == "blue" && flood.outputs[1].port == nil && flood.outputs[1].portKey == 9)
 
         let spoofed = FlowActionList(FlowActions(dropCode: DropCode.code(for: .spoofed(vm1.id, .sourceIP))), view: view, interfaces: [:], hostNames: [:])
         #expect(spoofed.drop == "spoofed_ip" && spoofed.description == "drop (spoofed_ip)")

@@ -16,6 +16,9 @@ struct BridgeTests {
             #expect(result.decision == .flood(lab.left))
             // The flood set: exterior ports but the ingress; not the router uplink.
             #expect(result.outputPorts == [lab.vm2])
+            // The key other hosts deliver it by: the bridge's own tunnel key.
+            let bridgeKey = try #require(snapshot.bridges[lab.left]?.tunnelKey)
+            #expect(bridgeKey != 0 && result.floodKey == bridgeKey, "flood key \(result.floodKey), bridge key \(bridgeKey)")
             #expect(result.macLearning == [MACLearning(bridge: lab.left, mac: Lab.vm1MAC, port: lab.vm1)])
             #expect(result.tags.contains(.macEntry(lab.left, stranger)))
             #expect(result.tags.contains(.macEntry(lab.left, Lab.vm1MAC)))
@@ -36,6 +39,7 @@ struct BridgeTests {
             let result = try snapshot.run(Lab.tcp(to: Lab.vm2IP, destinationMAC: Lab.vm2MAC), from: lab.vm1, state: lab.fullState)
             #expect(result.decision == .output(lab.vm2))
             #expect(result.outputPorts == [lab.vm2])
+            #expect(result.floodKey == 0, "only a flood has a flood key")
             #expect(result.macLearning.isEmpty)
             #expect(result.actions.isEmpty)
             #expect(result.hops == 1)

@@ -32,6 +32,8 @@ final class TunnelCapture: @unchecked Sendable {
         var destination: String
         var vni: UInt32
         var innerProtocol: String
+        /// The inner UDP datagram's destination port, if it carries one.
+        var innerUDPPort: Int?
         var description: String { "\(source)->\(destination) vni \(vni) \(innerProtocol)" }
     }
 
@@ -48,7 +50,7 @@ final class TunnelCapture: @unchecked Sendable {
             lab.network.underlayNamespace,
             ["tshark", "-l", "-n", "-i", lab.network.underlayBridge, "-f", "udp port 6081", "-a", "duration:\(seconds)",
              "-d", "udp.port==6081,geneve", "-T", "fields", "-E", "separator=|",
-             "-e", "ip.src", "-e", "ip.dst", "-e", "geneve.vni", "-e", "_ws.col.Protocol"],
+             "-e", "ip.src", "-e", "ip.dst", "-e", "geneve.vni", "-e", "_ws.col.Protocol", "-e", "udp.dstport"],
             standardOutput: output.fileHandleForWriting, standardError: errors.fileHandleForWriting)
         // Traffic sent before tshark says it is capturing would be missed.
         let deadline = Date().addingTimeInterval(30)
@@ -75,7 +77,9 @@ final class TunnelCapture: @unchecked Sendable {
             let vniText = fields[2]
             let vni = vniText.hasPrefix("0x") ? UInt32(vniText.dropFirst(2), radix: 16) : UInt32(vniText)
             guard let vni else { return nil }
-            return Packet(source: source, destination: destination, vni: vni, innerProtocol: fields[3])
+            // The outer UDP header (6081) comes first, an inner one after it.
+            let udpPorts = fields.count > 4 ? fields[4].split(separator: ",").dropFirst() : []
+            return Packet(source: source, destination: destination, vni: vni, innerProtocol: fields[3], innerUDPPort: udpPorts.first.flatMap { Int($0) })
         }
     }
 }
