@@ -8,7 +8,6 @@ import HiveModel
 /// /hive/v1/index/refs/<target>/<kind>/<source>/<field>       "cascade" | "refuse"
 /// /hive/v1/index/unique/<kind>/<scoped name>                 uuid of the owner
 /// /hive/v1/index/tunnel-keys/<key as 6 hex digits>           "<kind>/<uuid>"
-/// /hive/v1/index/tunnel-key-hint                             next key to try
 /// /hive/v1/hosts/<uuid>/alive                                under the host's lease
 /// /hive/v1/trace/requests/<uuid>                             a live trace, under its client's lease
 /// /hive/trace-results/v1/<request>/<host>/<sequence>         what agents traced, under the same lease
@@ -41,7 +40,6 @@ public enum TopologyKeys {
         return root + "index/tunnel-keys/" + String(repeating: "0", count: max(0, 6 - hex.count)) + hex
     }
 
-    static let tunnelKeyHint = root + "index/tunnel-key-hint"
 
     /// Present while a deletion too large for one transaction is under way:
     /// no new reference to `target` may be written (docs/architecture.md).

@@ -1,3 +1,4 @@
+import Synchronization
 import HiveModel
 import HivePacket
 
@@ -287,20 +288,45 @@ extension TopologyRepository {
 
     /// Picks a free tunnel key and claims it in the plan. A racing writer
     /// that claims the same key makes the plan fail and run again.
+    ///
+    /// Candidates come from this repository's own cursor, which starts at a
+    /// random key: concurrent creates through one API process never try the
+    /// same key, and two processes meet only where their walks cross. (A
+    /// shared "next key" in the store made every concurrent create try the
+    /// same key and all but one run again.)
     func allocateTunnelKey(for kind: ObjectKind, _ id: String, plan: inout ChangePlan) async throws -> UInt32 {
-        let hint = try await store.get(TopologyKeys.tunnelKeyHint).flatMap { UInt32($0.text) } ?? 1
-        var candidate = Self.allocatableTunnelKeys.contains(hint) ? hint : 1
+        var candidate = tunnelKeyCursor.next()
         var probes = 0
         while try await store.get(TopologyKeys.tunnelKey(candidate)) != nil {
             probes += 1
-            // Walk on from the hint for a while, then jump at random.
-            candidate = probes < 64 ? candidate + 1 : UInt32.random(in: Self.allocatableTunnelKeys)
-            if !Self.allocatableTunnelKeys.contains(candidate) { candidate = 1 }
             if probes > 4096 { throw RepositoryError.tunnelKeysExhausted }
+            // A long run of taken keys: this walk is in a crowded stretch; go elsewhere.
+            if probes.isMultiple(of: 64) { tunnelKeyCursor.jump() }
+            candidate = tunnelKeyCursor.next()
         }
         plan.require(.absent(TopologyKeys.tunnelKey(candidate)), .concurrent)
         plan.put(TopologyKeys.tunnelKey(candidate), Array("\(kind.rawValue)/\(id)".utf8))
-        plan.put(TopologyKeys.tunnelKeyHint, Array(String(candidate + 1).utf8))
         return candidate
     }
+}
+
+/// Where one repository tries its next tunnel key: a walk from a random start.
+final class TunnelKeyCursor: Sendable {
+    private let position: Mutex<UInt32>
+
+    init() { position = Mutex(UInt32.random(in: TopologyRepository.allocatableTunnelKeys)) }
+
+    /// The next key of the walk; wraps within the allocatable keys.
+    func next() -> UInt32 {
+        position.withLock { position in
+            defer {
+                position = position >= TopologyRepository.allocatableTunnelKeys.upperBound
+                    ? TopologyRepository.allocatableTunnelKeys.lowerBound : position + 1
+            }
+            return position
+        }
+    }
+
+    /// Moves the walk to a random key.
+    func jump() { position.withLock { $0 = UInt32.random(in: TopologyRepository.allocatableTunnelKeys) } }
 }

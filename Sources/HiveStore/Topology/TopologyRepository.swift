@@ -50,6 +50,7 @@ public enum TopologyChange<Object: TopologyObject>: Sendable, Hashable {
 public final class TopologyRepository: Sendable {
     public let store: any Store
     let maxAttempts = 64
+    let tunnelKeyCursor = TunnelKeyCursor()
 
     public init(store: any Store) {
         self.store = store
