@@ -40,6 +40,11 @@ public enum TopologyKeys {
         return root + "index/tunnel-keys/" + String(repeating: "0", count: max(0, 6 - hex.count)) + hex
     }
 
+    /// The 256 keys `block << 8 ... block << 8 | 0xFF`: one prefix, as keys are fixed-width hex.
+    static func tunnelKeyBlock(_ block: UInt32) -> String {
+        String(tunnelKey(block << 8).dropLast(2))
+    }
+
 
     /// Present while a deletion too large for one transaction is under way:
     /// no new reference to `target` may be written (docs/architecture.md).

@@ -289,44 +289,46 @@ extension TopologyRepository {
     /// Picks a free tunnel key and claims it in the plan. A racing writer
     /// that claims the same key makes the plan fail and run again.
     ///
-    /// Candidates come from this repository's own cursor, which starts at a
-    /// random key: concurrent creates through one API process never try the
-    /// same key, and two processes meet only where their walks cross. (A
-    /// shared "next key" in the store made every concurrent create try the
-    /// same key and all but one run again.)
+    /// Keys come from this repository's own cursor, which reads a block of
+    /// 256 at a time from a random start and hands out the free ones:
+    /// concurrent creates through one API process never try the same key,
+    /// two processes meet only where their walks cross, and a create reads
+    /// nothing for its key. (A shared "next key" in the store made every
+    /// concurrent create try the same key, and all but one run again.)
     func allocateTunnelKey(for kind: ObjectKind, _ id: String, plan: inout ChangePlan) async throws -> UInt32 {
-        var candidate = tunnelKeyCursor.next()
-        var probes = 0
-        while try await store.get(TopologyKeys.tunnelKey(candidate)) != nil {
-            probes += 1
-            if probes > 4096 { throw RepositoryError.tunnelKeysExhausted }
-            // A long run of taken keys: this walk is in a crowded stretch; go elsewhere.
-            if probes.isMultiple(of: 64) { tunnelKeyCursor.jump() }
-            candidate = tunnelKeyCursor.next()
-        }
+        let candidate = try await tunnelKeyCursor.next(reading: store)
         plan.require(.absent(TopologyKeys.tunnelKey(candidate)), .concurrent)
         plan.put(TopologyKeys.tunnelKey(candidate), Array("\(kind.rawValue)/\(id)".utf8))
         return candidate
     }
 }
 
-/// Where one repository tries its next tunnel key: a walk from a random start.
+/// Where one repository takes its next tunnel key: blocks of 256 read in
+/// turn from a random start, their free keys handed out one by one.
 final class TunnelKeyCursor: Sendable {
-    private let position: Mutex<UInt32>
-
-    init() { position = Mutex(UInt32.random(in: TopologyRepository.allocatableTunnelKeys)) }
-
-    /// The next key of the walk; wraps within the allocatable keys.
-    func next() -> UInt32 {
-        position.withLock { position in
-            defer {
-                position = position >= TopologyRepository.allocatableTunnelKeys.upperBound
-                    ? TopologyRepository.allocatableTunnelKeys.lowerBound : position + 1
-            }
-            return position
-        }
+    private struct State {
+        var block: UInt32
+        var free: [UInt32] = []
     }
 
-    /// Moves the walk to a random key.
-    func jump() { position.withLock { $0 = UInt32.random(in: TopologyRepository.allocatableTunnelKeys) } }
+    private static let blocks = (TopologyRepository.allocatableTunnelKeys.lowerBound >> 8)...(TopologyRepository.allocatableTunnelKeys.upperBound >> 8)
+    private let state = Mutex(State(block: UInt32.random(in: TunnelKeyCursor.blocks)))
+
+    /// A key free when its block was read (the claim's compare decides).
+    func next(reading store: any Store) async throws -> UInt32 {
+        for _ in 0..<64 {
+            let (key, block): (UInt32?, UInt32) = state.withLock { state in
+                if !state.free.isEmpty { return (state.free.removeFirst(), 0) }
+                defer { state.block = state.block >= Self.blocks.upperBound ? Self.blocks.lowerBound : state.block + 1 }
+                return (nil, state.block)
+            }
+            if let key { return key }
+            let taken = Set(try await store.range(.prefix(TopologyKeys.tunnelKeyBlock(block))).keyValues.map(\.key))
+            let free = (block << 8...block << 8 | 0xFF).filter {
+                TopologyRepository.allocatableTunnelKeys.contains($0) && !taken.contains(TopologyKeys.tunnelKey($0))
+            }
+            state.withLock { $0.free += free }
+        }
+        throw RepositoryError.tunnelKeysExhausted
+    }
 }
