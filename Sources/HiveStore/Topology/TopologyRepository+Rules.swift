@@ -82,11 +82,20 @@ extension TopologyRepository {
     /// the cloud's size); a store not yet given its scoped copies is listed whole.
     func dhcpSubnets(of bridge: BridgeID) async throws -> [DHCPSubnet] {
         let scoped = try await store.range(.prefix(TopologyScopes.prefix(of: bridge.uuid) + ObjectKind.dhcpSubnet.rawValue + "/"))
-        let complete = try await store.get(TopologyScopes.completeMarker) != nil
+        let complete = try await scopesComplete()
         if !scoped.keyValues.isEmpty || complete {
             return try scoped.keyValues.map { try decode(DHCPSubnet.self, $0) }
         }
         return try await list(DHCPSubnet.self).items.map(\.object).filter { $0.bridgeId == bridge }
+    }
+
+    /// Whether every object has its scoped copies; once so, always so (the
+    /// marker is never removed), so it is read until first seen.
+    func scopesComplete() async throws -> Bool {
+        if knownScopesComplete.load(ordering: .relaxed) { return true }
+        let complete = try await store.get(TopologyScopes.completeMarker) != nil
+        if complete { knownScopesComplete.store(true, ordering: .relaxed) }
+        return complete
     }
 
     /// A bridge port's fixed IPs: each inside a subnet of its bridge and not

@@ -1,3 +1,4 @@
+import Synchronization
 // The topology repository: typed create, read, update, delete, list and
 // watch of every model type on any `Store`.
 //
@@ -51,6 +52,7 @@ public final class TopologyRepository: Sendable {
     public let store: any Store
     let maxAttempts = 64
     let tunnelKeyCursor = TunnelKeyCursor()
+    let knownScopesComplete = Atomic<Bool>(false)
 
     public init(store: any Store) {
         self.store = store
