@@ -39,7 +39,7 @@
 #   SCALE_SAMPLES=N              changes of each kind timed (default 30)
 #   SCALE_BURST=N                creates in the burst (default 1000)
 #   SCALE_CONCURRENCY=N          API requests in flight in the burst and the bindings (default 16)
-#   SCALE_BUILD_CONCURRENCY=N    API requests in flight while building the cloud (default 2)
+#   SCALE_BUILD_CONCURRENCY=N    API requests in flight while building the cloud (default 16)
 #   SCALE_START_BATCH=N          agents started at once (default 20)
 #   SCALE_MIN_AVAILABLE_MB=N     start no more agents below this much free memory (default 6144)
 #   SCALE_SETTLE_TIMEOUT=N       seconds a batch of agents may take to apply its bindings (default 600)
