@@ -153,9 +153,7 @@ public final class Agent: Service, Sendable {
                 "revision": "\(cache.revision)", "savedAt": "\(cache.savedAt)", "records": "\(cache.records.count)",
             ])
         } else {
-            host = try await HostRegistration(store: store, configuration: configuration, logger: logger).register()
-            await control.start(host: host)
-            try await renewLease(host: host)
+            host = try await registerAtStart()
         }
         restoreConnections()
         try datapath.start()
@@ -186,6 +184,35 @@ public final class Agent: Service, Sendable {
         let lease = await control.lease
         if lease != 0 { try? await store.revokeLease(lease) }
         logger.info("agent down", metadata: ["host": "\(configuration.hostName)"])
+    }
+
+    /// Registers the host at a start without a view cache. A busy or briefly
+    /// unreachable NSDB is waited for (a write whose answer was lost is
+    /// found by the next attempt's read); a refusal (a name taken) ends the start.
+    private func registerAtStart() async throws -> HostID {
+        var backoff = Duration.milliseconds(200)
+        var registered: HostID?
+        while true {
+            do {
+                if registered == nil {
+                    registered = try await HostRegistration(store: store, configuration: configuration, logger: logger).register()
+                    await control.start(host: registered!)
+                }
+                try await renewLease(host: registered!)
+                return registered!
+            } catch let error as StoreError {
+                switch error {
+                case .unavailable, .outcomeUnknown:
+                    logger.warning("NSDB busy or unreachable while registering; trying again", metadata: [
+                        "error": "\(error)", "retryIn": "\(backoff)",
+                    ])
+                    try await Task.sleep(for: backoff)
+                    backoff = min(backoff * 2, .seconds(5))
+                default:
+                    throw error
+                }
+            }
+        }
     }
 
     /// Registers the host when it started from its cache (retrying until the
@@ -465,7 +492,9 @@ public final class Agent: Service, Sendable {
         var sequence: UInt64 = 0
         let encoder = JSONEncoder()
         while !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(20))
+            // Often while a trace is armed here; rarely otherwise, so an idle agent sleeps.
+            let armed = await control.metrics.tracesArmed > 0
+            try? await Task.sleep(for: .milliseconds(armed ? 20 : 250))
             for trace in await control.takePendingTraces() {
                 sequence += 1
                 let digits = String(sequence)

@@ -4,6 +4,7 @@ import HiveModel
 import struct HiveModel.Port
 import HivePacket
 import HiveSandbox
+import Synchronization
 import Testing
 
 /// End to end, on real namespaces: VMs on two hosts talk through Hive's
@@ -139,6 +140,34 @@ import Testing
             let after = try #require(try await flowToVM2(), "vm1's flow to vm2 is still installed on h1")
             // Nothing sent vm1 -> vm2 meanwhile: a flushed flow would be gone, not new.
             #expect(after.ageSeconds >= before.ageSeconds, "the same flow, not a new one: \(before.ageSeconds) s -> \(after.ageSeconds) s")
+        }
+    }
+
+    /// An agent starting (no view cache) while the NSDB does not answer
+    /// waits for it instead of exiting, then registers and forwards. (At 80
+    /// agents the scale benchmark lost one that way: a write timed out.)
+    @Test func anAgentStartingWhileTheNSDBDoesNotAnswerWaitsForIt() async throws {
+        try await OverlayLab.run(vms: Self.vms) { lab in
+            let blue = try await lab.client.create(Bridge(name: "blue")).object
+            _ = try await lab.plug("vm1", into: blue.id)
+            _ = try await lab.plug("vm2", into: blue.id)
+            #expect(await lab.pingEventually(from: "vm1", to: "10.0.1.12"))
+
+            let (runner, store) = try await lab.restartAgentWithoutViewCache(2)
+            let ended = Atomic<Bool>(false)
+            let watcher = Task {
+                _ = try? await runner.task.value
+                ended.store(true, ordering: .sequentiallyConsistent)
+            }
+            // Without an answer for 3 s: a start that gives up would have ended by now.
+            try await Task.sleep(for: .seconds(3))
+            let gaveUp = ended.load(ordering: .sequentiallyConsistent)
+            #expect(!gaveUp, "the agent gave up while the NSDB did not answer")
+            store.heal()
+            #expect(await lab.pingEventually(from: "vm1", to: "10.0.1.12"), "h2 registered once the NSDB answered, and forwards")
+            let endedAfter = ended.load(ordering: .sequentiallyConsistent)
+            #expect(!endedAfter)
+            _ = watcher
         }
     }
 

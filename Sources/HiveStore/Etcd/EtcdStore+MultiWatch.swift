@@ -13,10 +13,12 @@
 // `watchCreationStall`, the ranges not confirmed go on a new stream, and
 // this one keeps (and maps events for) only those confirmed.
 //
-// Ranges added later go on a new stream of their own: a growth never
-// re-creates what is already watched. When a growth would make more than
-// `maxWatchStreams` streams, every stream ends and all ranges are put back
-// on one (in bodies of at most `maxRangesPerWatchStream`).
+// Ranges added later go on a new stream of their own, so a growth does not
+// re-create what is already watched; when growths have opened
+// `maxWatchStreams` streams, the next one ends every stream and puts all
+// ranges back on as few as hold them (`maxRangesPerWatchStream` each). A
+// stream with no confirmation at all for `watchFirstConfirmation` is a
+// member not answering: it is tried on the next.
 //
 // Each range has one `WatchCursor` and is followed by one stream at a time,
 // so re-creating a stream (a member's loss, a consolidation) resumes each
@@ -34,6 +36,8 @@ extension EtcdStore {
     static let maxRangesPerWatchStream = 400
     /// No confirmation for this long, with some still due: the rest of the body was not read.
     static let watchCreationStall = Duration.seconds(2)
+    /// No confirmation at all for this long: try the next member.
+    static let watchFirstConfirmation = Duration.seconds(15)
 
     public func watch(_ ranges: [WatchedRange]) async -> MultiWatch {
         let (stream, continuation) = WatchStream.makeStream()
@@ -54,6 +58,8 @@ extension EtcdStore {
         return MultiWatch(events: stream) { watched.add($0) }
     }
 
+    enum PassEnd { case consumerGone, regroup }
+
     enum MultiWatchStep {
         /// Ranges to put on a stream; `grown` when `MultiWatch.add` brought them.
         case unplaced([Int], grown: Bool)
@@ -63,24 +69,26 @@ extension EtcdStore {
     private func runWatch(_ watched: WatchedRanges, into continuation: WatchStream.Continuation) async {
         do {
             try checkUsable()
-            // One pass per set of streams; a pass ends when its ranges are to go back on one stream.
+            // One pass per set of streams; a pass ends when its ranges are to go back on a few.
             while true {
-                let consumerGone = try await withThrowingTaskGroup(of: MultiWatchStep.self) { group in
-                    var streams = 0
+                let next = try await withThrowingTaskGroup(of: MultiWatchStep.self) { group -> PassEnd in
+                    // Streams growths opened this pass (not a regrouping's, not a stall's remnants).
+                    var grownStreams = 0
                     group.addTask { try await watched.nextUnplaced() }
                     while let step = try await group.next() {
                         guard case .unplaced(let indexes, let grown) = step else {
                             group.cancelAll()
-                            return true
+                            return .consumerGone
                         }
-                        if grown, streams >= Self.maxWatchStreams {
-                            group.cancelAll()
-                            watched.placeAllAgain()
-                            return false
+                        if grown {
+                            if grownStreams >= Self.maxWatchStreams {
+                                group.cancelAll()
+                                return .regroup
+                            }
+                            grownStreams += 1
                         }
                         for start in stride(from: 0, to: indexes.count, by: Self.maxRangesPerWatchStream) {
                             let part = Array(indexes[start..<min(start + Self.maxRangesPerWatchStream, indexes.count)])
-                            streams += 1
                             group.addTask {
                                 try await self.followStream(part, watched, into: continuation)
                                 return .consumerGone
@@ -88,9 +96,11 @@ extension EtcdStore {
                         }
                         group.addTask { try await watched.nextUnplaced() }
                     }
-                    return true
+                    return .consumerGone
                 }
-                if consumerGone { return }
+                guard next == .regroup else { return }
+                // Only now: every stream of the pass has ended, none can hand back ranges any more.
+                watched.placeAllAgain()
             }
         } catch {
             if state.withLock({ $0.closed }) {
@@ -150,6 +160,8 @@ extension EtcdStore {
         case stalled
         /// Every watcher asked for was confirmed.
         case confirmed
+        /// Not one confirmation for `watchFirstConfirmation`: the member does not answer.
+        case unanswered
     }
 
     /// Follows one stream on one member. A stall leaves `indexes` holding only the confirmed ranges.
@@ -179,8 +191,11 @@ extension EtcdStore {
                     return end
                 case .confirmed:
                     break
+                case .unanswered:
+                    return .lost("\(endpoint) confirmed no watcher within \(Self.watchFirstConfirmation)", established: false)
                 case .stalled:
                     let kept = confirmations.giveUpOnTheRest()
+                    guard kept < asked.count else { break }
                     watchCreationShortfalls.add(1, ordering: .relaxed)
                     logger.debug("etcd watch stream confirmed part of its ranges; the rest go on a new stream", metadata: [
                         "endpoint": "\(endpoint)", "confirmed": "\(kept)", "asked": "\(asked.count)",
@@ -292,16 +307,20 @@ final class WatcherConfirmations: Sendable {
         }
     }
 
-    /// Returns `.confirmed` once every watcher is, or `.stalled` when, after
-    /// a first confirmation, none came for `watchCreationStall`.
+    /// Returns `.confirmed` once every watcher is; `.stalled` when, after
+    /// a first confirmation, none came for `watchCreationStall`;
+    /// `.unanswered` when none came at all for `watchFirstConfirmation`.
     fileprivate func waitForStallOrAll() async -> EtcdStore.StreamWatcherOutcome {
+        let started = ContinuousClock.now
         while true {
-            let (done, stalled): (Bool, Bool) = state.withLock { state in
-                (state.confirmed >= state.limit,
-                 state.confirmed > 0 && ContinuousClock.now - state.lastConfirmation >= EtcdStore.watchCreationStall)
+            let outcome: EtcdStore.StreamWatcherOutcome? = state.withLock { state in
+                if state.confirmed >= state.limit { return .confirmed }
+                if state.confirmed == 0 {
+                    return ContinuousClock.now - started >= EtcdStore.watchFirstConfirmation ? .unanswered : nil
+                }
+                return ContinuousClock.now - state.lastConfirmation >= EtcdStore.watchCreationStall ? .stalled : nil
             }
-            if done { return .confirmed }
-            if stalled { return .stalled }
+            if let outcome { return outcome }
             do { try await Task.sleep(for: .milliseconds(200)) } catch { return .confirmed }
         }
     }

@@ -324,18 +324,24 @@ final class TunnelKeyCursor: Sendable {
     private let state = Mutex(State(block: UInt32.random(in: TunnelKeyCursor.blocks)))
 
     /// A key free when its block was read (the claim's compare decides).
+    /// After a few full blocks in a row the walk jumps to a random block: a
+    /// store filled from key 1 up (as the shared hint did) is crossed, not walked.
     func next(reading store: any Store) async throws -> UInt32 {
-        for _ in 0..<64 {
+        var fullInARow = 0
+        for _ in 0..<1024 {
             let (key, block): (UInt32?, UInt32) = state.withLock { state in
                 if !state.free.isEmpty { return (state.free.removeFirst(), 0) }
+                if fullInARow >= 4 { state.block = UInt32.random(in: Self.blocks) }
                 defer { state.block = state.block >= Self.blocks.upperBound ? Self.blocks.lowerBound : state.block + 1 }
                 return (nil, state.block)
             }
             if let key { return key }
+            if fullInARow >= 4 { fullInARow = 0 }
             let taken = Set(try await store.range(.prefix(TopologyKeys.tunnelKeyBlock(block))).keyValues.map(\.key))
             let free = (block << 8...block << 8 | 0xFF).filter {
                 TopologyRepository.allocatableTunnelKeys.contains($0) && !taken.contains(TopologyKeys.tunnelKey($0))
             }
+            if free.isEmpty { fullInARow += 1 }
             state.withLock { $0.free += free }
         }
         throw RepositoryError.tunnelKeysExhausted

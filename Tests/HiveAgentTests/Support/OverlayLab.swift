@@ -95,6 +95,22 @@ final class OverlayLab: Sendable {
         agentDirectory.set(agents)
     }
 
+    /// Stops host `number`'s agent and starts a new one with no view cache,
+    /// whose store does not answer until `heal()` is called on the store returned.
+    func restartAgentWithoutViewCache(_ number: Int) async throws -> (runner: AgentRunner, store: SeverableStore) {
+        let old = runners.withLock { $0[number - 1] }
+        await old.stop()
+        if let directory = old.agent.configuration.stateDirectory {
+            try? FileManager.default.removeItem(atPath: directory + "/view")
+        }
+        let severable = SeverableStore(store, severed: true)
+        let agent = try Agent(store: severable, configuration: old.agent.configuration, logger: logger)
+        let runner = AgentRunner.start(agent, store: severable, logger: logger)
+        runners.withLock { $0[number - 1] = runner }
+        agentDirectory.set(agents)
+        return (runner, severable)
+    }
+
     /// Host `number`'s agent dies: it stops talking to the store (its lease
     /// is neither renewed nor revoked, so it lapses after the TTL), and its
     /// datapath stops.

@@ -9,9 +9,15 @@ final class SeverableStore: Store, Sendable {
     let store: any Store
     private let severed = Atomic<Bool>(false)
 
-    init(_ store: any Store) { self.store = store }
+    init(_ store: any Store, severed: Bool = false) {
+        self.store = store
+        self.severed.store(severed, ordering: .sequentiallyConsistent)
+    }
 
     func sever() { severed.store(true, ordering: .sequentiallyConsistent) }
+
+    /// The store answers again (an outage that ends).
+    func heal() { severed.store(false, ordering: .sequentiallyConsistent) }
 
     private func check() throws {
         if severed.load(ordering: .sequentiallyConsistent) { throw StoreError.unavailable("severed by the test (the agent was killed)") }
