@@ -548,6 +548,13 @@ def bind_agents(fleet, cloud, indices, host_ids):
                 answer, _, _ = create("/v1/bindings", {"hostId": host_ids[index], "portId": port, "interfaceName": interface})
                 return index, answer["revision"]
             except APIError as error:
+                # 409 after a 503: the unconfirmed write had happened after all (the read
+                # back ran before it was visible): that binding is this one.
+                if " -> 409 " in str(error) and attempt > 0:
+                    status, found = request("GET", f"/v1/bindings?portId={port}")
+                    if status == 200 and found["items"] and found["items"][0].get("interfaceName") == interface:
+                        return index, found["items"][0]["revision"]
+                    raise
                 # 503: the NSDB did not answer in time (agents starting load it hard); the write
                 # may have happened: read the port's binding before writing it again.
                 if " -> 503 " not in str(error) or attempt == 4:
