@@ -103,13 +103,7 @@ extension EtcdStore {
                 watched.placeAllAgain()
             }
         } catch {
-            if state.withLock({ $0.closed }) {
-                continuation.finish(throwing: StoreError.closed)
-            } else if error is CancellationError {
-                continuation.finish()
-            } else {
-                continuation.finish(throwing: error)
-            }
+            finish(continuation, after: error)
         }
     }
 
@@ -119,43 +113,13 @@ extension EtcdStore {
         _ indexes: [Int], _ watched: WatchedRanges, into continuation: WatchStream.Continuation
     ) async throws {
         var indexes = indexes
-        var member = state.withLock { $0.preferred }
-        var deadline = ContinuousClock.now + options.retryWindow
-        var backoff = Duration.milliseconds(50)
-        var lastErrors: [HTTPEndpoint: String] = [:]
-        while true {
-            try Task.checkCancellation()
-            try checkUsable()
-            let endpoint = endpoints[member]
-            switch try await follow(&indexes, watched, on: endpoint, into: continuation) {
-            case .consumerGone:
-                return
-            case .lost(let reason, let established):
-                lastErrors[endpoint] = reason
-                logger.debug("etcd watch stream lost; resuming on the next member", metadata: [
-                    "endpoint": "\(endpoint)", "ranges": "\(indexes.count)", "error": "\(reason)",
-                ])
-                if established {
-                    deadline = ContinuousClock.now + options.retryWindow
-                    backoff = .milliseconds(50)
-                } else if ContinuousClock.now + backoff >= deadline {
-                    throw StoreError.unavailable(Self.unavailableDetail(
-                        path: "/v3/watch", endpoints: endpoints, lastErrors: lastErrors, window: options.retryWindow))
-                }
-                try await Task.sleep(for: backoff)
-                if !established { backoff = min(backoff * 2, .seconds(1)) }
-            }
-            member = (member + 1) % endpoints.count
+        try await followAcrossMembers({ ["ranges": "\(indexes.count)"] }) { endpoint in
+            try await follow(&indexes, watched, on: endpoint, into: continuation)
         }
     }
 
-    enum MultiStreamEnd {
-        case lost(String, established: Bool)
-        case consumerGone
-    }
-
     enum StreamWatcherOutcome {
-        case ended(MultiStreamEnd)
+        case ended(StreamEnd)
         /// Confirmations stopped short: the rest of the body was not read.
         case stalled
         /// Every watcher asked for was confirmed.
@@ -168,7 +132,7 @@ extension EtcdStore {
     private func follow(
         _ indexes: inout [Int], _ watched: WatchedRanges, on endpoint: HTTPEndpoint,
         into continuation: WatchStream.Continuation
-    ) async throws -> MultiStreamEnd {
+    ) async throws -> StreamEnd {
         var body: [UInt8] = []
         for (range, next) in watched.startPoints(indexes) {
             let (key, rangeEnd) = Self.wireBounds(range)
@@ -211,7 +175,7 @@ extension EtcdStore {
     private func read(
         _ request: HTTPRequest, on endpoint: HTTPEndpoint, _ indexes: [Int], _ watched: WatchedRanges,
         _ confirmations: WatcherConfirmations, into continuation: WatchStream.Continuation
-    ) async throws -> MultiStreamEnd {
+    ) async throws -> StreamEnd {
         var established = false
         // Watchers are created in the order of the requests; later messages name them by id.
         var indexOfWatcher: [Int64: Int] = [:]

@@ -20,6 +20,7 @@
 // leader cancels the watch instead of leaving it silently stale.
 
 import HiveHTTP
+import Logging
 import NIOHTTP1
 
 extension EtcdStore {
@@ -62,7 +63,7 @@ extension EtcdStore {
     }
 
     /// How one watch stream on one member ended, when it did not throw.
-    private enum StreamEnd {
+    enum StreamEnd {
         /// Broken or refused; `established` when etcd had confirmed the watch.
         case lost(String, established: Bool)
         /// The consumer stopped iterating.
@@ -79,44 +80,60 @@ extension EtcdStore {
                 start = try await currentRevision(of: range) + 1
             }
             var cursor = WatchCursor(next: start)
-            var member = state.withLock { $0.preferred }
-            var deadline = ContinuousClock.now + options.retryWindow
-            var backoff = Duration.milliseconds(50)
-            var lastErrors: [HTTPEndpoint: String] = [:]
-            while true {
-                try Task.checkCancellation()
-                try checkUsable()
-                let endpoint = endpoints[member]
-                switch try await follow(range, on: endpoint, cursor: &cursor, into: continuation) {
-                case .consumerGone:
-                    return
-                case .lost(let reason, let established):
-                    lastErrors[endpoint] = reason
-                    logger.debug("etcd watch stream lost; resuming on the next member", metadata: [
-                        "endpoint": "\(endpoint)", "next-revision": "\(cursor.next)", "error": "\(reason)",
-                    ])
-                    if established {
-                        // A working stream broke: a fresh window, and a short pause only.
-                        deadline = ContinuousClock.now + options.retryWindow
-                        backoff = .milliseconds(50)
-                    } else if ContinuousClock.now + backoff >= deadline {
-                        throw StoreError.unavailable(Self.unavailableDetail(
-                            path: "/v3/watch", endpoints: endpoints, lastErrors: lastErrors,
-                            window: options.retryWindow))
-                    }
-                    try await Task.sleep(for: backoff)
-                    if !established { backoff = min(backoff * 2, .seconds(1)) }
-                }
-                member = (member + 1) % endpoints.count
+            try await followAcrossMembers({ ["next-revision": "\(cursor.next)"] }) { endpoint in
+                try await follow(range, on: endpoint, cursor: &cursor, into: continuation)
             }
         } catch {
-            if state.withLock({ $0.closed }) {
-                continuation.finish(throwing: StoreError.closed)
-            } else if error is CancellationError {
-                continuation.finish()
-            } else {
-                continuation.finish(throwing: error)
+            finish(continuation, after: error)
+        }
+    }
+
+    /// Runs `attempt` on one member after another until the consumer goes
+    /// away (returns), or no member gave a stream etcd confirmed within the
+    /// retry window (throws `unavailable`). A stream that had worked gets a
+    /// fresh window and a short pause; one that never did, a longer one.
+    func followAcrossMembers(
+        _ describe: () -> Logger.Metadata, _ attempt: (HTTPEndpoint) async throws -> StreamEnd
+    ) async throws {
+        var member = state.withLock { $0.preferred }
+        var deadline = ContinuousClock.now + options.retryWindow
+        var backoff = Duration.milliseconds(50)
+        var lastErrors: [HTTPEndpoint: String] = [:]
+        while true {
+            try Task.checkCancellation()
+            try checkUsable()
+            let endpoint = endpoints[member]
+            switch try await attempt(endpoint) {
+            case .consumerGone:
+                return
+            case .lost(let reason, let established):
+                lastErrors[endpoint] = reason
+                var metadata = describe()
+                metadata["endpoint"] = "\(endpoint)"
+                metadata["error"] = "\(reason)"
+                logger.debug("etcd watch stream lost; resuming on the next member", metadata: metadata)
+                if established {
+                    deadline = ContinuousClock.now + options.retryWindow
+                    backoff = .milliseconds(50)
+                } else if ContinuousClock.now + backoff >= deadline {
+                    throw StoreError.unavailable(Self.unavailableDetail(
+                        path: "/v3/watch", endpoints: endpoints, lastErrors: lastErrors, window: options.retryWindow))
+                }
+                try await Task.sleep(for: backoff)
+                if !established { backoff = min(backoff * 2, .seconds(1)) }
             }
+            member = (member + 1) % endpoints.count
+        }
+    }
+
+    /// Ends a watch's stream after its task stopped on `error`.
+    func finish(_ continuation: WatchStream.Continuation, after error: any Error) {
+        if state.withLock({ $0.closed }) {
+            continuation.finish(throwing: StoreError.closed)
+        } else if error is CancellationError {
+            continuation.finish()
+        } else {
+            continuation.finish(throwing: error)
         }
     }
 
