@@ -64,6 +64,7 @@
 #                     repository's root; when it is missing its systems are skipped, and the report says so)
 #   BENCH_SPLIT=0     skip the systems whose underlay splits datagrams to wire size (5 and 7)
 #   BENCH_STORM=0     skip the upcall storm
+#   BENCH_UPCALLS_PER_PORT=N  the agents' --upcalls-per-port (default: the agent's own, 5000)
 #   BENCH_STATEFUL=0  skip Hive's stateful variant (vmB's port in a security group)
 #   BENCH_ROUTED=0    skip Hive's routed variant (vmB behind a router on a second bridge)
 #   BENCH_SNAT=0      skip Hive's SNAT variant (needs the routed one)
@@ -735,7 +736,10 @@ hive_up() {
         port=$(free_port); metrics_a=(--metrics-listen "127.0.0.1:$port"); METRICS_URLS+=("http://127.0.0.1:$port/metrics")
         port=$(free_port); metrics_b=(--metrics-listen "127.0.0.1:$port"); METRICS_URLS+=("http://127.0.0.1:$port/metrics")
     fi
-    log "starting the agents of $NS_HOST_A and $NS_HOST_B${METRICS_URLS[0]:+ (metrics at ${METRICS_URLS[*]})}"
+    if [ -n "${BENCH_UPCALLS_PER_PORT:-}" ]; then
+        metrics_a+=(--upcalls-per-port "$BENCH_UPCALLS_PER_PORT"); metrics_b+=(--upcalls-per-port "$BENCH_UPCALLS_PER_PORT")
+    fi
+    log "starting the agents of $NS_HOST_A and $NS_HOST_B${METRICS_URLS[0]:+ (metrics at ${METRICS_URLS[*]})}${BENCH_UPCALLS_PER_PORT:+, --upcalls-per-port $BENCH_UPCALLS_PER_PORT}"
     start_process "$WORK/agent-a.log" "$HIVE_BIN" agent --name "$NS_HOST_A" --underlay $UNDERLAY_A --netns "$NS_HOST_A" \
         --tunnel-zone bench --etcd "$ETCD_URL" --state-dir "$WORK/agent-a" --host-id "$(cat /proc/sys/kernel/random/uuid)" \
         "${metrics_a[@]}"

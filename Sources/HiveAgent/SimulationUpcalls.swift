@@ -189,10 +189,16 @@ final class SimulationUpcalls: UpcallHandler {
     /// read (a megaflow), unless the decision depends on more than the key:
     /// a connection's state or a translation (connection tracking keeps
     /// per-connection state, and flow state goes to other hosts on a miss).
+    /// Such a flow matches every field, but of TCP's flags only those
+    /// connection tracking reads (SYN, FIN, RST, ACK) unless a rule read
+    /// them all: a connection's PSH and ECN segments ride its ACK's flow.
     static func mask(for result: SimulationResult) -> FlowMask {
-        if result.fieldsRead.contains(.connectionState) || !result.connections.isEmpty { return .exact }
-        if result.actions.contains(where: { $0.translation != nil }) { return .exact }
-        return FlowMask(rawValue: result.fieldsRead.rawValue).intersection(.exact)
+        let read = FlowMask(rawValue: result.fieldsRead.rawValue).intersection(FlowMask.exact.union(.tcpFlagClass))
+        let tracked = result.fieldsRead.contains(.connectionState) || !result.connections.isEmpty
+            || result.actions.contains(where: { $0.translation != nil })
+        guard tracked else { return read }
+        guard read.contains(.tcpFlagClass), !read.contains(.tcpFlags) else { return .exact }
+        return FlowMask.exact.subtracting(.tcpFlags).union(.tcpFlagClass)
     }
 
     // MARK: Connections

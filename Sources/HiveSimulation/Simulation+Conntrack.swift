@@ -74,7 +74,8 @@ extension SimulationRun {
         let states: ConnectionStates
         switch key.ipProtocol.rawValue {
         case IPProtocolNumber.tcp:
-            read(.tcpFlags)
+            // TCP's state machine reads SYN, FIN, RST and ACK only (`TCPEvent`).
+            read(.tcpFlagClass)
             found = connections.lookup(tuple, now: now)
             let entry = found.flatMap { connections.entry($0.slot) }
             states = tcpTransition(entry, isReply: found?.isReply ?? false, flags: key.tcpFlags).states

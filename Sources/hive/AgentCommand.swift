@@ -70,6 +70,12 @@ struct AgentCommand: AsyncParsableCommand {
         discussion: "Other hosts see this one dead, and stop routing through its uplinks, this long after it dies. Default: 10; at least 2."))
     var leaseTTL: Int64 = 10
 
+    @Option(name: .customLong("upcalls-per-port"), help: ArgumentHelp(
+        "New flows per second one VM port may send to the simulation; beyond that its misses drop (upcall_limited).",
+        discussion: "Protects the host from a VM flooding new flows; a burst of a tenth of it passes at once. Default: 5000.",
+        valueName: "per-second"))
+    var upcallsPerPort = 5_000
+
     @OptionGroup var store: StoreOptions
 
     @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error or critical.", valueName: "level"))
@@ -95,6 +101,9 @@ struct AgentCommand: AsyncParsableCommand {
         guard leaseTTL >= 2 else {
             throw ValidationError("--lease-ttl \(leaseTTL) is too short (expected at least 2 seconds: the lease is renewed every third of it)")
         }
+        guard (10...1_000_000).contains(upcallsPerPort) else {
+            throw ValidationError("--upcalls-per-port \(upcallsPerPort) is out of range (expected 10 to 1000000 per second)")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level '\(logLevel)' is not a level (expected trace, debug, info, notice, warning, error or critical)")
         }
@@ -115,6 +124,8 @@ struct AgentCommand: AsyncParsableCommand {
             hostName: name, hostID: hostID.flatMap { HostID(parsing: $0) }, stateDirectory: stateDirectory ?? NSHomeDirectory() + "/.hive/agent",
             underlayAddress: IPv4.Address(parsing: underlay)!, networkNamespace: networkNamespace, tunnelZone: tunnelZone)
         configuration.datapath.tunnelPort = tunnelPort
+        configuration.datapath.upcallsPerSecondPerPort = upcallsPerPort
+        configuration.datapath.upcallBurstPerPort = max(1, upcallsPerPort / 10)
         configuration.leaseTTL = leaseTTL
         let token = try controlTokenFile.map { try TokenFile.read($0, option: "--control-token-file") }
         // The listener first: the agent records its URL (its port, when 0 was asked) as it registers.

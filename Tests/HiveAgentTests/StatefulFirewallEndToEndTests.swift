@@ -78,6 +78,53 @@ import Testing
         }
     }
 
+    /// A tracked connection's flows match TCP's flags only as connection
+    /// tracking reads them (SYN, FIN, RST, ACK): its PSH segments ride the
+    /// flow of its ACKs. A short request-answer connection to a port in a
+    /// security group costs each host three simulations (its handshake
+    /// segment, its first ACK, its FIN), not one per flag combination.
+    @Test func aTrackedConnectionsPushSegmentsRideItsAckFlows() async throws {
+        try await OverlayLab.run(vms: Self.vms) { lab in
+            let network = try await PortServicesEndToEndTests.buildNetwork(lab, blue: ["web", "cli"], green: [])
+            _ = try await Self.webGroup(lab, on: network.ports["web"]!)
+            let server = """
+                import socket
+                s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(("0.0.0.0", 80)); s.listen(64); s.settimeout(60)
+                while True:
+                    c, _ = s.accept(); c.settimeout(10); c.recv(16); c.sendall(b"ok"); c.close()
+                """
+            let client = """
+                import socket, sys, time
+                deadline = time.time() + 15
+                for n in range(int(sys.argv[2])):
+                    while True:
+                        try:
+                            c = socket.create_connection((sys.argv[1], 80), timeout=5); break
+                        except OSError:
+                            if time.time() > deadline: raise
+                            time.sleep(0.2)
+                    c.sendall(b"hello"); assert c.recv(2) == b"ok"; c.close()
+                print("done", flush=True)
+                """
+            let listener = try await blocking { try NetworkNamespace.start(lab.namespace("web"), ["python3", "-c", server]) }
+            defer { if listener.isRunning { listener.terminate() } }
+            _ = try await blocking { try NetworkNamespace.run(lab.namespace("cli"), ["python3", "-c", client, "10.0.1.11", "1"], timeout: .seconds(60)) }
+            let before = lab.agents.map(\.statistics.upcalls)
+            let done = try await blocking { try NetworkNamespace.run(lab.namespace("cli"), ["python3", "-c", client, "10.0.1.11", "20"], timeout: .seconds(60)) }
+            try await Task.sleep(for: .milliseconds(300))  // the datapaths publish their counters every 50 ms
+            let upcalls = zip(lab.agents.map(\.statistics.upcalls), before).map { $0 - $1 }
+            #expect(done.contains("done"))
+            let tracked = Self.total(await Agent.metricsText(lab.agents), "hive_conntrack_entries")
+            print("aTrackedConnectionsPushSegmentsRideItsAckFlows: 20 connections took \(upcalls) upcalls (h1, h2); \(tracked) entries")
+            #expect(tracked >= 20, "the connections are tracked")
+            // Per connection, the client's host: SYN, ACK (its PSH rides it), FIN; the server's:
+            // SYN-ACK, ACK (its PSH), FIN; 8 for the VMs' IPv6 chatter. With every flag
+            // combination its own flow: 4 each (seen: 77 to 85 per host).
+            #expect(upcalls.allSatisfy { $0 <= 20 * 3 + 8 }, "20 connections took \(upcalls) upcalls")
+        }
+    }
+
     @Test func theWalkthroughsChainFiltersWhatReachesTheVMAndLetsItsRepliesIn() async throws {
         try await OverlayLab.run(vms: Self.vms) { lab in
             let network = try await PortServicesEndToEndTests.buildNetwork(lab, blue: ["web", "cli", "app"], green: ["far"])
