@@ -159,28 +159,31 @@ extension DatapathLoop {
         segmentSlabUsed = 0
     }
 
-    /// Sends a flow-state message to `host` at once, after the frames
-    /// already queued and before the packet it concerns.
-    @inline(never)
+    /// Queues a flow-state message to `host` behind the frames already
+    /// queued for the tunnel and before the packet it concerns: one socket,
+    /// one batch, so it arrives first. Copied into the segment slab; sent
+    /// with the batch, not by a call of its own (a call per message, and the
+    /// flush of every queue before it, cost a new connection most of its time).
     mutating func sendFlowState(_ payload: [UInt8], to host: IPv4.Address) {
-        flushQueues()
-        var header = [UInt8](repeating: 0, count: Geneve.Header.fixedLength)
-        header.withUnsafeMutableBytes { buffer in
-            _ = Geneve.Header(protocolType: FlowStateTunnel.protocolType, vni: FlowStateTunnel.key).write(to: buffer, at: 0)
+        let length = Geneve.Header.fixedLength + payload.count
+        let room = (length + 7) & ~7  // runs and messages start 8-byte aligned
+        guard room <= Self.segmentSlabCapacity else {
+            count(.flowStateSendFailed)
+            return
         }
-        header.withUnsafeBytes { headerBytes in
-            payload.withUnsafeBytes { payloadBytes in
-                var datagram = hive_datagram(
-                    header: headerBytes.baseAddress, header_length: UInt32(headerBytes.count),
-                    payload_length: UInt32(payloadBytes.count), payload: payloadBytes.baseAddress,
-                    address: host.value.bigEndian, port: configuration.tunnelPort.bigEndian, segment_size: 0)
-                if hive_send_datagrams(tunnelFD, &datagram, 1) == 1 {
-                    statistics.flowStateSent &+= 1
-                } else {
-                    count(.flowStateSendFailed)
-                }
-            }
+        if tunnelQueued == Self.batchSize || segmentSlabUsed + room > Self.segmentSlabCapacity { flushTunnel() }
+        let start = segmentSlab + segmentSlabUsed
+        let datagram = UnsafeMutableRawBufferPointer(start: start, count: length)
+        _ = Geneve.Header(protocolType: FlowStateTunnel.protocolType, vni: FlowStateTunnel.key).write(to: datagram, at: 0)
+        payload.withUnsafeBytes { bytes in
+            UnsafeMutableRawBufferPointer(rebasing: datagram[Geneve.Header.fixedLength...]).copyMemory(from: bytes)
         }
+        segmentSlabUsed &+= room
+        tunnelQueue[Int(tunnelQueued)] = hive_datagram(
+            header: nil, header_length: 0, payload_length: UInt32(length), payload: UnsafeRawPointer(start),
+            address: host.value.bigEndian, port: configuration.tunnelPort.bigEndian, segment_size: 0)
+        tunnelQueued += 1
+        statistics.flowStateSent &+= 1
     }
 
     /// A flow-state message from another host: the handler installs it.

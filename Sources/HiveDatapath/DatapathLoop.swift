@@ -468,6 +468,8 @@ struct DatapathLoop<Handler: UpcallHandler> {
                 }
             }
         }
+        // Messages the control plane asked for leave now, not with the next packet.
+        if tunnelQueued > 0 { flushTunnel() }
         if !tags.isEmpty { statistics.flowsInvalidated &+= UInt64(flows.invalidate(tags)) }
         if portsChanged { rebuildPollSet() }
         statistics.flows = flows.count

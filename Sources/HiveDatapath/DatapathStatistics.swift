@@ -40,7 +40,7 @@ public struct DatapathStatistics: Sendable {
         case upcallLimited = "upcall_limited"
         /// Larger than the tunnel path carries (an ICMP error went back when routed with DF).
         case tooBig = "too_big"
-        /// A flow-state message could not be sent (the packet still goes).
+        /// A flow-state message too large to queue (Hive sends none; the packet still goes).
         case flowStateSendFailed = "flow_state_send_failed"
         /// A frame whose virtio-net header does not fit it (unknown
         /// segmentation, segment size 0, checksum offsets past the end), or a
