@@ -64,7 +64,7 @@
 #                     repository's root; when it is missing its systems are skipped, and the report says so)
 #   BENCH_SPLIT=0     skip the systems whose underlay splits datagrams to wire size (5 and 7)
 #   BENCH_STORM=0     skip the upcall storm
-#   BENCH_UPCALLS_PER_PORT=N  the agents' --upcalls-per-port (default: the agent's own, 5000)
+#   BENCH_UPCALLS_PER_PORT=N  the agents' --upcalls-per-port (default: the agent's own, 20000)
 #   BENCH_STATEFUL=0  skip Hive's stateful variant (vmB's port in a security group)
 #   BENCH_ROUTED=0    skip Hive's routed variant (vmB behind a router on a second bridge)
 #   BENCH_SNAT=0      skip Hive's SNAT variant (needs the routed one)

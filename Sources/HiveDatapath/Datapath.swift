@@ -55,12 +55,12 @@ public struct DatapathConfiguration: Sendable {
     public var flowCapacity = 65_536
     /// Upcalls each port may cause per second, and in one burst: a VM that
     /// floods new flows must not starve the simulation of the others.
-    public var upcallsPerSecondPerPort = 5_000
-    public var upcallBurstPerPort = 500
+    public var upcallsPerSecondPerPort = 20_000
+    public var upcallBurstPerPort = 2_000
 
     public init(
         tunnelPort: UInt16 = 6081, flowIdleTimeout: Duration = .seconds(30), flowCapacity: Int = 65_536,
-        upcallsPerSecondPerPort: Int = 5_000, upcallBurstPerPort: Int = 500, flowHardTimeout: Duration = .seconds(120)
+        upcallsPerSecondPerPort: Int = 20_000, upcallBurstPerPort: Int = 2_000, flowHardTimeout: Duration = .seconds(120)
     ) {
         self.flowHardTimeout = flowHardTimeout
         self.tunnelPort = tunnelPort

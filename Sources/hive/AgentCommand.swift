@@ -72,9 +72,9 @@ struct AgentCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("upcalls-per-port"), help: ArgumentHelp(
         "New flows per second one VM port may send to the simulation; beyond that its misses drop (upcall_limited).",
-        discussion: "Protects the host from a VM flooding new flows; a burst of a tenth of it passes at once. Default: 5000.",
+        discussion: "Protects the host from a VM flooding new flows; a burst of a tenth of it passes at once. Default: 20000.",
         valueName: "per-second"))
-    var upcallsPerPort = 5_000
+    var upcallsPerPort = 20_000
 
     @OptionGroup var store: StoreOptions
 
