@@ -292,6 +292,10 @@ add_vm() {
     add_namespace "$vm"
     # IPv6 off in the VM: no router solicitations or ND in the measurements.
     in_ns "$vm" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    # A wide port range and TIME_WAIT reuse, as load generators run: the
+    # connections of one wrk test (up to 70,000) must not leave the next
+    # system's test short of source ports.
+    in_ns "$vm" sysctl -qw net.ipv4.ip_local_port_range="1024 65000" net.ipv4.tcp_tw_reuse=1
     ip -n "$vm" link add name eth0 type veth peer name "$veth" netns "$host"
     ip -n "$vm" link set dev eth0 address "$mac" mtu $VM_MTU
     ip -n "$vm" address add "$address/24" dev eth0
