@@ -281,9 +281,12 @@ func tcpTransition(_ entry: ConnectionEntry?, isReply: Bool, flags: TCP.Flags) -
         if isReply { return (.invalid, nil) }
         switch state {
         case .synSent: return (.new, .synSent)
-        // A new connection on the same addresses and ports (also when the
-        // closing ACK was lost and the entry still waits for it).
-        case .lastAck, .timeWait, .close: return (.new, .synSent)
+        // A new connection on the same addresses and ports once a FIN was
+        // seen: the closing ACK was lost or rode a cached flow, or the
+        // hosts' FIN messages crossed and left both ends in FIN_WAIT (a
+        // client reusing ports, TIME_WAIT reuse, must not be held for the
+        // entry's 120 s).
+        case .finWait, .closeWait, .lastAck, .timeWait, .close: return (.new, .synSent)
         default: return (.invalid, nil)
         }
     case .synAck:
@@ -405,8 +408,8 @@ public struct ConnectionTable: Sendable {
                 return (nil, false)
             }
             if var entry = existing {
-                // A SYN on a closed connection opens a new one.
-                if next == .synSent, entry.tcpState == .lastAck || entry.tcpState == .timeWait || entry.tcpState == .close {
+                // A SYN on a closing or closed connection opens a new one.
+                if next == .synSent, entry.tcpState != .synSent {
                     remove(slot: slot)
                     return create(ConnectionEntry(key: key, replyKey: entry.replyKey, tcpState: .synSent, owner: observation.owner), now: now)
                 }

@@ -100,6 +100,31 @@ struct ConnectionTrackingTests {
         #expect(tags.contains(key.tag))
     }
 
+    /// A client reusing its ports (TIME_WAIT reuse) while this host's entry
+    /// still waits in FIN_WAIT or CLOSE_WAIT (the hosts' FIN messages
+    /// crossed, or the last ACK rode a cached flow): its SYN opens a new
+    /// connection, as after LAST_ACK, instead of dropping as invalid.
+    @Test func aSYNReusingTheportsOfAClosingConnectionOpensANewOne() throws {
+        let snapshot = Lab.snapshot()
+        for closing: [(flags: TCP.Flags, fromClient: Bool)] in [[([.fin, .ack], true)], [([.fin, .ack], true), (.ack, false)]] {
+            var table = ConnectionTable()
+            let client = { (flags: TCP.Flags) in Lab.tcp(from: Lab.clientHost, to: Lab.webHost, sourcePort: 40010, port: 80, flags: flags) }
+            let web = { (flags: TCP.Flags) in Lab.tcp(from: Lab.webHost, to: Lab.clientHost, sourcePort: 80, port: 40010, flags: flags) }
+            _ = try step(snapshot, &table, client(.syn), from: 2)
+            _ = try step(snapshot, &table, web([.syn, .ack]), from: 1)
+            _ = try step(snapshot, &table, client(.ack), from: 2)
+            for segment in closing {
+                _ = try step(snapshot, &table, segment.fromClient ? client(segment.flags) : web(segment.flags), from: segment.fromClient ? 2 : 1)
+            }
+            let key = ConnectionKey(zone: 1, source: Lab.clientIP, destination: Lab.webIP, sourcePort: 40010, destinationPort: 80, ipProtocol: 6)
+            let closingState = try #require(table.lookup(key, now: 1_000).flatMap { table.entry($0.slot) }?.tcpState)
+            #expect(closingState == (closing.count == 1 ? .finWait : .closeWait))
+            let again = try step(snapshot, &table, client(.syn), from: 2)
+            #expect(again.decision == .output(Lab.web.id), "from \(closingState): \(again.printedTrace(snapshot))")
+            #expect(table.lookup(key, now: 1_000).flatMap { table.entry($0.slot) }?.tcpState == .synSent, "a new connection from \(closingState)")
+        }
+    }
+
     @Test func securityGroupsAllowOnlyTheirRulesAndTheRepliesOfAllowedConnections() throws {
         let snapshot = Lab.snapshot()
         var table = ConnectionTable()
