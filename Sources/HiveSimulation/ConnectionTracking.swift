@@ -326,6 +326,10 @@ public struct ConnectionTable: Sendable {
     private var index: [ConnectionKey: Int32] = [:]
     private var freeSlots: [Int32] = []
     private var perOwner: [UInt32: Int32] = [:]
+    /// Source-translated TCP and UDP connections per SNAT block and remote
+    /// end (`blockUseKey`): a new translation skips the blocks whose every
+    /// port that remote end already uses, instead of probing each port.
+    private var blockUse: [ConnectionKey: UInt16] = [:]
     private var unrepliedHead: Int32 = -1
     private var unrepliedTail: Int32 = -1
     public let capacity: Int
@@ -375,6 +379,28 @@ public struct ConnectionTable: Sendable {
         let entry = entries[Int(slot)]
         guard entry.live, entry.deadline > now else { return nil }
         return (slot, entry.key != key)
+    }
+
+    /// How many ports of the SNAT block of `replyKey`'s destination port
+    /// the remote end of `replyKey` (its source) uses on `replyKey`'s
+    /// destination address: entries not yet swept count too, so a block
+    /// this says is full may have a port that expired a moment ago.
+    /// - Complexity: O(1), one hash; no allocation.
+    public func translationsInBlock(of replyKey: ConnectionKey) -> Int {
+        var use = replyKey
+        use.destinationPort = NATBlock.of(replyKey.destinationPort)
+        return Int(blockUse[use] ?? 0)
+    }
+
+    /// A source-translated TCP or UDP entry's reply key with its SNAT
+    /// port's block in place of the port; nil for any other entry.
+    private static func blockUseKey(of entry: ConnectionEntry) -> ConnectionKey? {
+        guard entry.key.ipProtocol == IPProtocolNumber.tcp || entry.key.ipProtocol == IPProtocolNumber.udp,
+              entry.replyKey.destination != entry.key.source || entry.replyKey.destinationPort != entry.key.sourcePort
+        else { return nil }
+        var use = entry.replyKey
+        use.destinationPort = NATBlock.of(use.destinationPort)
+        return use
     }
 
     public func entry(_ slot: Int32) -> ConnectionEntry? {
@@ -539,6 +565,7 @@ public struct ConnectionTable: Sendable {
         index[entry.key] = slot
         index[entry.replyKey] = slot
         perOwner[entry.owner, default: 0] += 1
+        if let use = Self.blockUseKey(of: entry) { blockUse[use, default: 0] &+= 1 }
         if !entry.replied { appendUnreplied(slot) }
         counters.created &+= 1
         return (slot, true)
@@ -560,6 +587,7 @@ public struct ConnectionTable: Sendable {
         if index[entry.replyKey] == slot { index[entry.replyKey] = nil }
         if !entry.replied { unlinkUnreplied(slot) }
         if let owned = perOwner[entry.owner] { perOwner[entry.owner] = owned > 1 ? owned - 1 : nil }
+        if let use = Self.blockUseKey(of: entry), let used = blockUse[use] { blockUse[use] = used > 1 ? used - 1 : nil }
         entries[position].live = false
         freeSlots.append(slot)
         counters.deleted &+= 1

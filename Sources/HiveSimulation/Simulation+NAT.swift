@@ -298,6 +298,12 @@ extension SimulationRun {
             let high = min(Int(block) * NATBlock.size + NATBlock.size - 1, Int(range.upperBound))
             guard low <= high else { continue }
             let span = high - low + 1
+            if !isICMP {
+                // A block this remote end already uses whole: skipped, not probed port by port.
+                var use = reply
+                use.destinationPort = UInt16(low)
+                if connections.translationsInBlock(of: use) >= span { continue }
+            }
             for offset in 0..<span {
                 let port = UInt16(low + (hash &+ offset) % span)
                 if isFree(port) {

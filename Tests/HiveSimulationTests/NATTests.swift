@@ -190,6 +190,25 @@ struct NATTests {
             return
         }
         #expect(address == Lab.snatIP && first == 1024 && last == 65535 && preferred == 61000)
+        // The table counts them per block and remote end: the search skips full blocks without probing.
+        let blocks = Set(seen.map(NATBlock.of))
+        #expect(blocks.count == 2)
+        for block in blocks {
+            let reply = ConnectionKey(
+                zone: 0, source: Lab.server, destination: Lab.snatIP, sourcePort: 80, destinationPort: block * UInt16(NATBlock.size), ipProtocol: 6)
+            let zones = Set(table.liveEntries(now: 1_000).map(\.replyKey.zone))
+            let used = zones.map { zone in
+                var key = reply
+                key.zone = zone
+                return table.translationsInBlock(of: key)
+            }.max() ?? 0
+            #expect(used == NATBlock.size, "block \(block): \(used) of \(NATBlock.size) in use toward the server's port 80")
+        }
+        // Another remote end (the server's port 443) still finds every port free.
+        let other = try step(snapshot, &table, Lab.fromVM(Lab.vm1, sourcePort: 61001, port: 443), from: 1)
+        var leftByUplink = false
+        if case .output = other.decision { leftByUplink = true }
+        #expect(leftByUplink, "\(other.decision)")
     }
 
     @Test func withoutBlocksSNATWaitsForPorts() throws {
