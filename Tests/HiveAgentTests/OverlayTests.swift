@@ -81,34 +81,13 @@ import Testing
             _ = try await Self.buildNetwork(lab)
             #expect(await lab.pingEventually(from: "vm1", to: "10.0.1.12"))
             #expect(await lab.pingEventually(from: "vm1", to: "10.0.2.13"))
-            let server = """
-                import socket
-                s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind(("0.0.0.0", 5002)); s.listen(64); s.settimeout(60)
-                print("listening", flush=True)
-                for _ in range(60):
-                    c, _ = s.accept(); c.settimeout(10); c.recv(16); c.sendall(b"ok"); c.close()
-                """
-            let client = """
-                import socket, sys, time
-                deadline = time.time() + 15
-                for n in range(int(sys.argv[2])):
-                    while True:
-                        try:
-                            c = socket.create_connection((sys.argv[1], 5002), timeout=5); break
-                        except OSError:
-                            if time.time() > deadline: raise
-                            time.sleep(0.2)
-                    c.sendall(b"hello"); assert c.recv(2) == b"ok"; c.close()
-                print("done", flush=True)
-                """
             for (vm, address) in [("vm2", "10.0.1.12"), ("vm3", "10.0.2.13")] {
-                let listener = try await blocking { try NetworkNamespace.start(lab.namespace(vm), ["python3", "-c", server]) }
+                let listener = try await blocking { try NetworkNamespace.start(lab.namespace(vm), ["python3", "-c", ShortConnections.server, "5002"]) }
                 defer { if listener.isRunning { listener.terminate() } }
                 // The first connection sets the path's flows up; the next 29 should find them.
-                _ = try await blocking { try NetworkNamespace.run(lab.namespace("vm1"), ["python3", "-c", client, address, "1"], timeout: .seconds(60)) }
+                _ = try await blocking { try NetworkNamespace.run(lab.namespace("vm1"), ["python3", "-c", ShortConnections.client, address, "5002", "1"], timeout: .seconds(60)) }
                 let before = lab.agents.reduce(0) { $0 + $1.statistics.upcalls }
-                let done = try await blocking { try NetworkNamespace.run(lab.namespace("vm1"), ["python3", "-c", client, address, "29"], timeout: .seconds(60)) }
+                let done = try await blocking { try NetworkNamespace.run(lab.namespace("vm1"), ["python3", "-c", ShortConnections.client, address, "5002", "29"], timeout: .seconds(60)) }
                 let upcalls = lab.agents.reduce(0) { $0 + $1.statistics.upcalls } - before
                 #expect(done.contains("done"))
                 print("manyTCPConnectionsShareTheFlowsOfTheirPath: 29 connections to \(vm) took \(upcalls) upcalls")

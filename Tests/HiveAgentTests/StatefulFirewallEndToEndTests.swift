@@ -87,31 +87,11 @@ import Testing
         try await OverlayLab.run(vms: Self.vms) { lab in
             let network = try await PortServicesEndToEndTests.buildNetwork(lab, blue: ["web", "cli"], green: [])
             _ = try await Self.webGroup(lab, on: network.ports["web"]!)
-            let server = """
-                import socket
-                s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind(("0.0.0.0", 80)); s.listen(64); s.settimeout(60)
-                while True:
-                    c, _ = s.accept(); c.settimeout(10); c.recv(16); c.sendall(b"ok"); c.close()
-                """
-            let client = """
-                import socket, sys, time
-                deadline = time.time() + 15
-                for n in range(int(sys.argv[2])):
-                    while True:
-                        try:
-                            c = socket.create_connection((sys.argv[1], 80), timeout=5); break
-                        except OSError:
-                            if time.time() > deadline: raise
-                            time.sleep(0.2)
-                    c.sendall(b"hello"); assert c.recv(2) == b"ok"; c.close()
-                print("done", flush=True)
-                """
-            let listener = try await blocking { try NetworkNamespace.start(lab.namespace("web"), ["python3", "-c", server]) }
+            let listener = try await blocking { try NetworkNamespace.start(lab.namespace("web"), ["python3", "-c", ShortConnections.server, "80"]) }
             defer { if listener.isRunning { listener.terminate() } }
-            _ = try await blocking { try NetworkNamespace.run(lab.namespace("cli"), ["python3", "-c", client, "10.0.1.11", "1"], timeout: .seconds(60)) }
+            _ = try await blocking { try NetworkNamespace.run(lab.namespace("cli"), ["python3", "-c", ShortConnections.client, "10.0.1.11", "80", "1"], timeout: .seconds(60)) }
             let before = lab.agents.map(\.statistics.upcalls)
-            let done = try await blocking { try NetworkNamespace.run(lab.namespace("cli"), ["python3", "-c", client, "10.0.1.11", "20"], timeout: .seconds(60)) }
+            let done = try await blocking { try NetworkNamespace.run(lab.namespace("cli"), ["python3", "-c", ShortConnections.client, "10.0.1.11", "80", "20"], timeout: .seconds(60)) }
             try await Task.sleep(for: .milliseconds(300))  // the datapaths publish their counters every 50 ms
             let upcalls = zip(lab.agents.map(\.statistics.upcalls), before).map { $0 - $1 }
             #expect(done.contains("done"))

@@ -83,3 +83,33 @@ final class TunnelCapture: @unchecked Sendable {
         }
     }
 }
+
+/// Short TCP connections, each "hello" then "ok" then closed: what flow
+/// setup costs per connection (upcalls counted around a run of them).
+enum ShortConnections {
+    /// Serves `python3 -c server PORT`: accepts, reads, answers "ok", closes.
+    static let server = """
+        import socket, sys
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(64); s.settimeout(60)
+        print("listening", flush=True)
+        while True:
+            c, _ = s.accept(); c.settimeout(10); c.recv(16); c.sendall(b"ok"); c.close()
+        """
+
+    /// `python3 -c client ADDRESS PORT COUNT`: COUNT connections one after
+    /// the other (retrying the first for 15 s while the path comes up); prints "done".
+    static let client = """
+        import socket, sys, time
+        deadline = time.time() + 15
+        for n in range(int(sys.argv[3])):
+            while True:
+                try:
+                    c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5); break
+                except OSError:
+                    if time.time() > deadline: raise
+                    time.sleep(0.2)
+            c.sendall(b"hello"); assert c.recv(2) == b"ok"; c.close()
+        print("done", flush=True)
+        """
+}
