@@ -107,21 +107,19 @@ extension Agent {
             guard let host = await control.hostID else { continue }
             do {
                 let heldBefore = await control.heldNATBlocks()[request.address]?.count ?? 0
-                if let block = try await claimBlock(for: request, host: host) {
+                // Demand that used up blocks already held grows: claim as many
+                // again ahead of need (up to 15), so a busy host waits for the
+                // NSDB a logarithmic number of times, not once per 64 ports.
+                // Idle blocks go back after `natBlockIdleTime`.
+                // Each block is handed over as soon as it is ours: the first releases the waiting packets.
+                let claimed = try await claimBlocks(for: request, host: host, count: 1 + min(heldBefore, 15)) { block in
                     await control.natBlockLeased(block)
-                    // Demand that used up blocks already held grows: claim as many
-                    // again ahead of need (up to 15), so a busy host waits for the
-                    // NSDB a logarithmic number of times, not once per 64 ports.
-                    // Idle blocks go back after `natBlockIdleTime`.
-                    var extra = 0
-                    while extra < min(heldBefore, 15), let more = try await claimBlock(for: request, host: host) {
-                        await control.natBlockLeased(more)
-                        extra += 1
-                    }
+                }
+                if let block = claimed.first {
                     logger.info("leased SNAT ports", metadata: [
                         "address": "\(request.address)",
                         "ports": "\(Int(block.block) * NATBlock.size)-\(Int(block.block) * NATBlock.size + NATBlock.size - 1)",
-                        "aheadOfNeed": "\(extra) blocks",
+                        "aheadOfNeed": "\(claimed.count - 1) blocks",
                     ])
                 } else {
                     await control.natLeaseFailed(request.address, reason: "every block of ports \(request.firstPort)-\(request.lastPort) is held by a host")
@@ -132,32 +130,54 @@ extension Agent {
         }
     }
 
-    /// One free block of the request's range, claimed in a transaction that
-    /// fails if another host took it first; nil when none is free.
-    private func claimBlock(for request: NATPortRequest, host: HostID) async throws -> NATBlockKey? {
+    /// Up to `wanted` free blocks of the request's range, each claimed in a
+    /// transaction that fails if another host took it first; empty when
+    /// none is free. The address's blocks are read once, and again only
+    /// after a lost race (eight at most): one read per request, not one per
+    /// block (the read grows with the blocks held, 300 and more on a busy
+    /// gateway).
+    private func claimBlocks(
+        for request: NATPortRequest, host: HostID, count wanted: Int, claimed onClaim: (NATBlockKey) async -> Void
+    ) async throws -> [NATBlockKey] {
         let lease = await control.lease
         guard lease != 0 else { throw AgentError("the host has no NSDB lease yet (the NSDB has not been reached since the agent started)") }
         let first = NATBlock.of(request.firstPort)
         let last = NATBlock.of(request.lastPort)
         let preferred = NATBlock.of(request.preferredPort)
-        for _ in 0..<8 {
-            let held = try await store.range(.prefix(NSDBMirror.natAddressPrefix(request.address)))
-            let taken = Set(held.keyValues.compactMap { UInt16($0.key.split(separator: "/").last ?? "") })
+        let count = Int(last) - Int(first) + 1
+        var claimed: [NATBlockKey] = []
+        var taken: Set<UInt16>?
+        var races = 0
+        while claimed.count < wanted, races < 8 {
+            let known: Set<UInt16>
+            if let taken {
+                known = taken
+            } else {
+                let held = try await store.range(.prefix(NSDBMirror.natAddressPrefix(request.address)))
+                known = Set(held.keyValues.compactMap { UInt16($0.key.split(separator: "/").last ?? "") })
+            }
             // The preferred block keeps the packet's port; then from a random
             // point, so hosts starting together rarely race for one block.
-            let count = Int(last) - Int(first) + 1
             let offset = Int.random(in: 0..<count)
-            var candidates = [preferred]
-            candidates += (0..<count).map { UInt16(Int(first) + ($0 + offset) % count) }
-            guard let block = candidates.first(where: { !taken.contains($0) && $0 >= first && $0 <= last }) else { return nil }
+            let inRange = { (block: UInt16) in !known.contains(block) && block >= first && block <= last }
+            let block = claimed.isEmpty && inRange(preferred)
+                ? preferred : (0..<count).lazy.map { UInt16(Int(first) + ($0 + offset) % count) }.first(where: inRange)
+            guard let block else { break }
             let key = NATBlockKey(address: request.address, block: block)
             let result = try await store.transaction(Transaction(
                 compares: [.absent(NSDBMirror.natKey(key))],
                 success: [.put(key: NSDBMirror.natKey(key), value: Array(host.description.utf8), lease: lease)],
                 failure: []))
-            if result.succeeded { return key }
+            if result.succeeded {
+                claimed.append(key)
+                await onClaim(key)
+                taken = known.union([block])
+            } else {
+                races += 1
+                taken = nil  // another host took it: read again
+            }
         }
-        return nil
+        return claimed
     }
 
     /// Every 5 s: deletes the blocks idle for a minute (if still ours).
