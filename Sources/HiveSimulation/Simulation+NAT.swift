@@ -298,8 +298,9 @@ extension SimulationRun {
             let high = min(Int(block) * NATBlock.size + NATBlock.size - 1, Int(range.upperBound))
             guard low <= high else { continue }
             let span = high - low + 1
-            if !isICMP {
+            if !isICMP, span == NATBlock.size {
                 // A block this remote end already uses whole: skipped, not probed port by port.
+                // (The count is the block's: a range covering part of it is probed.)
                 var use = reply
                 use.destinationPort = UInt16(low)
                 if connections.translationsInBlock(of: use) >= span { continue }
