@@ -159,9 +159,9 @@ extension Agent {
             // The preferred block keeps the packet's port; then from a random
             // point, so hosts starting together rarely race for one block.
             let offset = Int.random(in: 0..<count)
-            let inRange = { (block: UInt16) in !known.contains(block) && block >= first && block <= last }
-            let block = claimed.isEmpty && inRange(preferred)
-                ? preferred : (0..<count).lazy.map { UInt16(Int(first) + ($0 + offset) % count) }.first(where: inRange)
+            let isFree = { (block: UInt16) in !known.contains(block) && block >= first && block <= last }
+            let block = claimed.isEmpty && isFree(preferred)
+                ? preferred : (0..<count).lazy.map { UInt16(Int(first) + ($0 + offset) % count) }.first(where: isFree)
             guard let block else { break }
             let key = NATBlockKey(address: request.address, block: block)
             let result = try await store.transaction(Transaction(

@@ -261,9 +261,7 @@ final class SimulationUpcalls: UpcallHandler {
     /// Every translated connection's SNAT (address, block): O(entries), every 5 s.
     private func publishBlocksInUse(now: UInt64) {
         var used = Set<NATBlockKey>()
-        for entry in connections.liveEntries(now: now) where entry.isTranslated {
-            // SNAT shows in the reply's destination; a DNAT-only entry keeps its source there.
-            guard entry.replyKey.destination != entry.key.source || entry.replyKey.destinationPort != entry.key.sourcePort else { continue }
+        for entry in connections.liveEntries(now: now) where entry.isSourceTranslated {
             used.insert(NATBlockKey(address: entry.replyKey.destination, block: NATBlock.of(entry.replyKey.destinationPort)))
         }
         blocksInUse.value.withLock { $0 = used }

@@ -203,6 +203,10 @@ public struct ConnectionEntry: Sendable {
     @inlinable
     public var isTranslated: Bool { replyKey != key.reversed }
 
+    /// SNAT translated the connection: its source shows as the reply's
+    /// destination (a DNAT-only entry keeps its source there).
+    public var isSourceTranslated: Bool { replyKey.destination != key.source || replyKey.destinationPort != key.sourcePort }
+
     /// The addresses and ports a packet of this connection leaves the NAT
     /// with: for the original direction the reverse of the reply key, for
     /// the reply direction the reverse of the original key.
@@ -381,14 +385,14 @@ public struct ConnectionTable: Sendable {
         return (slot, entry.key != key)
     }
 
-    /// How many ports of the SNAT block of `replyKey`'s destination port
-    /// the remote end of `replyKey` (its source) uses on `replyKey`'s
-    /// destination address: entries not yet swept count too, so a block
-    /// this says is full may have a port that expired a moment ago.
+    /// How many ports of SNAT block `block` of `replyKey`'s destination
+    /// address the remote end of `replyKey` (its source) uses (its
+    /// destination port is not read): entries not yet swept count too, so a
+    /// block this says is full may have a port that expired a moment ago.
     /// - Complexity: O(1), one hash; no allocation.
-    public func translationsInBlock(of replyKey: ConnectionKey) -> Int {
+    public func sourceTranslations(inBlock block: UInt16, toward replyKey: ConnectionKey) -> Int {
         var use = replyKey
-        use.destinationPort = NATBlock.of(replyKey.destinationPort)
+        use.destinationPort = block
         return Int(blockUse[use] ?? 0)
     }
 
@@ -396,7 +400,7 @@ public struct ConnectionTable: Sendable {
     /// port's block in place of the port; nil for any other entry.
     private static func blockUseKey(of entry: ConnectionEntry) -> ConnectionKey? {
         guard entry.key.ipProtocol == IPProtocolNumber.tcp || entry.key.ipProtocol == IPProtocolNumber.udp,
-              entry.replyKey.destination != entry.key.source || entry.replyKey.destinationPort != entry.key.sourcePort
+              entry.isSourceTranslated
         else { return nil }
         var use = entry.replyKey
         use.destinationPort = NATBlock.of(use.destinationPort)

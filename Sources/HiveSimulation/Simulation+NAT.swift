@@ -301,9 +301,7 @@ extension SimulationRun {
             if !isICMP, span == NATBlock.size {
                 // A block this remote end already uses whole: skipped, not probed port by port.
                 // (The count is the block's: a range covering part of it is probed.)
-                var use = reply
-                use.destinationPort = UInt16(low)
-                if connections.translationsInBlock(of: use) >= span { continue }
+                if connections.sourceTranslations(inBlock: block, toward: reply) >= span { continue }
             }
             for offset in 0..<span {
                 let port = UInt16(low + (hash &+ offset) % span)

@@ -194,13 +194,12 @@ struct NATTests {
         let blocks = Set(seen.map(NATBlock.of))
         #expect(blocks.count == 2)
         for block in blocks {
-            let reply = ConnectionKey(
-                zone: 0, source: Lab.server, destination: Lab.snatIP, sourcePort: 80, destinationPort: block * UInt16(NATBlock.size), ipProtocol: 6)
+            let reply = ConnectionKey(zone: 0, source: Lab.server, destination: Lab.snatIP, sourcePort: 80, destinationPort: 0, ipProtocol: 6)
             let zones = Set(table.liveEntries(now: 1_000).map(\.replyKey.zone))
             let used = zones.map { zone in
                 var key = reply
                 key.zone = zone
-                return table.translationsInBlock(of: key)
+                return table.sourceTranslations(inBlock: block, toward: key)
             }.max() ?? 0
             #expect(used == NATBlock.size, "block \(block): \(used) of \(NATBlock.size) in use toward the server's port 80")
         }
