@@ -76,6 +76,10 @@ enum AgentMetrics {
         scalar("hive_flows", "gauge", "Flows in the flow table.", statistics.flows)
         scalar("hive_flow_hits_total", "counter", "Packets forwarded by a cached flow.", statistics.flowHits)
         scalar("hive_upcalls_total", "counter", "Packets that missed the flow table and were simulated.", statistics.upcalls)
+        scalar(
+            "hive_flow_tracking_misses_total", "counter",
+            "Flow hits simulated again: their connection had moved where the flow does not hold, or a SYN, RST or invalid segment.",
+            statistics.trackingMisses)
         scalar("hive_upcalls_held_total", "counter", "Missed packets held until an ARP answer, then simulated again.", statistics.held)
         scalar("hive_flows_installed_total", "counter", "Flows installed.", statistics.flowsInstalled)
         scalar("hive_flows_invalidated_total", "counter", "Flows removed because something they depended on changed.", statistics.flowsInvalidated)

@@ -238,10 +238,6 @@ extension FlowMatch {
         self.init(exactly: key, portName: portName)
         if mask != .exact {
             wildcards = FlowMask.exact.subtracting(mask).names
-            // A tracked connection's flow matches SYN, FIN, RST and ACK; it ignores the other flags.
-            if mask.contains(.tcpFlagClass), !mask.contains(.tcpFlags) {
-                wildcards = wildcards?.map { $0 == "tcp_flags" ? "tcp_flags(psh,urg,ece,cwr)" : $0 }
-            }
             clear(outside: mask)
         }
     }
@@ -295,7 +291,7 @@ extension FlowMatch {
         if !mask.contains(.fragmentKind) { fragment = nil }
         if !mask.contains(.sourcePort) { sourcePort = nil }
         if !mask.contains(.destinationPort) { destinationPort = nil }
-        if !mask.contains(.tcpFlags), !mask.contains(.tcpFlagClass) { tcpFlags = nil }
+        if !mask.contains(.tcpFlags) { tcpFlags = nil }
         if !mask.contains(.icmpType) { icmpType = nil }
         if !mask.contains(.icmpCode) { icmpCode = nil }
         if !mask.contains(.icmpIdentifier) { icmpIdentifier = nil }

@@ -129,6 +129,9 @@ final class SimulationUpcalls: UpcallHandler {
         decision.mask = Self.mask(for: result)
         if case .output = result.decision, !result.connections.isEmpty {
             commitConnections(of: result, flags: key.tcpFlags, now: now, into: &decision)
+        } else if !result.connections.isEmpty {
+            // Nothing to confirm: the flow's hits only check its connections.
+            decision.tracking = FlowTracking(connections: result.connections.map { record($0, slot: $0.slot) }, commits: false, peers: [])
         }
         for tag in result.tags { decision.tags.append(flowTag(tag)) }
         for port in result.outputPorts { decision.tags.append(flowTag(.port(port))) }
@@ -189,16 +192,35 @@ final class SimulationUpcalls: UpcallHandler {
     /// read (a megaflow), unless the decision depends on more than the key:
     /// a connection's state or a translation (connection tracking keeps
     /// per-connection state, and flow state goes to other hosts on a miss).
-    /// Such a flow matches every field, but of TCP's flags only those
-    /// connection tracking reads (SYN, FIN, RST, ACK) unless a rule read
-    /// them all: a connection's PSH and ECN segments ride its ACK's flow.
+    /// Such a flow matches every field but TCP's flags, unless a rule read
+    /// them: its hits check its connections (`FlowTracking`), so one flow
+    /// carries a connection's SYN-less segments, PSH, FIN and ACK alike.
     static func mask(for result: SimulationResult) -> FlowMask {
-        let read = FlowMask(rawValue: result.fieldsRead.rawValue).intersection(FlowMask.exact.union(.tcpFlagClass))
+        let read = FlowMask(rawValue: result.fieldsRead.rawValue).intersection(.exact)
         let tracked = result.fieldsRead.contains(.connectionState) || !result.connections.isEmpty
             || result.actions.contains(where: { $0.translation != nil })
         guard tracked else { return read }
-        guard read.contains(.tcpFlagClass), !read.contains(.tcpFlags) else { return .exact }
-        return FlowMask.exact.subtracting(.tcpFlags).union(.tcpFlagClass)
+        return read.contains(.tcpFlags) ? .exact : FlowMask.exact.subtracting(.tcpFlags)
+    }
+
+    /// What a flow keeps of `observation` to check on its hits, the entry
+    /// being in `slot` (-1: none).
+    private func record(_ observation: ConnectionObservation, slot: Int32) -> FlowConnection {
+        let entry = connections.entry(slot)
+        return FlowConnection(
+            key: observation.key, isReply: entry.map { $0.key != observation.key } ?? observation.isReply, slot: entry == nil ? -1 : slot,
+            generation: entry?.generation ?? 0, validStates: observation.validStates)
+    }
+
+    func track(_ tracking: FlowTracking, flags: TCP.Flags, now: UInt64, messages: inout [(host: IPv4.Address, payload: [UInt8])]) -> Bool {
+        for connection in tracking.connections where !connections.allows(connection, flags: flags, now: now) { return false }
+        guard tracking.commits else { return true }
+        for connection in tracking.connections {
+            guard let changed = connections.advance(connection, flags: flags, now: now), !tracking.peers.isEmpty else { continue }
+            let message = FlowStateMessage.encode([changed])
+            for host in tracking.peers { messages.append((host, message)) }
+        }
+        return true
     }
 
     // MARK: Connections
@@ -209,10 +231,12 @@ final class SimulationUpcalls: UpcallHandler {
     /// egress host before the packet, so its reply is recognised there.
     private func commitConnections(of result: SimulationResult, flags: TCP.Flags, now: UInt64, into decision: inout UpcallDecision) {
         var entries: [ConnectionEntry] = []
+        var records: [FlowConnection] = []
         var hardTimeout = UInt64.max
         for observation in result.connections {
             let (slot, changed) = connections.apply(observation, tcpFlags: flags, now: now)
             if changed { decision.invalidations.append(flowTag(.connection(observation.originalKey.tag))) }
+            records.append(record(observation, slot: slot ?? -1))
             guard let slot else {
                 if observation.states == .new {
                     // No room, even after early drop: the new connection's packet drops.
@@ -223,15 +247,13 @@ final class SimulationUpcalls: UpcallHandler {
                 continue
             }
             hardTimeout = min(hardTimeout, connections.timeout(of: slot) / 2)
-            if let entry = connections.entry(slot) {
-                entries.append(entry)
-                // Handshake packets are not cached: a retransmitted SYN or SYN-ACK is
-                // simulated again and sends its flow state again, so a lost message
-                // costs the connection one retransmission, not a flow's lifetime.
-                if entry.tcpState == .synSent || entry.tcpState == .synReceived { decision.cache = false }
-            }
+            if let entry = connections.entry(slot) { entries.append(entry) }
         }
         if hardTimeout != .max { decision.hardTimeout = max(hardTimeout, 1_000_000_000) }
+        // A retransmitted SYN or SYN-ACK misses the flow (`ConnectionTable.allows`):
+        // simulated again, it sends its flow state again, so a lost message
+        // costs the connection one retransmission, not a flow's lifetime.
+        decision.tracking = FlowTracking(connections: records, commits: true, peers: [])
         guard !entries.isEmpty else { return }
         var hosts: [IPv4.Address] = []
         for output in decision.actions.outputs {
@@ -253,6 +275,7 @@ final class SimulationUpcalls: UpcallHandler {
             }
         }
         if hosts.isEmpty { return }
+        decision.tracking?.peers = hosts
         for message in FlowStateMessage.messages(entries) {
             for host in hosts { decision.flowState.append((host, message)) }
         }

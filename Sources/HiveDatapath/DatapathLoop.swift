@@ -49,6 +49,8 @@ struct DatapathLoop<Handler: UpcallHandler> {
     var floodSets: [UInt32: [UInt32]] = [:]
     var statistics = DatapathStatistics()
     var decision = UpcallDecision()
+    /// Flow state a hit's connection tracking sends (`connectionsHold`).
+    var trackMessages: [(host: IPv4.Address, payload: [UInt8])] = []
 
     // Receive slab: one batch of frames, reused for every socket.
     let receiveSlab: UnsafeMutableRawPointer
@@ -190,7 +192,7 @@ struct DatapathLoop<Handler: UpcallHandler> {
                 count(.malformed)
                 continue
             }
-            if let flow = flows.lookup(key) {
+            if let flow = flows.lookup(key), !flows.isTracked(flow) || connectionsHold(flow, key: key) {
                 flows.touch(flow, bytes: bytes.count, now: clock)
                 statistics.flowHits &+= 1
                 if traced { traceHit(bytes, key: key, flow: flow) }
@@ -206,6 +208,21 @@ struct DatapathLoop<Handler: UpcallHandler> {
         statistics.ports[portKey, default: .init(name: ports[index].port.interfaceName)].receivedBytes &+= bytesIn
         flushQueues()
         return received
+    }
+
+    /// A hit on a flow with connection tracking: the handler checks the
+    /// packet's connections and moves them on; their flow state leaves
+    /// ahead of the packet. False: the packet is simulated (a miss).
+    @inline(never)
+    mutating func connectionsHold(_ flow: Int32, key: FlowKey) -> Bool {
+        guard let tracking = flows.tracking(flow) else { return true }
+        trackMessages.removeAll(keepingCapacity: true)
+        guard handler.track(tracking, flags: key.tcpFlags, now: clock, messages: &trackMessages) else {
+            statistics.trackingMisses &+= 1
+            return false
+        }
+        for message in trackMessages { sendFlowState(message.payload, to: message.host) }
+        return true
     }
 
     /// Whether port `index` may cause one more upcall now (a token bucket
@@ -243,7 +260,9 @@ struct DatapathLoop<Handler: UpcallHandler> {
             statistics.flowsInvalidated &+= UInt64(flows.invalidate(Set(decision.invalidations)))
         }
         if decision.cache {
-            flows.install(key, mask: decision.mask, actions: decision.actions, tags: decision.tags, now: clock, maximumAge: decision.hardTimeout)
+            flows.install(
+                key, mask: decision.mask, actions: decision.actions, tags: decision.tags, now: clock, maximumAge: decision.hardTimeout,
+                tracking: decision.tracking)
             statistics.flowsInstalled &+= 1
         }
         for message in decision.flowState {

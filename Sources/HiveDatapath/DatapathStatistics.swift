@@ -56,6 +56,9 @@ public struct DatapathStatistics: Sendable {
     public var tunnelSentPackets: UInt64 = 0
     public var flowHits: UInt64 = 0
     public var upcalls: UInt64 = 0
+    /// Flow hits whose connections had moved where the flow does not hold
+    /// (or a SYN, RST or invalid TCP packet on one): simulated as misses.
+    public var trackingMisses: UInt64 = 0
     /// Missed packets the handler kept (waiting for ARP), to simulate again.
     public var held: UInt64 = 0
     public var flowsInstalled: UInt64 = 0

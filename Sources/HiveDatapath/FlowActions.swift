@@ -117,6 +117,22 @@ public struct FlowActions: Hashable, Sendable {
     }
 }
 
+/// Connection tracking on a cached flow's hits.
+public struct FlowTracking: Hashable, Sendable {
+    public var connections: [FlowConnection]
+    /// The flow forwards: a hit moves its connections on, as the packet's
+    /// simulation would (Linux's confirm). A drop flow's hits only check them.
+    public var commits: Bool
+    /// The hosts a connection's change on a hit goes to (flow state).
+    public var peers: [IPv4.Address]
+
+    public init(connections: [FlowConnection], commits: Bool, peers: [IPv4.Address]) {
+        self.connections = connections
+        self.commits = commits
+        self.peers = peers
+    }
+}
+
 /// A tag of something a flow depended on; the agent derives them from the
 /// simulation's invalidation tags. Collisions only invalidate more than needed.
 public typealias FlowTag = UInt64
@@ -143,6 +159,8 @@ public struct UpcallDecision: Sendable {
     public var hardTimeout: UInt64 = 0
     /// Flow-state messages for other hosts, sent before the packet.
     public var flowState: [(host: IPv4.Address, payload: [UInt8])] = []
+    /// The connections the decision depended on, checked on every hit.
+    public var tracking: FlowTracking?
 
     public init() {}
 
@@ -152,6 +170,7 @@ public struct UpcallDecision: Sendable {
         mask = .exact
         held = false
         hardTimeout = 0
+        tracking = nil
         tags.removeAll(keepingCapacity: true)
         generated.removeAll(keepingCapacity: true)
         invalidations.removeAll(keepingCapacity: true)
@@ -180,6 +199,12 @@ public protocol UpcallHandler: AnyObject {
     /// Another host sent flow state (its payload, after the Geneve header);
     /// flows to remove go in `invalidations`.
     func receiveFlowState(_ payload: UnsafeRawBufferPointer, from host: IPv4.Address, invalidations: inout [FlowTag])
+    /// A packet hit a flow with connection tracking: whether its connections
+    /// are still in states the flow holds for (then they move on with it,
+    /// and flow-state messages for other hosts go in `messages`, to be sent
+    /// before the packet); false: simulate the packet (a miss). `flags`: the
+    /// packet's TCP flags, which such a flow does not match.
+    func track(_ tracking: FlowTracking, flags: TCP.Flags, now: UInt64, messages: inout [(host: IPv4.Address, payload: [UInt8])]) -> Bool
     /// Every 50 ms: expire what the handler keeps (connections); flows to
     /// remove go in `invalidations`.
     func housekeeping(now: UInt64, invalidations: inout [FlowTag])
@@ -199,6 +224,9 @@ extension UpcallHandler {
     /// Handlers that track no connections ignore flow state.
     public func receiveFlowState(_ payload: UnsafeRawBufferPointer, from host: IPv4.Address, invalidations: inout [FlowTag]) {}
     public func housekeeping(now: UInt64, invalidations: inout [FlowTag]) {}
+    public func track(_ tracking: FlowTracking, flags: TCP.Flags, now: UInt64, messages: inout [(host: IPv4.Address, payload: [UInt8])]) -> Bool {
+        true
+    }
     public var isTracing: Bool { false }
     public func isTraced(portKey: UInt32) -> Bool { false }
     public func traceHit(frame: UnsafeRawBufferPointer, key: FlowKey, flow: FlowTable.Entry, now: UInt64) {}

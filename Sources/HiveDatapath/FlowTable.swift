@@ -32,6 +32,8 @@ public struct FlowTable: Sendable {
         public var maximumAge: UInt64
         public var packets: UInt64
         public var bytes: UInt64
+        /// The connections each hit checks and moves on; nil: none.
+        public var tracking: FlowTracking?
         var live: Bool
     }
 
@@ -99,6 +101,14 @@ public struct FlowTable: Sendable {
         entries[position].bytes &+= UInt64(bytes)
     }
 
+    /// Whether the flow in `slot` checks connections on each hit.
+    @inlinable
+    public func isTracked(_ slot: Int32) -> Bool { entries[Int(slot)].tracking != nil }
+
+    /// The connections the flow in `slot` checks on each hit, if any.
+    @inlinable
+    public func tracking(_ slot: Int32) -> FlowTracking? { entries[Int(slot)].tracking }
+
     /// The actions of the flow in `slot`.
     @inlinable
     public func actions(_ slot: Int32) -> FlowActions { entries[Int(slot)].actions }
@@ -109,7 +119,8 @@ public struct FlowTable: Sendable {
     /// - Complexity: O(1) amortized.
     @discardableResult
     public mutating func install(
-        _ key: FlowKey, mask: FlowMask = .exact, actions: FlowActions, tags: [FlowTag], now: UInt64, maximumAge: UInt64 = 0
+        _ key: FlowKey, mask: FlowMask = .exact, actions: FlowActions, tags: [FlowTag], now: UInt64, maximumAge: UInt64 = 0,
+        tracking: FlowTracking? = nil
     ) -> Int32 {
         let mask = mask.union(.inPort)
         let exact = mask == .exact
@@ -118,7 +129,7 @@ public struct FlowTable: Sendable {
         if count >= capacity { evictLeastRecentlyUsed() }
         let entry = Entry(
             key: stored, mask: mask, actions: actions, tags: tags, lastUsed: now, installed: now, maximumAge: maximumAge,
-            packets: 0, bytes: 0, live: true)
+            packets: 0, bytes: 0, tracking: tracking, live: true)
         let slot: Int32
         if let free = freeSlots.popLast() {
             slot = free
@@ -224,6 +235,7 @@ public struct FlowTable: Sendable {
         entries[position].live = false
         entries[position].actions = .drop
         entries[position].tags = []
+        entries[position].tracking = nil
         freeSlots.append(slot)
     }
 

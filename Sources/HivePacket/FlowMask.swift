@@ -29,13 +29,6 @@ public struct FlowMask: OptionSet, Hashable, Sendable {
     public static let icmpCode = FlowMask(rawValue: 1 << 17)
     public static let icmpIdentifier = FlowMask(rawValue: 1 << 18)
     public static let ipv6Source = FlowMask(rawValue: 1 << 20)
-    /// TCP's SYN, FIN, RST and ACK flags only (`tcpFlagClassBits`), when
-    /// `tcpFlags` is not matched: what connection tracking reads, so a
-    /// connection's PSH, URG and ECN bits do not make its packets miss.
-    public static let tcpFlagClass = FlowMask(rawValue: 1 << 21)
-
-    /// The flags `tcpFlagClass` keeps: what Linux's conntrack reads of them.
-    public static let tcpFlagClassBits: TCP.Flags = [.syn, .fin, .rst, .ack]
 
     /// Every field: an exact-match flow.
     public static let exact: FlowMask = [
@@ -51,7 +44,7 @@ public struct FlowMask: OptionSet, Hashable, Sendable {
         (.ipv4Source, "ip_src"), (.ipv4Destination, "ip_dst"), (.ipProtocol, "ip_proto"), (.typeOfService, "ip_tos"),
         (.timeToLive, "ip_ttl"), (.fragmentKind, "ip_frag"), (.sourcePort, "tp_src"), (.destinationPort, "tp_dst"),
         (.tcpFlags, "tcp_flags"), (.icmpType, "icmp_type"), (.icmpCode, "icmp_code"), (.icmpIdentifier, "icmp_id"),
-        (.ipv6Source, "ipv6_src"), (.tcpFlagClass, "tcp_flags(syn,fin,rst,ack)"),
+        (.ipv6Source, "ipv6_src"),
     ]
 
     /// Short names of the fields matched, in `all`'s order.
@@ -80,11 +73,7 @@ extension FlowKey {
         if mask.contains(.fragmentKind) { masked.fragmentKind = fragmentKind }
         if mask.contains(.sourcePort) { masked.sourcePort = sourcePort }
         if mask.contains(.destinationPort) { masked.destinationPort = destinationPort }
-        if mask.contains(.tcpFlags) {
-            masked.tcpFlags = tcpFlags
-        } else if mask.contains(.tcpFlagClass) {
-            masked.tcpFlags = tcpFlags.intersection(FlowMask.tcpFlagClassBits)
-        }
+        if mask.contains(.tcpFlags) { masked.tcpFlags = tcpFlags }
         if mask.contains(.icmpType) { masked.icmpType = icmpType }
         if mask.contains(.icmpCode) { masked.icmpCode = icmpCode }
         if mask.contains(.icmpIdentifier) { masked.icmpIdentifier = icmpIdentifier }

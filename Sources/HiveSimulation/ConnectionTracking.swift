@@ -53,55 +53,6 @@ extension ConnectionStates: CustomStringConvertible {
     }
 }
 
-/// A connection's identity in one direction: zone, protocol, addresses and
-/// ports (ICMP echo: the identifier in both port fields, so a request and
-/// its reply are each other's reverse).
-public struct ConnectionKey: Hashable, Sendable {
-    public var zone: UInt32
-    public var source: IPv4.Address
-    public var destination: IPv4.Address
-    public var sourcePort: UInt16
-    public var destinationPort: UInt16
-    public var ipProtocol: UInt8
-
-    public init(zone: UInt32, source: IPv4.Address, destination: IPv4.Address, sourcePort: UInt16, destinationPort: UInt16, ipProtocol: UInt8) {
-        self.zone = zone
-        self.source = source
-        self.destination = destination
-        self.sourcePort = sourcePort
-        self.destinationPort = destinationPort
-        self.ipProtocol = ipProtocol
-    }
-
-    // Three values into the hasher instead of six fields: lookups are on the miss path of every new flow.
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(UInt64(source.value) << 32 | UInt64(destination.value))
-        hasher.combine(UInt64(zone) << 32 | UInt64(sourcePort) << 16 | UInt64(destinationPort))
-        hasher.combine(ipProtocol)
-    }
-
-    /// The key of the other direction.
-    @inlinable
-    public var reversed: ConnectionKey {
-        ConnectionKey(zone: zone, source: destination, destination: source, sourcePort: destinationPort, destinationPort: sourcePort, ipProtocol: ipProtocol)
-    }
-
-    /// A stable 64-bit name for the connection (of its original-direction
-    /// key): the flows' invalidation tag.
-    public var tag: UInt64 {
-        var value = UInt64(zone) &* 0x9E37_79B9_7F4A_7C15
-        value ^= (UInt64(source.value) << 32 | UInt64(destination.value)) &* 0xC2B2_AE3D_27D4_EB4F
-        value ^= (UInt64(sourcePort) << 24 | UInt64(destinationPort) << 8 | UInt64(ipProtocol)) &* 0x1656_67B1_9E37_79F9
-        return value
-    }
-}
-
-extension ConnectionKey: CustomStringConvertible {
-    public var description: String {
-        "zone \(zone) proto \(ipProtocol) \(source):\(sourcePort) > \(destination):\(destinationPort)"
-    }
-}
-
 /// TCP connection states, Linux nf_conntrack's.
 public enum TCPConnectionState: UInt8, Sendable, CaseIterable {
     case none = 0
@@ -177,6 +128,9 @@ public struct ConnectionEntry: Sendable {
     /// The table's clock when the entry expires.
     public var deadline: UInt64
     public var created: UInt64
+    /// Which of the entries its slot held this one is (the table counts
+    /// creations): a cached flow names its connection by slot and generation.
+    public internal(set) var generation: UInt64
     var live: Bool
     // The list of unreplied entries, oldest first: early drop takes its head.
     var previous: Int32
@@ -194,6 +148,7 @@ public struct ConnectionEntry: Sendable {
         self.owner = owner
         deadline = 0
         created = 0
+        generation = 0
         live = true
         previous = -1
         next = -1
@@ -244,6 +199,20 @@ public struct ConnectionObservation: Sendable {
 
     /// NAT translated the connection (or, for a new one, is translating it).
     public var isTranslated: Bool { replyKey != originalKey.reversed }
+
+    /// A decision read the exact states (a rule's connection-state
+    /// condition, a security group's refusal): a flow holds for them alone.
+    /// Otherwise a new connection's flow holds once it is established too
+    /// (a security group accepts by rule what it would accept by state).
+    public var stateDecides = false
+
+    /// The states a cached flow of this observation holds for, as
+    /// `FlowConnection.validStates` encodes them.
+    public var validStates: UInt32 {
+        let exact = UInt32(1) << UInt32(states.rawValue)
+        guard states == .new, !stateDecides else { return exact }
+        return exact | UInt32(1) << UInt32(ConnectionStates.established.rawValue)
+    }
 }
 
 /// What a TCP packet's flags say, for the state machine.
@@ -334,6 +303,8 @@ public struct ConnectionTable: Sendable {
     /// end (`blockUseKey`): a new translation skips the blocks whose every
     /// port that remote end already uses, instead of probing each port.
     private var blockUse: [ConnectionKey: UInt16] = [:]
+    /// Entries created so far: the next one's generation.
+    private var generations: UInt64 = 0
     private var unrepliedHead: Int32 = -1
     private var unrepliedTail: Int32 = -1
     public let capacity: Int
@@ -437,42 +408,93 @@ public struct ConnectionTable: Sendable {
                 counters.invalid &+= 1
                 return (nil, false)
             }
-            if var entry = existing {
+            if let entry = existing {
                 // A SYN on a closing or closed connection opens a new one.
                 if next == .synSent, entry.tcpState != .synSent {
                     remove(slot: slot)
                     return create(ConnectionEntry(key: key, replyKey: entry.replyKey, tcpState: .synSent, owner: observation.owner), now: now)
                 }
-                let wasReplied = entry.replied
-                let previous = entry.tcpState
-                if isReply { entry.replied = true }
-                if next == .finWait, previous != .finWait { entry.finFrom = isReply ? 2 : 1 }
-                entry.tcpState = next
-                update(slot, to: entry, now: now, wasReplied: wasReplied)
-                return (slot, Self.flowsMustSee(from: previous, replied: wasReplied, to: next, replied: entry.replied))
+                let (previous, wasReplied) = move(slot, isReply: isReply, to: next, now: now)
+                return (slot, Self.flowsMustSee(from: previous, replied: wasReplied, to: next, replied: wasReplied || isReply))
             }
             return create(ConnectionEntry(key: key, replyKey: observation.replyKey, tcpState: next, owner: observation.owner), now: now)
         }
-        if var entry = existing {
-            let wasReplied = entry.replied
-            if isReply { entry.replied = true }
-            update(slot, to: entry, now: now, wasReplied: wasReplied)
-            return (slot, wasReplied != entry.replied)
+        if let entry = existing {
+            _ = move(slot, isReply: isReply, to: entry.tcpState, now: now)
+            return (slot, false)
         }
         return create(ConnectionEntry(key: key, replyKey: observation.replyKey, owner: observation.owner), now: now)
     }
 
-    /// Whether a change must reach the connection's cached flows (they are
-    /// removed and the next packets simulated): the first reply (new becomes
-    /// established), a reset, a new connection on the same addresses. The
-    /// closing handshake's steps do not: the connection stays established
-    /// to rules until it is reset or expires, so a cached ACK may carry the
-    /// last ACK (the entry then ends in LAST_ACK, which a SYN reopens, rather
-    /// than TIME_WAIT), and short connections keep their flows.
+    /// Whether a change must reach the connection's cached flows at once
+    /// (they are removed): a reset, a new connection on the same addresses.
+    /// Other changes, the first reply above all, reach them on their next
+    /// hit (`allows`), which sends a packet in states its flow does not hold
+    /// for to the simulation; the closing handshake's steps move the entry
+    /// on the cached path.
     static func flowsMustSee(from previous: TCPConnectionState, replied wasReplied: Bool, to next: TCPConnectionState, replied: Bool) -> Bool {
-        if wasReplied != replied { return true }
         if next == .close, previous != .close { return true }
         return next == .synSent && previous != .synSent && previous != .none
+    }
+
+    // MARK: Cached packets
+
+    /// Whether a packet of a cached flow (of its `connection`, with TCP
+    /// `flags`) is in states the flow holds for. False, the packet is
+    /// simulated: the entry the flow saw is gone or replaced (or one
+    /// appeared where there was none), the packet's states are not the
+    /// flow's, or it is a TCP packet whose change is the simulation's to make
+    /// on an entry (a SYN or SYN-ACK sends its flow state again, a RST
+    /// closes, an invalid one is counted).
+    /// - Complexity: O(1); no allocation.
+    public func allows(_ connection: FlowConnection, flags: TCP.Flags, now: UInt64) -> Bool {
+        let states: ConnectionStates
+        let isTCP = connection.key.ipProtocol == IPProtocolNumber.tcp
+        if connection.slot < 0 {
+            guard lookup(connection.key, now: now) == nil else { return false }
+            // With no entry, only a TCP packet's flags can change its states.
+            guard isTCP else { return true }
+            states = tcpTransition(nil, isReply: false, flags: flags).states
+        } else {
+            guard let entry = current(connection, now: now) else { return false }
+            if isTCP {
+                switch TCPEvent(flags) {
+                case .ack, .fin: break
+                case .syn, .synAck, .rst, .invalid: return false
+                }
+                let (seen, next) = tcpTransition(entry, isReply: connection.isReply, flags: flags)
+                guard next != nil else { return false }
+                states = seen
+            } else {
+                states = connection.isReply ? [.established, .reply] : entry.replied ? .established : .new
+            }
+        }
+        return connection.validStates & UInt32(1) << UInt32(states.rawValue) != 0
+    }
+
+    /// Moves the connection on for a packet of a cached flow that `allows`
+    /// it and forwards, as `apply` does for a simulated one; returns the
+    /// entry when other hosts must hear of the change (a FIN, the first reply).
+    /// - Complexity: O(1); no allocation.
+    public mutating func advance(_ connection: FlowConnection, flags: TCP.Flags, now: UInt64) -> ConnectionEntry? {
+        guard connection.slot >= 0, let entry = current(connection, now: now) else { return nil }
+        var next = entry.tcpState
+        if connection.key.ipProtocol == IPProtocolNumber.tcp {
+            guard let moved = tcpTransition(entry, isReply: connection.isReply, flags: flags).next else { return nil }
+            next = moved
+        }
+        let (previous, wasReplied) = move(connection.slot, isReply: connection.isReply, to: next, now: now)
+        let firstReply = connection.isReply && !wasReplied
+        let finished = next != previous && TCPEvent(flags) == .fin
+        return firstReply || finished ? entries[Int(connection.slot)] : nil
+    }
+
+    /// The entry a cached flow saw, if it is still there.
+    private func current(_ connection: FlowConnection, now: UInt64) -> ConnectionEntry? {
+        guard Int(connection.slot) < entries.count else { return nil }
+        let entry = entries[Int(connection.slot)]
+        guard entry.live, entry.generation == connection.generation, entry.deadline > now else { return nil }
+        return entry
     }
 
     /// Installs or overwrites an entry another host sent (flow state).
@@ -555,6 +577,8 @@ public struct ConnectionTable: Sendable {
         var entry = fresh
         entry.live = true
         entry.created = now
+        generations &+= 1
+        entry.generation = generations
         entry.deadline = now &+ timeouts.timeout(of: entry)
         entry.previous = -1
         entry.next = -1
@@ -573,6 +597,21 @@ public struct ConnectionTable: Sendable {
         if !entry.replied { appendUnreplied(slot) }
         counters.created &+= 1
         return (slot, true)
+    }
+
+    /// Moves the entry in `slot` to TCP state `next` for a packet going the
+    /// reply way or not; returns the state it had and whether it had seen a reply.
+    private mutating func move(_ slot: Int32, isReply: Bool, to next: TCPConnectionState, now: UInt64) -> (
+        previous: TCPConnectionState, wasReplied: Bool
+    ) {
+        var entry = entries[Int(slot)]
+        let wasReplied = entry.replied
+        let previous = entry.tcpState
+        if isReply { entry.replied = true }
+        if next == .finWait, previous != .finWait { entry.finFrom = isReply ? 2 : 1 }
+        entry.tcpState = next
+        update(slot, to: entry, now: now, wasReplied: wasReplied)
+        return (previous, wasReplied)
     }
 
     private mutating func update(_ slot: Int32, to entry: ConnectionEntry, now: UInt64, wasReplied: Bool) {

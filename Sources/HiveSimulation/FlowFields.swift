@@ -38,8 +38,6 @@ public struct FlowFields: OptionSet, Hashable, Sendable {
     /// Not a `FlowKey` field: the conntrack state the caller passed in.
     public static let connectionState = FlowFields(rawValue: 1 << 19)
     public static let ipv6Source = FlowFields(rawValue: 1 << 20)
-    /// TCP's SYN, FIN, RST and ACK flags only: what connection tracking reads.
-    public static let tcpFlagClass = FlowFields(rawValue: 1 << 21)
 
     /// Every field, in the order `names` lists them: the key's fields as
     /// the datapath's `FlowMask` names them (the same bits), with the

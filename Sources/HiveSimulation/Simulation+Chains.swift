@@ -148,7 +148,11 @@ extension SimulationRun {
         if present.isEmpty { return true }
         var fields = FlowFields()
         // Looked up only when a rule asks (and once per zone per simulation).
-        let states: ConnectionStates = present.contains(.connectionState) ? connectionStates(zone: chainZone) : []
+        var states: ConnectionStates = []
+        if present.contains(.connectionState) {
+            states = connectionStates(zone: chainZone)
+            stateDecides(zone: chainZone)
+        }
         let matched = evaluate(rule, present, ingress: ingress, egress: egress, states: states, fields: &fields)
         result.fieldsRead.formUnion(fields)
         if _slowPath(!present.isDisjoint(with: [.sourceAddressGroup, .destinationAddressGroup])) {

@@ -39,6 +39,14 @@ extension SimulationRun {
         return observation.states
     }
 
+    /// A decision read the exact states of `zone`: a cached flow holds for
+    /// them alone (`ConnectionObservation.stateDecides`).
+    mutating func stateDecides(zone: UInt32) {
+        for index in result.connections.indices where result.connections[index].key.zone == zone {
+            result.connections[index].stateDecides = true
+        }
+    }
+
     /// The packet's connection key in `zone`: addresses, protocol, TCP and
     /// UDP ports, an ICMP echo's identifier as both ports; nil when it is
     /// not tracked (not IPv4, a later fragment).
@@ -74,8 +82,8 @@ extension SimulationRun {
         let states: ConnectionStates
         switch key.ipProtocol.rawValue {
         case IPProtocolNumber.tcp:
-            // TCP's state machine reads SYN, FIN, RST and ACK only (`TCPEvent`).
-            read(.tcpFlagClass)
+            // The flags are not read into the flow's mask: a cached flow's
+            // connections are checked on each hit (`ConnectionTable.allows`).
             found = connections.lookup(tuple, now: now)
             let entry = found.flatMap { connections.entry($0.slot) }
             states = tcpTransition(entry, isReply: found?.isReply ?? false, flags: key.tcpFlags).states

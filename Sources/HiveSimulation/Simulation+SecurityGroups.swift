@@ -34,9 +34,11 @@ extension SimulationRun {
             return checkRules(portID, policy: policy, direction: direction, version: 6, remote: nil)
         }
         guard key.etherType.rawValue == 0x0800 else { return .securityGroup(portID, direction) }
-        let states = connectionStates(zone: topology.ports[Int(portIndex)].tunnelKey)
+        let zone = topology.ports[Int(portIndex)].tunnelKey
+        let states = connectionStates(zone: zone)
         if states.contains(.invalid) {
             if tracing { trace(2, .securityGroup(portID, direction, rule: nil, allowed: false)) }
+            stateDecides(zone: zone)
             return .connectionInvalid(portID)
         }
         if states.isAllowedByState {
@@ -44,7 +46,12 @@ extension SimulationRun {
             return nil
         }
         read(direction == .ingress ? .ipv4Source : .ipv4Destination)
-        return checkRules(portID, policy: policy, direction: direction, version: 4, remote: direction == .ingress ? key.ipv4Source : key.ipv4Destination)
+        let refusal = checkRules(
+            portID, policy: policy, direction: direction, version: 4, remote: direction == .ingress ? key.ipv4Source : key.ipv4Destination)
+        // Accepted by a rule, the connection would be accepted by its state
+        // once established: its flow holds then too. Refused, it holds for new alone.
+        if refusal != nil { stateDecides(zone: zone) }
+        return refusal
     }
 
     private mutating func checkRules(_ portID: PortID, policy: Int32, direction: TrafficDirection, version: UInt8, remote: IPv4.Address?) -> DropReason? {

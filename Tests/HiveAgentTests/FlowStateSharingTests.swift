@@ -62,29 +62,43 @@ import Testing
         }
     }
 
+    /// A hit on a cached flow, as the datapath makes it: whether it holds, and the flow state it sends.
+    static func hit(
+        _ handler: SimulationUpcalls, _ flow: UpcallDecision, flags: TCP.Flags
+    ) -> (holds: Bool, messages: [(host: IPv4.Address, payload: [UInt8])]) {
+        var messages: [(host: IPv4.Address, payload: [UInt8])] = []
+        let holds = handler.track(flow.tracking!, flags: flags, now: monotonicNanoseconds(), messages: &messages)
+        return (holds, messages)
+    }
+
     @Test func eachHostSendsItsStepAheadOfThePacketAndALostStepIsSentAgain() {
         let a = Self.handler(on: Self.hostA)
         let b = Self.handler(on: Self.hostB)
 
-        // The SYN, on A: forwarded to B with the connection's state for B, not cached.
+        // The SYN, on A: forwarded to B with the connection's state for B,
+        // cached with the connection to check on each hit.
         let syn = Self.miss(a, fromClient: true, flags: .syn)
         #expect(syn.actions.outputs == [.tunnel(host: Self.hostB, portKey: 2)])
         #expect(syn.flowState.map(\.host) == [Self.hostB])
-        #expect(!syn.cache, "handshake packets are simulated every time")
+        #expect(syn.cache && syn.tracking?.commits == true && syn.tracking?.peers == [Self.hostB])
+        #expect(!syn.mask.contains(.tcpFlags), "one flow for the connection's segments, whatever their flags")
+        #expect(!Self.hit(a, syn, flags: .syn).holds, "a retransmitted SYN is simulated again (and sends its state again)")
         Self.deliver(syn, to: b)
 
         // The SYN-ACK, on B: a reply (no egress rule needed), its state for A.
         let synAck = Self.miss(b, fromClient: false, flags: [.syn, .ack])
         #expect(synAck.actions.outputs == [.tunnel(host: Self.hostA, portKey: 1)], "B knows the connection from A's message")
         #expect(synAck.flowState.map(\.host) == [Self.hostA])
-        #expect(!synAck.cache)
+        #expect(!Self.hit(b, synAck, flags: [.syn, .ack]).holds, "a retransmitted SYN-ACK is simulated again")
 
-        // Its flow state is lost: A still thinks SYN_SENT, so the client's ACK is invalid there.
+        // Its flow state is lost: A still thinks SYN_SENT, so the client's ACK
+        // misses the SYN's flow and is invalid there.
+        #expect(!Self.hit(a, syn, flags: .ack).holds)
         let ack = Self.miss(a, fromClient: true, flags: .ack)
         #expect(ack.actions.outputs.isEmpty)
         #expect(ack.actions.dropCode == DropCode.invalid)
 
-        // The server retransmits: simulated again (it was not cached), its state sent again.
+        // The server retransmits: simulated again, its state sent again.
         let again = Self.miss(b, fromClient: false, flags: [.syn, .ack])
         #expect(again.flowState.map(\.host) == [Self.hostA])
         Self.deliver(again, to: a)
@@ -92,13 +106,30 @@ import Testing
         #expect(retried.actions.outputs == [.tunnel(host: Self.hostB, portKey: 2)], "the retransmitted handshake went through")
         #expect(retried.cache, "an established connection's flow is cached")
         #expect(retried.hardTimeout == 216_000_000_000_000, "half of ESTABLISHED's 5 days (the datapath's 120 s hard timeout still applies)")
+        // Had the ACK found the SYN's flow, the flow would have held: a
+        // connection the group accepted by rule it accepts by state.
+        #expect(Self.hit(a, syn, flags: [.ack, .psh]).holds)
 
-        // A packet to port 22 is refused by the group: no state sent for it.
+        // The server's data and the client's FIN ride the flows; the FIN's step goes to B.
+        #expect(Self.hit(b, again, flags: [.ack, .psh]).holds)
+        let fin = Self.hit(a, retried, flags: [.fin, .ack])
+        #expect(fin.holds)
+        #expect(fin.messages.map(\.host) == [Self.hostB])
+        let entry = fin.messages.first.flatMap { message in message.payload.withUnsafeBytes { FlowStateMessage.decode($0)?.first } }
+        #expect(entry?.tcpState == .finWait && entry?.finFrom == 1, "FIN_WAIT, the client's FIN first")
+        #expect(Self.hit(a, retried, flags: .ack).messages.isEmpty, "an ACK's step stays here")
+        #expect(!Self.hit(a, retried, flags: [.rst]).holds, "a reset is simulated")
+
+        // A packet to port 22 is refused by the group: no state sent for it,
+        // and its flow holds for new connections alone.
         var denied = UpcallDecision()
         let frame = PacketDescription(sourceMAC: Self.clientMAC, destinationMAC: Self.serverMAC, sourceIP: Self.clientIP, destinationIP: Self.serverIP,
                                       protocol: .tcp, sourcePort: 40001, destinationPort: 22, tcpFlags: .syn).frame
         frame.withUnsafeBytes { a.handleMiss(frame: $0, key: try! FlowKey(parsing: frame, inPort: 1), decision: &denied) }
         #expect(denied.actions.dropCode == DropCode.securityGroup)
         #expect(denied.flowState.isEmpty)
+        #expect(denied.tracking?.commits == false)
+        #expect(Self.hit(a, denied, flags: .syn).holds, "a retransmitted refused SYN stays on the drop flow")
+        #expect(!Self.hit(a, denied, flags: .ack).holds, "an ACK with no connection is invalid, not the SYN's")
     }
 }

@@ -207,6 +207,56 @@ struct ConnectionTrackingTests {
         #expect(dropReason(other22) == .ruleDropped(chain: chain.id, rule: drop.id))
     }
 
+    /// A cached flow's hits check its connections (`ConnectionTable.allows`)
+    /// and move them on (`advance`): a new connection's flow holds once the
+    /// connection is established when a security group accepted it by rule
+    /// (it would accept it by state), not when a chain's rule read the state.
+    @Test func aNewConnectionsFlowHoldsOnceEstablishedUnlessARuleReadTheState() throws {
+        let now: UInt64 = 1_000
+        func records(_ result: SimulationResult, _ table: ConnectionTable) -> [FlowConnection] {
+            result.connections.map { observation in
+                let found = table.lookup(observation.key, now: now)
+                return FlowConnection(
+                    key: observation.key, isReply: found?.isReply ?? false, slot: found?.slot ?? -1,
+                    generation: found.flatMap { table.entry($0.slot)?.generation } ?? 0, validStates: observation.validStates)
+            }
+        }
+        let snapshot = Lab.snapshot()
+        var table = ConnectionTable()
+        let client = { (flags: TCP.Flags) in Lab.tcp(from: Lab.clientHost, to: Lab.webHost, sourcePort: 40020, port: 80, flags: flags) }
+        let web = { (flags: TCP.Flags) in Lab.tcp(from: Lab.webHost, to: Lab.clientHost, sourcePort: 80, port: 40020, flags: flags) }
+        let flow = records(try step(snapshot, &table, client(.syn), from: 2), table)
+        #expect(flow.count == 2 && flow.allSatisfy { $0.slot >= 0 })
+        #expect(!flow.allSatisfy { table.allows($0, flags: .ack, now: now) }, "an ACK before the reply is invalid: simulated")
+        #expect(!flow.allSatisfy { table.allows($0, flags: .syn, now: now) }, "a retransmitted SYN is simulated")
+        _ = try step(snapshot, &table, web([.syn, .ack]), from: 1)
+        #expect(flow.allSatisfy { table.allows($0, flags: [.ack, .psh], now: now) }, "established, as the group would accept it")
+        for connection in flow { #expect(table.advance(connection, flags: .ack, now: now) == nil, "an ACK's step is this host's") }
+        #expect(flow.allSatisfy { table.entry($0.slot)?.tcpState == .established })
+        let told = flow.compactMap { table.advance($0, flags: [.fin, .ack], now: now) }
+        #expect(told.count == 2 && told.allSatisfy { $0.tcpState == .finWait && $0.finFrom == 1 }, "a FIN's step goes to the other hosts")
+        #expect(!flow.allSatisfy { table.allows($0, flags: [.rst, .ack], now: now) }, "a reset is simulated")
+        #expect(!table.allows(flow[0], flags: .ack, now: now + 121 * 1_000_000_000), "FIN_WAIT expired: the entry is gone")
+
+        // A chain whose first rule reads the state: its flow holds for new alone.
+        let chain = Chain(name: "web-in")
+        let established = Rule(chainId: chain.id, conditions: RuleConditions(connectionState: Match(.established)), action: .accept)
+        let http = Rule(chainId: chain.id, conditions: RuleConditions(ipProtocol: Match(6), destinationPorts: Match(PortRange(80))), action: .accept)
+        var webPort = Port(id: Lab.web.id, deviceId: Lab.net.uuid, deviceKind: .bridge, name: "web", tunnelKey: 1, mac: Lab.webMAC, fixedIPs: [Lab.webIP])
+        webPort.outboundChainId = chain.id
+        let other = Port(id: Lab.other.id, deviceId: Lab.net.uuid, deviceKind: .bridge, name: "other", tunnelKey: 3, mac: Lab.otherMAC, fixedIPs: [Lab.otherIP])
+        let chained = Lab.snapshot(
+            rules: [], chains: [Chain(id: chain.id, name: "web-in", ruleIds: [established.id, http.id])], chainRules: [established, http],
+            ports: [webPort, other])
+        var chainTable = ConnectionTable()
+        let syn = try step(chained, &chainTable, Lab.tcp(from: Lab.otherHost, to: Lab.webHost, sourcePort: 40030, port: 80, flags: .syn), from: 3)
+        #expect(syn.decision == .output(webPort.id), "\(syn.printedTrace(chained))")
+        #expect(syn.connections.allSatisfy { $0.stateDecides })
+        let chainFlow = records(syn, chainTable)
+        _ = try step(chained, &chainTable, Lab.tcp(from: Lab.webHost, to: Lab.otherHost, sourcePort: 80, port: 40030, flags: [.syn, .ack]), from: 1)
+        #expect(!chainFlow.allSatisfy { chainTable.allows($0, flags: .ack, now: now) }, "established is another decision: simulated")
+    }
+
     @Test func earlyDropEvictsTheOldestUnrepliedConnection() throws {
         let snapshot = Lab.snapshot()
         var table = ConnectionTable(capacity: 4, capacityPerPort: 4)

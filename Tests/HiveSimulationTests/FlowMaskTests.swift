@@ -8,10 +8,9 @@ import Testing
         for (field, name) in FlowFields.all where field != .connectionState {
             let mask = FlowMask(rawValue: field.rawValue)
             #expect(mask.names == [name], "\(name)")
-            // The flag class is a part of `tcpFlags`, not a field of its own.
-            #expect(FlowMask.exact.contains(mask) == (field != .tcpFlagClass), "\(name) is part of an exact match")
+            #expect(FlowMask.exact.contains(mask), "\(name) is part of an exact match")
         }
-        let keyFields = FlowFields.all.map(\.0).filter { $0 != .connectionState && $0 != .tcpFlagClass }.reduce(FlowFields()) { $0.union($1) }
+        let keyFields = FlowFields.all.map(\.0).filter { $0 != .connectionState }.reduce(FlowFields()) { $0.union($1) }
         #expect(FlowMask.exact.rawValue == keyFields.rawValue, "no other bit")
     }
 
@@ -37,26 +36,5 @@ import Testing
         expected.timeToLive = 64
         expected.outerVLANID = 7  // always matched
         #expect(routed == expected)
-    }
-
-    /// A tracked connection's flow: PSH, URG and ECN bits do not make it miss; SYN, FIN, RST and ACK do.
-    @Test func theTCPFlagClassKeepsWhatConnectionTrackingReads() {
-        var key = FlowKey(inPort: 4)
-        key.etherType = .ipv4
-        key.ipProtocol = .tcp
-        key.sourcePort = 40_000
-        key.destinationPort = 80
-        key.tcpFlags = [.ack, .psh, .ece]
-        let tracked = FlowMask.exact.subtracting(.tcpFlags).union(.tcpFlagClass)
-        var ack = key
-        ack.tcpFlags = [.ack]
-        #expect(key.masked(by: tracked) == ack.masked(by: tracked), "PSH and ECE ride the ACK's flow")
-        #expect(key.masked(by: tracked).tcpFlags == [.ack])
-        for other: TCP.Flags in [[.ack, .fin], [.ack, .rst], [.syn], [.syn, .ack], []] {
-            var packet = key
-            packet.tcpFlags = other
-            #expect(packet.masked(by: tracked) != ack.masked(by: tracked), "\(other) is not the ACK's")
-        }
-        #expect(key.masked(by: FlowMask.exact.union(.tcpFlagClass)) == key, "all the flags when tcp_flags is matched")
     }
 }
