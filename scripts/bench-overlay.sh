@@ -65,6 +65,7 @@
 #   BENCH_SPLIT=0     skip the systems whose underlay splits datagrams to wire size (5 and 7)
 #   BENCH_STORM=0     skip the upcall storm
 #   BENCH_UPCALLS_PER_PORT=N  the agents' --upcalls-per-port (default: the agent's own, 20000)
+#   BENCH_DATAPATH_NICE=N     the agents' --datapath-nice (default: the agent's own, -10)
 #   BENCH_STATEFUL=0  skip Hive's stateful variant (vmB's port in a security group)
 #   BENCH_ROUTED=0    skip Hive's routed variant (vmB behind a router on a second bridge)
 #   BENCH_SNAT=0      skip Hive's SNAT variant (needs the routed one)
@@ -78,7 +79,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 COMMAND_LINE="$0${*:+ $*}"
-for variable in BENCH_CFWD BENCH_LOG_DIR BENCH_LINUX_ONLY BENCH_QUICK BENCH_ROUTED BENCH_SECONDS BENCH_SNAT BENCH_SPLIT BENCH_STATEFUL BENCH_STORM BENCH_TRACED CFWD_SRC HIVE_BIN; do
+for variable in BENCH_CFWD BENCH_DATAPATH_NICE BENCH_LOG_DIR BENCH_LINUX_ONLY BENCH_QUICK BENCH_ROUTED BENCH_SECONDS BENCH_SNAT BENCH_SPLIT BENCH_STATEFUL BENCH_STORM BENCH_TRACED BENCH_UPCALLS_PER_PORT CFWD_SRC HIVE_BIN; do
     if [ -n "${!variable:-}" ]; then COMMAND_LINE="$variable=${!variable} $COMMAND_LINE"; fi
 done
 
@@ -743,7 +744,10 @@ hive_up() {
     if [ -n "${BENCH_UPCALLS_PER_PORT:-}" ]; then
         metrics_a+=(--upcalls-per-port "$BENCH_UPCALLS_PER_PORT"); metrics_b+=(--upcalls-per-port "$BENCH_UPCALLS_PER_PORT")
     fi
-    log "starting the agents of $NS_HOST_A and $NS_HOST_B${METRICS_URLS[0]:+ (metrics at ${METRICS_URLS[*]})}${BENCH_UPCALLS_PER_PORT:+, --upcalls-per-port $BENCH_UPCALLS_PER_PORT}"
+    if [ -n "${BENCH_DATAPATH_NICE:-}" ]; then
+        metrics_a+=(--datapath-nice "$BENCH_DATAPATH_NICE"); metrics_b+=(--datapath-nice "$BENCH_DATAPATH_NICE")
+    fi
+    log "starting the agents of $NS_HOST_A and $NS_HOST_B${METRICS_URLS[0]:+ (metrics at ${METRICS_URLS[*]})}${BENCH_UPCALLS_PER_PORT:+, --upcalls-per-port $BENCH_UPCALLS_PER_PORT}${BENCH_DATAPATH_NICE:+, --datapath-nice $BENCH_DATAPATH_NICE}"
     start_process "$WORK/agent-a.log" "$HIVE_BIN" agent --name "$NS_HOST_A" --underlay $UNDERLAY_A --netns "$NS_HOST_A" \
         --tunnel-zone bench --etcd "$ETCD_URL" --state-dir "$WORK/agent-a" --host-id "$(cat /proc/sys/kernel/random/uuid)" \
         "${metrics_a[@]}"

@@ -11,6 +11,8 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -358,4 +360,9 @@ int hive_poll_input(const int *fds, uint8_t *ready, int count, int timeout_ms) {
     if (result < 0) return errno == EINTR ? 0 : -errno;
     for (int i = 0; i < count; i++) ready[i] = (polled[i].revents & (POLLIN | POLLERR | POLLHUP)) ? 1 : 0;
     return result;
+}
+
+int hive_set_thread_nice(int nice) {
+    // setpriority on a thread id sets that thread's nice value alone (Linux).
+    return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) == 0 ? 0 : -errno;
 }

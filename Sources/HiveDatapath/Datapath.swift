@@ -57,6 +57,11 @@ public struct DatapathConfiguration: Sendable {
     /// floods new flows must not starve the simulation of the others.
     public var upcallsPerSecondPerPort = 20_000
     public var upcallBurstPerPort = 2_000
+    /// The datapath thread's nice value: a packet waits until the thread
+    /// runs, and a VM's busy vCPU must not make the other VMs' packets wait
+    /// for it (the kernel's datapath runs in softirq, ahead of every
+    /// process). 0: the process's own.
+    public var threadNice: Int32 = -10
 
     public init(
         tunnelPort: UInt16 = 6081, flowIdleTimeout: Duration = .seconds(30), flowCapacity: Int = 65_536,
@@ -193,6 +198,8 @@ public final class Datapath<Handler: UpcallHandler>: @unchecked Sendable {
     }
 
     private func run() {
+        // Not fatal: without the privilege the thread runs at the process's priority.
+        if configuration.threadNice != 0 { _ = hive_set_thread_nice(configuration.threadNice) }
         var pending: [DatapathCommand] = []
         var lastPublish: UInt64 = 0
         while running.load(ordering: .acquiring) {

@@ -76,6 +76,12 @@ struct AgentCommand: AsyncParsableCommand {
         valueName: "per-second"))
     var upcallsPerPort = 20_000
 
+    @Option(name: .customLong("datapath-nice"), help: ArgumentHelp(
+        "The datapath thread's nice value (-20 to 19).",
+        discussion: "Below the VMs' so that their busy vCPUs do not delay other VMs' packets, as the kernel's own datapath runs ahead of every process. Default: -10; 0 keeps the process's.",
+        valueName: "nice"))
+    var datapathNice: Int32 = -10
+
     @OptionGroup var store: StoreOptions
 
     @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error or critical.", valueName: "level"))
@@ -100,6 +106,9 @@ struct AgentCommand: AsyncParsableCommand {
         }
         guard leaseTTL >= 2 else {
             throw ValidationError("--lease-ttl \(leaseTTL) is too short (expected at least 2 seconds: the lease is renewed every third of it)")
+        }
+        guard (-20...19).contains(datapathNice) else {
+            throw ValidationError("--datapath-nice \(datapathNice) is out of range (expected -20 to 19)")
         }
         guard (10...1_000_000).contains(upcallsPerPort) else {
             throw ValidationError("--upcalls-per-port \(upcallsPerPort) is out of range (expected 10 to 1000000 per second)")
@@ -126,6 +135,7 @@ struct AgentCommand: AsyncParsableCommand {
         configuration.datapath.tunnelPort = tunnelPort
         configuration.datapath.upcallsPerSecondPerPort = upcallsPerPort
         configuration.datapath.upcallBurstPerPort = max(1, upcallsPerPort / 10)
+        configuration.datapath.threadNice = datapathNice
         configuration.leaseTTL = leaseTTL
         let token = try controlTokenFile.map { try TokenFile.read($0, option: "--control-token-file") }
         // The listener first: the agent records its URL (its port, when 0 was asked) as it registers.

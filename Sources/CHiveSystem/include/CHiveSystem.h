@@ -123,4 +123,7 @@ int hive_eventfd_drain(int fd);
 /// input is waiting. Returns how many are ready, 0 on timeout.
 int hive_poll_input(const int *fds, uint8_t *ready, int count, int timeout_ms);
 
+/// Sets the calling thread's nice value; 0 or -errno.
+int hive_set_thread_nice(int nice);
+
 #endif
