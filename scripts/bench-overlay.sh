@@ -65,7 +65,7 @@
 #   BENCH_SPLIT=0     skip the systems whose underlay splits datagrams to wire size (5 and 7)
 #   BENCH_STORM=0     skip the upcall storm
 #   BENCH_UPCALLS_PER_PORT=N  the agents' --upcalls-per-port (default: the agent's own, 20000)
-#   BENCH_DATAPATH_NICE=N     the agents' --datapath-nice (default: the agent's own, -10)
+#   BENCH_DATAPATH_NICE=N     the agents' --datapath-nice (default: the agent's own, 0)
 #   BENCH_STATEFUL=0  skip Hive's stateful variant (vmB's port in a security group)
 #   BENCH_ROUTED=0    skip Hive's routed variant (vmB behind a router on a second bridge)
 #   BENCH_SNAT=0      skip Hive's SNAT variant (needs the routed one)
@@ -745,7 +745,7 @@ hive_up() {
         metrics_a+=(--upcalls-per-port "$BENCH_UPCALLS_PER_PORT"); metrics_b+=(--upcalls-per-port "$BENCH_UPCALLS_PER_PORT")
     fi
     if [ -n "${BENCH_DATAPATH_NICE:-}" ]; then
-        metrics_a+=(--datapath-nice "$BENCH_DATAPATH_NICE"); metrics_b+=(--datapath-nice "$BENCH_DATAPATH_NICE")
+        metrics_a+=("--datapath-nice=$BENCH_DATAPATH_NICE"); metrics_b+=("--datapath-nice=$BENCH_DATAPATH_NICE")
     fi
     log "starting the agents of $NS_HOST_A and $NS_HOST_B${METRICS_URLS[0]:+ (metrics at ${METRICS_URLS[*]})}${BENCH_UPCALLS_PER_PORT:+, --upcalls-per-port $BENCH_UPCALLS_PER_PORT}${BENCH_DATAPATH_NICE:+, --datapath-nice $BENCH_DATAPATH_NICE}"
     start_process "$WORK/agent-a.log" "$HIVE_BIN" agent --name "$NS_HOST_A" --underlay $UNDERLAY_A --netns "$NS_HOST_A" \

@@ -57,11 +57,11 @@ public struct DatapathConfiguration: Sendable {
     /// floods new flows must not starve the simulation of the others.
     public var upcallsPerSecondPerPort = 20_000
     public var upcallBurstPerPort = 2_000
-    /// The datapath thread's nice value: a packet waits until the thread
-    /// runs, and a VM's busy vCPU must not make the other VMs' packets wait
-    /// for it (the kernel's datapath runs in softirq, ahead of every
-    /// process). 0: the process's own.
-    public var threadNice: Int32 = -10
+    /// The datapath thread's nice value; 0: the process's own. Below 0 the
+    /// thread runs ahead of the VMs' processes (as the kernel's datapath
+    /// runs in softirq): another VM's flood delays a VM's packets less, but
+    /// where the VMs share the agent's cores they get less of them.
+    public var threadNice: Int32 = 0
 
     public init(
         tunnelPort: UInt16 = 6081, flowIdleTimeout: Duration = .seconds(30), flowCapacity: Int = 65_536,

@@ -78,9 +78,9 @@ struct AgentCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("datapath-nice"), help: ArgumentHelp(
         "The datapath thread's nice value (-20 to 19).",
-        discussion: "Below the VMs' so that their busy vCPUs do not delay other VMs' packets, as the kernel's own datapath runs ahead of every process. Default: -10; 0 keeps the process's.",
+        discussion: "Below 0 the datapath runs ahead of the VMs' processes, so one VM's flood delays the others' packets less, but VMs sharing the agent's cores get less CPU. Default: 0 (the process's). Write a negative value as --datapath-nice=-10.",
         valueName: "nice"))
-    var datapathNice: Int32 = -10
+    var datapathNice: Int32 = 0
 
     @OptionGroup var store: StoreOptions
 
