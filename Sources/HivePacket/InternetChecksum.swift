@@ -61,6 +61,9 @@ public struct InternetChecksum: Sendable {
             offset = 1
         }
         // Every `offset &+ k` below is bounded by `count`, an Int buffer size.
+        if count - offset >= 32 {
+            offset = addWords(bytes, from: offset)
+        }
         while count - offset >= 8 {
             accumulate(bytes.bigEndianUInt64(at: offset))
             offset &+= 8
@@ -75,6 +78,37 @@ public struct InternetChecksum: Sendable {
     }
 
     /// Adds `bytes` at the current position.
+    /// The bulk of a long buffer from `offset` (at a word boundary of the
+    /// sum), 16 bytes a step; returns where it stopped. The bytes are read
+    /// in the machine's order as 32-bit halves into two local sums: no carry
+    /// to chain from step to step and nothing stored until the end (with
+    /// `sum` as the accumulator, each step waited for the last one's store).
+    /// The one's complement sum does not depend on the byte order but for a
+    /// final swap (RFC 1071, 2.B).
+    @inline(__always)
+    private mutating func addWords(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
+        var offset = start
+        let count = bytes.count
+        var first: UInt64 = 0
+        var second: UInt64 = 0
+        // Each step adds less than 2^34: no overflow before 2^30 steps (16 GB).
+        while count - offset >= 16 {
+            let a = bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+            let b = bytes.loadUnaligned(fromByteOffset: offset &+ 8, as: UInt64.self)
+            first &+= (a & 0xFFFF_FFFF) &+ (a >> 32)
+            second &+= (b & 0xFFFF_FFFF) &+ (b >> 32)
+            offset &+= 16
+        }
+        var folded = first &+ second
+        folded = (folded >> 32) &+ (folded & 0xFFFF_FFFF)
+        folded = (folded >> 32) &+ (folded & 0xFFFF_FFFF)
+        folded = (folded >> 16) &+ (folded & 0xFFFF)
+        folded = (folded >> 16) &+ (folded & 0xFFFF)
+        // Read as the machine stores it: to big-endian words' sum (a swap on x86).
+        accumulate(UInt64(UInt16(bigEndian: UInt16(truncatingIfNeeded: folded))))
+        return offset
+    }
+
     public mutating func add(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { add($0) }
     }

@@ -57,6 +57,24 @@ struct ChecksumTests {
         }
     }
 
+    /// Long buffers (the bulk loop of 16-byte steps), all-ones bytes for
+    /// the largest sums, at every alignment and after an odd piece.
+    @Test func longBuffersMatchReference() {
+        var random = SplitMix64(seed: 0x4000)
+        for round in 0..<200 {
+            let length = Int.random(in: 0...70_000, using: &random)
+            let bytes = round % 4 == 0
+                ? [UInt8](repeating: 0xFF, count: length) : (0..<length).map { _ in UInt8.random(in: 0...255, using: &random) }
+            let start = Int.random(in: 0...min(7, length), using: &random)
+            var sum = InternetChecksum()
+            bytes.withUnsafeBytes { raw in
+                sum.add(UnsafeRawBufferPointer(rebasing: raw[0..<start]))
+                sum.add(UnsafeRawBufferPointer(rebasing: raw[start...]))
+            }
+            #expect(sum.checksum == referenceChecksum(bytes), "length \(length), split at \(start)")
+        }
+    }
+
     @Test func wordAndByteAddsMatchBytes() {
         var words = InternetChecksum()
         words.add(UInt8(0xAB))  // odd position for what follows
