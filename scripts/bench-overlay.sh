@@ -242,6 +242,10 @@ for namespace in "${NAMESPACES[@]}" "$NS_VM_C"; do
 done
 
 if [ -n "${BENCH_LOG_DIR:-}" ]; then
+    # An earlier run's etcd data and agent state would register its hosts again.
+    if [ -d "$BENCH_LOG_DIR" ] && [ -n "$(ls -A "$BENCH_LOG_DIR")" ]; then
+        die "BENCH_LOG_DIR $BENCH_LOG_DIR is not empty (an earlier run's logs and etcd data); give a new directory"
+    fi
     mkdir -p "$BENCH_LOG_DIR"
     WORK=$(cd "$BENCH_LOG_DIR" && pwd)
     KEEP_LOGS=1
