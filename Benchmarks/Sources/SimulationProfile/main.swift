@@ -58,6 +58,33 @@ case "connections":
     let after = residentBytes()
     print("\(table.count) connections: resident set +\(after - before) bytes, \((after - before) / max(1, table.count)) bytes per connection")
     sink = table.count
+case "hits":
+    // A tracked flow's hits (allows + advance) on established connections, `count` of them.
+    var table = ConnectionTable()
+    var connections: [FlowConnection] = []
+    for index in 0..<100_000 {
+        let key = ConnectionKey(zone: 1, source: IPv4.Address(UInt32(0x0A00_0000 + index)), destination: IPv4.Address(10, 9, 9, 9),
+                                sourcePort: 40000, destinationPort: 80, ipProtocol: 6)
+        let observation = ConnectionObservation(key: key, slot: -1, isReply: false, states: .new, owner: UInt32(index % 1000))
+        guard let slot = table.apply(observation, tcpFlags: .syn, now: 1).slot else { continue }
+        _ = table.apply(ConnectionObservation(key: key.reversed, slot: slot, isReply: true, states: [.established, .reply], owner: 0),
+                        tcpFlags: [.syn, .ack], now: 1)
+        if index % 100 == 0 {
+            connections.append(FlowConnection(
+                key: key, isReply: false, slot: slot, generation: table.entry(slot)!.generation, validStates: observation.validStates))
+        }
+    }
+    var clock = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &clock)
+    let start = Int(clock.tv_sec) * 1_000_000_000 + clock.tv_nsec
+    for index in 0..<count {
+        let connection = connections[index % connections.count]
+        if table.allows(connection, flags: [.ack, .psh], now: 2) { sink &+= 1 }
+        if table.advance(connection, flags: [.ack, .psh], now: 2) != nil { sink &+= 1 }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &clock)
+    let end = Int(clock.tv_sec) * 1_000_000_000 + clock.tv_nsec
+    print("\(count) hits: \((end - start) / max(1, count)) ns each")
 case "groups":
     let lab = Topologies.securityGroups(rules: 100, members: 1_000)
     let snapshot = lab.snapshot
