@@ -5,7 +5,8 @@
 //
 // Workloads: rules (bridge-router-bridge, 100-rule chain), routes (10,000-route router), lookup,
 // groups (security groups: 100 rules, a remote group of 1,000), connections (memory per tracked
-// connection: the resident set before and after filling a table with `count` TCP connections).
+// connection: the resident set before and after filling a table with `count` TCP connections), hits (a tracked
+// flow's hits: `count` of allows + advance on established connections, time per hit).
 #if canImport(Glibc)
 import Glibc
 #endif
