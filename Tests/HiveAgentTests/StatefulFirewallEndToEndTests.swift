@@ -78,11 +78,6 @@ import Testing
         }
     }
 
-    /// A tracked connection's flows match TCP's flags only as connection
-    /// tracking reads them (SYN, FIN, RST, ACK): its PSH segments ride the
-    /// flow of its ACKs. A short request-answer connection to a port in a
-    /// security group costs each host three simulations (its handshake
-    /// segment, its first ACK, its FIN), not one per flag combination.
     /// Connection tracking on the cached path: a connection through a
     /// security group costs each host one simulation (the client's SYN, the
     /// server's SYN-ACK); its ACKs, PSHs and FINs ride the flow that
