@@ -77,7 +77,6 @@ public struct InternetChecksum: Sendable {
         }
     }
 
-    /// Adds `bytes` at the current position.
     /// The bulk of a long buffer from `offset` (at a word boundary of the
     /// sum), 16 bytes a step; returns where it stopped. The bytes are read
     /// in the machine's order as 32-bit halves into two local sums: no carry
@@ -109,6 +108,7 @@ public struct InternetChecksum: Sendable {
         return offset
     }
 
+    /// Adds `bytes` at the current position.
     public mutating func add(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { add($0) }
     }

@@ -158,6 +158,12 @@ public struct ConnectionEntry: Sendable {
     @inlinable
     public var isTranslated: Bool { replyKey != key.reversed }
 
+    /// A UDP, ICMP echo or other datagram's states in the connection, going
+    /// the reply way or not: new until a reply is seen.
+    public func datagramStates(isReply: Bool) -> ConnectionStates {
+        isReply ? [.established, .reply] : replied ? .established : .new
+    }
+
     /// SNAT translated the connection: its source shows as the reply's
     /// destination (a DNAT-only entry keeps its source there).
     public var isSourceTranslated: Bool { replyKey.destination != key.source || replyKey.destinationPort != key.sourcePort }
@@ -466,7 +472,7 @@ public struct ConnectionTable: Sendable {
                 guard next != nil else { return false }
                 states = seen
             } else {
-                states = connection.isReply ? [.established, .reply] : entry.replied ? .established : .new
+                states = entry.datagramStates(isReply: connection.isReply)
             }
         }
         return connection.validStates & UInt32(1) << UInt32(states.rawValue) != 0

@@ -114,9 +114,8 @@ extension SimulationRun {
 
     /// UDP, ICMP echo and other protocols: new until a reply is seen.
     private func datagramStates(_ found: (slot: Int32, isReply: Bool)?) -> ConnectionStates {
-        guard let found else { return .new }
-        if found.isReply { return [.established, .reply] }
-        return connections.entry(found.slot)?.replied == true ? .established : .new
+        guard let found, let entry = connections.entry(found.slot) else { return .new }
+        return entry.datagramStates(isReply: found.isReply)
     }
 
     /// An ICMP error: `related` (and `reply` when it travels against the

@@ -121,20 +121,9 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("Connection table: a cached flow's hit checked and moved on (ACK), 100,000 entries") { benchmark in
         // What a tracked flow's hit costs (`SimulationUpcalls.track`): the entry by
         // slot, TCP's state machine on the packet's flags, the deadline refreshed.
-        var table = ConnectionTable()
-        var connections: [FlowConnection] = []
-        for index in 0..<100_000 {
-            let key = ConnectionKey(zone: 1, source: IPv4.Address(UInt32(0x0A00_0000 + index)), destination: IPv4.Address(10, 9, 9, 9),
-                                    sourcePort: 40000, destinationPort: 80, ipProtocol: 6)
-            let observation = ConnectionObservation(key: key, slot: -1, isReply: false, states: .new, owner: UInt32(index % 1000))
-            guard let slot = table.apply(observation, tcpFlags: .syn, now: 1).slot else { continue }
-            _ = table.apply(ConnectionObservation(key: key.reversed, slot: slot, isReply: true, states: [.established, .reply], owner: 0),
-                            tcpFlags: [.syn, .ack], now: 1)
-            if index % 100 == 0 {
-                connections.append(FlowConnection(
-                    key: key, isReply: false, slot: slot, generation: table.entry(slot)!.generation, validStates: observation.validStates))
-            }
-        }
+        let established = Topologies.establishedConnections(100_000)
+        var table = established.table
+        let connections = established.connections
         precondition(table.count == 100_000 && connections.allSatisfy { table.allows($0, flags: .ack, now: 2) })
         benchmark.startMeasurement()
         var index = 0

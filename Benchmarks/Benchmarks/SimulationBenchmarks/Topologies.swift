@@ -229,6 +229,26 @@ extension Topologies {
         return table
     }
 
+    /// A table of `count` established TCP connections, and what a cached
+    /// flow keeps of every hundredth (`FlowConnection`): a tracked flow's hits.
+    static func establishedConnections(_ count: Int) -> (table: ConnectionTable, connections: [FlowConnection]) {
+        var table = ConnectionTable()
+        var connections: [FlowConnection] = []
+        for index in 0..<count {
+            let key = ConnectionKey(zone: 1, source: IPv4.Address(UInt32(0x0A00_0000 + index)), destination: IPv4.Address(10, 9, 9, 9),
+                                    sourcePort: 40000, destinationPort: 80, ipProtocol: 6)
+            let observation = ConnectionObservation(key: key, slot: -1, isReply: false, states: .new, owner: UInt32(index % 1000))
+            guard let slot = table.apply(observation, tcpFlags: .syn, now: 1).slot else { continue }
+            _ = table.apply(ConnectionObservation(key: key.reversed, slot: slot, isReply: true, states: [.established, .reply], owner: 0),
+                            tcpFlags: [.syn, .ack], now: 1)
+            if index % 100 == 0 {
+                connections.append(FlowConnection(
+                    key: key, isReply: false, slot: slot, generation: table.entry(slot)!.generation, validStates: observation.validStates))
+            }
+        }
+        return (table, connections)
+    }
+
         static func translatedTable(_ lab: Routed, entries count: Int) -> ConnectionTable {
         var table = ConnectionTable()
         let zone = lab.snapshot.connectionZone(of: lab.snapshot.routers.values.first!.id)

@@ -61,20 +61,9 @@ case "connections":
     sink = table.count
 case "hits":
     // A tracked flow's hits (allows + advance) on established connections, `count` of them.
-    var table = ConnectionTable()
-    var connections: [FlowConnection] = []
-    for index in 0..<100_000 {
-        let key = ConnectionKey(zone: 1, source: IPv4.Address(UInt32(0x0A00_0000 + index)), destination: IPv4.Address(10, 9, 9, 9),
-                                sourcePort: 40000, destinationPort: 80, ipProtocol: 6)
-        let observation = ConnectionObservation(key: key, slot: -1, isReply: false, states: .new, owner: UInt32(index % 1000))
-        guard let slot = table.apply(observation, tcpFlags: .syn, now: 1).slot else { continue }
-        _ = table.apply(ConnectionObservation(key: key.reversed, slot: slot, isReply: true, states: [.established, .reply], owner: 0),
-                        tcpFlags: [.syn, .ack], now: 1)
-        if index % 100 == 0 {
-            connections.append(FlowConnection(
-                key: key, isReply: false, slot: slot, generation: table.entry(slot)!.generation, validStates: observation.validStates))
-        }
-    }
+    let established = Topologies.establishedConnections(100_000)
+    var table = established.table
+    let connections = established.connections
     var clock = timespec()
     clock_gettime(CLOCK_MONOTONIC, &clock)
     let start = Int(clock.tv_sec) * 1_000_000_000 + clock.tv_nsec
